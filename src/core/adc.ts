@@ -1,0 +1,155 @@
+/**
+ * Asymmetric distance computation (ADC) scan kernels.
+ *
+ * Layouts
+ * - codes: Uint8Array, n × m, row-major (one byte per sub-quantizer), rows [start, end) scanned.
+ * - table: Float32Array, m × ksub, row-major: table[j × ksub + c] is the cost of code c in
+ *   sub-space j for the current query. Costs are "smaller is nearer": squared L2 distances,
+ *   or negated inner products.
+ *
+ * The distance of a code is summed over four interleaved accumulators
+ * (sub-spaces j ≡ 0, 1, 2, 3 mod 4) and combined as (a0 + a1) + (a2 + a3);
+ * `adcDistance` and every scan kernel use exactly this order, so they agree bit for bit.
+ * These are the functions a WebAssembly kernel will replace.
+ */
+import { TopK } from './topk.js';
+
+/** ADC cost of the code at row `row`. */
+export function adcDistance(codes: Uint8Array, row: number, m: number, table: Float32Array, ksub: number): number {
+  const o = row * m;
+  let a0 = 0;
+  let a1 = 0;
+  let a2 = 0;
+  let a3 = 0;
+  let j = 0;
+  for (; j + 4 <= m; j += 4) {
+    a0 += table[j * ksub + codes[o + j]];
+    a1 += table[(j + 1) * ksub + codes[o + j + 1]];
+    a2 += table[(j + 2) * ksub + codes[o + j + 2]];
+    a3 += table[(j + 3) * ksub + codes[o + j + 3]];
+  }
+  for (; j < m; j++) a0 += table[j * ksub + codes[o + j]];
+  return a0 + a1 + (a2 + a3);
+}
+
+/** ADC costs of rows [start, end) into out[0 .. end-start). */
+export function adcDistances(
+  codes: Uint8Array,
+  start: number,
+  end: number,
+  m: number,
+  table: Float32Array,
+  ksub: number,
+  out: Float64Array = new Float64Array(end - start),
+): Float64Array {
+  for (let r = start; r < end; r++) out[r - start] = adcDistance(codes, r, m, table, ksub);
+  return out;
+}
+
+/** True on little-endian platforms, where a uint32 load holds 4 codes lowest byte first. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/**
+ * Scans rows [start, end) and offers each to `heap` with id = idBase + row.
+ * `skip` (optional, one byte per row, indexed like the codes) marks rows to ignore (tombstones).
+ */
+export function adcScan(
+  codes: Uint8Array,
+  start: number,
+  end: number,
+  m: number,
+  table: Float32Array,
+  ksub: number,
+  heap: TopK,
+  idBase = 0,
+  skip: Uint8Array | null = null,
+): void {
+  if (ksub === 256 && LITTLE_ENDIAN && codes.byteOffset % 4 === 0 && (m === 8 || m === 16 || m === 32)) {
+    // Four codes per uint32 load: fewer loads and bounds checks than byte reads.
+    const words = new Uint32Array(codes.buffer, codes.byteOffset, codes.length >> 2);
+    if (m === 8) return scan8(words, start, end, table, heap, idBase, skip);
+    if (m === 16) return scan16(words, start, end, table, heap, idBase, skip);
+    return scan32(words, start, end, table, heap, idBase, skip);
+  }
+  let thr = heap.threshold();
+  for (let r = start; r < end; r++) {
+    if (skip !== null && skip[r] !== 0) continue;
+    const dist = adcDistance(codes, r, m, table, ksub);
+    if (dist < thr) {
+      heap.push(dist, idBase + r);
+      thr = heap.threshold();
+    }
+  }
+}
+
+// Unrolled kernels for the common code sizes (256-entry tables), reading codes as
+// little-endian uint32 words. Same summation order as adcDistance.
+
+function scan8(w: Uint32Array, start: number, end: number, t: Float32Array, heap: TopK, idBase: number, skip: Uint8Array | null): void {
+  let thr = heap.threshold();
+  for (let r = start, o = start * 2; r < end; r++, o += 2) {
+    if (skip !== null && skip[r] !== 0) continue;
+    const v0 = w[o];
+    const v1 = w[o + 1];
+    const dist =
+      t[v0 & 255] + t[1024 + (v1 & 255)] +
+      (t[256 + ((v0 >>> 8) & 255)] + t[1280 + ((v1 >>> 8) & 255)]) +
+      (t[512 + ((v0 >>> 16) & 255)] + t[1536 + ((v1 >>> 16) & 255)] + (t[768 + (v0 >>> 24)] + t[1792 + (v1 >>> 24)]));
+    if (dist < thr) {
+      heap.push(dist, idBase + r);
+      thr = heap.threshold();
+    }
+  }
+}
+
+function scan16(w: Uint32Array, start: number, end: number, t: Float32Array, heap: TopK, idBase: number, skip: Uint8Array | null): void {
+  let thr = heap.threshold();
+  for (let r = start, o = start * 4; r < end; r++, o += 4) {
+    if (skip !== null && skip[r] !== 0) continue;
+    const v0 = w[o];
+    const v1 = w[o + 1];
+    const v2 = w[o + 2];
+    const v3 = w[o + 3];
+    const a0 = t[v0 & 255] + t[1024 + (v1 & 255)] + t[2048 + (v2 & 255)] + t[3072 + (v3 & 255)];
+    const a1 = t[256 + ((v0 >>> 8) & 255)] + t[1280 + ((v1 >>> 8) & 255)] + t[2304 + ((v2 >>> 8) & 255)] + t[3328 + ((v3 >>> 8) & 255)];
+    const a2 = t[512 + ((v0 >>> 16) & 255)] + t[1536 + ((v1 >>> 16) & 255)] + t[2560 + ((v2 >>> 16) & 255)] + t[3584 + ((v3 >>> 16) & 255)];
+    const a3 = t[768 + (v0 >>> 24)] + t[1792 + (v1 >>> 24)] + t[2816 + (v2 >>> 24)] + t[3840 + (v3 >>> 24)];
+    const dist = a0 + a1 + (a2 + a3);
+    if (dist < thr) {
+      heap.push(dist, idBase + r);
+      thr = heap.threshold();
+    }
+  }
+}
+
+function scan32(w: Uint32Array, start: number, end: number, t: Float32Array, heap: TopK, idBase: number, skip: Uint8Array | null): void {
+  let thr = heap.threshold();
+  for (let r = start, o = start * 8; r < end; r++, o += 8) {
+    if (skip !== null && skip[r] !== 0) continue;
+    const v0 = w[o];
+    const v1 = w[o + 1];
+    const v2 = w[o + 2];
+    const v3 = w[o + 3];
+    const v4 = w[o + 4];
+    const v5 = w[o + 5];
+    const v6 = w[o + 6];
+    const v7 = w[o + 7];
+    const a0 =
+      t[v0 & 255] + t[1024 + (v1 & 255)] + t[2048 + (v2 & 255)] + t[3072 + (v3 & 255)] +
+      t[4096 + (v4 & 255)] + t[5120 + (v5 & 255)] + t[6144 + (v6 & 255)] + t[7168 + (v7 & 255)];
+    const a1 =
+      t[256 + ((v0 >>> 8) & 255)] + t[1280 + ((v1 >>> 8) & 255)] + t[2304 + ((v2 >>> 8) & 255)] + t[3328 + ((v3 >>> 8) & 255)] +
+      t[4352 + ((v4 >>> 8) & 255)] + t[5376 + ((v5 >>> 8) & 255)] + t[6400 + ((v6 >>> 8) & 255)] + t[7424 + ((v7 >>> 8) & 255)];
+    const a2 =
+      t[512 + ((v0 >>> 16) & 255)] + t[1536 + ((v1 >>> 16) & 255)] + t[2560 + ((v2 >>> 16) & 255)] + t[3584 + ((v3 >>> 16) & 255)] +
+      t[4608 + ((v4 >>> 16) & 255)] + t[5632 + ((v5 >>> 16) & 255)] + t[6656 + ((v6 >>> 16) & 255)] + t[7680 + ((v7 >>> 16) & 255)];
+    const a3 =
+      t[768 + (v0 >>> 24)] + t[1792 + (v1 >>> 24)] + t[2816 + (v2 >>> 24)] + t[3840 + (v3 >>> 24)] +
+      t[4864 + (v4 >>> 24)] + t[5888 + (v5 >>> 24)] + t[6912 + (v6 >>> 24)] + t[7936 + (v7 >>> 24)];
+    const dist = a0 + a1 + (a2 + a3);
+    if (dist < thr) {
+      heap.push(dist, idBase + r);
+      thr = heap.threshold();
+    }
+  }
+}

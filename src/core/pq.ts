@@ -1,0 +1,317 @@
+/**
+ * Product quantizer (Jégou et al.): a d-dimensional vector is cut into m
+ * sub-vectors, each replaced by the index of its nearest centroid in that
+ * sub-space's own k-means codebook of ksub = 2^nbits centroids. Code = m bytes.
+ *
+ * Sub-space rule: when m does not divide d, the first (d mod m) sub-spaces get
+ * ⌈d/m⌉ dimensions and the rest ⌊d/m⌋ (784 = 16 × 25 + 16 × 24 for m = 32).
+ * Nothing is padded, so no code bits are spent on constant zero dimensions.
+ */
+import { dot, l2sq } from './distance.js';
+import { QuantizerInputError, checkInteger } from './errors.js';
+import { KMEANS_DEFAULTS, type KMeansResult, gatherRows, kmeans } from './kmeans.js';
+import { dotsWithCentroids, nearestCentroids } from './nearest.js';
+import { Rng, deriveSeed, sampleIndices } from './rng.js';
+
+export interface PQTrainOptions {
+  /** Lloyd iterations per sub-space (at most; stops early when converged). Default 50. */
+  iterations?: number;
+  /** Default 1234. */
+  seed?: number;
+  /** Training vectors are sub-sampled to at most this many per centroid. Default 256. */
+  maxPointsPerCentroid?: number;
+  /** Fewer training vectors per centroid than this gives a warning. Default 39. */
+  minPointsPerCentroid?: number;
+  /** k-means seeding. */
+  init?: 'kmeans++' | 'random';
+}
+
+/** What training one sub-space reports. */
+export interface SubspaceTrainResult {
+  /** ksub × dsub, row-major. */
+  centroids: Float32Array;
+  inertia: number;
+  iterations: number;
+  converged: boolean;
+  distanceComputations: number;
+  warnings: string[];
+}
+
+export interface PQTrainReport {
+  nTrain: number;
+  /** Σ over sub-spaces of k-means inertia / nTrain: the training-set MSE. */
+  trainMse: number;
+  iterations: number[];
+  distanceComputations: number;
+  warnings: string[];
+}
+
+/** The shape of a product quantizer: everything but the centroids. */
+export class PQGeometry {
+  readonly ksub: number;
+  /** m + 1 entries: sub-space j spans dimensions [offsets[j], offsets[j+1]). */
+  readonly offsets: Int32Array;
+
+  constructor(
+    readonly d: number,
+    readonly m: number,
+    readonly nbits: number,
+  ) {
+    checkInteger('dimension', d, 1);
+    checkInteger('m (sub-quantizers)', m, 1, d);
+    checkInteger('nbits', nbits, 1, 8);
+    this.ksub = 1 << nbits;
+    this.offsets = subspaceOffsets(d, m);
+  }
+
+  dsub(j: number): number {
+    return this.offsets[j + 1] - this.offsets[j];
+  }
+
+  /** Bytes per encoded vector. */
+  get codeSize(): number {
+    return this.m;
+  }
+}
+
+/** Sub-space boundaries for d dimensions in m sub-spaces (see the rule above). */
+export function subspaceOffsets(d: number, m: number): Int32Array {
+  const offsets = new Int32Array(m + 1);
+  const base = Math.floor(d / m);
+  const extra = d % m;
+  for (let j = 0; j < m; j++) offsets[j + 1] = offsets[j] + base + (j < extra ? 1 : 0);
+  return offsets;
+}
+
+/**
+ * Draws the training set shared by all sub-spaces: every vector when there are
+ * at most maxPointsPerCentroid × ksub, otherwise a seeded sample of that many.
+ * Throws when there are fewer vectors than centroids.
+ */
+export function pqTrainingSample(
+  data: Float32Array,
+  n: number,
+  geometry: PQGeometry,
+  options: PQTrainOptions = {},
+): { sample: Float32Array; n: number } {
+  const { d, ksub, nbits } = geometry;
+  if (n < ksub) {
+    throw new QuantizerInputError(
+      `training a product quantizer with nbits = ${nbits} (${ksub} centroids per sub-space) needs at least ${ksub} vectors, got ${n}`,
+    );
+  }
+  const cap = (options.maxPointsPerCentroid ?? KMEANS_DEFAULTS.maxPointsPerCentroid) * ksub;
+  if (n <= cap) return { sample: data.subarray(0, n * d), n };
+  const rows = sampleIndices(n, cap, new Rng(deriveSeed(options.seed ?? KMEANS_DEFAULTS.seed, 0x5a3b1e)));
+  return { sample: gatherRows(data, d, rows), n: cap };
+}
+
+/** Copies sub-space j's columns of an n × d matrix into a contiguous n × dsub matrix. */
+export function subspaceColumns(data: Float32Array, n: number, geometry: PQGeometry, j: number): Float32Array {
+  const { d } = geometry;
+  const lo = geometry.offsets[j];
+  const ds = geometry.dsub(j);
+  const out = new Float32Array(n * ds);
+  for (let i = 0; i < n; i++) out.set(data.subarray(i * d + lo, i * d + lo + ds), i * ds);
+  return out;
+}
+
+/**
+ * Trains sub-space j's codebook on the (already sampled) training set. Pure and
+ * independent of the other sub-spaces, so sub-spaces can train in parallel and
+ * give byte-identical results to a sequential run.
+ */
+export function trainSubspace(
+  sample: Float32Array,
+  n: number,
+  geometry: PQGeometry,
+  j: number,
+  options: PQTrainOptions = {},
+): SubspaceTrainResult {
+  const cols = subspaceColumns(sample, n, geometry, j);
+  const r: KMeansResult = kmeans(cols, n, geometry.dsub(j), {
+    k: geometry.ksub,
+    maxIterations: options.iterations ?? KMEANS_DEFAULTS.maxIterations,
+    seed: deriveSeed(options.seed ?? KMEANS_DEFAULTS.seed, j),
+    maxPointsPerCentroid: options.maxPointsPerCentroid,
+    minPointsPerCentroid: options.minPointsPerCentroid,
+    init: options.init,
+  });
+  return {
+    centroids: r.centroids,
+    inertia: r.inertia,
+    iterations: r.iterations,
+    converged: r.converged,
+    distanceComputations: r.distanceComputations,
+    warnings: r.warnings,
+  };
+}
+
+/** Combines per-sub-space results into a report. */
+export function summariseTraining(nTrain: number, parts: SubspaceTrainResult[]): PQTrainReport {
+  let inertia = 0;
+  let dc = 0;
+  const warnings = new Set<string>();
+  for (const p of parts) {
+    inertia += p.inertia;
+    dc += p.distanceComputations;
+    for (const w of p.warnings) warnings.add(w);
+  }
+  return {
+    nTrain,
+    trainMse: inertia / nTrain,
+    iterations: parts.map((p) => p.iterations),
+    distanceComputations: dc,
+    warnings: [...warnings],
+  };
+}
+
+export class ProductQuantizer {
+  readonly geometry: PQGeometry;
+  /**
+   * Codebooks: for sub-space j, ksub × dsub(j) row-major, starting at
+   * ksub × offsets[j]; total ksub × d floats.
+   */
+  readonly centroids: Float32Array;
+  /** ‖centroid‖², ksub per sub-space (m × ksub), for encoding and tables by dot products. */
+  private readonly norms: Float64Array;
+  /** ksub dot products, reused by distanceTable. */
+  private readonly scratch: Float64Array;
+
+  constructor(geometry: PQGeometry, centroids: Float32Array) {
+    if (centroids.length !== geometry.ksub * geometry.d) {
+      throw new QuantizerInputError(`expected ${geometry.ksub * geometry.d} centroid values, got ${centroids.length}`);
+    }
+    this.geometry = geometry;
+    this.centroids = centroids;
+    this.norms = new Float64Array(geometry.m * geometry.ksub);
+    this.scratch = new Float64Array(geometry.ksub);
+    for (let j = 0; j < geometry.m; j++) {
+      const ds = geometry.dsub(j);
+      const base = geometry.ksub * geometry.offsets[j];
+      for (let c = 0; c < geometry.ksub; c++) {
+        this.norms[j * geometry.ksub + c] = dot(centroids, base + c * ds, centroids, base + c * ds, ds);
+      }
+    }
+  }
+
+  get d(): number {
+    return this.geometry.d;
+  }
+  get m(): number {
+    return this.geometry.m;
+  }
+  get nbits(): number {
+    return this.geometry.nbits;
+  }
+  get ksub(): number {
+    return this.geometry.ksub;
+  }
+  get codeSize(): number {
+    return this.geometry.m;
+  }
+
+  /** Trains on n vectors (n × d, row-major) in this thread. */
+  static train(
+    data: Float32Array,
+    n: number,
+    d: number,
+    config: { m: number; nbits?: number },
+    options: PQTrainOptions = {},
+  ): { pq: ProductQuantizer; report: PQTrainReport } {
+    const geometry = new PQGeometry(d, config.m, config.nbits ?? 8);
+    checkData(data, n, d);
+    const { sample, n: nTrain } = pqTrainingSample(data, n, geometry, options);
+    const parts: SubspaceTrainResult[] = [];
+    for (let j = 0; j < geometry.m; j++) parts.push(trainSubspace(sample, nTrain, geometry, j, options));
+    return { pq: ProductQuantizer.fromSubspaces(geometry, parts.map((p) => p.centroids)), report: summariseTraining(nTrain, parts) };
+  }
+
+  /** Assembles a quantizer from per-sub-space codebooks (ksub × dsub(j) each). */
+  static fromSubspaces(geometry: PQGeometry, codebooks: Float32Array[]): ProductQuantizer {
+    const centroids = new Float32Array(geometry.ksub * geometry.d);
+    for (let j = 0; j < geometry.m; j++) centroids.set(codebooks[j], geometry.ksub * geometry.offsets[j]);
+    return new ProductQuantizer(geometry, centroids);
+  }
+
+  /** Encodes rows [0, n) of data (n × d) into out (n × m bytes). */
+  encode(data: Float32Array, n: number, out: Uint8Array = new Uint8Array(n * this.m)): Uint8Array {
+    checkData(data, n, this.d);
+    const { d, m, ksub, offsets } = this.geometry;
+    // Blocks of rows, so a block stays in cache while every sub-space encodes it.
+    const block = 256;
+    for (let s = 0; s < n; s += block) {
+      const b = Math.min(block, n - s);
+      for (let j = 0; j < m; j++) {
+        const lo = offsets[j];
+        nearestCentroids(data, s * d + lo, d, b, this.centroids, ksub * lo, ksub, offsets[j + 1] - lo, this.norms, j * ksub, out, s * m + j, m);
+      }
+    }
+    return out;
+  }
+
+  /** Reconstructs n vectors from their codes (n × m) into out (n × d). */
+  decode(codes: Uint8Array, n: number, out: Float32Array = new Float32Array(n * this.d)): Float32Array {
+    const { d, m, ksub, offsets } = this.geometry;
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < m; j++) {
+        const lo = offsets[j];
+        const ds = offsets[j + 1] - lo;
+        const src = ksub * lo + codes[i * m + j] * ds;
+        out.set(this.centroids.subarray(src, src + ds), i * d + lo);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * ADC table for one query (row qo/d of `query`): m × ksub costs, smaller is nearer.
+   * 'l2': ‖q_j − c‖²; 'ip': −⟨q_j, c⟩ (cosine callers pass unit vectors and use 'ip').
+   */
+  distanceTable(query: Float32Array, qo: number, metric: 'l2' | 'ip', out: Float32Array = new Float32Array(this.m * this.ksub)): Float32Array {
+    const { m, ksub, offsets } = this.geometry;
+    const { centroids, norms } = this;
+    const dots = this.scratch;
+    for (let j = 0; j < m; j++) {
+      const lo = offsets[j];
+      const ds = offsets[j + 1] - lo;
+      const to = j * ksub;
+      dotsWithCentroids(query, qo + lo, centroids, ksub * lo, ksub, ds, dots, 0);
+      if (metric === 'l2') {
+        // ‖q − c‖² = ‖q‖² + ‖c‖² − 2⟨q, c⟩ (clamped: rounding can dip below 0 for c ≈ q).
+        const qn = dot(query, qo + lo, query, qo + lo, ds);
+        for (let c = 0; c < ksub; c++) out[to + c] = Math.max(0, qn + norms[to + c] - 2 * dots[c]);
+      } else {
+        for (let c = 0; c < ksub; c++) out[to + c] = -dots[c];
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Mean squared reconstruction error of n vectors: (1/n) Σᵢ ‖xᵢ − decode(encode(xᵢ))‖².
+   * Processes blocks so memory stays small for large n.
+   */
+  mse(data: Float32Array, n: number): number {
+    checkData(data, n, this.d);
+    if (n === 0) return 0;
+    const d = this.d;
+    const block = 1024;
+    const codes = new Uint8Array(block * this.m);
+    const rec = new Float32Array(block * d);
+    let total = 0;
+    for (let s = 0; s < n; s += block) {
+      const b = Math.min(block, n - s);
+      const rows = data.subarray(s * d, (s + b) * d);
+      this.encode(rows, b, codes);
+      this.decode(codes, b, rec);
+      for (let i = 0; i < b; i++) total += l2sq(rows, i * d, rec, i * d, d);
+    }
+    return total / n;
+  }
+}
+
+function checkData(data: Float32Array, n: number, d: number): void {
+  checkInteger('n', n, 0);
+  if (data.length < n * d) throw new QuantizerInputError(`expected ${n} × ${d} = ${n * d} values, got ${data.length}`);
+}

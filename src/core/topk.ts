@@ -1,0 +1,114 @@
+/**
+ * Bounded top-k by smallest distance: a max-heap of capacity k ordered by
+ * (distance, id), so equal distances are broken by the smaller id, the same
+ * order a full sort by (distance, id) gives.
+ * Layout: dist[0..size) and ids[0..size) hold the heap; dist[0] is the worst kept.
+ */
+export class TopK {
+  readonly dist: Float64Array;
+  readonly ids: Float64Array; // float64 so ids up to 2^53 (row numbers, ids from several segments) fit
+  size = 0;
+
+  constructor(readonly k: number) {
+    if (!Number.isInteger(k) || k < 1) throw new RangeError(`k must be an integer ≥ 1, got ${k}`);
+    this.dist = new Float64Array(k);
+    this.ids = new Float64Array(k);
+  }
+
+  /** Distance a candidate must beat to enter (Infinity until k are held). */
+  threshold(): number {
+    return this.size < this.k ? Infinity : this.dist[0];
+  }
+
+  /** Offers a candidate; kept when it ranks before the current worst. */
+  push(d: number, id: number): void {
+    const { dist, ids } = this;
+    if (this.size < this.k) {
+      // Sift up from the end.
+      let i = this.size++;
+      while (i > 0) {
+        const p = (i - 1) >> 1;
+        if (!worse(d, id, dist[p], ids[p])) break;
+        dist[i] = dist[p];
+        ids[i] = ids[p];
+        i = p;
+      }
+      dist[i] = d;
+      ids[i] = id;
+      return;
+    }
+    if (!worse(dist[0], ids[0], d, id)) return;
+    // Replace the root and sift down.
+    const n = this.size;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      let c = l;
+      const r = l + 1;
+      if (r < n && worse(dist[r], ids[r], dist[l], ids[l])) c = r;
+      if (!worse(dist[c], ids[c], d, id)) break;
+      dist[i] = dist[c];
+      ids[i] = ids[c];
+      i = c;
+    }
+    dist[i] = d;
+    ids[i] = id;
+  }
+
+  /** The kept candidates, nearest first (ties by smaller id). Leaves the heap empty. */
+  drainSorted(): { ids: Float64Array; dist: Float64Array } {
+    const n = this.size;
+    const outIds = new Float64Array(n);
+    const outDist = new Float64Array(n);
+    for (let pos = n - 1; pos >= 0; pos--) {
+      outIds[pos] = this.ids[0];
+      outDist[pos] = this.dist[0];
+      this.popRoot();
+    }
+    return { ids: outIds, dist: outDist };
+  }
+
+  private popRoot(): void {
+    const { dist, ids } = this;
+    const n = --this.size;
+    if (n === 0) return;
+    const d = dist[n];
+    const id = ids[n];
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      let c = l;
+      const r = l + 1;
+      if (r < n && worse(dist[r], ids[r], dist[l], ids[l])) c = r;
+      if (!worse(dist[c], ids[c], d, id)) break;
+      dist[i] = dist[c];
+      ids[i] = ids[c];
+      i = c;
+    }
+    dist[i] = d;
+    ids[i] = id;
+  }
+}
+
+/** True when (d1, id1) ranks after (d2, id2). */
+function worse(d1: number, id1: number, d2: number, id2: number): boolean {
+  return d1 > d2 || (d1 === d2 && id1 > id2);
+}
+
+/** Merges sorted partial results (e.g. one per worker) into the k best, nearest first. */
+export function mergeTopK(parts: ReadonlyArray<{ ids: ArrayLike<number>; dist: ArrayLike<number> }>, k: number): {
+  ids: Float64Array;
+  dist: Float64Array;
+} {
+  const heap = new TopK(k);
+  for (const part of parts) {
+    for (let i = 0; i < part.ids.length; i++) {
+      const d = part.dist[i];
+      if (d > heap.threshold()) break; // parts are sorted: nothing later in this part can enter
+      heap.push(d, part.ids[i]);
+    }
+  }
+  return heap.drainSorted();
+}

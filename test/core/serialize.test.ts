@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { QuantizerInputError } from '../../src/core/errors.js';
+import { ProductQuantizer } from '../../src/core/pq.js';
+import { crc32, deserializePQ, serializePQ } from '../../src/core/serialize.js';
+import { blobs } from '../helpers/data.js';
+
+describe('codec serialisation', () => {
+  const d = 24;
+  const x = blobs(1500, d, 20, 2);
+  const { pq } = ProductQuantizer.train(x, 1500, d, { m: 5, nbits: 7 }, { iterations: 10 });
+
+  it('round-trips to identical codes and centroids', () => {
+    const bytes = serializePQ(pq);
+    const back = deserializePQ(bytes);
+    expect(back.geometry.d).toBe(d);
+    expect(back.m).toBe(5);
+    expect(back.nbits).toBe(7);
+    expect(Array.from(back.geometry.offsets)).toEqual(Array.from(pq.geometry.offsets));
+    expect(Buffer.from(back.centroids.buffer)).toEqual(Buffer.from(pq.centroids.buffer));
+    expect(Buffer.from(back.encode(x, 1500))).toEqual(Buffer.from(pq.encode(x, 1500)));
+    expect(Buffer.from(serializePQ(back))).toEqual(Buffer.from(bytes));
+  });
+
+  it('rejects corrupted, truncated or foreign bytes', () => {
+    const bytes = serializePQ(pq);
+    const flipped = bytes.slice();
+    flipped[100] ^= 1;
+    expect(() => deserializePQ(flipped)).toThrow(/checksum mismatch/);
+    expect(() => deserializePQ(bytes.subarray(0, bytes.length - 8))).toThrow(QuantizerInputError);
+    expect(() => deserializePQ(new Uint8Array(40))).toThrow(/bad magic/);
+    expect(() => deserializePQ(new Uint8Array(3))).toThrow(/shorter than any codec/);
+  });
+
+  it('computes the standard CRC-32', () => {
+    expect(crc32(new TextEncoder().encode('123456789'))).toBe(0xcbf43926);
+  });
+});
