@@ -15,7 +15,7 @@ import type { PQTrainOptions } from '../src/core/pq.js';
 import { TopK } from '../src/core/topk.js';
 import { ComputePool } from '../src/pool/compute-pool.js';
 import { anchorFor, loadAnchors } from './lib/anchors.js';
-import { DatasetMissingError, type Dataset, REPO_ROOT, loadFashionMnist } from './lib/fashion-mnist.js';
+import { REPO_ROOT, loadFashionMnistOrExit } from './lib/fashion-mnist.js';
 import { addRecall, emptyRecall, finishRecall } from './lib/recall.js';
 import { machineSummary, printTable } from './lib/report.js';
 
@@ -48,16 +48,7 @@ export interface QualityRow {
 }
 
 async function main(): Promise<void> {
-  let ds: Dataset;
-  try {
-    ds = loadFashionMnist();
-  } catch (e) {
-    if (e instanceof DatasetMissingError) {
-      console.error(e.message);
-      process.exit(2);
-    }
-    throw e;
-  }
+  const ds = loadFashionMnistOrExit();
   const ms = meanSquaredNorm(ds.base, ds.nBase, ds.d);
   const anchors = loadAnchors();
   const nQueries = Math.min(ds.nQuery, Number(args.queries ?? ds.nQuery));

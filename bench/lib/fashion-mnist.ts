@@ -68,3 +68,16 @@ export function loadFashionMnist(): Dataset {
   for (let i = 0; i < groundTruth.length; i++) groundTruth[i] = gtView.getInt32(i * 4, true);
   return { d: base.d, nBase: base.n, nQuery: queries.n, base: base.data, queries: queries.data, groundTruth, gtK };
 }
+
+/** loadFashionMnist(), or exit with status 2 and the install instructions when the data is missing. */
+export function loadFashionMnistOrExit(): Dataset {
+  try {
+    return loadFashionMnist();
+  } catch (e) {
+    if (e instanceof DatasetMissingError) {
+      console.error(e.message);
+      process.exit(2);
+    }
+    throw e;
+  }
+}

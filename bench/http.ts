@@ -1,0 +1,176 @@
+/**
+ * The service end to end on Fashion-MNIST, over HTTP against a real server process.
+ *
+ *   npm run bench:http [-- --m 16 --batch 1000 --queries 10000 --concurrency 8]
+ *
+ * Ingests the 60,000 base vectors through the API (vectors/s), trains PQ through
+ * the API (seconds from the request to the job's success), then queries the
+ * 10,000 test vectors (k = 10) one request at a time and with `concurrency`
+ * requests in flight: recall@1, 10-recall@10, p50/p99 latency, queries/s.
+ * Request bodies are built before the clock starts, so the figures are the
+ * server's, though the client shares the machine's two cores with it.
+ * Writes bench/results/http-fashion-mnist.json.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type Dataset, REPO_ROOT, loadFashionMnistOrExit } from './lib/fashion-mnist.js';
+import { addRecall, emptyRecall, finishRecall } from './lib/recall.js';
+import { machineSummary } from './lib/report.js';
+
+const { values: args } = parseArgs({
+  options: {
+    m: { type: 'string', default: '16' },
+    batch: { type: 'string', default: '1000' },
+    queries: { type: 'string' },
+    concurrency: { type: 'string', default: '8' },
+    out: { type: 'string', default: resolve(REPO_ROOT, 'bench/results/http-fashion-mnist.json') },
+  },
+});
+
+async function startServer(dataDir: string): Promise<{ proc: ChildProcess; url: string }> {
+  const proc = spawn(process.execPath, [resolve(REPO_ROOT, 'dist/src/server.js')], {
+    env: { ...process.env, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', BODY_LIMIT: String(256 * 2 ** 20) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let log = '';
+  const url = await new Promise<string>((ok, fail) => {
+    proc.stdout!.on('data', (c: Buffer) => {
+      log += c.toString();
+      const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
+      if (m) ok(m[1]);
+    });
+    proc.on('exit', (code) => fail(new Error(`server exited with ${code}`)));
+  });
+  proc.stdout!.resume();
+  return { proc, url };
+}
+
+async function post(url: string, body: string): Promise<any> {
+  const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const json = await r.json();
+  if (!r.ok) throw new Error(`${r.status}: ${JSON.stringify(json)}`);
+  return json;
+}
+
+function rssMiB(pid: number): number | null {
+  const path = `/proc/${pid}/status`;
+  if (!existsSync(path)) return null;
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(path, 'utf8'));
+  return m ? Number(m[1]) / 1024 : null;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+async function runQueries(base: string, bodies: string[], concurrency: number, ds: Dataset) {
+  const latencies: number[] = new Array(bodies.length);
+  const sums = emptyRecall();
+  const ids: number[][] = new Array(bodies.length);
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (;;) {
+        const q = next++;
+        if (q >= bodies.length) return;
+        const t = performance.now();
+        const r = await post(`${base}/collections/fmnist/query`, bodies[q]);
+        latencies[q] = performance.now() - t;
+        ids[q] = r.results.map((h: { id: string }) => Number(h.id));
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  ids.forEach((list, q) => addRecall(sums, list, ds.groundTruth, q, ds.gtK));
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const { recall1, recall10at10 } = finishRecall(sums); // recall@100 needs k = 100
+  return {
+    concurrency,
+    recall1,
+    recall10at10,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    queriesPerSecond: bodies.length / seconds,
+  };
+}
+
+async function main(): Promise<void> {
+  const ds = loadFashionMnistOrExit();
+  const m = Number(args.m);
+  const batch = Number(args.batch);
+  const nq = Math.min(ds.nQuery, Number(args.queries ?? ds.nQuery));
+  const dir = mkdtempSync(join(tmpdir(), 'pqvec-http-bench-'));
+  const { proc, url } = await startServer(dir);
+  console.log(`server ${url}, data in ${dir}; ${machineSummary()}`);
+  try {
+    await post(`${url}/collections`, JSON.stringify({ name: 'fmnist', dimension: ds.d, metric: 'l2', quantizer: { type: 'pq', m, nbits: 8 } }));
+
+    // Ingest: ids are the base row numbers, so results compare directly with the ground truth.
+    const bodies: string[] = [];
+    for (let s = 0; s < ds.nBase; s += batch) {
+      const vectors = [];
+      for (let i = s; i < Math.min(ds.nBase, s + batch); i++) {
+        vectors.push({ id: String(i), vector: Array.from(ds.base.subarray(i * ds.d, (i + 1) * ds.d)) });
+      }
+      bodies.push(JSON.stringify({ vectors }));
+    }
+    const ti = performance.now();
+    for (const body of bodies) await post(`${url}/collections/fmnist/vectors`, body);
+    const ingestSeconds = (performance.now() - ti) / 1000;
+    const ingestVectorsPerSecond = ds.nBase / ingestSeconds;
+    const rssAfterIngest = rssMiB(proc.pid!);
+    console.log(`ingest: ${ds.nBase} vectors in ${ingestSeconds.toFixed(1)} s = ${ingestVectorsPerSecond.toFixed(0)} vectors/s (batches of ${batch})`);
+
+    const tt = performance.now();
+    const job = (await post(`${url}/collections/fmnist/train`, '{}')).job;
+    let state = job;
+    while (state.state === 'queued' || state.state === 'running') {
+      await new Promise((r) => setTimeout(r, 200));
+      state = await (await fetch(`${url}/collections/fmnist/jobs/${job.id}`)).json();
+    }
+    if (state.state !== 'succeeded') throw new Error(`training failed: ${JSON.stringify(state.error)}`);
+    const trainSeconds = (performance.now() - tt) / 1000;
+    const rssAfterTraining = rssMiB(proc.pid!);
+    const phases = Object.entries(state.result.phaseSeconds as Record<string, number>).map(([p, s]) => `${p} ${s.toFixed(1)} s`);
+    console.log(`train PQ${m}: ${trainSeconds.toFixed(1)} s (${phases.join(', ')}; relative MSE ${state.result.relativeMse.toFixed(4)})`);
+
+    const queryBodies = Array.from({ length: nq }, (_, q) => JSON.stringify({ vector: Array.from(ds.queries.subarray(q * ds.d, (q + 1) * ds.d)), k: 10 }));
+    const runs = [];
+    for (const c of [1, Number(args.concurrency)]) {
+      const r = await runQueries(url, queryBodies, c, ds);
+      runs.push(r);
+      console.log(
+        `queries, concurrency ${c}: recall@1 ${r.recall1.toFixed(4)}, 10-recall@10 ${r.recall10at10.toFixed(4)}, ` +
+          `p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, ${r.queriesPerSecond.toFixed(0)} queries/s`,
+      );
+    }
+    const core = existsSync(resolve(REPO_ROOT, 'bench/results/quality-fashion-mnist.json'))
+      ? JSON.parse(readFileSync(resolve(REPO_ROOT, 'bench/results/quality-fashion-mnist.json'), 'utf8')).rows.find((r: { m: number }) => r.m === m)
+      : undefined;
+    if (core) console.log(`core benchmark PQ${m}: recall@1 ${core.recall1.toFixed(4)}, 10-recall@10 ${core.recall10at10.toFixed(4)}`);
+    const result = {
+      dataset: 'fashion-mnist',
+      date: new Date().toISOString(),
+      machine: machineSummary(),
+      quantizer: { type: 'pq', m, nbits: 8 },
+      ingest: { vectors: ds.nBase, batch, seconds: ingestSeconds, vectorsPerSecond: ingestVectorsPerSecond },
+      train: { seconds: trainSeconds, phaseSeconds: state.result.phaseSeconds, relativeMse: state.result.relativeMse },
+      queries: runs.map((r) => ({ ...r, queries: nq, k: 10 })),
+      serverRssMiB: { afterIngest: rssAfterIngest, afterTraining: rssAfterTraining },
+      coreRecall: core ? { recall1: core.recall1, recall10at10: core.recall10at10 } : null,
+    };
+    mkdirSync(resolve(args.out, '..'), { recursive: true });
+    writeFileSync(args.out, JSON.stringify(result, null, 2) + '\n');
+    console.log(`wrote ${args.out}`);
+  } finally {
+    proc.kill('SIGTERM');
+    await new Promise((r) => proc.once('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,58 @@
+import type { FastifyInstance } from 'fastify';
+import type { z } from 'zod';
+import { ErrorBody, NameParams } from '../schemas/common.js';
+import { CollectionList, CollectionView, CreateCollectionBody } from '../schemas/collections.js';
+import { routeSchema } from '../zod.js';
+
+const tags = ['collections'];
+
+export default async function collectionRoutes(app: FastifyInstance): Promise<void> {
+  const service = app.collections;
+
+  app.post<{ Body: z.infer<typeof CreateCollectionBody> }>(
+    '/collections',
+    {
+      schema: routeSchema({
+        summary: 'Create a collection',
+        tags,
+        body: CreateCollectionBody,
+        response: { 201: CollectionView, 400: ErrorBody, 409: ErrorBody },
+      }),
+    },
+    async (request, reply) => reply.status(201).send(service.create(request.body)),
+  );
+
+  app.get('/collections', { schema: routeSchema({ summary: 'List collections', tags, response: { 200: CollectionList } }) }, async () => ({
+    collections: service.list(),
+  }));
+
+  app.get<{ Params: z.infer<typeof NameParams> }>(
+    '/collections/:name',
+    {
+      schema: routeSchema({
+        summary: 'A collection and its statistics',
+        tags,
+        params: NameParams,
+        response: { 200: CollectionView, 404: ErrorBody },
+      }),
+    },
+    async (request) => service.get(request.params.name),
+  );
+
+  app.delete<{ Params: z.infer<typeof NameParams> }>(
+    '/collections/:name',
+    {
+      schema: routeSchema({
+        summary: 'Delete a collection with all its vectors',
+        description: 'A running training job is cancelled first.',
+        tags,
+        params: NameParams,
+        response: { 204: null, 404: ErrorBody },
+      }),
+    },
+    async (request, reply) => {
+      await service.remove(request.params.name);
+      return reply.status(204).send();
+    },
+  );
+}

@@ -1,0 +1,42 @@
+import { z } from 'zod';
+import { NameParams } from './common.js';
+
+export const TrainBody = z
+  .object({
+    sampleSize: z.int().min(1).optional().describe('Vectors to train on (a seeded random sample). Default and maximum: 256 × 2^nbits.'),
+    iterations: z.int().min(1).max(1000).optional().describe('k-means iterations per sub-quantizer (at most; stops early on convergence). Default 50.'),
+    seed: z.int().min(0).max(4294967295).optional().describe('Seed for sampling and k-means. Default 1234: the same data and seed give the same codebook.'),
+  })
+  .strict()
+  .nullish()
+  .describe('Optional: an empty body trains with the defaults.');
+
+export const JobParams = NameParams.extend({ id: z.string().min(1).max(64) });
+
+export const JobView = z.object({
+  id: z.string(),
+  collection: z.string(),
+  kind: z.literal('train'),
+  state: z.enum(['queued', 'running', 'succeeded', 'failed']),
+  phase: z.string().describe('reading → training → encoding → switching → done.'),
+  progress: z.number().min(0).max(1),
+  params: z.record(z.string(), z.unknown()),
+  result: z
+    .object({
+      codecVersion: z.int(),
+      relativeMse: z.number(),
+      trainVectors: z.int(),
+      encodedVectors: z.int(),
+      seconds: z.number(),
+      phaseSeconds: z.record(z.string(), z.number()).describe('Seconds spent in each phase.'),
+      warnings: z.array(z.string()),
+    })
+    .nullable(),
+  error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+});
+
+export const JobAccepted = z.object({ job: JobView });
+export const JobList = z.object({ jobs: z.array(JobView) });

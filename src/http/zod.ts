@@ -1,0 +1,81 @@
+/**
+ * zod ⇄ Fastify. Route schemas are written in zod; `routeSchema` turns them into
+ * the JSON Schemas Fastify and @fastify/swagger see (so the OpenAPI document is
+ * generated from the same definitions), and the validator compiler maps each
+ * JSON Schema back to its zod schema, so zod is what validates requests.
+ */
+import type { FastifySchema, FastifySchemaCompiler } from 'fastify';
+import { z } from 'zod';
+
+const zodOf = new WeakMap<object, z.ZodType>();
+
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
+  const json = z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' }) as Record<string, unknown>;
+  delete json.$schema;
+  dropSafeIntegerBounds(json);
+  zodOf.set(json, schema);
+  return json;
+}
+
+/** z.int() documents ±(2⁵³ − 1) bounds; they say nothing to a reader, so the document leaves them out. */
+function dropSafeIntegerBounds(node: unknown): void {
+  if (node === null || typeof node !== 'object') return;
+  const o = node as Record<string, unknown>;
+  if (o.minimum === Number.MIN_SAFE_INTEGER) delete o.minimum;
+  if (o.maximum === Number.MAX_SAFE_INTEGER) delete o.maximum;
+  for (const v of Object.values(o)) dropSafeIntegerBounds(v);
+}
+
+export interface RouteSchemaInput {
+  summary: string;
+  description?: string;
+  tags: string[];
+  params?: z.ZodType;
+  querystring?: z.ZodType;
+  body?: z.ZodType;
+  /** Status code → response body schema (null for an empty body). */
+  response: Record<number, z.ZodType | null>;
+}
+
+export function routeSchema(r: RouteSchemaInput): FastifySchema {
+  const response: Record<number, unknown> = {};
+  for (const [status, s] of Object.entries(r.response)) {
+    response[Number(status)] = s === null ? { type: 'null', description: 'No content' } : jsonSchema(s, 'output');
+  }
+  return {
+    summary: r.summary,
+    description: r.description,
+    tags: r.tags,
+    ...(r.params && { params: jsonSchema(r.params, 'input') }),
+    ...(r.querystring && { querystring: jsonSchema(r.querystring, 'input') }),
+    ...(r.body && { body: jsonSchema(r.body, 'input') }),
+    response,
+  } as FastifySchema;
+}
+
+/** Where a validation failure was found, for messages ("body.vectors[2].id: ..."). */
+export class RequestValidationError extends Error {
+  constructor(
+    readonly part: string,
+    readonly issues: z.core.$ZodIssue[],
+  ) {
+    super(issues.map((i) => `${formatPath(part, i.path)}: ${i.message}`).join('; '));
+    this.name = 'RequestValidationError';
+  }
+}
+
+function formatPath(part: string, path: PropertyKey[]): string {
+  let s = part;
+  for (const p of path) s += typeof p === 'number' ? `[${p}]` : `.${String(p)}`;
+  return s;
+}
+
+export const zodValidatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
+  const zod = zodOf.get(schema as object);
+  if (zod === undefined) throw new Error(`route schema for ${httpPart} was not built with routeSchema()`);
+  const part = httpPart === 'querystring' ? 'query' : (httpPart ?? 'body');
+  return (data: unknown) => {
+    const r = zod.safeParse(data);
+    return r.success ? { value: r.data } : { error: new RequestValidationError(part, r.error.issues) };
+  };
+};

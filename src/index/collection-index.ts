@@ -1,0 +1,122 @@
+/**
+ * The in-memory side of one collection: what a query needs without touching SQLite.
+ *
+ * Layout (rows are slots 0, 1, 2, … in insertion order, never reused):
+ * - codes: Uint8Array over a SharedArrayBuffer, capacity × codeSize, row-major;
+ *   rows [0, rowCount) hold codes under the active codec (absent while untrained).
+ * - dead:  Uint8Array over a SharedArrayBuffer, one byte per row, 1 = deleted or
+ *   replaced (tombstone); the scan kernels skip these rows.
+ * Row ↔ external id lives in SQLite only (vectors' primary key (collection_id, row)
+ * and unique index on (collection_id, external_id)): a query's hits need their
+ * metadata from SQLite anyway, and a million id strings would cost ~80 MB and
+ * ~0.7 s at start-up. Loading is then codes (1,024-row BLOBs) + live row numbers.
+ * Workers read codes and dead through the shared buffers, never a copy. Growth
+ * allocates larger buffers and copies; a query already running keeps the old
+ * (still valid) buffers. Codes of a row never change: a row's vector is immutable.
+ */
+import type { ProductQuantizer } from '../core/pq.js';
+
+const INITIAL_CAPACITY = 4096;
+
+export interface ActiveCodec {
+  id: number;
+  version: number;
+  pq: ProductQuantizer;
+}
+
+export class CollectionIndex {
+  rowCount = 0;
+  liveCount = 0;
+  codes: Uint8Array | null = null;
+  dead: Uint8Array = sharedBytes(INITIAL_CAPACITY);
+  codec: ActiveCodec | null = null;
+
+  /** An index of rowCount allocated rows of which liveRows are live, loaded from the store. */
+  static load(rowCount: number, liveRows: ArrayLike<number>, codec: ActiveCodec | null, codes: Uint8Array | null): CollectionIndex {
+    const index = new CollectionIndex();
+    index.rowCount = rowCount;
+    index.dead = sharedBytes(Math.max(INITIAL_CAPACITY, rowCount));
+    index.dead.fill(1, 0, rowCount);
+    for (let i = 0; i < liveRows.length; i++) index.dead[liveRows[i]] = 0;
+    index.liveCount = liveRows.length;
+    index.codec = codec;
+    index.codes = codes;
+    return index;
+  }
+
+  get capacity(): number {
+    return this.dead.length;
+  }
+
+  isLive(row: number): boolean {
+    return row < this.rowCount && this.dead[row] === 0;
+  }
+
+  /** Allocates a codes buffer for `rows` rows with room to grow (training builds the next codec's codes in one). */
+  static codesBuffer(rows: number, codeSize: number): Uint8Array {
+    return sharedBytes(Math.max(INITIAL_CAPACITY, rows) * codeSize);
+  }
+
+  /**
+   * Appends `count` committed rows with, when trained, their codes
+   * (count × codeSize); `replaced` are the rows the upserted ids held before,
+   * which die.
+   */
+  append(count: number, codes: Uint8Array | null, replaced: ArrayLike<number>): void {
+    const first = this.rowCount;
+    const end = first + count;
+    this.reserve(end);
+    if (this.codec !== null) {
+      if (codes === null) throw new Error('a trained index needs codes for new rows');
+      this.codes!.set(codes, first * this.codec.pq.m);
+    }
+    this.dead.fill(0, first, end);
+    this.liveCount += count;
+    this.rowCount = end;
+    for (let i = 0; i < replaced.length; i++) this.kill(replaced[i]);
+  }
+
+  /** Tombstones a row. */
+  kill(row: number): void {
+    if (row >= this.rowCount || this.dead[row] !== 0) return;
+    this.dead[row] = 1;
+    this.liveCount--;
+  }
+
+  /** Switches to a new codec whose codes (for rows [0, rowCount)) are in `codes`. */
+  activate(codec: ActiveCodec, codes: Uint8Array): void {
+    if (codes.length < this.capacity * codec.pq.m) {
+      const grown = sharedBytes(this.capacity * codec.pq.m);
+      grown.set(codes.subarray(0, this.rowCount * codec.pq.m));
+      codes = grown;
+    }
+    this.codec = codec;
+    this.codes = codes;
+  }
+
+  /** Live rows in [0, end), in order. */
+  liveRowsBelow(end: number): Int32Array {
+    const out = new Int32Array(this.liveCount);
+    let n = 0;
+    for (let r = 0; r < end; r++) if (this.dead[r] === 0) out[n++] = r;
+    return out.subarray(0, n);
+  }
+
+  private reserve(rows: number): void {
+    if (rows <= this.capacity) return;
+    let cap = this.capacity;
+    while (cap < rows) cap *= 2;
+    const dead = sharedBytes(cap);
+    dead.set(this.dead);
+    this.dead = dead;
+    if (this.codec !== null && this.codes !== null) {
+      const codes = sharedBytes(cap * this.codec.pq.m);
+      codes.set(this.codes.subarray(0, this.rowCount * this.codec.pq.m));
+      this.codes = codes;
+    }
+  }
+}
+
+function sharedBytes(n: number): Uint8Array {
+  return new Uint8Array(new SharedArrayBuffer(n));
+}

@@ -1,0 +1,214 @@
+/**
+ * A training job: trains a new codec on stored vectors and switches the
+ * collection to it atomically, while queries and writes go on under the old one.
+ *
+ * Phases (progress): reading 0–0.05 → training 0.05–0.8 → encoding 0.8–0.97 →
+ * switching 0.97–1.
+ * - reading: a sample of the live rows that exist when the job starts (the
+ *   snapshot) is read from SQLite by a worker.
+ * - training: sub-spaces train in parallel in the pool.
+ * - encoding: every snapshot row is re-encoded by the workers (reading SQLite),
+ *   and the codes are written under the new codec, which is not active yet.
+ * - switching: under the collection's write lock, rows written since the
+ *   snapshot are encoded too, then one transaction activates the new codec and
+ *   drops the old one, and the in-memory index swaps to the new codes.
+ * A failure or cancellation before the switch deletes the new codec and leaves
+ * the old one untouched.
+ */
+import { setMaxListeners } from 'node:events';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { Rng, sampleIndices } from '../core/rng.js';
+import { serializePQ } from '../core/serialize.js';
+import { KMEANS_DEFAULTS } from '../core/kmeans.js';
+import { CollectionIndex } from '../index/collection-index.js';
+import type { ComputePool, VectorSource } from '../pool/compute-pool.js';
+import { SEGMENT_ROWS, type JobRecord, type Store } from '../store/store.js';
+import type { Mutex } from './mutex.js';
+
+export interface TrainParams {
+  /** Vectors to train on; default and maximum 256 × 2^nbits (what k-means uses). */
+  sampleSize?: number;
+  /** Lloyd iterations per sub-space (at most). */
+  iterations?: number;
+  seed?: number;
+}
+
+export interface TrainTarget {
+  collectionId: number;
+  m: number;
+  nbits: number;
+  index: CollectionIndex;
+  lock: Mutex;
+  source: VectorSource;
+  /** Called inside the switch, after the commit, so the caller updates its view of the collection. */
+  onActivated(stats: { codecId: number; version: number; trainedAt: string; relativeMse: number; trainVectors: number; trainSeconds: number; addedSinceTraining: number }): void;
+}
+
+const PERSIST_EVERY_MS = 500;
+
+export class TrainingJob {
+  readonly abort = new AbortController();
+  readonly done: Promise<void>;
+  private lastSaved = 0;
+  private phaseStarted: number | null = null;
+  private readonly phaseSeconds: Record<string, number> = {};
+
+  constructor(
+    readonly record: JobRecord,
+    private readonly store: Store,
+    private readonly pool: ComputePool,
+    private readonly target: TrainTarget,
+    private readonly params: TrainParams,
+    private readonly log: { info(o: object, msg: string): void; error(o: object, msg: string): void },
+  ) {
+    // Every pool task of the job listens on this one signal.
+    setMaxListeners(0, this.abort.signal);
+    this.done = this.run();
+  }
+
+  get running(): boolean {
+    return this.record.state === 'queued' || this.record.state === 'running';
+  }
+
+  cancel(reason: string): void {
+    this.abort.abort(new Error(reason));
+  }
+
+  private progress(phase: string, progress: number, force = false): void {
+    if (phase !== this.record.phase) {
+      const t = performance.now();
+      if (this.phaseStarted !== null) this.phaseSeconds[this.record.phase] = (t - this.phaseStarted) / 1000;
+      this.phaseStarted = t;
+    }
+    this.record.phase = phase;
+    this.record.progress = Math.min(1, Math.max(this.record.progress, progress));
+    const t = Date.now();
+    if (force || t - this.lastSaved >= PERSIST_EVERY_MS) {
+      this.lastSaved = t;
+      this.store.saveJob(this.record);
+    }
+  }
+
+  private checkAborted(): void {
+    if (this.abort.signal.aborted) throw this.abort.signal.reason;
+  }
+
+  private async run(): Promise<void> {
+    const started = performance.now();
+    const { store, pool, target } = this;
+    const signal = this.abort.signal;
+    let codecId: number | null = null;
+    let activated = false;
+    this.record.state = 'running';
+    this.record.startedAt = new Date().toISOString();
+    this.progress('reading', 0, true);
+    try {
+      const { index, m, nbits, source } = target;
+      const ksub = 1 << nbits;
+      const warnings: string[] = [];
+      const snapshot = index.rowCount;
+      const live = index.liveRowsBelow(snapshot);
+      const cap = KMEANS_DEFAULTS.maxPointsPerCentroid * ksub;
+      let sampleSize = Math.min(this.params.sampleSize ?? cap, live.length);
+      if (sampleSize > cap) {
+        warnings.push(`sampleSize ${sampleSize} lowered to ${cap}: k-means uses at most 256 vectors per centroid`);
+        sampleSize = cap;
+      }
+      const seed = this.params.seed ?? KMEANS_DEFAULTS.seed;
+      const rows = sampleSize === live.length ? null : Int32Array.from(sampleIndices(live.length, sampleSize, new Rng(seed)), (i) => live[i]);
+      const sample = await pool.readRows({ ...source, rows, start: 0, end: snapshot }, signal);
+      this.checkAborted();
+
+      this.progress('training', 0.05, true);
+      const { pq, report } = await pool.trainPQ(
+        sample.data,
+        sample.n,
+        source.d,
+        { m, nbits },
+        { iterations: this.params.iterations, seed },
+        (done, total) => this.progress('training', 0.05 + (0.75 * done) / total),
+        signal,
+      );
+      warnings.push(...report.warnings);
+      this.checkAborted();
+
+      this.progress('encoding', 0.8, true);
+      const trainSeconds = (performance.now() - started) / 1000;
+      const codec = store.insertCodec(target.collectionId, serializePQ(pq), { relativeMse: null, trainVectors: sample.n, trainSeconds });
+      codecId = codec.id;
+      let codes = CollectionIndex.codesBuffer(snapshot, m);
+      const totals = await pool.encodeRange(source, pq, 0, snapshot, codes.subarray(0, snapshot * m), {
+        signal,
+        onProgress: (done) => this.progress('encoding', 0.8 + (0.15 * done) / Math.max(1, snapshot)),
+      });
+      await this.persistCodes(codec.id, m, 0, codes.subarray(0, snapshot * m));
+
+      this.progress('switching', 0.97, true);
+      await target.lock.run(async () => {
+        this.checkAborted();
+        const end = index.rowCount;
+        if (end > snapshot) {
+          if (codes.length < end * m) {
+            const grown = CollectionIndex.codesBuffer(end, m);
+            grown.set(codes.subarray(0, snapshot * m));
+            codes = grown;
+          }
+          const late = await pool.encodeRange(source, pq, snapshot, end, codes.subarray(snapshot * m, end * m), { signal });
+          totals.errorSum += late.errorSum;
+          totals.normSum += late.normSum;
+          await this.persistCodes(codec.id, m, snapshot, codes.subarray(snapshot * m, end * m));
+        }
+        this.checkAborted();
+        const relativeMse = totals.normSum > 0 ? totals.errorSum / totals.normSum : 0;
+        store.activateCodec(target.collectionId, codec.id, index.codec?.id ?? null, end - snapshot, relativeMse);
+        activated = true;
+        index.activate({ id: codec.id, version: codec.version, pq }, codes);
+        target.onActivated({ codecId: codec.id, version: codec.version, trainedAt: codec.createdAt, relativeMse, trainVectors: sample.n, trainSeconds, addedSinceTraining: end - snapshot });
+        this.record.result = {
+          codecVersion: codec.version,
+          relativeMse,
+          trainVectors: sample.n,
+          encodedVectors: totals.count,
+          seconds: (performance.now() - started) / 1000,
+          phaseSeconds: this.phaseSeconds,
+          warnings,
+        };
+      });
+      this.record.state = 'succeeded';
+      this.record.finishedAt = new Date().toISOString();
+      this.progress('done', 1, true);
+      this.log.info({ job: this.record.id, result: this.record.result }, 'training succeeded');
+    } catch (err) {
+      const cancelled = signal.aborted;
+      const message = cancelled ? String((signal.reason as Error)?.message ?? signal.reason) : err instanceof Error ? err.message : String(err);
+      if (codecId !== null && !activated) {
+        try {
+          store.deleteCodec(codecId);
+        } catch {
+          // The collection (and with it the codec) may be gone already.
+        }
+      }
+      this.record.state = 'failed';
+      this.record.error = { code: cancelled ? 'cancelled' : 'training_failed', message };
+      this.record.finishedAt = new Date().toISOString();
+      try {
+        this.progress(this.record.phase, this.record.progress, true);
+      } catch {
+        // The job row is gone when its collection was deleted.
+      }
+      if (!cancelled) this.log.error({ job: this.record.id, err }, 'training failed');
+    }
+  }
+
+  /** Writes codes in transactions of 64 segments, yielding between them so requests keep flowing. */
+  private async persistCodes(codecId: number, m: number, firstRow: number, codes: Uint8Array): Promise<void> {
+    const rowsPerTx = 64 * SEGMENT_ROWS;
+    const n = codes.length / m;
+    for (let s = 0; s < n; s += rowsPerTx) {
+      this.checkAborted();
+      const e = Math.min(n, s + rowsPerTx);
+      this.store.appendCodes(codecId, m, firstRow + s, codes.subarray(s * m, e * m));
+      await yieldToEventLoop();
+    }
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * Turns request vectors (JSON number arrays, already type-checked by the route
+ * schemas) into float32 rows, with the checks that depend on the collection.
+ */
+import { dot } from '../core/distance.js';
+import { badRequest } from './errors.js';
+
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * Packs vectors into an n × d Float32Array. `label(i)` names vector i in
+ * messages (e.g. "vectors[3].vector"). Rejects a wrong length, values that do
+ * not fit float32, and (for cosine) zero vectors, whose direction is undefined.
+ */
+export function packVectors(
+  vectors: ReadonlyArray<ReadonlyArray<number>>,
+  d: number,
+  cosine: boolean,
+  label: (i: number) => string,
+): Float32Array {
+  const out = new Float32Array(vectors.length * d);
+  vectors.forEach((v, i) => {
+    if (v.length !== d) {
+      throw badRequest(`${label(i)} has ${v.length} values; the collection's dimension is ${d}`);
+    }
+    for (let t = 0; t < d; t++) {
+      const x = v[t];
+      if (!(Math.abs(x) <= FLOAT32_MAX)) {
+        throw badRequest(`${label(i)}[${t}] = ${x} is not a finite 32-bit float (|value| ≤ ${FLOAT32_MAX})`);
+      }
+      out[i * d + t] = x;
+    }
+    if (cosine && dot(out, i * d, out, i * d, d) === 0) {
+      throw badRequest(`${label(i)} is a zero vector, which has no direction under the cosine metric`);
+    }
+  });
+  return out;
+}

@@ -1,0 +1,376 @@
+/**
+ * All SQL of the main thread: the source of truth for collections, vectors,
+ * codecs, codes and jobs. Every mutating method runs in one transaction, so a
+ * caller that acknowledges after it returns acknowledges only committed data.
+ */
+import type { Metric } from '../core/distance.js';
+import type { Db } from './database.js';
+import { vectorToBlob } from './vector-blobs.js';
+
+/** Codes are stored in segments of this many rows (see migrations/001_initial.sql). */
+export const SEGMENT_ROWS = 1024;
+
+export interface QuantizerConfig {
+  type: 'pq';
+  m: number;
+  nbits: number;
+}
+
+export interface CollectionRecord {
+  id: number;
+  name: string;
+  dimension: number;
+  metric: Metric;
+  quantizer: QuantizerConfig;
+  createdAt: string;
+  nextRow: number;
+  activeCodecId: number | null;
+  addedSinceTraining: number;
+}
+
+export interface CodecRecord {
+  id: number;
+  collectionId: number;
+  version: number;
+  bytes: Uint8Array;
+  relativeMse: number | null;
+  trainVectors: number;
+  trainSeconds: number;
+  createdAt: string;
+}
+
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed';
+
+export interface JobRecord {
+  id: string;
+  collectionId: number;
+  kind: 'train';
+  state: JobState;
+  phase: string;
+  progress: number;
+  params: Record<string, unknown>;
+  result: Record<string, unknown> | null;
+  error: { code: string; message: string } | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface NewVector {
+  id: string;
+  vector: Float32Array;
+  /** JSON text of the metadata object, or null. */
+  metadata: string | null;
+}
+
+interface CollectionRow {
+  id: number;
+  name: string;
+  dimension: number;
+  metric: Metric;
+  quantizer: string;
+  created_at: string;
+  next_row: number;
+  active_codec_id: number | null;
+  added_since_training: number;
+}
+
+interface JobRow {
+  id: string;
+  collection_id: number;
+  kind: 'train';
+  state: JobState;
+  phase: string;
+  progress: number;
+  params: string;
+  result: string | null;
+  error: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+const now = (): string => new Date().toISOString();
+
+function toCollection(r: CollectionRow): CollectionRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    dimension: r.dimension,
+    metric: r.metric,
+    quantizer: JSON.parse(r.quantizer) as QuantizerConfig,
+    createdAt: r.created_at,
+    nextRow: r.next_row,
+    activeCodecId: r.active_codec_id,
+    addedSinceTraining: r.added_since_training,
+  };
+}
+
+function toJob(r: JobRow): JobRecord {
+  return {
+    id: r.id,
+    collectionId: r.collection_id,
+    kind: r.kind,
+    state: r.state,
+    phase: r.phase,
+    progress: r.progress,
+    params: JSON.parse(r.params) as Record<string, unknown>,
+    result: r.result === null ? null : (JSON.parse(r.result) as Record<string, unknown>),
+    error: r.error === null ? null : (JSON.parse(r.error) as { code: string; message: string }),
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+  };
+}
+
+export class Store {
+  private readonly s;
+
+  constructor(readonly db: Db) {
+    const p = (sql: string) => db.prepare(sql);
+    this.s = {
+      insertCollection: p(
+        'INSERT INTO collections (name, dimension, metric, quantizer, created_at) VALUES (?, ?, ?, ?, ?) RETURNING *',
+      ),
+      collectionByName: p('SELECT * FROM collections WHERE name = ?'),
+      collectionById: p('SELECT * FROM collections WHERE id = ?'),
+      collections: p('SELECT * FROM collections ORDER BY name'),
+      deleteCollection: p('DELETE FROM collections WHERE id = ?'),
+      advanceRows: p('UPDATE collections SET next_row = next_row + ?, added_since_training = added_since_training + ? WHERE id = ?'),
+      rowOfId: p('SELECT row FROM vectors WHERE collection_id = ? AND external_id = ?').pluck(),
+      upsertVector: p(
+        `INSERT INTO vectors (collection_id, row, external_id, vector, metadata) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (collection_id, external_id) DO UPDATE SET row = excluded.row, vector = excluded.vector, metadata = excluded.metadata`,
+      ),
+      vectorById: p('SELECT row, vector, metadata FROM vectors WHERE collection_id = ? AND external_id = ?'),
+      deleteVector: p('DELETE FROM vectors WHERE collection_id = ? AND external_id = ? RETURNING row').pluck(),
+      rowInfo: p('SELECT external_id, metadata FROM vectors WHERE collection_id = ? AND row = ?').raw(),
+      liveRows: p('SELECT row FROM vectors WHERE collection_id = ?').pluck(),
+      insertCodec: p(
+        `INSERT INTO codecs (collection_id, version, bytes, relative_mse, train_vectors, train_seconds, created_at)
+         VALUES (?, (SELECT COALESCE(MAX(version), 0) + 1 FROM codecs WHERE collection_id = ?), ?, ?, ?, ?, ?) RETURNING id, version, created_at AS createdAt`,
+      ),
+      codec: p('SELECT * FROM codecs WHERE id = ?'),
+      deleteCodec: p('DELETE FROM codecs WHERE id = ?'),
+      orphanCodecs: p(
+        'SELECT codecs.id FROM codecs JOIN collections ON collections.id = codecs.collection_id WHERE codecs.id IS NOT collections.active_codec_id',
+      ).pluck(),
+      activate: p('UPDATE collections SET active_codec_id = ?, added_since_training = ? WHERE id = ?'),
+      setCodecMse: p('UPDATE codecs SET relative_mse = ? WHERE id = ?'),
+      segment: p('SELECT codes FROM code_segments WHERE codec_id = ? AND segment = ?').pluck(),
+      putSegment: p('INSERT OR REPLACE INTO code_segments (codec_id, segment, codes) VALUES (?, ?, ?)'),
+      segments: p('SELECT segment, codes FROM code_segments WHERE codec_id = ? ORDER BY segment').raw(),
+      insertJob: p(
+        `INSERT INTO jobs (id, collection_id, kind, state, phase, progress, params, created_at)
+         VALUES (?, ?, ?, 'queued', 'queued', 0, ?, ?) RETURNING *`,
+      ),
+      job: p('SELECT * FROM jobs WHERE id = ? AND collection_id = ?'),
+      jobs: p('SELECT * FROM jobs WHERE collection_id = ? ORDER BY created_at DESC, id LIMIT ?'),
+      updateJob: p(
+        `UPDATE jobs SET state = ?, phase = ?, progress = ?, result = ?, error = ?,
+           started_at = COALESCE(started_at, ?), finished_at = ? WHERE id = ?`,
+      ),
+      interruptedJobs: p(
+        `UPDATE jobs SET state = 'failed', error = ?, finished_at = ? WHERE state IN ('queued', 'running') RETURNING id`,
+      ).pluck(),
+    };
+  }
+
+  // Collections
+
+  createCollection(name: string, dimension: number, metric: Metric, quantizer: QuantizerConfig): CollectionRecord {
+    return toCollection(this.s.insertCollection.get(name, dimension, metric, JSON.stringify(quantizer), now()) as CollectionRow);
+  }
+
+  collection(name: string): CollectionRecord | undefined {
+    const r = this.s.collectionByName.get(name) as CollectionRow | undefined;
+    return r && toCollection(r);
+  }
+
+  collectionById(id: number): CollectionRecord | undefined {
+    const r = this.s.collectionById.get(id) as CollectionRow | undefined;
+    return r && toCollection(r);
+  }
+
+  collections(): CollectionRecord[] {
+    return (this.s.collections.all() as CollectionRow[]).map(toCollection);
+  }
+
+  /** Deletes a collection with its vectors, codecs, codes and jobs. */
+  deleteCollection(id: number): void {
+    this.s.deleteCollection.run(id);
+  }
+
+  // Vectors
+
+  /**
+   * Writes vectors as new rows [firstRow, firstRow + n) in one transaction;
+   * ids that existed move to their new row. With codes (n × codeSize, under the
+   * active codec) they are appended to that codec's segments. Returns the rows
+   * the replaced ids used to hold (they are dead now).
+   */
+  upsertVectors(
+    collectionId: number,
+    firstRow: number,
+    items: NewVector[],
+    codes: { codecId: number; codeSize: number; data: Uint8Array } | null,
+  ): number[] {
+    return this.db.transaction(() => {
+      const replaced: number[] = [];
+      items.forEach((item, i) => {
+        const old = this.s.rowOfId.get(collectionId, item.id) as number | undefined;
+        if (old !== undefined) replaced.push(old);
+        this.s.upsertVector.run(collectionId, firstRow + i, item.id, vectorToBlob(item.vector), item.metadata);
+      });
+      if (codes !== null) this.appendCodesTx(codes.codecId, codes.codeSize, firstRow, codes.data);
+      this.s.advanceRows.run(items.length, items.length, collectionId);
+      return replaced;
+    })();
+  }
+
+  vector(collectionId: number, externalId: string): { row: number; vector: Buffer; metadata: string | null } | undefined {
+    return this.s.vectorById.get(collectionId, externalId) as { row: number; vector: Buffer; metadata: string | null } | undefined;
+  }
+
+  /** Deletes a vector; returns the row it held, or undefined when there was none. */
+  deleteVector(collectionId: number, externalId: string): number | undefined {
+    return this.s.deleteVector.get(collectionId, externalId) as number | undefined;
+  }
+
+  /** External id and metadata JSON of a row, or undefined when the row is dead. */
+  rowInfo(collectionId: number, row: number): [string, string | null] | undefined {
+    return this.s.rowInfo.get(collectionId, row) as [string, string | null] | undefined;
+  }
+
+  /** The rows of a collection that hold a vector, for rebuilding the index. */
+  liveRows(collectionId: number): number[] {
+    return this.s.liveRows.all(collectionId) as number[];
+  }
+
+  // Codecs and codes
+
+  /** Stores a trained codec (not yet active); returns its id, per-collection version and creation time. */
+  insertCodec(
+    collectionId: number,
+    bytes: Uint8Array,
+    stats: { relativeMse: number | null; trainVectors: number; trainSeconds: number },
+  ): { id: number; version: number; createdAt: string } {
+    return this.s.insertCodec.get(
+      collectionId,
+      collectionId,
+      bytes,
+      stats.relativeMse,
+      stats.trainVectors,
+      stats.trainSeconds,
+      now(),
+    ) as { id: number; version: number; createdAt: string };
+  }
+
+  codec(id: number): CodecRecord | undefined {
+    const r = this.s.codec.get(id) as
+      | { id: number; collection_id: number; version: number; bytes: Buffer; relative_mse: number | null; train_vectors: number; train_seconds: number; created_at: string }
+      | undefined;
+    return (
+      r && {
+        id: r.id,
+        collectionId: r.collection_id,
+        version: r.version,
+        bytes: r.bytes,
+        relativeMse: r.relative_mse,
+        trainVectors: r.train_vectors,
+        trainSeconds: r.train_seconds,
+        createdAt: r.created_at,
+      }
+    );
+  }
+
+  /** Deletes a codec and its codes. */
+  deleteCodec(id: number): void {
+    this.s.deleteCodec.run(id);
+  }
+
+  /** Deletes codecs that are not their collection's active one (left by interrupted or failed training). */
+  deleteOrphanCodecs(): number {
+    const ids = this.s.orphanCodecs.all() as number[];
+    this.db.transaction(() => ids.forEach((id) => this.s.deleteCodec.run(id)))();
+    return ids.length;
+  }
+
+  /** Appends the codes of rows [firstRow, firstRow + n) under a codec, in one transaction. */
+  appendCodes(codecId: number, codeSize: number, firstRow: number, data: Uint8Array): void {
+    this.db.transaction(() => this.appendCodesTx(codecId, codeSize, firstRow, data))();
+  }
+
+  private appendCodesTx(codecId: number, codeSize: number, firstRow: number, data: Uint8Array): void {
+    const n = data.length / codeSize;
+    let row = firstRow;
+    while (row < firstRow + n) {
+      const seg = Math.floor(row / SEGMENT_ROWS);
+      const segEnd = Math.min((seg + 1) * SEGMENT_ROWS, firstRow + n);
+      const existing = (this.s.segment.get(codecId, seg) as Buffer | undefined) ?? Buffer.alloc(0);
+      const held = existing.length / codeSize;
+      if (seg * SEGMENT_ROWS + held !== row) {
+        throw new Error(`codes must be appended in row order: segment ${seg} holds ${held} rows, got row ${row}`);
+      }
+      const add = data.subarray((row - firstRow) * codeSize, (segEnd - firstRow) * codeSize);
+      this.s.putSegment.run(codecId, seg, Buffer.concat([existing, add]));
+      row = segEnd;
+    }
+  }
+
+  /** Copies a codec's codes into out (rows × codeSize); returns how many rows were stored. */
+  loadCodes(codecId: number, codeSize: number, out: Uint8Array): number {
+    let rows = 0;
+    for (const [seg, codes] of this.s.segments.iterate(codecId) as IterableIterator<[number, Buffer]>) {
+      out.set(codes, seg * SEGMENT_ROWS * codeSize);
+      rows = seg * SEGMENT_ROWS + codes.length / codeSize;
+    }
+    return rows;
+  }
+
+  /**
+   * Makes a codec the collection's active one (recording its relative MSE) and
+   * drops the previous codec with its codes, in one transaction.
+   */
+  activateCodec(collectionId: number, codecId: number, previousCodecId: number | null, addedSinceTraining: number, relativeMse: number): void {
+    this.db.transaction(() => {
+      this.s.setCodecMse.run(relativeMse, codecId);
+      this.s.activate.run(codecId, addedSinceTraining, collectionId);
+      if (previousCodecId !== null) this.s.deleteCodec.run(previousCodecId);
+    })();
+  }
+
+  // Jobs
+
+  createJob(id: string, collectionId: number, kind: 'train', params: Record<string, unknown>): JobRecord {
+    return toJob(this.s.insertJob.get(id, collectionId, kind, JSON.stringify(params), now()) as JobRow);
+  }
+
+  job(collectionId: number, id: string): JobRecord | undefined {
+    const r = this.s.job.get(id, collectionId) as JobRow | undefined;
+    return r && toJob(r);
+  }
+
+  jobs(collectionId: number, limit: number): JobRecord[] {
+    return (this.s.jobs.all(collectionId, limit) as JobRow[]).map(toJob);
+  }
+
+  saveJob(job: JobRecord): void {
+    this.s.updateJob.run(
+      job.state,
+      job.phase,
+      job.progress,
+      job.result === null ? null : JSON.stringify(job.result),
+      job.error === null ? null : JSON.stringify(job.error),
+      job.startedAt,
+      job.finishedAt,
+      job.id,
+    );
+  }
+
+  /** Marks jobs left queued or running by a previous process as failed; returns their ids. */
+  failInterruptedJobs(): string[] {
+    const error = { code: 'interrupted', message: 'the service stopped before this job finished; start it again' };
+    return this.s.interruptedJobs.all(JSON.stringify(error), now()) as string[];
+  }
+}

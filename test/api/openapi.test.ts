@@ -1,0 +1,45 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateOpenApiYaml } from '../../src/tools/openapi.js';
+import { type TestApp, makeApp } from '../helpers/app.js';
+
+describe('OpenAPI', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await makeApp();
+  });
+  afterAll(() => t.destroy());
+
+  it('openapi.yaml at the root is what the code generates (run `npm run openapi` after changing routes)', async () => {
+    const checkedIn = readFileSync(resolve(__dirname, '../../openapi.yaml'), 'utf8');
+    expect(await generateOpenApiYaml()).toBe(checkedIn);
+  });
+
+  it('serves the document and a docs page', async () => {
+    const r = await t.req('GET', '/openapi.json');
+    expect(r.statusCode).toBe(200);
+    const doc = r.json();
+    expect(doc.openapi).toBe('3.0.3');
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/collections',
+      '/collections/{name}',
+      '/collections/{name}/jobs',
+      '/collections/{name}/jobs/{id}',
+      '/collections/{name}/query',
+      '/collections/{name}/train',
+      '/collections/{name}/vectors',
+      '/collections/{name}/vectors/{id}',
+      '/health',
+    ]);
+    expect(doc.paths['/collections/{name}/query'].post.requestBody.content['application/json'].schema.properties.k).toMatchObject({
+      type: 'integer',
+      minimum: 1,
+      maximum: 1000,
+      default: 10,
+    });
+    const docs = await t.req('GET', '/docs/');
+    expect(docs.statusCode).toBe(200);
+    expect(docs.headers['content-type']).toMatch(/text\/html/);
+  });
+});

@@ -1,0 +1,72 @@
+import { rmSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/store/database.js';
+import { type TestApp, makeApp, seededVectors, tempDir, waitForJob } from '../helpers/app.js';
+
+describe('persistence', () => {
+  const dir = tempDir();
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const data = seededVectors(900, 12, 3);
+  const queries = [data[5].vector, data[600].vector.map((x) => x * 1.01)];
+
+  async function snapshot(t: TestApp) {
+    const stats = (await t.req('GET', '/collections')).json();
+    const trained = (await t.req('POST', '/collections/trained/query', { vectors: queries, k: 8 })).json();
+    const raw = (await t.req('POST', '/collections/raw/query', { vectors: queries, k: 8 })).json();
+    const vec = (await t.req('GET', '/collections/trained/vectors/v42')).json();
+    return { stats, trained, raw, vec };
+  }
+
+  it('rebuilds identical indexes from SQLite after a restart', async () => {
+    const a = await makeApp(dir);
+    await a.req('POST', '/collections', { name: 'trained', dimension: 12, quantizer: { type: 'pq', m: 3 } });
+    await a.req('POST', '/collections', { name: 'raw', dimension: 12, metric: 'ip' });
+    await a.req('POST', '/collections/trained/vectors', { vectors: data.slice(0, 700) });
+    await a.req('POST', '/collections/raw/vectors', { vectors: data.slice(0, 300) });
+    const job = (await a.req('POST', '/collections/trained/train', { iterations: 10 })).json().job;
+    expect((await waitForJob(a, 'trained', job.id)).state).toBe('succeeded');
+    // Writes, replacements and deletes after training.
+    await a.req('POST', '/collections/trained/vectors', { vectors: data.slice(700) });
+    await a.req('POST', '/collections/trained/vectors', { vectors: [{ id: 'v3', vector: data[800].vector, metadata: { moved: true } }] });
+    await a.req('DELETE', '/collections/trained/vectors/v10');
+    await a.req('DELETE', '/collections/raw/vectors/v11');
+    const before = await snapshot(a);
+    expect(before.stats.collections[1]).toMatchObject({ name: 'trained', count: 899, trained: true, addedSinceTraining: 201 });
+    await a.close();
+
+    const b = await makeApp(dir);
+    const after = await snapshot(b);
+    expect(after).toEqual(before);
+    // Writes keep working after the reload, on the loaded codec.
+    expect((await b.req('POST', '/collections/trained/vectors', { vectors: [{ id: 'new', vector: data[1].vector }] })).statusCode).toBe(200);
+    const hits = (await b.req('POST', '/collections/trained/query', { vector: data[1].vector, k: 5 })).json().results.map((h: { id: string }) => h.id);
+    expect(hits).toContain('new');
+    await b.close();
+  });
+
+  it('applies each migration once', () => {
+    const first = openDatabase(tempDir());
+    expect(first.applied).toEqual(['001_initial.sql']);
+    first.db.close();
+    const again = openDatabase(dir);
+    expect(again.applied).toEqual([]);
+    again.db.close();
+  });
+
+  it('fails jobs and drops codecs left behind by a crash', async () => {
+    // What a process killed mid-training leaves: a running job and a codec that never became active.
+    const { db } = openDatabase(dir);
+    const cid = (db.prepare("SELECT id FROM collections WHERE name = 'trained'").get() as { id: number }).id;
+    db.prepare(
+      "INSERT INTO jobs (id, collection_id, kind, state, phase, progress, params, created_at) VALUES ('crashed', ?, 'train', 'running', 'encoding', 0.9, '{}', '2026-01-01')",
+    ).run(cid);
+    db.prepare("INSERT INTO codecs (collection_id, version, bytes, train_vectors, train_seconds, created_at) VALUES (?, 99, x'00', 1, 1, '2026-01-01')").run(cid);
+    db.close();
+    const c = await makeApp(dir);
+    const job = (await c.req('GET', '/collections/trained/jobs/crashed')).json();
+    expect(job).toMatchObject({ state: 'failed', error: { code: 'interrupted' } });
+    expect(c.app.store.db.prepare('SELECT COUNT(*) AS n FROM codecs').get()).toEqual({ n: 1 });
+    expect((await c.req('GET', '/collections/trained')).json()).toMatchObject({ trained: true, count: 900 });
+    await c.close();
+  });
+});
