@@ -1,12 +1,13 @@
 /**
  * The service end to end on Fashion-MNIST, over HTTP against a real server process.
  *
- *   npm run bench:http [-- --m 16 --batch 1000 --queries 10000 --concurrency 8]
+ *   npm run bench:http [-- --quantizer opq --m 32 --rerank 0,4,10 --batch 1000 --queries 10000 --concurrency 8]
  *
- * Ingests the 60,000 base vectors through the API (vectors/s), trains PQ through
- * the API (seconds from the request to the job's success), then queries the
- * 10,000 test vectors (k = 10) one request at a time and with `concurrency`
- * requests in flight: recall@1, 10-recall@10, p50/p99 latency, queries/s.
+ * Ingests the 60,000 base vectors through the API (vectors/s), trains through the
+ * API (seconds from the request to the job's success), then queries the 10,000
+ * test vectors (k = 10) one request at a time for each re-rank factor, and with
+ * `concurrency` requests in flight for the last one: recall@1, 10-recall@10,
+ * p50/p99 latency, queries/s; then asks the service's own /evaluate.
  * Request bodies are built before the clock starts, so the figures are the
  * server's, though the client shares the machine's two cores with it.
  * Writes bench/results/http-fashion-mnist.json.
@@ -22,7 +23,9 @@ import { machineSummary } from './lib/report.js';
 
 const { values: args } = parseArgs({
   options: {
-    m: { type: 'string', default: '16' },
+    quantizer: { type: 'string', default: 'opq' },
+    m: { type: 'string', default: '32' },
+    rerank: { type: 'string', default: '0,4,10' },
     batch: { type: 'string', default: '1000' },
     queries: { type: 'string' },
     concurrency: { type: 'string', default: '8' },
@@ -66,7 +69,7 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-async function runQueries(base: string, bodies: string[], concurrency: number, ds: Dataset) {
+async function runQueries(base: string, bodies: string[], concurrency: number, rerank: number, ds: Dataset) {
   const latencies: number[] = new Array(bodies.length);
   const sums = emptyRecall();
   const ids: number[][] = new Array(bodies.length);
@@ -90,6 +93,7 @@ async function runQueries(base: string, bodies: string[], concurrency: number, d
   const { recall1, recall10at10 } = finishRecall(sums); // recall@100 needs k = 100
   return {
     concurrency,
+    rerank,
     recall1,
     recall10at10,
     p50Ms: percentile(sorted, 50),
@@ -101,13 +105,15 @@ async function runQueries(base: string, bodies: string[], concurrency: number, d
 async function main(): Promise<void> {
   const ds = loadFashionMnistOrExit();
   const m = Number(args.m);
+  const type = args.quantizer as 'pq' | 'opq';
+  const name = `${type.toUpperCase()}${m}`;
   const batch = Number(args.batch);
   const nq = Math.min(ds.nQuery, Number(args.queries ?? ds.nQuery));
   const dir = mkdtempSync(join(tmpdir(), 'pqvec-http-bench-'));
   const { proc, url } = await startServer(dir);
   console.log(`server ${url}, data in ${dir}; ${machineSummary()}`);
   try {
-    await post(`${url}/collections`, JSON.stringify({ name: 'fmnist', dimension: ds.d, metric: 'l2', quantizer: { type: 'pq', m, nbits: 8 } }));
+    await post(`${url}/collections`, JSON.stringify({ name: 'fmnist', dimension: ds.d, metric: 'l2', quantizer: { type, m, nbits: 8 } }));
 
     // Ingest: ids are the base row numbers, so results compare directly with the ground truth.
     const bodies: string[] = [];
@@ -136,31 +142,43 @@ async function main(): Promise<void> {
     const trainSeconds = (performance.now() - tt) / 1000;
     const rssAfterTraining = rssMiB(proc.pid!);
     const phases = Object.entries(state.result.phaseSeconds as Record<string, number>).map(([p, s]) => `${p} ${s.toFixed(1)} s`);
-    console.log(`train PQ${m}: ${trainSeconds.toFixed(1)} s (${phases.join(', ')}; relative MSE ${state.result.relativeMse.toFixed(4)})`);
+    console.log(`train ${name}: ${trainSeconds.toFixed(1)} s (${phases.join(', ')}; relative MSE ${state.result.relativeMse.toFixed(4)})`);
 
-    const queryBodies = Array.from({ length: nq }, (_, q) => JSON.stringify({ vector: Array.from(ds.queries.subarray(q * ds.d, (q + 1) * ds.d)), k: 10 }));
+    const view = (await (await fetch(`${url}/collections/fmnist`)).json()) as { bytesPerVector: number };
+    const factors = args.rerank.split(',').map(Number);
     const runs = [];
-    for (const c of [1, Number(args.concurrency)]) {
-      const r = await runQueries(url, queryBodies, c, ds);
+    const plan = [...factors.map((f) => [f, 1]), [factors[factors.length - 1], Number(args.concurrency)]];
+    for (const [rerank, c] of plan) {
+      const queryBodies = Array.from({ length: nq }, (_, q) =>
+        JSON.stringify({ vector: Array.from(ds.queries.subarray(q * ds.d, (q + 1) * ds.d)), k: 10, rerank }),
+      );
+      const r = await runQueries(url, queryBodies, c, rerank, ds);
       runs.push(r);
       console.log(
-        `queries, concurrency ${c}: recall@1 ${r.recall1.toFixed(4)}, 10-recall@10 ${r.recall10at10.toFixed(4)}, ` +
+        `queries, rerank ${rerank}, concurrency ${c}: recall@1 ${r.recall1.toFixed(4)}, 10-recall@10 ${r.recall10at10.toFixed(4)}, ` +
           `p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, ${r.queriesPerSecond.toFixed(0)} queries/s`,
       );
     }
+    const rssAfterQueries = rssMiB(proc.pid!);
+    const evaluate = await post(`${url}/collections/fmnist/evaluate`, JSON.stringify({ sampleSize: 1000, k: 10, rerank: factors[factors.length - 1] }));
+    console.log(`/evaluate: ${JSON.stringify(evaluate)}`);
     const core = existsSync(resolve(REPO_ROOT, 'bench/results/quality-fashion-mnist.json'))
-      ? JSON.parse(readFileSync(resolve(REPO_ROOT, 'bench/results/quality-fashion-mnist.json'), 'utf8')).rows.find((r: { m: number }) => r.m === m)
+      ? JSON.parse(readFileSync(resolve(REPO_ROOT, 'bench/results/quality-fashion-mnist.json'), 'utf8')).rows.find(
+          (r: { m: number; quantizer: string }) => r.m === m && r.quantizer === type,
+        )
       : undefined;
-    if (core) console.log(`core benchmark PQ${m}: recall@1 ${core.recall1.toFixed(4)}, 10-recall@10 ${core.recall10at10.toFixed(4)}`);
+    if (core) console.log(`core benchmark ${name} (rerank 0): recall@1 ${core.recall1.toFixed(4)}, 10-recall@10 ${core.recall10at10.toFixed(4)}`);
     const result = {
       dataset: 'fashion-mnist',
       date: new Date().toISOString(),
       machine: machineSummary(),
-      quantizer: { type: 'pq', m, nbits: 8 },
+      quantizer: { type, m, nbits: 8 },
+      bytesPerVectorInMemory: view.bytesPerVector,
       ingest: { vectors: ds.nBase, batch, seconds: ingestSeconds, vectorsPerSecond: ingestVectorsPerSecond },
       train: { seconds: trainSeconds, phaseSeconds: state.result.phaseSeconds, relativeMse: state.result.relativeMse },
       queries: runs.map((r) => ({ ...r, queries: nq, k: 10 })),
-      serverRssMiB: { afterIngest: rssAfterIngest, afterTraining: rssAfterTraining },
+      serverRssMiB: { afterIngest: rssAfterIngest, afterTraining: rssAfterTraining, afterQueries: rssAfterQueries },
+      evaluate,
       coreRecall: core ? { recall1: core.recall1, recall10at10: core.recall10at10 } : null,
     };
     mkdirSync(resolve(args.out, '..'), { recursive: true });

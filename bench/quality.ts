@@ -1,27 +1,37 @@
 /**
- * Quality benchmark on Fashion-MNIST: PQ at M = 8, 16, 32 (nbits 8) beside FAISS.
+ * Quality benchmark on Fashion-MNIST: PQ and OPQ at M = 8, 16, 32 (nbits 8) beside
+ * FAISS, and exact re-ranking of k × factor ADC candidates.
  *
- *   npm run bench:quality [-- --m 8,16 --iterations 50 --init random --seed 1234 --threads 2 --queries 10000]
+ *   npm run bench:quality [-- --quantizers pq,opq --m 8,16 --iterations 50 --opq-iterations 8
+ *                            --rerank 1,4,10 --seed 1234 --threads 2 --queries 10000]
  *
  * Base = 60,000 train images, queries = 10,000 test images (784-d float32, squared L2).
  * Training uses the worker pool (all cores unless --threads); encoding and search are
- * timed on one thread, as FAISS's figures are. Writes bench/results/quality-fashion-mnist.json.
+ * timed on one thread, as FAISS's figures are. Re-ranking reads the candidates'
+ * vectors from memory here (the service reads them from SQLite).
+ * Writes bench/results/quality-fashion-mnist.json and the recall-versus-speed plot
+ * bench/results/recall-vs-qps.svg.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { adcScan } from '../src/core/adc.js';
+import { l2sq } from '../src/core/distance.js';
 import type { PQTrainOptions } from '../src/core/pq.js';
 import { TopK } from '../src/core/topk.js';
 import { ComputePool } from '../src/pool/compute-pool.js';
 import { anchorFor, loadAnchors } from './lib/anchors.js';
 import { REPO_ROOT, loadFashionMnistOrExit } from './lib/fashion-mnist.js';
+import { recallPlot } from './lib/plot.js';
 import { addRecall, emptyRecall, finishRecall } from './lib/recall.js';
 import { machineSummary, printTable } from './lib/report.js';
 
 const { values: args } = parseArgs({
   options: {
+    quantizers: { type: 'string', default: 'pq,opq' },
     m: { type: 'string', default: '8,16,32' },
+    'opq-iterations': { type: 'string' },
+    rerank: { type: 'string', default: '1,4,10' },
     iterations: { type: 'string' },
     seed: { type: 'string' },
     init: { type: 'string' },
@@ -32,7 +42,7 @@ const { values: args } = parseArgs({
 });
 
 export interface QualityRow {
-  quantizer: 'pq';
+  quantizer: 'pq' | 'opq';
   m: number;
   nbits: number;
   recall1: number;
@@ -47,6 +57,16 @@ export interface QualityRow {
   faiss: Record<string, number> | null;
 }
 
+/** k = 10 from k × factor ADC candidates re-ranked by exact distance. */
+export interface RerankRow {
+  quantizer: 'pq' | 'opq';
+  m: number;
+  rerank: number;
+  recall1: number;
+  recall10at10: number;
+  msPerQuery: number;
+}
+
 async function main(): Promise<void> {
   const ds = loadFashionMnistOrExit();
   const ms = meanSquaredNorm(ds.base, ds.nBase, ds.d);
@@ -58,19 +78,24 @@ async function main(): Promise<void> {
   if (args.init) trainOptions.init = args.init as PQTrainOptions['init'];
   if (args.seed) trainOptions.seed = Number(args.seed);
   const rows: QualityRow[] = [];
+  const reranked: RerankRow[] = [];
+  const factors = args.rerank === '' ? [] : args.rerank.split(',').map(Number);
   console.log(`Fashion-MNIST: ${ds.nBase} base, ${nQueries} queries, d = ${ds.d}; ${machineSummary()}; training on ${pool.threads} threads`);
   try {
+    for (const quantizer of args.quantizers.split(',') as ('pq' | 'opq')[])
     for (const m of args.m.split(',').map(Number)) {
       const t0 = performance.now();
-      const { pq, report } = await pool.trainPQ(ds.base, ds.nBase, ds.d, { m, nbits: 8 }, trainOptions);
+      const rotationOptions = args['opq-iterations'] ? { iterations: Number(args['opq-iterations']) } : {};
+      const { codec, report } = await pool.trainCodec(ds.base, ds.nBase, ds.d, { type: quantizer, m, nbits: 8 }, { ...trainOptions, rotation: rotationOptions });
       const trainSeconds = (performance.now() - t0) / 1000;
+      const { pq } = codec;
 
       const t1 = performance.now();
-      const codes = pq.encode(ds.base, ds.nBase);
+      const codes = codec.encode(ds.base, ds.nBase);
       const encodeMicrosPerVector = ((performance.now() - t1) * 1000) / ds.nBase;
 
       let err = 0;
-      const rec = pq.decode(codes, ds.nBase);
+      const rec = codec.decode(codes, ds.nBase);
       for (let i = 0; i < rec.length; i++) err += (rec[i] - ds.base[i]) ** 2;
       const relativeMse = err / ds.nBase / ms;
 
@@ -80,7 +105,7 @@ async function main(): Promise<void> {
       let scanMs = 0;
       const tq = performance.now();
       for (let q = 0; q < nQueries; q++) {
-        pq.distanceTable(ds.queries, q * ds.d, 'l2', table);
+        codec.distanceTable(ds.queries, q * ds.d, 'l2', table);
         const heap = new TopK(100);
         const ts = performance.now();
         adcScan(codes, 0, ds.nBase, pq.m, table, pq.ksub, heap);
@@ -88,9 +113,25 @@ async function main(): Promise<void> {
         addRecall(sums, heap.drainSorted().ids, ds.groundTruth, q, ds.gtK);
       }
       const searchMsPerQuery = (performance.now() - tq) / nQueries;
-      const anchor = anchorFor(anchors, 'pq', m, 8);
+      for (const factor of factors) {
+        // One query at a time: table, scan for 10 × factor candidates, exact distances, top 10.
+        const sumsR = emptyRecall();
+        const tr = performance.now();
+        for (let q = 0; q < nQueries; q++) {
+          codec.distanceTable(ds.queries, q * ds.d, 'l2', table);
+          const heap = new TopK(10 * factor);
+          adcScan(codes, 0, ds.nBase, pq.m, table, pq.ksub, heap);
+          const candidates = heap.drainSorted().ids;
+          const best = new TopK(10);
+          for (const row of candidates) best.push(l2sq(ds.queries, q * ds.d, ds.base, row * ds.d, ds.d), row);
+          addRecall(sumsR, best.drainSorted().ids, ds.groundTruth, q, ds.gtK);
+        }
+        const { recall1, recall10at10 } = finishRecall(sumsR);
+        reranked.push({ quantizer, m, rerank: factor, recall1, recall10at10, msPerQuery: (performance.now() - tr) / nQueries });
+      }
+      const anchor = anchorFor(anchors, quantizer, m, 8);
       const row: QualityRow = {
-        quantizer: 'pq',
+        quantizer,
         m,
         nbits: 8,
         ...finishRecall(sums),
@@ -108,6 +149,7 @@ async function main(): Promise<void> {
               recall100: anchor.recall100,
               relativeMse: anchor.relativeMse,
               trainSeconds: anchor.trainSeconds,
+              ...(anchor.opqIterations === undefined ? {} : { opqIterations: anchor.opqIterations }),
               encodeMicrosPerVector: anchor.encodeMicrosPerVector,
               searchMsPerQuery: anchor.searchMsPerQuery,
             }
@@ -115,7 +157,7 @@ async function main(): Promise<void> {
       };
       rows.push(row);
       console.log(
-        `PQ${m}: trained in ${trainSeconds.toFixed(1)} s (iterations ${report.iterations.join(',')}, ` +
+        `${quantizer.toUpperCase()}${m}: trained in ${trainSeconds.toFixed(1)} s (iterations ${report.iterations.join(',')}, ` +
           `${(report.distanceComputations / 1e6).toFixed(1)} M distances)`,
       );
     }
@@ -123,10 +165,19 @@ async function main(): Promise<void> {
     await pool.close();
   }
   printTable(rows);
-  const result = { dataset: 'fashion-mnist', date: new Date().toISOString(), machine: machineSummary(), queries: nQueries, rows };
+  if (reranked.length > 0) {
+    console.log('| setting | rerank | recall@1 | 10-recall@10 | ms/query |\n|---|---|---|---|---|');
+    for (const r of reranked) {
+      console.log(`| ${r.quantizer.toUpperCase()}${r.m} | ${r.rerank} | ${r.recall1.toFixed(3)} | ${r.recall10at10.toFixed(3)} | ${r.msPerQuery.toFixed(2)} |`);
+    }
+  }
+  const result = { dataset: 'fashion-mnist', date: new Date().toISOString(), machine: machineSummary(), queries: nQueries, rows, reranked };
   mkdirSync(resolve(args.out, '..'), { recursive: true });
   writeFileSync(args.out, JSON.stringify(result, null, 2) + '\n');
   console.log(`wrote ${args.out}`);
+  const plot = resolve(args.out, '..', 'recall-vs-qps.svg');
+  writeFileSync(plot, recallPlot(rows, reranked, anchors));
+  console.log(`wrote ${plot}`);
 }
 
 function meanSquaredNorm(x: Float32Array, n: number, d: number): number {

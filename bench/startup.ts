@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ProductQuantizer } from '../src/core/pq.js';
-import { serializePQ } from '../src/core/serialize.js';
+import { Codec } from '../src/core/codec.js';
+import { serializeCodec } from '../src/core/serialize.js';
 import { ComputePool } from '../src/pool/compute-pool.js';
 import { CollectionService } from '../src/services/collections.js';
 import { openDatabase } from '../src/store/database.js';
@@ -36,11 +37,11 @@ const silent = { info() {}, warn() {}, error() {} };
 try {
   const { db, path } = openDatabase(dir, { synchronous: 'NORMAL' });
   const store = new Store(db);
-  const col = store.createCollection('big', d, 'l2', { type: 'pq', m, nbits: 8 });
+  const col = store.createCollection('big', d, 'l2', { type: 'pq', m, nbits: 8 }, null);
   const train = new Float32Array(4096 * d).map(() => Math.random());
   const { pq } = ProductQuantizer.train(train, 4096, d, { m }, { iterations: 2 });
-  const codec = store.insertCodec(col.id, serializePQ(pq), { relativeMse: 0, trainVectors: 4096, trainSeconds: 0 });
-  store.activateCodec(col.id, codec.id, null, 0, 0);
+  const codec = store.insertCodec(col.id, serializeCodec(new Codec(pq)), { relativeMse: 0, trainVectors: 4096, trainSeconds: 0 });
+  store.activateCodec(col.id, codec.id, null, { addedSinceTraining: 0, vectorsAtTraining: rows }, 0);
   const batch = 10_000;
   const t0 = performance.now();
   for (let s = 0; s < rows; s += batch) {

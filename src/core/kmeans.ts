@@ -39,6 +39,8 @@ export interface KMeansOptions {
   minPointsPerCentroid?: number;
   /** Seeding, see above. Default 'random'. */
   init?: 'random' | 'kmeans++';
+  /** Start from these centroids (k × d) instead of seeding: a warm start. */
+  initialCentroids?: Float32Array;
 }
 
 export interface KMeansResult {
@@ -111,8 +113,16 @@ export function kmeans(data: Float32Array, n: number, d: number, options: KMeans
   }
 
   const state = new Lloyd(x, nt, d, k);
-  if ((options.init ?? 'random') === 'kmeans++') seedPlusPlus(x, nt, d, k, rng, state.c);
-  else seedRandom(x, nt, d, k, rng, state.c);
+  if (options.initialCentroids !== undefined) {
+    if (options.initialCentroids.length !== k * d) {
+      throw new QuantizerInputError(`initialCentroids holds ${options.initialCentroids.length} values, expected k × d = ${k * d}`);
+    }
+    state.c.set(options.initialCentroids);
+  } else if ((options.init ?? 'random') === 'kmeans++') {
+    seedPlusPlus(x, nt, d, k, rng, state.c);
+  } else {
+    seedRandom(x, nt, d, k, rng, state.c);
+  }
   state.groupCentroids(rng);
   state.assignAll();
   state.fixEmpty(rng);

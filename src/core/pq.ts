@@ -24,6 +24,8 @@ export interface PQTrainOptions {
   minPointsPerCentroid?: number;
   /** k-means seeding. */
   init?: 'kmeans++' | 'random';
+  /** Warm start: every sub-space's k-means starts from these centroids (ProductQuantizer.centroids layout). */
+  warmStart?: Float32Array;
 }
 
 /** What training one sub-space reports. */
@@ -136,6 +138,10 @@ export function trainSubspace(
     maxPointsPerCentroid: options.maxPointsPerCentroid,
     minPointsPerCentroid: options.minPointsPerCentroid,
     init: options.init,
+    initialCentroids:
+      options.warmStart === undefined
+        ? undefined
+        : options.warmStart.subarray(geometry.ksub * geometry.offsets[j], geometry.ksub * geometry.offsets[j + 1]),
   });
   return {
     centroids: r.centroids,

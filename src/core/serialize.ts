@@ -4,47 +4,84 @@
  *   offset  size  field
  *   0       4     magic "PQVC"
  *   4       2     format version (uint16, currently 1)
- *   6       2     kind (uint16): 1 = product quantizer
+ *   6       2     kind (uint16): 1 = product quantizer, 2 = OPQ (rotation + PQ)
  *   8       4     payload length P in bytes (uint32)
  *   12      P     payload (kind-specific, below)
  *   12+P    4     CRC-32 (IEEE) of bytes [0, 12+P)
  *
- * Product quantizer payload: d, m, nbits (uint32 each), then the ksub × d
- * centroid floats in the ProductQuantizer.centroids layout. All numbers little-endian.
+ * Product quantizer payload (kind 1): d, m, nbits (uint32 each), then the
+ * ksub × d centroid floats in the ProductQuantizer.centroids layout.
+ * OPQ payload (kind 2): d (uint32), the d × d rotation directions (float32,
+ * Rotation.directions layout), then a product quantizer payload.
+ * All numbers little-endian.
  */
+import { Codec } from './codec.js';
 import { QuantizerInputError } from './errors.js';
 import { PQGeometry, ProductQuantizer } from './pq.js';
+import { Rotation } from './rotation.js';
 
 const MAGIC = 0x43565150; // "PQVC" read as a little-endian uint32
 const FORMAT_VERSION = 1;
 const HEADER = 12;
-export const CodecKind = { pq: 1 } as const;
+export const CodecKind = { pq: 1, opq: 2 } as const;
 
-export function serializePQ(pq: ProductQuantizer): Uint8Array {
+function pqPayloadBytes(pq: ProductQuantizer): number {
+  return 12 + pq.centroids.length * 4;
+}
+
+function writePQ(view: DataView, o: number, pq: ProductQuantizer): void {
   const { d, m, nbits } = pq.geometry;
-  const payload = 12 + pq.centroids.length * 4;
+  view.setUint32(o, d, true);
+  view.setUint32(o + 4, m, true);
+  view.setUint32(o + 8, nbits, true);
+  writeFloats(view, o + 12, pq.centroids);
+}
+
+function readPQ(view: DataView, o: number, bytes: number): ProductQuantizer {
+  if (bytes < 12) throw corrupt('payload too short');
+  const geometry = new PQGeometry(view.getUint32(o, true), view.getUint32(o + 4, true), view.getUint32(o + 8, true));
+  const count = geometry.ksub * geometry.d;
+  if (bytes !== 12 + count * 4) throw corrupt(`payload of ${bytes} bytes does not hold ${count} centroid floats`);
+  return new ProductQuantizer(geometry, readFloats(view, o + 12, count));
+}
+
+function writeFloats(view: DataView, o: number, values: Float32Array): void {
+  for (let i = 0; i < values.length; i++, o += 4) view.setFloat32(o, values[i], true);
+}
+
+function readFloats(view: DataView, o: number, count: number): Float32Array {
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++, o += 4) out[i] = view.getFloat32(o, true);
+  return out;
+}
+
+/** The bytes of a codec: kind 1 for plain PQ, kind 2 with a rotation in front. */
+export function serializeCodec(codec: Codec): Uint8Array {
+  const { pq, rotation } = codec;
+  const rotationBytes = rotation === null ? 0 : 4 + rotation.directions.length * 4;
+  const payload = rotationBytes + pqPayloadBytes(pq);
   const bytes = new Uint8Array(HEADER + payload + 4);
   const view = new DataView(bytes.buffer);
-  writeHeader(view, CodecKind.pq, payload);
-  view.setUint32(HEADER, d, true);
-  view.setUint32(HEADER + 4, m, true);
-  view.setUint32(HEADER + 8, nbits, true);
-  let o = HEADER + 12;
-  for (let i = 0; i < pq.centroids.length; i++, o += 4) view.setFloat32(o, pq.centroids[i], true);
+  writeHeader(view, rotation === null ? CodecKind.pq : CodecKind.opq, payload);
+  if (rotation !== null) {
+    view.setUint32(HEADER, rotation.d, true);
+    writeFloats(view, HEADER + 4, rotation.directions);
+  }
+  writePQ(view, HEADER + rotationBytes, pq);
   view.setUint32(HEADER + payload, crc32(bytes, 0, HEADER + payload), true);
   return bytes;
 }
 
-export function deserializePQ(bytes: Uint8Array): ProductQuantizer {
-  const { view, payload } = readHeader(bytes, CodecKind.pq);
-  if (payload < 12) throw corrupt('payload too short');
-  const geometry = new PQGeometry(view.getUint32(HEADER, true), view.getUint32(HEADER + 4, true), view.getUint32(HEADER + 8, true));
-  const count = geometry.ksub * geometry.d;
-  if (payload !== 12 + count * 4) throw corrupt(`payload of ${payload} bytes does not hold ${count} centroid floats`);
-  const centroids = new Float32Array(count);
-  let o = HEADER + 12;
-  for (let i = 0; i < count; i++, o += 4) centroids[i] = view.getFloat32(o, true);
-  return new ProductQuantizer(geometry, centroids);
+export function deserializeCodec(bytes: Uint8Array): Codec {
+  const { view, payload, kind } = readHeader(bytes);
+  if (kind === CodecKind.pq) return new Codec(readPQ(view, HEADER, payload));
+  if (payload < 4) throw corrupt('payload too short');
+  const d = view.getUint32(HEADER, true);
+  const rotationBytes = 4 + d * d * 4;
+  if (payload < rotationBytes) throw corrupt(`payload of ${payload} bytes does not hold a ${d} × ${d} rotation`);
+  const pq = readPQ(view, HEADER + rotationBytes, payload - rotationBytes);
+  if (pq.d !== d) throw corrupt(`rotation of dimension ${d} in front of a ${pq.d}-d quantizer`);
+  return new Codec(pq, new Rotation(d, readFloats(view, HEADER + 4, d * d)));
 }
 
 function writeHeader(view: DataView, kind: number, payload: number): void {
@@ -54,17 +91,18 @@ function writeHeader(view: DataView, kind: number, payload: number): void {
   view.setUint32(8, payload, true);
 }
 
-function readHeader(bytes: Uint8Array, kind: number): { view: DataView; payload: number } {
+function readHeader(bytes: Uint8Array): { view: DataView; payload: number; kind: number } {
   if (bytes.length < HEADER + 4) throw corrupt(`${bytes.length} bytes is shorter than any codec`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== MAGIC) throw corrupt('bad magic number');
   const version = view.getUint16(4, true);
   if (version !== FORMAT_VERSION) throw corrupt(`unsupported format version ${version}`);
-  if (view.getUint16(6, true) !== kind) throw corrupt(`codec kind ${view.getUint16(6, true)}, expected ${kind}`);
+  const kind = view.getUint16(6, true);
+  if (kind !== CodecKind.pq && kind !== CodecKind.opq) throw corrupt(`unknown codec kind ${kind}`);
   const payload = view.getUint32(8, true);
   if (bytes.length !== HEADER + payload + 4) throw corrupt(`length ${bytes.length} does not match the header (${HEADER + payload + 4})`);
   if (view.getUint32(HEADER + payload, true) !== crc32(bytes, 0, HEADER + payload)) throw corrupt('checksum mismatch');
-  return { view, payload };
+  return { view, payload, kind };
 }
 
 function corrupt(why: string): QuantizerInputError {

@@ -14,14 +14,14 @@
  * allocates larger buffers and copies; a query already running keeps the old
  * (still valid) buffers. Codes of a row never change: a row's vector is immutable.
  */
-import type { ProductQuantizer } from '../core/pq.js';
+import type { Codec } from '../core/codec.js';
 
 const INITIAL_CAPACITY = 4096;
 
 export interface ActiveCodec {
   id: number;
   version: number;
-  pq: ProductQuantizer;
+  codec: Codec;
 }
 
 export class CollectionIndex {
@@ -68,7 +68,7 @@ export class CollectionIndex {
     this.reserve(end);
     if (this.codec !== null) {
       if (codes === null) throw new Error('a trained index needs codes for new rows');
-      this.codes!.set(codes, first * this.codec.pq.m);
+      this.codes!.set(codes, first * this.codec.codec.codeSize);
     }
     this.dead.fill(0, first, end);
     this.liveCount += count;
@@ -85,9 +85,9 @@ export class CollectionIndex {
 
   /** Switches to a new codec whose codes (for rows [0, rowCount)) are in `codes`. */
   activate(codec: ActiveCodec, codes: Uint8Array): void {
-    if (codes.length < this.capacity * codec.pq.m) {
-      const grown = sharedBytes(this.capacity * codec.pq.m);
-      grown.set(codes.subarray(0, this.rowCount * codec.pq.m));
+    if (codes.length < this.capacity * codec.codec.codeSize) {
+      const grown = sharedBytes(this.capacity * codec.codec.codeSize);
+      grown.set(codes.subarray(0, this.rowCount * codec.codec.codeSize));
       codes = grown;
     }
     this.codec = codec;
@@ -110,8 +110,8 @@ export class CollectionIndex {
     dead.set(this.dead);
     this.dead = dead;
     if (this.codec !== null && this.codes !== null) {
-      const codes = sharedBytes(cap * this.codec.pq.m);
-      codes.set(this.codes.subarray(0, this.rowCount * this.codec.pq.m));
+      const codes = sharedBytes(cap * this.codec.codec.codeSize);
+      codes.set(this.codes.subarray(0, this.rowCount * this.codec.codec.codeSize));
       this.codes = codes;
     }
   }

@@ -14,11 +14,18 @@ import {
   pqTrainingSample,
   summariseTraining,
 } from '../core/pq.js';
-import { serializePQ } from '../core/serialize.js';
+import { Codec } from '../core/codec.js';
+import { serializeCodec } from '../core/serialize.js';
 import { mergeTopK } from '../core/topk.js';
+import { RECONSTRUCT_CHUNK, type RotationTrainOptions, type RotationTrainReport, type TrainCompute, trainRotation } from '../core/rotation.js';
 import type {
+  CodecErrorTask,
+  MatchRowsTask,
+  RerankTask,
   EncodeRangeTask,
   EncodeTask,
+  MatmulTask,
+  ReconstructTask,
   ExactScanTask,
   PartialResults,
   ReadRowsTask,
@@ -45,7 +52,7 @@ export interface Neighbours {
 const MIN_ROWS_PER_TASK = 16_384;
 
 /** Copies a typed array into shared memory unless it already is there. */
-export function toShared<T extends Float32Array | Uint8Array>(a: T): T {
+export function toShared<T extends Float32Array | Float64Array | Uint8Array>(a: T): T {
   if (a.buffer instanceof SharedArrayBuffer) return a;
   const Ctor = a.constructor as new (buffer: SharedArrayBuffer) => T;
   const shared = new Ctor(new SharedArrayBuffer(a.byteLength));
@@ -54,14 +61,14 @@ export function toShared<T extends Float32Array | Uint8Array>(a: T): T {
 }
 
 let nextCodecKey = 0;
-const codecHandles = new WeakMap<ProductQuantizer, { key: string; bytes: Uint8Array }>();
+const codecHandles = new WeakMap<Codec, { key: string; bytes: Uint8Array }>();
 
-/** The serialised form of a quantizer in shared memory, and a key workers cache it under. */
-export function codecHandle(pq: ProductQuantizer): { key: string; bytes: Uint8Array } {
-  let h = codecHandles.get(pq);
+/** The serialised form of a codec in shared memory, and a key workers cache it under. */
+export function codecHandle(codec: Codec): { key: string; bytes: Uint8Array } {
+  let h = codecHandles.get(codec);
   if (h === undefined) {
-    h = { key: `pq-${process.pid}-${nextCodecKey++}`, bytes: toShared(serializePQ(pq)) };
-    codecHandles.set(pq, h);
+    h = { key: `codec-${process.pid}-${nextCodecKey++}`, bytes: toShared(serializeCodec(codec)) };
+    codecHandles.set(codec, h);
   }
   return h;
 }
@@ -145,11 +152,94 @@ export class ComputePool {
     return { pq, report: summariseTraining(drawn.n, parts) };
   }
 
+  /** out = A·Bᵀ (A: n × k, B: m × k) with the output rows split over the workers. */
+  async matmulABt(
+    A: Float32Array | Float64Array,
+    B: Float32Array | Float64Array,
+    n: number,
+    m: number,
+    k: number,
+    signal?: AbortSignal,
+  ): Promise<Float64Array> {
+    const a = toShared(A.subarray(0, n * k) as Float32Array | Float64Array);
+    const b = toShared(B.subarray(0, m * k) as Float32Array | Float64Array);
+    const out = new Float64Array(new SharedArrayBuffer(n * m * 8));
+    const parts = Math.max(1, Math.min(this.threads * 2, Math.ceil(n / 64)));
+    await Promise.all(
+      Array.from({ length: parts }, (_, p) => {
+        const task: MatmulTask = { A: a, B: b, m, k, rowStart: Math.floor((n * p) / parts), rowEnd: Math.floor((n * (p + 1)) / parts), out };
+        return this.run('matmul', task, signal);
+      }),
+    );
+    return out;
+  }
+
+  /**
+   * Trains a codec: for 'opq' a rotation first (on a sub-sample, see
+   * trainRotation), then the product quantizer on the rotated data. Progress runs
+   * from 0 to 1 over both.
+   */
+  async trainCodec(
+    data: Float32Array,
+    n: number,
+    d: number,
+    config: { type: 'pq' | 'opq'; m: number; nbits?: number },
+    options: PQTrainOptions & { rotation?: RotationTrainOptions } = {},
+    onProgress?: (fraction: number) => void,
+    signal?: AbortSignal,
+  ): Promise<{ codec: Codec; report: PQTrainReport; rotation: RotationTrainReport | null }> {
+    const geometry = new PQGeometry(d, config.m, config.nbits ?? 8);
+    if (config.type === 'pq') {
+      const { pq, report } = await this.trainPQ(data, n, d, config, options, (done, total) => onProgress?.(done / total), signal);
+      return { codec: new Codec(pq), report, rotation: null };
+    }
+    const { rotation, report: rotationReport } = await trainRotation(
+      data,
+      n,
+      geometry,
+      this.trainCompute(signal),
+      { seed: options.seed, ...options.rotation },
+      (done, total) => onProgress?.((0.6 * done) / total),
+    );
+    const rotated = new Float32Array(await this.matmulABt(data, rotation.directions, n, d, d, signal));
+    const { pq, report } = await this.trainPQ(rotated, n, d, config, options, (done, total) => onProgress?.(0.6 + (0.4 * done) / total), signal);
+    return { codec: new Codec(pq, rotation), report, rotation: rotationReport };
+  }
+
+  /** The heavy steps of rotation training, on the workers (same results as inlineCompute). */
+  trainCompute(signal?: AbortSignal): TrainCompute {
+    return {
+      matmulABt: (A, B, n, m, k) => this.matmulABt(A, B, n, m, k, signal),
+      transpose: (A, n, m) => this.run('transpose', { A: toShared(A), n, m }, signal),
+      eigen: (S, n) => this.run('eigen', { S, n }, signal),
+      orthonormalize: async (A, n) => {
+        const shared = toShared(A);
+        await this.run('orthonormalize', { A: shared, n }, signal);
+        A.set(shared);
+        return A;
+      },
+      trainPQ: async (data, n, d, config, options) => (await this.trainPQ(data, n, d, config, options, undefined, signal)).pq,
+      reconstruct: async (pq, y, n) => {
+        const { key, bytes } = codecHandle(new Codec(pq));
+        const ys = toShared(y.subarray(0, n * pq.d));
+        const yHat = new Float32Array(new SharedArrayBuffer(n * pq.d * 4));
+        const errors = await Promise.all(
+          Array.from({ length: Math.ceil(n / RECONSTRUCT_CHUNK) }, (_, c) => {
+            const task: ReconstructTask = { codecKey: key, codec: bytes, y: ys, start: c * RECONSTRUCT_CHUNK, end: Math.min(n, (c + 1) * RECONSTRUCT_CHUNK), out: yHat };
+            return this.run<number>('reconstruct', task, signal);
+          }),
+        );
+        return { yHat, error: errors.reduce((a, b) => a + b, 0) };
+      },
+    };
+  }
+
   /** Encodes n vectors (n × d) with the rows split over the workers. */
-  async encode(pq: ProductQuantizer, data: Float32Array, n: number): Promise<Uint8Array> {
-    const { key, bytes } = codecHandle(pq);
-    const shared = toShared(data.subarray(0, n * pq.d));
-    const out = new Uint8Array(new SharedArrayBuffer(n * pq.m));
+  async encode(codec: Codec, data: Float32Array, n: number): Promise<Uint8Array> {
+    const { key, bytes } = codecHandle(codec);
+    const { d, codeSize: m } = codec;
+    const shared = toShared(data.subarray(0, n * d));
+    const out = new Uint8Array(new SharedArrayBuffer(n * m));
     const chunk = Math.max(256, Math.ceil(n / (this.threads * 4)));
     const tasks: Promise<unknown>[] = [];
     for (let s = 0; s < n; s += chunk) {
@@ -157,9 +247,9 @@ export class ComputePool {
       const task: EncodeTask = {
         codecKey: key,
         codec: bytes,
-        data: shared.subarray(s * pq.d, e * pq.d),
+        data: shared.subarray(s * d, e * d),
         n: e - s,
-        out: out.subarray(s * pq.m, e * pq.m),
+        out: out.subarray(s * m, e * m),
       };
       tasks.push(this.run('encode', task));
     }
@@ -173,7 +263,7 @@ export class ComputePool {
    * tables and scans its range, and the per-range top-k lists are merged here.
    */
   async search(args: {
-    pq: ProductQuantizer;
+    codec: Codec;
     codes: Uint8Array;
     dead: Uint8Array;
     rows: number;
@@ -182,7 +272,7 @@ export class ComputePool {
     nq: number;
     k: number;
   }): Promise<Neighbours[]> {
-    const { key, bytes } = codecHandle(args.pq);
+    const { key, bytes } = codecHandle(args.codec);
     const queries = toShared(args.queries);
     const parts = await Promise.all(
       ranges(args.rows, this.threads, MIN_ROWS_PER_TASK).map(([start, end]) => {
@@ -212,15 +302,50 @@ export class ComputePool {
     queries: Float32Array;
     nq: number;
     k: number;
+    /** One byte per row, nonzero = leave out. */
+    skip?: Uint8Array | null;
   }): Promise<Neighbours[]> {
     const queries = toShared(args.queries);
+    const skip = args.skip ?? null;
     const parts = await Promise.all(
       ranges(args.rows, this.threads, 4096).map(([start, end]) => {
-        const task: ExactScanTask = { ...args.source, start, end, metric: args.metric, queries, nq: args.nq, k: args.k };
+        const task: ExactScanTask = { ...args.source, skip, start, end, metric: args.metric, queries, nq: args.nq, k: args.k };
         return this.run<PartialResults>('exactScan', task);
       }),
     );
     return mergeParts(parts, args.nq, args.k);
+  }
+
+  /**
+   * Exact re-ranking of per-query candidate rows: the workers read only those
+   * vectors from SQLite, compute exact distances and keep the k nearest.
+   */
+  async rerank(args: { source: VectorSource; metric: 'l2' | 'ip'; queries: Float32Array; nq: number; candidates: Neighbours[]; k: number }): Promise<Neighbours[]> {
+    const { nq, candidates } = args;
+    const offsets = new Int32Array(new SharedArrayBuffer((nq + 1) * 4));
+    for (let q = 0; q < nq; q++) offsets[q + 1] = offsets[q] + candidates[q].ids.length;
+    const rows = new Float64Array(new SharedArrayBuffer(offsets[nq] * 8));
+    candidates.forEach((c, q) => rows.set(c.ids, offsets[q]));
+    const queries = toShared(args.queries);
+    const parts = await Promise.all(
+      ranges(nq, this.threads, 1).map(([q0, q1]) => {
+        const task: RerankTask = { ...args.source, metric: args.metric, queries, rows, offsets, q0, nq: q1 - q0, k: args.k };
+        return this.run<PartialResults>('rerank', task);
+      }),
+    );
+    return parts.flatMap((p) => mergeParts([p], p.counts.length, args.k));
+  }
+
+  /** Sets out[row] = 1 for the rows in [start, end) whose metadata matches a filter (SQL built by services/filter.ts). */
+  matchRows(task: MatchRowsTask): Promise<number> {
+    return this.run('matchRows', task);
+  }
+
+  /** Σ ‖x − decode(encode(x))‖² and Σ ‖x‖² over n vectors, in a worker. */
+  codecError(codec: Codec, data: Float32Array, n: number): Promise<{ errorSum: number; normSum: number }> {
+    const { key, bytes } = codecHandle(codec);
+    const task: CodecErrorTask = { codecKey: key, codec: bytes, data: toShared(data.subarray(0, n * codec.d)), n };
+    return this.run('codecError', task);
   }
 
   /** Reads stored vectors into shared memory: the given rows, or every stored row in [start, end). */
@@ -234,13 +359,13 @@ export class ComputePool {
    */
   async encodeRange(
     source: VectorSource,
-    pq: ProductQuantizer,
+    codec: Codec,
     start: number,
     end: number,
     out: Uint8Array,
     options: { batch?: number; signal?: AbortSignal; onProgress?: (rowsDone: number) => void } = {},
   ): Promise<{ count: number; errorSum: number; normSum: number }> {
-    const { key, bytes } = codecHandle(pq);
+    const { key, bytes } = codecHandle(codec);
     const batch = options.batch ?? 8192;
     let rowsDone = 0;
     const totals = { count: 0, errorSum: 0, normSum: 0 };
@@ -253,7 +378,7 @@ export class ComputePool {
         codec: bytes,
         start: s,
         end: e,
-        out: out.subarray((s - start) * pq.m, (e - start) * pq.m),
+        out: out.subarray((s - start) * codec.codeSize, (e - start) * codec.codeSize),
       };
       tasks.push(
         this.run<{ count: number; errorSum: number; normSum: number }>('encodeRange', task, options.signal).then((r) => {

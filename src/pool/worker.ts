@@ -8,25 +8,28 @@
  */
 import { adcScan } from '../core/adc.js';
 import { dot, l2sq, normalizeRows } from '../core/distance.js';
-import { PQGeometry, type PQTrainOptions, type ProductQuantizer, type SubspaceTrainResult, trainSubspace as trainOne } from '../core/pq.js';
-import { deserializePQ } from '../core/serialize.js';
+import { gramSchmidtRows, matmulABt, symmetricEigen, transpose as transposeMatrix } from '../core/linalg.js';
+import { reconstructRows } from '../core/rotation.js';
+import type { Codec } from '../core/codec.js';
+import { PQGeometry, type PQTrainOptions, type SubspaceTrainResult, trainSubspace as trainOne } from '../core/pq.js';
+import { deserializeCodec } from '../core/serialize.js';
 import { TopK } from '../core/topk.js';
 import { type Db, openReader } from '../store/database.js';
 import { blobInto } from '../store/vector-blobs.js';
 
 const CODEC_CACHE_SIZE = 16;
-const codecs = new Map<string, ProductQuantizer>();
+const codecs = new Map<string, Codec>();
 
-function codecFor(key: string, bytes: Uint8Array): ProductQuantizer {
-  let pq = codecs.get(key);
-  if (pq !== undefined) {
+function codecFor(key: string, bytes: Uint8Array): Codec {
+  let codec = codecs.get(key);
+  if (codec !== undefined) {
     codecs.delete(key); // re-insert: Map order doubles as LRU order
   } else {
-    pq = deserializePQ(bytes);
+    codec = deserializeCodec(bytes);
     if (codecs.size >= CODEC_CACHE_SIZE) codecs.delete(codecs.keys().next().value as string);
   }
-  codecs.set(key, pq);
-  return pq;
+  codecs.set(key, codec);
+  return codec;
 }
 
 const readers = new Map<string, Db>();
@@ -58,6 +61,54 @@ export interface TrainSubspaceTask {
 export function trainSubspace(task: TrainSubspaceTask): SubspaceTrainResult {
   const geometry = new PQGeometry(task.d, task.m, task.nbits);
   return trainOne(task.sample, task.n, geometry, task.j, task.options);
+}
+
+export interface MatmulTask {
+  /** n × k and m × k, row-major, in shared memory. */
+  A: Float32Array | Float64Array;
+  B: Float32Array | Float64Array;
+  m: number;
+  k: number;
+  /** Rows [rowStart, rowEnd) of out = A·Bᵀ (n × m, shared) are computed by this task. */
+  rowStart: number;
+  rowEnd: number;
+  out: Float64Array;
+}
+
+export function matmul(task: MatmulTask): number {
+  const { A, B, m, k, rowStart, rowEnd, out } = task;
+  matmulABt(A, rowStart * k, B, 0, rowEnd - rowStart, m, k, out, rowStart * m);
+  return rowEnd - rowStart;
+}
+
+export function transpose(task: { A: Float32Array; n: number; m: number }): Float32Array {
+  const out = new Float32Array(new SharedArrayBuffer(task.n * task.m * 4));
+  out.set(transposeMatrix(task.A, task.n, task.m));
+  return out;
+}
+
+export function eigen(task: { S: Float64Array; n: number }): { values: Float64Array; vectors: Float64Array } {
+  return symmetricEigen(task.S, task.n);
+}
+
+/** One Gram–Schmidt pass over the rows of a shared n × n matrix, in place. */
+export function orthonormalize(task: { A: Float64Array; n: number }): number {
+  gramSchmidtRows(task.A, task.n, task.n, 1);
+  return task.n;
+}
+
+export interface ReconstructTask {
+  codecKey: string;
+  codec: Uint8Array;
+  y: Float32Array;
+  start: number;
+  end: number;
+  out: Float32Array;
+}
+
+/** decode(encode(y)) for rows [start, end) into shared out; returns the squared error. */
+export function reconstruct(task: ReconstructTask): number {
+  return reconstructRows(codecFor(task.codecKey, task.codec).pq, task.y, task.start, task.end, task.out);
 }
 
 export interface EncodeTask {
@@ -111,13 +162,14 @@ export interface ScanTask {
 
 /** ADC search of a row range: per query, a distance table and a scan. Ids are row numbers. */
 export function scan(task: ScanTask): PartialResults {
-  const pq = codecFor(task.codecKey, task.codec);
-  const table = new Float32Array(pq.m * pq.ksub);
+  const codec = codecFor(task.codecKey, task.codec);
+  const m = codec.codeSize;
+  const table = new Float32Array(m * codec.ksub);
   const heaps: TopK[] = [];
   for (let q = 0; q < task.nq; q++) {
-    pq.distanceTable(task.queries, q * pq.d, task.metric, table);
+    codec.distanceTable(task.queries, q * codec.d, task.metric, table);
     const heap = new TopK(task.k);
-    adcScan(task.codes, task.start, task.end, pq.m, table, pq.ksub, heap, 0, task.dead);
+    adcScan(task.codes, task.start, task.end, m, table, codec.ksub, heap, 0, task.dead);
     heaps.push(heap);
   }
   return collect(heaps, task.k);
@@ -132,6 +184,8 @@ export interface VectorSource {
 }
 
 export interface ExactScanTask extends VectorSource {
+  /** One byte per row, nonzero = leave out (metadata filter); null = none. */
+  skip: Uint8Array | null;
   start: number;
   end: number;
   metric: 'l2' | 'ip';
@@ -149,7 +203,9 @@ export function exactScan(task: ExactScanTask): PartialResults {
     .prepare('SELECT row, vector FROM vectors WHERE collection_id = ? AND row >= ? AND row < ?')
     .raw()
     .iterate(task.collectionId, task.start, task.end) as IterableIterator<[number, Buffer]>;
+  const skip = task.skip;
   for (const [row, blob] of rows) {
+    if (skip !== null && skip[row] !== 0) continue;
     blobInto(blob, v, 0);
     if (task.normalize) normalizeRows(v, 1, d);
     for (let q = 0; q < nq; q++) {
@@ -211,16 +267,102 @@ export interface EncodeRangeTask extends VectorSource {
  * reconstruction error and squared norms summed over them, for the relative MSE.
  */
 export function encodeRange(task: EncodeRangeTask): { count: number; errorSum: number; normSum: number } {
-  const pq = codecFor(task.codecKey, task.codec);
+  const codec = codecFor(task.codecKey, task.codec);
+  const { d, codeSize: m } = codec;
   const { data, rows, n } = readRows({ ...task, rows: null });
-  const codes = pq.encode(data, n);
-  const rec = pq.decode(codes, n);
+  const codes = codec.encode(data, n);
+  const rec = codec.decode(codes, n);
   let errorSum = 0;
   let normSum = 0;
   for (let i = 0; i < n; i++) {
-    errorSum += l2sq(data, i * pq.d, rec, i * pq.d, pq.d);
-    normSum += dot(data, i * pq.d, data, i * pq.d, pq.d);
-    task.out.set(codes.subarray(i * pq.m, (i + 1) * pq.m), (rows[i] - task.start) * pq.m);
+    errorSum += l2sq(data, i * d, rec, i * d, d);
+    normSum += dot(data, i * d, data, i * d, d);
+    task.out.set(codes.subarray(i * m, (i + 1) * m), (rows[i] - task.start) * m);
   }
   return { count: n, errorSum, normSum };
+}
+
+export interface RerankTask extends VectorSource {
+  metric: 'l2' | 'ip';
+  /** nq × d queries, in the same form as the stored vectors are compared (unit for cosine). */
+  queries: Float32Array;
+  /** Candidate rows of query q: rows[offsets[q] .. offsets[q + 1]). */
+  rows: Float64Array;
+  offsets: Int32Array;
+  /** The first query of this task and how many. */
+  q0: number;
+  nq: number;
+  k: number;
+}
+
+/**
+ * Exact re-ranking: reads only the candidates' full vectors from SQLite, computes
+ * exact distances and keeps the k nearest per query. Rows deleted since the scan
+ * are dropped. Results are indexed from q0.
+ */
+export function rerank(task: RerankTask): PartialResults {
+  const { d, k } = task;
+  const get = reader(task.dbPath).prepare('SELECT vector FROM vectors WHERE collection_id = ? AND row = ?').pluck();
+  const v = new Float32Array(d);
+  const heaps: TopK[] = [];
+  for (let q = task.q0; q < task.q0 + task.nq; q++) {
+    const heap = new TopK(k);
+    for (let i = task.offsets[q]; i < task.offsets[q + 1]; i++) {
+      const row = task.rows[i];
+      const blob = get.get(task.collectionId, row) as Buffer | undefined;
+      if (blob === undefined) continue;
+      blobInto(blob, v, 0);
+      if (task.normalize) normalizeRows(v, 1, d);
+      heap.push(task.metric === 'l2' ? l2sq(task.queries, q * d, v, 0, d) : -dot(task.queries, q * d, v, 0, d), row);
+    }
+    heaps.push(heap);
+  }
+  return collect(heaps, k);
+}
+
+export interface MatchRowsTask {
+  dbPath: string;
+  collectionId: number;
+  /** SQL condition over the metadata column, and its parameters (see services/filter.ts). */
+  where: string;
+  params: (string | number)[];
+  start: number;
+  end: number;
+  /** One byte per row: rows in [start, end) that match are set to 1. */
+  out: Uint8Array;
+}
+
+/** Marks the rows in [start, end) whose metadata satisfies a filter; returns how many. */
+export function matchRows(task: MatchRowsTask): number {
+  const rows = reader(task.dbPath)
+    .prepare(`SELECT row FROM vectors WHERE collection_id = ? AND row >= ? AND row < ? AND (${task.where})`)
+    .pluck()
+    .iterate(task.collectionId, task.start, task.end, ...task.params) as IterableIterator<number>;
+  let count = 0;
+  for (const row of rows) {
+    task.out[row] = 1;
+    count++;
+  }
+  return count;
+}
+
+export interface CodecErrorTask {
+  codecKey: string;
+  codec: Uint8Array;
+  data: Float32Array;
+  n: number;
+}
+
+/** Σ ‖x − decode(encode(x))‖² and Σ ‖x‖² over n vectors (for the relative MSE). */
+export function codecError(task: CodecErrorTask): { errorSum: number; normSum: number } {
+  const codec = codecFor(task.codecKey, task.codec);
+  const { d } = codec;
+  const rec = codec.decode(codec.encode(task.data, task.n), task.n);
+  let errorSum = 0;
+  let normSum = 0;
+  for (let i = 0; i < task.n; i++) {
+    errorSum += l2sq(task.data, i * d, rec, i * d, d);
+    normSum += dot(task.data, i * d, task.data, i * d, d);
+  }
+  return { errorSum, normSum };
 }

@@ -11,12 +11,14 @@ import { type Metric, normalizeRows } from '../core/distance.js';
 import { QuantizerInputError } from '../core/errors.js';
 import { KMEANS_DEFAULTS } from '../core/kmeans.js';
 import { PQGeometry } from '../core/pq.js';
-import { deserializePQ } from '../core/serialize.js';
+import { Rng, sampleIndices } from '../core/rng.js';
+import { deserializeCodec } from '../core/serialize.js';
 import { CollectionIndex } from '../index/collection-index.js';
 import type { ComputePool, Neighbours, VectorSource } from '../pool/compute-pool.js';
-import type { CollectionRecord, JobRecord, QuantizerConfig, Store } from '../store/store.js';
+import type { AutoTrainConfig, CollectionRecord, JobRecord, QuantizerConfig, Store } from '../store/store.js';
 import { blobToVector } from '../store/vector-blobs.js';
 import { ApiError, badRequest, collectionNotFound } from './errors.js';
+import { type Filter, FilterMasks, compileFilter, skipMap } from './filter.js';
 import { Mutex } from './mutex.js';
 import { type TrainParams, TrainingJob } from './training-job.js';
 import { packVectors } from './vector-input.js';
@@ -31,7 +33,43 @@ export interface CreateCollectionInput {
   name: string;
   dimension: number;
   metric: Metric;
-  quantizer: { type: 'pq'; m?: number; nbits?: number };
+  quantizer: { type: 'pq' | 'opq'; m?: number; nbits?: number };
+  autoTrain?: AutoTrainConfig | null;
+}
+
+/** Search knobs of one request. */
+export interface SearchOptions {
+  k: number;
+  /** k × rerank candidates by ADC, re-ranked by exact distance; 0 = ADC only. Default DEFAULT_RERANK. */
+  rerank?: number;
+  filter?: Filter;
+}
+
+/** Default re-ranking factor: exact distances for k × 4 ADC candidates. */
+export const DEFAULT_RERANK = 4;
+
+export interface EvaluateOptions {
+  /** Stored vectors drawn as queries (each excluded from its own results). Default 100. */
+  sampleSize?: number;
+  /** Given query vectors instead of a sample. */
+  queries?: number[][];
+  k?: number;
+  rerank?: number;
+  seed?: number;
+}
+
+export interface EvaluateReport {
+  codecVersion: number;
+  queries: number;
+  k: number;
+  rerank: number;
+  /** Fraction of queries whose exact nearest neighbour the index ranks first. */
+  recall1: number;
+  /** |index top k ∩ exact top k| / k, averaged. */
+  recallAtK: number;
+  /** Σ‖x − x̂‖² / Σ‖x‖² of the codec over the query vectors. */
+  relativeMse: number;
+  msPerQuery: { index: number; exact: number };
 }
 
 export interface CollectionView {
@@ -46,11 +84,16 @@ export interface CollectionView {
   codecVersion: number | null;
   /** Bytes of code per vector held in memory (m for PQ with nbits ≤ 8). */
   bytesPerVector: number;
+  /** Bits per code of the active codec (below quantizer.nbits when it was lowered for lack of data). */
+  trainedNbits: number | null;
+  autoTrain: AutoTrainConfig | null;
   /** Relative MSE (‖x − x̂‖² / ‖x‖² over the vectors encoded) of the last training. */
   relativeMse: number | null;
   trainedAt: string | null;
   /** Vectors written since the active codec was trained. */
   addedSinceTraining: number;
+  /** Live vectors when the active codec was switched in (retrainAfterGrowth compares against it). */
+  vectorsAtTraining: number | null;
   /** The running training job's id, if any. */
   trainingJob: string | null;
 }
@@ -82,6 +125,9 @@ interface Entry {
   lock: Mutex;
   job: TrainingJob | null;
   codecInfo: { relativeMse: number | null; trainedAt: string } | null;
+  masks: FilterMasks;
+  /** Live count when automatic training last failed: it is not retried until the count grows 10 % past it. */
+  autoFailedAt: number | null;
   deleted: boolean;
 }
 
@@ -110,22 +156,29 @@ export class CollectionService {
       if (record.activeCodecId !== null) {
         const c = this.store.codec(record.activeCodecId);
         if (c === undefined) throw new Error(`collection '${record.name}': active codec ${record.activeCodecId} is missing`);
-        const pq = deserializePQ(c.bytes);
-        codes = CollectionIndex.codesBuffer(record.nextRow, pq.m);
-        const stored = this.store.loadCodes(c.id, pq.m, codes);
+        const trained = deserializeCodec(c.bytes);
+        codes = CollectionIndex.codesBuffer(record.nextRow, trained.codeSize);
+        const stored = this.store.loadCodes(c.id, trained.codeSize, codes);
         if (stored !== record.nextRow) {
           throw new Error(`collection '${record.name}': ${stored} rows of codes stored, ${record.nextRow} expected`);
         }
-        codec = { id: c.id, version: c.version, pq };
+        codec = { id: c.id, version: c.version, codec: trained };
         codecInfo = { relativeMse: c.relativeMse, trainedAt: c.createdAt };
       }
       const index = CollectionIndex.load(record.nextRow, this.store.liveRows(record.id), codec, codes);
-      this.entries.set(record.name, { record, index, lock: new Mutex(), job: null, codecInfo, deleted: false });
+      this.entries.set(record.name, this.newEntry(record, index, codecInfo));
       this.log.info(
         { collection: record.name, vectors: index.liveCount, rows: index.rowCount, ms: Math.round(performance.now() - started) },
         'collection loaded',
       );
     }
+  }
+
+  private newEntry(record: CollectionRecord, index: CollectionIndex, codecInfo: Entry['codecInfo']): Entry {
+    const masks = new FilterMasks((f, start, end, out) =>
+      this.pool.matchRows({ dbPath: this.dbPath, collectionId: record.id, where: f.where, params: f.params, start, end, out }),
+    );
+    return { record, index, lock: new Mutex(), job: null, codecInfo, masks, autoFailedAt: null, deleted: false };
   }
 
   private entry(name: string): Entry {
@@ -150,9 +203,12 @@ export class CollectionService {
       trained: codec !== null,
       codecVersion: codec?.version ?? null,
       bytesPerVector: e.record.quantizer.m,
+      trainedNbits: codec?.codec.pq.nbits ?? null,
+      autoTrain: e.record.autoTrain,
       relativeMse: e.codecInfo?.relativeMse ?? null,
       trainedAt: e.codecInfo?.trainedAt ?? null,
       addedSinceTraining: e.record.addedSinceTraining,
+      vectorsAtTraining: e.record.vectorsAtTraining,
       trainingJob: e.job?.running ? e.job.record.id : null,
     };
   }
@@ -161,16 +217,38 @@ export class CollectionService {
     if (this.entries.has(input.name)) {
       throw new ApiError(409, 'collection_exists', `collection '${input.name}' already exists`);
     }
-    const quantizer: QuantizerConfig = { type: 'pq', m: input.quantizer.m ?? defaultM(input.dimension), nbits: input.quantizer.nbits ?? 8 };
+    const { type, m, nbits } = input.quantizer;
+    const quantizer: QuantizerConfig = { type, m: m ?? defaultM(input.dimension), nbits: nbits ?? 8 };
+    if (nbits === undefined) quantizer.autoNbits = true;
     try {
       new PQGeometry(input.dimension, quantizer.m, quantizer.nbits);
     } catch (err) {
       if (err instanceof QuantizerInputError) throw badRequest(`quantizer: ${err.message}`);
       throw err;
     }
-    const record = this.store.createCollection(input.name, input.dimension, input.metric, quantizer);
-    const e: Entry = { record, index: new CollectionIndex(), lock: new Mutex(), job: null, codecInfo: null, deleted: false };
+    const autoTrain = input.autoTrain ?? null;
+    if (autoTrain !== null) this.checkAutoTrain(autoTrain, quantizer);
+    const record = this.store.createCollection(input.name, input.dimension, input.metric, quantizer, autoTrain);
+    const e = this.newEntry(record, new CollectionIndex(), null);
     this.entries.set(record.name, e);
+    return this.view(e);
+  }
+
+  private checkAutoTrain(a: AutoTrainConfig, q: QuantizerConfig): void {
+    const ksub = 1 << q.nbits;
+    if (!q.autoNbits && a.minVectors < ksub) {
+      throw badRequest(`autoTrain.minVectors must be at least ${ksub} (one vector per centroid with nbits = ${q.nbits}), got ${a.minVectors}`);
+    }
+  }
+
+  /** Changes a collection's automatic training (null turns it off); may start a training at once. */
+  setAutoTrain(name: string, autoTrain: AutoTrainConfig | null): CollectionView {
+    const e = this.entry(name);
+    if (autoTrain !== null) this.checkAutoTrain(autoTrain, e.record.quantizer);
+    this.store.setAutoTrain(e.record.id, autoTrain);
+    e.record.autoTrain = autoTrain;
+    e.autoFailedAt = null;
+    this.maybeAutoTrain(e);
     return this.view(e);
   }
 
@@ -222,15 +300,38 @@ export class CollectionService {
       const codec = e.index.codec;
       let codes: Uint8Array | null = null;
       if (codec !== null) {
-        codes = await this.pool.encode(codec.pq, metric === 'cosine' ? normalized(data, items.length, d) : data, items.length);
+        codes = await this.pool.encode(codec.codec, metric === 'cosine' ? normalized(data, items.length, d) : data, items.length);
       }
       const firstRow = e.index.rowCount;
-      const replaced = this.store.upsertVectors(e.record.id, firstRow, rows, codec && codes && { codecId: codec.id, codeSize: codec.pq.m, data: codes });
+      const replaced = this.store.upsertVectors(e.record.id, firstRow, rows, codec && codes && { codecId: codec.id, codeSize: codec.codec.codeSize, data: codes });
       e.index.append(items.length, codes, replaced);
       e.record.nextRow += items.length;
       e.record.addedSinceTraining += items.length;
+      this.maybeAutoTrain(e);
       return { upserted: items.length };
     });
+  }
+
+  /** Starts a training job when the collection's autoTrain settings say it is due. */
+  private maybeAutoTrain(e: Entry): void {
+    const a = e.record.autoTrain;
+    if (a === null || e.deleted || e.job?.running) return;
+    const live = e.index.liveCount;
+    let due: boolean;
+    if (e.index.codec === null) {
+      due = live >= a.minVectors;
+    } else {
+      const base = e.record.vectorsAtTraining ?? live - e.record.addedSinceTraining;
+      due = a.retrainAfterGrowth !== undefined && live >= a.retrainAfterGrowth * Math.max(1, base);
+    }
+    if (!due || (e.autoFailedAt !== null && live < e.autoFailedAt * 1.1)) return;
+    try {
+      const job = this.startTraining(e, {}, 'auto');
+      this.log.info({ collection: e.record.name, job: job.record.id, vectors: live }, 'automatic training started');
+    } catch (err) {
+      e.autoFailedAt = live;
+      this.log.warn({ collection: e.record.name, err }, 'automatic training could not start');
+    }
   }
 
   getVector(name: string, id: string): { id: string; vector: number[]; metadata: Record<string, unknown> | null } {
@@ -252,9 +353,11 @@ export class CollectionService {
 
   /**
    * k nearest neighbours of each query. Trained collections: ADC over the codes in
-   * the workers. Untrained: exact search, the workers reading the full vectors.
+   * the workers, then (rerank > 0) exact distances for the best k × rerank
+   * candidates, read from SQLite. Untrained: exact search over the stored vectors.
+   * A filter removes non-matching rows from the scan itself.
    */
-  async query(name: string, queries: number[][], k: number): Promise<Hit[][]> {
+  async query(name: string, queries: number[][], options: SearchOptions): Promise<Hit[][]> {
     const e = this.entry(name);
     const { dimension: d, metric } = e.record;
     const cosine = metric === 'cosine';
@@ -262,16 +365,89 @@ export class CollectionService {
     let q = packVectors(queries, d, cosine, (i) => (many ? `vectors[${i}]` : 'vector'));
     if (cosine) q = normalized(q, queries.length, d);
     const kind = metric === 'l2' ? 'l2' : 'ip';
+    const found = await this.search(e, q, queries.length, options);
+    return found.map((r) => this.hits(e, r, kind));
+  }
+
+  /** Search of nq prepared queries (unit length for cosine): row numbers and internal distances. */
+  private async search(e: Entry, q: Float32Array, nq: number, options: SearchOptions): Promise<Neighbours[]> {
     const { index } = e;
+    const kind = e.record.metric === 'l2' ? 'l2' : 'ip';
     const rows = index.rowCount;
     const codec = index.codec;
-    let found: Neighbours[];
-    if (codec !== null && index.codes !== null) {
-      found = await this.pool.search({ pq: codec.pq, codes: index.codes, dead: index.dead, rows, metric: kind, queries: q, nq: queries.length, k });
-    } else {
-      found = await this.pool.exactSearch({ source: this.source(e), rows, metric: kind, queries: q, nq: queries.length, k });
+    const codes = index.codes;
+    let skip = index.dead;
+    if (options.filter !== undefined) {
+      const f = compileFilter(options.filter);
+      skip = skipMap(index.dead, await e.masks.mask(f, rows), rows);
     }
-    return found.map((r) => this.hits(e, r, kind));
+    const { k } = options;
+    if (codec === null || codes === null) {
+      return this.pool.exactSearch({ source: this.source(e), rows, metric: kind, queries: q, nq, k, skip });
+    }
+    const rerank = options.rerank ?? DEFAULT_RERANK;
+    const candidates = rerank > 0 ? k * rerank : k;
+    const found = await this.pool.search({ codec: codec.codec, codes, dead: skip, rows, metric: kind, queries: q, nq, k: candidates });
+    if (rerank === 0) return found;
+    return this.pool.rerank({ source: this.source(e), metric: kind, queries: q, nq, candidates: found, k });
+  }
+
+  /**
+   * Measures the index against exact search: sample queries drawn from the stored
+   * vectors (each left out of its own results) or given ones; recall@1,
+   * k-recall@k, the codec's relative MSE on the query vectors, ms per query.
+   */
+  async evaluate(name: string, options: EvaluateOptions): Promise<EvaluateReport> {
+    const e = this.entry(name);
+    const { index } = e;
+    const codec = index.codec;
+    if (codec === null) throw new ApiError(409, 'not_trained', `collection '${name}' is not trained yet: there is no index to evaluate`);
+    const { dimension: d, metric } = e.record;
+    const k = options.k ?? 10;
+    const rerank = options.rerank ?? DEFAULT_RERANK;
+    let q: Float32Array;
+    let self: Int32Array | null = null;
+    if (options.queries !== undefined) {
+      q = packVectors(options.queries, d, metric === 'cosine', (i) => `queries[${i}]`);
+      if (metric === 'cosine') q = normalized(q, options.queries.length, d);
+    } else {
+      const rows = index.rowCount;
+      const live = index.liveRowsBelow(rows);
+      if (live.length < 2) throw new ApiError(422, 'insufficient_data', `collection '${name}' needs at least 2 vectors to draw sample queries`);
+      const n = Math.min(options.sampleSize ?? 100, live.length);
+      const picked = Int32Array.from(sampleIndices(live.length, n, new Rng(options.seed ?? 42)), (i) => live[i]);
+      const read = await this.pool.readRows({ ...this.source(e), rows: picked, start: 0, end: rows });
+      q = read.data;
+      self = read.rows;
+    }
+    const nq = q.length / d;
+    const extra = self === null ? 0 : 1;
+    const t0 = performance.now();
+    const exact = await this.pool.exactSearch({ source: this.source(e), rows: index.rowCount, metric: metric === 'l2' ? 'l2' : 'ip', queries: q, nq, k: k + extra });
+    const t1 = performance.now();
+    const approx = await this.search(e, q, nq, { k: k + extra, rerank });
+    const t2 = performance.now();
+    const top = (r: Neighbours, i: number): number[] => Array.from(r.ids).filter((row) => self === null || row !== self[i]).slice(0, k);
+    let hit1 = 0;
+    let overlap = 0;
+    for (let i = 0; i < nq; i++) {
+      const truth = top(exact[i], i);
+      const got = top(approx[i], i);
+      if (truth.length > 0 && got[0] === truth[0]) hit1++;
+      const want = new Set(truth);
+      overlap += truth.length === 0 ? 1 : got.filter((row) => want.has(row)).length / truth.length;
+    }
+    const err = await this.pool.codecError(codec.codec, q, nq);
+    return {
+      codecVersion: codec.version,
+      queries: nq,
+      k,
+      rerank,
+      recall1: hit1 / nq,
+      recallAtK: overlap / nq,
+      relativeMse: err.normSum > 0 ? err.errorSum / err.normSum : 0,
+      msPerQuery: { index: (t2 - t1) / nq, exact: (t1 - t0) / nq },
+    };
   }
 
   private hits(e: Entry, r: Neighbours, kind: 'l2' | 'ip'): Hit[] {
@@ -287,15 +463,27 @@ export class CollectionService {
   /** Starts a training job (202); one at a time per collection. */
   train(name: string, params: TrainParams): JobView {
     const e = this.entry(name);
+    return this.jobView(e, this.startTraining(e, params, 'request').record);
+  }
+
+  private startTraining(e: Entry, params: TrainParams, trigger: 'request' | 'auto'): TrainingJob {
+    const name = e.record.name;
     if (e.job?.running) {
       throw new ApiError(409, 'training_in_progress', `collection '${name}' is already training (job ${e.job.record.id})`, {
         job: e.job.record.id,
       });
     }
-    const { m, nbits } = e.record.quantizer;
-    const ksub = 1 << nbits;
+    const { type, m, autoNbits } = e.record.quantizer;
+    let { nbits } = e.record.quantizer;
     const live = e.index.liveCount;
-    const sampleSize = params.sampleSize ?? Math.min(live, KMEANS_DEFAULTS.maxPointsPerCentroid * ksub);
+    const notes: string[] = [];
+    if (live < 1 << nbits && autoNbits && live >= 2) {
+      // Automatic settings: fewer centroids rather than a refusal (k-means needs one vector per centroid).
+      const lowered = Math.floor(Math.log2(live));
+      notes.push(`nbits lowered from ${nbits} to ${lowered}: ${live} vectors cannot train ${1 << nbits} centroids per sub-space`);
+      nbits = lowered;
+    }
+    const ksub = 1 << nbits;
     if (live < ksub) {
       throw new ApiError(
         422,
@@ -304,14 +492,16 @@ export class CollectionService {
           `collection '${name}' has ${live}`,
       );
     }
+    const sampleSize = params.sampleSize ?? Math.min(live, KMEANS_DEFAULTS.maxPointsPerCentroid * ksub);
     if (sampleSize < ksub) throw badRequest(`sampleSize must be at least ${ksub} (one vector per centroid), got ${sampleSize}`);
-    const record = this.store.createJob(randomUUID(), e.record.id, 'train', { ...params });
+    const record = this.store.createJob(randomUUID(), e.record.id, 'train', { ...params, trigger });
     e.job = new TrainingJob(
       record,
       this.store,
       this.pool,
       {
         collectionId: e.record.id,
+        type,
         m,
         nbits,
         index: e.index,
@@ -320,13 +510,21 @@ export class CollectionService {
         onActivated: (s) => {
           e.record.activeCodecId = s.codecId;
           e.record.addedSinceTraining = s.addedSinceTraining;
+          e.record.vectorsAtTraining = s.vectorsAtTraining;
           e.codecInfo = { relativeMse: s.relativeMse, trainedAt: s.trainedAt };
         },
       },
       params,
+      notes,
       this.log,
     );
-    return this.jobView(e, e.job.record);
+    const job = e.job;
+    void job.done.then(() => {
+      if (trigger === 'auto') e.autoFailedAt = job.record.state === 'failed' && job.record.error?.code !== 'cancelled' ? live : null;
+      // Writes that arrived during training may have made the next one due already.
+      if (job.record.state === 'succeeded') this.maybeAutoTrain(e);
+    });
+    return job;
   }
 
   job(name: string, id: string): JobView {

@@ -6,7 +6,8 @@
  * switching 0.97–1.
  * - reading: a sample of the live rows that exist when the job starts (the
  *   snapshot) is read from SQLite by a worker.
- * - training: sub-spaces train in parallel in the pool.
+ * - training: for OPQ a rotation first (on a sub-sample), then the product
+ *   quantizer's sub-spaces in parallel in the pool.
  * - encoding: every snapshot row is re-encoded by the workers (reading SQLite),
  *   and the codes are written under the new codec, which is not active yet.
  * - switching: under the collection's write lock, rows written since the
@@ -18,7 +19,7 @@
 import { setMaxListeners } from 'node:events';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Rng, sampleIndices } from '../core/rng.js';
-import { serializePQ } from '../core/serialize.js';
+import { serializeCodec } from '../core/serialize.js';
 import { KMEANS_DEFAULTS } from '../core/kmeans.js';
 import { CollectionIndex } from '../index/collection-index.js';
 import type { ComputePool, VectorSource } from '../pool/compute-pool.js';
@@ -30,18 +31,30 @@ export interface TrainParams {
   sampleSize?: number;
   /** Lloyd iterations per sub-space (at most). */
   iterations?: number;
+  /** OPQ: alternations of PQ training and rotation updates after the start rotation. */
+  opqIterations?: number;
   seed?: number;
 }
 
 export interface TrainTarget {
   collectionId: number;
+  type: 'pq' | 'opq';
   m: number;
   nbits: number;
   index: CollectionIndex;
   lock: Mutex;
   source: VectorSource;
   /** Called inside the switch, after the commit, so the caller updates its view of the collection. */
-  onActivated(stats: { codecId: number; version: number; trainedAt: string; relativeMse: number; trainVectors: number; trainSeconds: number; addedSinceTraining: number }): void;
+  onActivated(stats: {
+    codecId: number;
+    version: number;
+    trainedAt: string;
+    relativeMse: number;
+    trainVectors: number;
+    trainSeconds: number;
+    addedSinceTraining: number;
+    vectorsAtTraining: number;
+  }): void;
 }
 
 const PERSIST_EVERY_MS = 500;
@@ -59,6 +72,8 @@ export class TrainingJob {
     private readonly pool: ComputePool,
     private readonly target: TrainTarget,
     private readonly params: TrainParams,
+    /** Notes for the job's result (e.g. settings the service lowered). */
+    private readonly notes: string[],
     private readonly log: { info(o: object, msg: string): void; error(o: object, msg: string): void },
   ) {
     // Every pool task of the job listens on this one signal.
@@ -105,7 +120,7 @@ export class TrainingJob {
     try {
       const { index, m, nbits, source } = target;
       const ksub = 1 << nbits;
-      const warnings: string[] = [];
+      const warnings: string[] = [...this.notes];
       const snapshot = index.rowCount;
       const live = index.liveRowsBelow(snapshot);
       const cap = KMEANS_DEFAULTS.maxPointsPerCentroid * ksub;
@@ -120,13 +135,13 @@ export class TrainingJob {
       this.checkAborted();
 
       this.progress('training', 0.05, true);
-      const { pq, report } = await pool.trainPQ(
+      const { codec: trained, report } = await pool.trainCodec(
         sample.data,
         sample.n,
         source.d,
-        { m, nbits },
-        { iterations: this.params.iterations, seed },
-        (done, total) => this.progress('training', 0.05 + (0.75 * done) / total),
+        { type: target.type, m, nbits },
+        { iterations: this.params.iterations, seed, rotation: { iterations: this.params.opqIterations, seed } },
+        (fraction) => this.progress('training', 0.05 + 0.75 * fraction),
         signal,
       );
       warnings.push(...report.warnings);
@@ -134,10 +149,10 @@ export class TrainingJob {
 
       this.progress('encoding', 0.8, true);
       const trainSeconds = (performance.now() - started) / 1000;
-      const codec = store.insertCodec(target.collectionId, serializePQ(pq), { relativeMse: null, trainVectors: sample.n, trainSeconds });
+      const codec = store.insertCodec(target.collectionId, serializeCodec(trained), { relativeMse: null, trainVectors: sample.n, trainSeconds });
       codecId = codec.id;
       let codes = CollectionIndex.codesBuffer(snapshot, m);
-      const totals = await pool.encodeRange(source, pq, 0, snapshot, codes.subarray(0, snapshot * m), {
+      const totals = await pool.encodeRange(source, trained, 0, snapshot, codes.subarray(0, snapshot * m), {
         signal,
         onProgress: (done) => this.progress('encoding', 0.8 + (0.15 * done) / Math.max(1, snapshot)),
       });
@@ -153,17 +168,18 @@ export class TrainingJob {
             grown.set(codes.subarray(0, snapshot * m));
             codes = grown;
           }
-          const late = await pool.encodeRange(source, pq, snapshot, end, codes.subarray(snapshot * m, end * m), { signal });
+          const late = await pool.encodeRange(source, trained, snapshot, end, codes.subarray(snapshot * m, end * m), { signal });
           totals.errorSum += late.errorSum;
           totals.normSum += late.normSum;
           await this.persistCodes(codec.id, m, snapshot, codes.subarray(snapshot * m, end * m));
         }
         this.checkAborted();
         const relativeMse = totals.normSum > 0 ? totals.errorSum / totals.normSum : 0;
-        store.activateCodec(target.collectionId, codec.id, index.codec?.id ?? null, end - snapshot, relativeMse);
+        const counts = { addedSinceTraining: end - snapshot, vectorsAtTraining: index.liveCount };
+        store.activateCodec(target.collectionId, codec.id, index.codec?.id ?? null, counts, relativeMse);
         activated = true;
-        index.activate({ id: codec.id, version: codec.version, pq }, codes);
-        target.onActivated({ codecId: codec.id, version: codec.version, trainedAt: codec.createdAt, relativeMse, trainVectors: sample.n, trainSeconds, addedSinceTraining: end - snapshot });
+        index.activate({ id: codec.id, version: codec.version, codec: trained }, codes);
+        target.onActivated({ codecId: codec.id, version: codec.version, trainedAt: codec.createdAt, relativeMse, trainVectors: sample.n, trainSeconds, ...counts });
         this.record.result = {
           codecVersion: codec.version,
           relativeMse,

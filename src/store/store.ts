@@ -11,9 +11,18 @@ import { vectorToBlob } from './vector-blobs.js';
 export const SEGMENT_ROWS = 1024;
 
 export interface QuantizerConfig {
-  type: 'pq';
+  type: 'pq' | 'opq';
   m: number;
   nbits: number;
+  /** nbits was left to the service: training on fewer than 2^nbits vectors lowers it instead of refusing. */
+  autoNbits?: boolean;
+}
+
+export interface AutoTrainConfig {
+  /** Train by itself once the collection holds this many vectors. */
+  minVectors: number;
+  /** Retrain by itself once the live count reaches this factor × the count at the last training. */
+  retrainAfterGrowth?: number;
 }
 
 export interface CollectionRecord {
@@ -26,6 +35,9 @@ export interface CollectionRecord {
   nextRow: number;
   activeCodecId: number | null;
   addedSinceTraining: number;
+  autoTrain: AutoTrainConfig | null;
+  /** Live vectors when the active codec was switched in. */
+  vectorsAtTraining: number | null;
 }
 
 export interface CodecRecord {
@@ -73,6 +85,8 @@ interface CollectionRow {
   next_row: number;
   active_codec_id: number | null;
   added_since_training: number;
+  auto_train: string | null;
+  vectors_at_training: number | null;
 }
 
 interface JobRow {
@@ -103,6 +117,8 @@ function toCollection(r: CollectionRow): CollectionRecord {
     nextRow: r.next_row,
     activeCodecId: r.active_codec_id,
     addedSinceTraining: r.added_since_training,
+    autoTrain: r.auto_train === null ? null : (JSON.parse(r.auto_train) as AutoTrainConfig),
+    vectorsAtTraining: r.vectors_at_training,
   };
 }
 
@@ -130,7 +146,7 @@ export class Store {
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       insertCollection: p(
-        'INSERT INTO collections (name, dimension, metric, quantizer, created_at) VALUES (?, ?, ?, ?, ?) RETURNING *',
+        'INSERT INTO collections (name, dimension, metric, quantizer, auto_train, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING *',
       ),
       collectionByName: p('SELECT * FROM collections WHERE name = ?'),
       collectionById: p('SELECT * FROM collections WHERE id = ?'),
@@ -155,7 +171,8 @@ export class Store {
       orphanCodecs: p(
         'SELECT codecs.id FROM codecs JOIN collections ON collections.id = codecs.collection_id WHERE codecs.id IS NOT collections.active_codec_id',
       ).pluck(),
-      activate: p('UPDATE collections SET active_codec_id = ?, added_since_training = ? WHERE id = ?'),
+      activate: p('UPDATE collections SET active_codec_id = ?, added_since_training = ?, vectors_at_training = ? WHERE id = ?'),
+      setAutoTrain: p('UPDATE collections SET auto_train = ? WHERE id = ?'),
       setCodecMse: p('UPDATE codecs SET relative_mse = ? WHERE id = ?'),
       segment: p('SELECT codes FROM code_segments WHERE codec_id = ? AND segment = ?').pluck(),
       putSegment: p('INSERT OR REPLACE INTO code_segments (codec_id, segment, codes) VALUES (?, ?, ?)'),
@@ -178,8 +195,13 @@ export class Store {
 
   // Collections
 
-  createCollection(name: string, dimension: number, metric: Metric, quantizer: QuantizerConfig): CollectionRecord {
-    return toCollection(this.s.insertCollection.get(name, dimension, metric, JSON.stringify(quantizer), now()) as CollectionRow);
+  createCollection(name: string, dimension: number, metric: Metric, quantizer: QuantizerConfig, autoTrain: AutoTrainConfig | null): CollectionRecord {
+    const auto = autoTrain === null ? null : JSON.stringify(autoTrain);
+    return toCollection(this.s.insertCollection.get(name, dimension, metric, JSON.stringify(quantizer), auto, now()) as CollectionRow);
+  }
+
+  setAutoTrain(collectionId: number, autoTrain: AutoTrainConfig | null): void {
+    this.s.setAutoTrain.run(autoTrain === null ? null : JSON.stringify(autoTrain), collectionId);
   }
 
   collection(name: string): CollectionRecord | undefined {
@@ -332,10 +354,16 @@ export class Store {
    * Makes a codec the collection's active one (recording its relative MSE) and
    * drops the previous codec with its codes, in one transaction.
    */
-  activateCodec(collectionId: number, codecId: number, previousCodecId: number | null, addedSinceTraining: number, relativeMse: number): void {
+  activateCodec(
+    collectionId: number,
+    codecId: number,
+    previousCodecId: number | null,
+    counts: { addedSinceTraining: number; vectorsAtTraining: number },
+    relativeMse: number,
+  ): void {
     this.db.transaction(() => {
       this.s.setCodecMse.run(relativeMse, codecId);
-      this.s.activate.run(codecId, addedSinceTraining, collectionId);
+      this.s.activate.run(codecId, counts.addedSinceTraining, counts.vectorsAtTraining, collectionId);
       if (previousCodecId !== null) this.s.deleteCodec.run(previousCodecId);
     })();
   }

@@ -24,6 +24,7 @@ describe('OpenAPI', () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/collections',
       '/collections/{name}',
+      '/collections/{name}/evaluate',
       '/collections/{name}/jobs',
       '/collections/{name}/jobs/{id}',
       '/collections/{name}/query',

@@ -12,14 +12,15 @@ describe('persistence', () => {
   async function snapshot(t: TestApp) {
     const stats = (await t.req('GET', '/collections')).json();
     const trained = (await t.req('POST', '/collections/trained/query', { vectors: queries, k: 8 })).json();
+    const adc = (await t.req('POST', '/collections/trained/query', { vectors: queries, k: 8, rerank: 0 })).json();
     const raw = (await t.req('POST', '/collections/raw/query', { vectors: queries, k: 8 })).json();
     const vec = (await t.req('GET', '/collections/trained/vectors/v42')).json();
-    return { stats, trained, raw, vec };
+    return { stats, trained, adc, raw, vec };
   }
 
   it('rebuilds identical indexes from SQLite after a restart', async () => {
     const a = await makeApp(dir);
-    await a.req('POST', '/collections', { name: 'trained', dimension: 12, quantizer: { type: 'pq', m: 3 } });
+    await a.req('POST', '/collections', { name: 'trained', dimension: 12, quantizer: { type: 'opq', m: 3 }, autoTrain: { minVectors: 5000 } });
     await a.req('POST', '/collections', { name: 'raw', dimension: 12, metric: 'ip' });
     await a.req('POST', '/collections/trained/vectors', { vectors: data.slice(0, 700) });
     await a.req('POST', '/collections/raw/vectors', { vectors: data.slice(0, 300) });
@@ -31,7 +32,15 @@ describe('persistence', () => {
     await a.req('DELETE', '/collections/trained/vectors/v10');
     await a.req('DELETE', '/collections/raw/vectors/v11');
     const before = await snapshot(a);
-    expect(before.stats.collections[1]).toMatchObject({ name: 'trained', count: 899, trained: true, addedSinceTraining: 201 });
+    expect(before.stats.collections[1]).toMatchObject({
+      name: 'trained',
+      quantizer: { type: 'opq' },
+      count: 899,
+      trained: true,
+      addedSinceTraining: 201,
+      vectorsAtTraining: 700,
+      autoTrain: { minVectors: 5000 },
+    });
     await a.close();
 
     const b = await makeApp(dir);
@@ -46,7 +55,7 @@ describe('persistence', () => {
 
   it('applies each migration once', () => {
     const first = openDatabase(tempDir());
-    expect(first.applied).toEqual(['001_initial.sql']);
+    expect(first.applied).toEqual(['001_initial.sql', '002_auto_train.sql']);
     first.db.close();
     const again = openDatabase(dir);
     expect(again.applied).toEqual([]);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adcDistance } from '../../src/core/adc.js';
-import { deserializePQ } from '../../src/core/serialize.js';
+import { deserializeCodec } from '../../src/core/serialize.js';
 import { type TestApp, makeApp, seededVectors, waitForJob } from '../helpers/app.js';
 
 const d = 16;
@@ -80,7 +80,7 @@ describe('query and training API', () => {
 
   it('404s a query to an unknown collection and returns fewer than k when the collection is small', async () => {
     expect((await query({ vector: [1] }, 'nope')).statusCode).toBe(404);
-    await t.req('POST', '/collections', { name: 'tiny', dimension: 2, quantizer: { type: 'pq', m: 1 } });
+    await t.req('POST', '/collections', { name: 'tiny', dimension: 2, quantizer: { type: 'pq', m: 1, nbits: 8 } });
     await t.req('POST', '/collections/tiny/vectors', { vectors: [{ id: 'a', vector: [0, 0] }, { id: 'b', vector: [1, 1] }] });
     const r = await query({ vector: [0.9, 0.9], k: 10 }, 'tiny');
     expect(r.json().results.map((h: { id: string }) => h.id)).toEqual(['b', 'a']);
@@ -106,7 +106,7 @@ describe('query and training API', () => {
     expect((await t.req('GET', '/collections/s/jobs/nope')).statusCode).toBe(404);
   });
 
-  it('trains in the background (409 while running), then answers by ADC over the codes', async () => {
+  it('trains in the background (409 while running), then answers by ADC over the codes (rerank 0)', async () => {
     const started = await t.req('POST', '/collections/s/train', { iterations: 20 });
     expect(started.statusCode).toBe(202);
     const job = started.json().job;
@@ -131,7 +131,7 @@ describe('query and training API', () => {
 
     // The answers are exactly ADC over the stored codec's codes.
     const codec = t.app.store.codec(t.app.store.collection('s')!.activeCodecId!)!;
-    const pq = deserializePQ(codec.bytes);
+    const { pq } = deserializeCodec(codec.bytes);
     const flat = new Float32Array(data.flatMap((v) => v.vector));
     const codes = pq.encode(flat, data.length);
     for (const qi of [3, 300]) {
@@ -141,7 +141,7 @@ describe('query and training API', () => {
         .map((v, i) => ({ id: v.id, s: adcDistance(codes, i, pq.m, table, pq.ksub), i }))
         .sort((a, b) => a.s - b.s || a.i - b.i)
         .slice(0, 10);
-      const got = (await query({ vector: Array.from(q), k: 10 })).json().results as { id: string; distance: number }[];
+      const got = (await query({ vector: Array.from(q), k: 10, rerank: 0 })).json().results as { id: string; distance: number }[];
       expect(got.map((h) => h.id)).toEqual(want.map((w) => w.id));
       got.forEach((h, i) => expect(h.distance).toBe(want[i].s));
     }

@@ -28,3 +28,25 @@ export function uniform(n: number, d: number, seed: number): Float32Array {
   for (let i = 0; i < x.length; i++) x[i] = rng.nextFloat();
   return x;
 }
+
+/**
+ * n × d correlated Gaussian data: independent sources with decaying variances
+ * (variance of source t ∝ 0.8^t) mixed by a random orthogonal-ish matrix, so
+ * the variance is spread unevenly and across coordinates (what OPQ exploits).
+ */
+export function correlated(n: number, d: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  const mix = new Float64Array(d * d);
+  for (let i = 0; i < mix.length; i++) mix[i] = gaussian(rng) / Math.sqrt(d);
+  const x = new Float32Array(n * d);
+  const z = new Float64Array(d);
+  for (let i = 0; i < n; i++) {
+    for (let t = 0; t < d; t++) z[t] = gaussian(rng) * 10 * 0.8 ** (t / 2);
+    for (let a = 0; a < d; a++) {
+      let s = 0;
+      for (let t = 0; t < d; t++) s += z[t] * mix[t * d + a];
+      x[i * d + a] = s;
+    }
+  }
+  return x;
+}

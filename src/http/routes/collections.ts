@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { z } from 'zod';
 import { ErrorBody, NameParams } from '../schemas/common.js';
-import { CollectionList, CollectionView, CreateCollectionBody } from '../schemas/collections.js';
+import { CollectionList, CollectionView, CreateCollectionBody, UpdateCollectionBody } from '../schemas/collections.js';
 import { routeSchema } from '../zod.js';
 
 const tags = ['collections'];
@@ -37,6 +37,21 @@ export default async function collectionRoutes(app: FastifyInstance): Promise<vo
       }),
     },
     async (request) => service.get(request.params.name),
+  );
+
+  app.patch<{ Params: z.infer<typeof NameParams>; Body: z.infer<typeof UpdateCollectionBody> }>(
+    '/collections/:name',
+    {
+      schema: routeSchema({
+        summary: 'Change a collection\'s automatic training',
+        description: 'Training starts at once if the new settings say it is due.',
+        tags,
+        params: NameParams,
+        body: UpdateCollectionBody,
+        response: { 200: CollectionView, 400: ErrorBody, 404: ErrorBody },
+      }),
+    },
+    async (request) => service.setAutoTrain(request.params.name, request.body.autoTrain),
   );
 
   app.delete<{ Params: z.infer<typeof NameParams> }>(

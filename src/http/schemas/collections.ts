@@ -3,16 +3,36 @@ import { CollectionName, LIMITS, Metric } from './common.js';
 
 export const Quantizer = z
   .object({
-    type: z.literal('pq').describe('Product quantization.'),
+    type: z
+      .enum(['pq', 'opq'])
+      .describe('pq: product quantization. opq: a learned rotation (optimized PQ) before it: lower error for correlated data, slower training.'),
     m: z
       .int()
       .min(1)
       .max(LIMITS.maxDimension)
       .optional()
       .describe('Sub-quantizers = bytes of code per vector. Default: dimension / 8 rounded down, between 1 and 64. Need not divide the dimension.'),
-    nbits: z.int().min(1).max(8).optional().describe('Bits per sub-quantizer code (2^nbits centroids each). Default 8.'),
+    nbits: z
+      .int()
+      .min(1)
+      .max(8)
+      .optional()
+      .describe('Bits per sub-quantizer code (2^nbits centroids each). Default 8; when left out, training on fewer than 256 vectors lowers it instead of refusing.'),
   })
   .strict();
+
+export const AutoTrain = z
+  .object({
+    minVectors: z.int().min(2).describe('Train automatically once the collection holds this many vectors (at least 2^nbits when nbits is set).'),
+    retrainAfterGrowth: z
+      .number()
+      .min(1.01)
+      .max(1000)
+      .optional()
+      .describe('Retrain automatically once the collection has grown to this factor × the vectors it held at the last training (e.g. 2).'),
+  })
+  .strict()
+  .describe('Automatic (re)training. Queries and writes keep being served by the previous codec while a new one trains.');
 
 export const CreateCollectionBody = z
   .object({
@@ -20,22 +40,35 @@ export const CreateCollectionBody = z
     dimension: z.int().min(1).max(LIMITS.maxDimension).describe('Number of values in every vector.'),
     metric: Metric.default('l2'),
     quantizer: Quantizer.default({ type: 'pq' }),
+    autoTrain: AutoTrain.nullable().optional(),
   })
+  .strict();
+
+export const UpdateCollectionBody = z
+  .object({ autoTrain: AutoTrain.nullable().describe('New automatic training settings; null turns it off.') })
   .strict();
 
 export const CollectionView = z.object({
   name: z.string(),
   dimension: z.int(),
   metric: Metric,
-  quantizer: z.object({ type: z.literal('pq'), m: z.int(), nbits: z.int() }),
+  quantizer: z.object({
+    type: z.enum(['pq', 'opq']),
+    m: z.int(),
+    nbits: z.int(),
+    autoNbits: z.boolean().optional().describe('nbits was left to the service.'),
+  }),
   createdAt: z.string(),
   count: z.int().describe('Vectors stored.'),
   trained: z.boolean().describe('Whether queries use the codes (true) or exact search (false).'),
   codecVersion: z.int().nullable().describe('Version of the active codebook; increases with every training.'),
   bytesPerVector: z.int().describe('Bytes of code per vector held in memory.'),
+  trainedNbits: z.int().nullable().describe('Bits per code of the active codebook (lower than quantizer.nbits if training lowered it).'),
+  autoTrain: AutoTrain.nullable(),
   relativeMse: z.number().nullable().describe('‖x − decode(encode(x))‖² / ‖x‖² over the stored vectors at the last training.'),
   trainedAt: z.string().nullable(),
   addedSinceTraining: z.int().describe('Vectors written since the active codebook was trained.'),
+  vectorsAtTraining: z.int().nullable().describe('Vectors the collection held when the active codebook was switched in.'),
   trainingJob: z.string().nullable().describe('Id of the running training job, if any.'),
 });
 

@@ -5,6 +5,12 @@ export const TrainBody = z
   .object({
     sampleSize: z.int().min(1).optional().describe('Vectors to train on (a seeded random sample). Default and maximum: 256 × 2^nbits.'),
     iterations: z.int().min(1).max(1000).optional().describe('k-means iterations per sub-quantizer (at most; stops early on convergence). Default 50.'),
+    opqIterations: z
+      .int()
+      .min(0)
+      .max(100)
+      .optional()
+      .describe('OPQ only: rotation updates after the start rotation, each on a sample of 8,192 vectors. Default 8.'),
     seed: z.int().min(0).max(4294967295).optional().describe('Seed for sampling and k-means. Default 1234: the same data and seed give the same codebook.'),
   })
   .strict()
@@ -20,7 +26,7 @@ export const JobView = z.object({
   state: z.enum(['queued', 'running', 'succeeded', 'failed']),
   phase: z.string().describe('reading → training → encoding → switching → done.'),
   progress: z.number().min(0).max(1),
-  params: z.record(z.string(), z.unknown()),
+  params: z.record(z.string(), z.unknown()).describe('The request\'s parameters, and trigger: "request" or "auto" (autoTrain).'),
   result: z
     .object({
       codecVersion: z.int(),

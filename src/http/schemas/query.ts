@@ -1,11 +1,30 @@
 import { z } from 'zod';
 import { LIMITS, Metadata, VectorValues } from './common.js';
 
+export const Rerank = z
+  .int()
+  .min(0)
+  .max(100)
+  .optional()
+  .describe(
+    'Trained collections: the best k × rerank candidates by ADC are re-ranked by exact distance on the stored vectors (read from disk, never held in memory). 0 = ADC only. Default 4.',
+  );
+
+const FilterValue = z.union([z.string(), z.number(), z.boolean()]);
+
+export const Filter = z
+  .record(z.string(), z.union([FilterValue, z.object({ in: z.array(FilterValue).min(1).max(1000) }).strict()]))
+  .describe(
+    'Metadata filter: {"field": value} (equal) or {"field": {"in": [values]}}; fields combine with AND; values match only the same JSON type. Applied during the scan, so k matching results come back when k exist.',
+  );
+
 export const QueryBody = z
   .object({
     vector: VectorValues.optional().describe('One query vector.'),
     vectors: z.array(VectorValues).min(1).max(LIMITS.maxQueries).optional().describe(`Several query vectors (at most ${LIMITS.maxQueries}).`),
     k: z.int().min(1).max(LIMITS.maxK).default(10).describe(`Neighbours per query, 1–${LIMITS.maxK}; default 10.`),
+    rerank: Rerank,
+    filter: Filter.optional(),
   })
   .strict()
   .refine((b) => (b.vector === undefined) !== (b.vectors === undefined), { message: 'give exactly one of "vector" or "vectors"' });
@@ -14,7 +33,7 @@ export const Hit = z.object({
   id: z.string(),
   distance: z
     .number()
-    .describe('l2: squared Euclidean distance (smaller is nearer). ip and cosine: inner product (larger is nearer). Estimated from the codes once trained, exact before.'),
+    .describe('l2: squared Euclidean distance (smaller is nearer). ip and cosine: inner product (larger is nearer). Exact unless the collection is trained and rerank = 0 (then estimated from the codes).'),
   metadata: Metadata.nullable(),
 });
 

@@ -1,0 +1,28 @@
+import { z } from 'zod';
+import { LIMITS, VectorValues } from './common.js';
+import { Rerank } from './query.js';
+
+export const EvaluateBody = z
+  .object({
+    sampleSize: z.int().min(1).max(LIMITS.maxQueries).optional().describe('Stored vectors drawn as queries, each left out of its own results. Default 100.'),
+    queries: z.array(VectorValues).min(1).max(LIMITS.maxQueries).optional().describe('Query vectors to use instead of a sample.'),
+    k: z.int().min(1).max(LIMITS.maxK).optional().describe('Default 10.'),
+    rerank: Rerank,
+    seed: z.int().min(0).max(4294967295).optional().describe('Seed of the sample. Default 42.'),
+  })
+  .strict()
+  .refine((b) => b.sampleSize === undefined || b.queries === undefined, { message: 'give "sampleSize" or "queries", not both' })
+  .nullish();
+
+export const EvaluateReport = z.object({
+  codecVersion: z.int(),
+  queries: z.int().describe('Queries run.'),
+  k: z.int(),
+  rerank: z.int(),
+  recall1: z.number().describe('Fraction of queries whose exact nearest neighbour the index ranks first.'),
+  recallAtK: z.number().describe('|index top k ∩ exact top k| / k, averaged over the queries.'),
+  relativeMse: z.number().describe('Σ‖x − decode(encode(x))‖² / Σ‖x‖² over the query vectors.'),
+  msPerQuery: z
+    .object({ index: z.number(), exact: z.number() })
+    .describe('Wall time of each search over all queries (one batch, all workers) divided by the number of queries.'),
+});
