@@ -144,7 +144,16 @@ function collect(heaps: TopK[], k: number): PartialResults {
   return out;
 }
 
-export interface ScanTask {
+/** The queries of a search task. */
+export interface QueryBatch {
+  metric: 'l2' | 'ip';
+  /** nq × d queries (unit vectors for cosine collections). */
+  queries: Float32Array;
+  nq: number;
+  k: number;
+}
+
+export interface ScanTask extends QueryBatch {
   codecKey: string;
   codec: Uint8Array;
   /** rows × m codes; rows [start, end) are scanned. */
@@ -153,11 +162,6 @@ export interface ScanTask {
   dead: Uint8Array;
   start: number;
   end: number;
-  metric: 'l2' | 'ip';
-  /** nq × d queries (unit vectors for cosine collections). */
-  queries: Float32Array;
-  nq: number;
-  k: number;
 }
 
 /** ADC search of a row range: per query, a distance table and a scan. Ids are row numbers. */
@@ -183,15 +187,11 @@ export interface VectorSource {
   normalize: boolean;
 }
 
-export interface ExactScanTask extends VectorSource {
+export interface ExactScanTask extends VectorSource, QueryBatch {
   /** One byte per row, nonzero = leave out (metadata filter); null = none. */
   skip: Uint8Array | null;
   start: number;
   end: number;
-  metric: 'l2' | 'ip';
-  queries: Float32Array;
-  nq: number;
-  k: number;
 }
 
 /** Exact search of a row range, reading the full vectors from SQLite. Ids are row numbers. */
@@ -271,28 +271,16 @@ export function encodeRange(task: EncodeRangeTask): { count: number; errorSum: n
   const { d, codeSize: m } = codec;
   const { data, rows, n } = readRows({ ...task, rows: null });
   const codes = codec.encode(data, n);
-  const rec = codec.decode(codes, n);
-  let errorSum = 0;
-  let normSum = 0;
-  for (let i = 0; i < n; i++) {
-    errorSum += l2sq(data, i * d, rec, i * d, d);
-    normSum += dot(data, i * d, data, i * d, d);
-    task.out.set(codes.subarray(i * m, (i + 1) * m), (rows[i] - task.start) * m);
-  }
-  return { count: n, errorSum, normSum };
+  for (let i = 0; i < n; i++) task.out.set(codes.subarray(i * m, (i + 1) * m), (rows[i] - task.start) * m);
+  return { count: n, ...errorSums(data, codec.decode(codes, n), n, d) };
 }
 
-export interface RerankTask extends VectorSource {
-  metric: 'l2' | 'ip';
-  /** nq × d queries, in the same form as the stored vectors are compared (unit for cosine). */
-  queries: Float32Array;
+export interface RerankTask extends VectorSource, QueryBatch {
   /** Candidate rows of query q: rows[offsets[q] .. offsets[q + 1]). */
   rows: Float64Array;
   offsets: Int32Array;
-  /** The first query of this task and how many. */
+  /** The first query of this task (nq of them from there). */
   q0: number;
-  nq: number;
-  k: number;
 }
 
 /**
@@ -356,13 +344,16 @@ export interface CodecErrorTask {
 /** Σ ‖x − decode(encode(x))‖² and Σ ‖x‖² over n vectors (for the relative MSE). */
 export function codecError(task: CodecErrorTask): { errorSum: number; normSum: number } {
   const codec = codecFor(task.codecKey, task.codec);
-  const { d } = codec;
-  const rec = codec.decode(codec.encode(task.data, task.n), task.n);
+  return errorSums(task.data, codec.decode(codec.encode(task.data, task.n), task.n), task.n, codec.d);
+}
+
+/** Σ ‖x − x̂‖² and Σ ‖x‖² over n rows of data and their reconstructions. */
+function errorSums(data: Float32Array, rec: Float32Array, n: number, d: number): { errorSum: number; normSum: number } {
   let errorSum = 0;
   let normSum = 0;
-  for (let i = 0; i < task.n; i++) {
-    errorSum += l2sq(task.data, i * d, rec, i * d, d);
-    normSum += dot(task.data, i * d, task.data, i * d, d);
+  for (let i = 0; i < n; i++) {
+    errorSum += l2sq(data, i * d, rec, i * d, d);
+    normSum += dot(data, i * d, data, i * d, d);
   }
   return { errorSum, normSum };
 }
