@@ -1,7 +1,8 @@
 /**
  * The service end to end on Fashion-MNIST, over HTTP against a real server process.
  *
- *   npm run bench:http [-- --quantizer opq --m 32 --rerank 0,4,10 --batch 1000 --queries 10000 --concurrency 8]
+ *   npm run bench:http [-- --quantizer opq --m 32 --nlist 256 --nprobe 16 --rerank 0,4,10 --batch 1000
+ *                         --queries 10000 --concurrency 8]
  *
  * Ingests the 60,000 base vectors through the API (vectors/s), trains through the
  * API (seconds from the request to the job's success), then queries the 10,000
@@ -10,7 +11,8 @@
  * p50/p99 latency, queries/s; then asks the service's own /evaluate.
  * Request bodies are built before the clock starts, so the figures are the
  * server's, though the client shares the machine's two cores with it.
- * Writes bench/results/http-fashion-mnist.json.
+ * --nlist makes it an IVF collection (queries with --nprobe, else the service's default).
+ * Writes bench/results/http-fashion-mnist.json (IVF: http-ivf-fashion-mnist.json).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,11 +27,13 @@ const { values: args } = parseArgs({
   options: {
     quantizer: { type: 'string', default: 'opq' },
     m: { type: 'string', default: '32' },
+    nlist: { type: 'string' },
+    nprobe: { type: 'string' },
     rerank: { type: 'string', default: '0,4,10' },
     batch: { type: 'string', default: '1000' },
     queries: { type: 'string' },
     concurrency: { type: 'string', default: '8' },
-    out: { type: 'string', default: resolve(REPO_ROOT, 'bench/results/http-fashion-mnist.json') },
+    out: { type: 'string' },
   },
 });
 
@@ -106,14 +110,18 @@ async function main(): Promise<void> {
   const ds = loadFashionMnistOrExit();
   const m = Number(args.m);
   const type = args.quantizer as 'pq' | 'opq';
-  const name = `${type.toUpperCase()}${m}`;
+  const nlist = args.nlist === undefined ? null : Number(args.nlist);
+  const nprobe = args.nprobe === undefined ? undefined : Number(args.nprobe);
+  const quantizer = { type, m, nbits: 8, ...(nlist === null ? {} : { ivf: { nlist } }) };
+  const name = `${type.toUpperCase()}${m}${nlist === null ? '' : `,IVF${nlist}`}`;
+  const out = args.out ?? resolve(REPO_ROOT, `bench/results/http${nlist === null ? '' : '-ivf'}-fashion-mnist.json`);
   const batch = Number(args.batch);
   const nq = Math.min(ds.nQuery, Number(args.queries ?? ds.nQuery));
   const dir = mkdtempSync(join(tmpdir(), 'pqvec-http-bench-'));
   const { proc, url } = await startServer(dir);
   console.log(`server ${url}, data in ${dir}; ${machineSummary()}`);
   try {
-    await post(`${url}/collections`, JSON.stringify({ name: 'fmnist', dimension: ds.d, metric: 'l2', quantizer: { type, m, nbits: 8 } }));
+    await post(`${url}/collections`, JSON.stringify({ name: 'fmnist', dimension: ds.d, metric: 'l2', quantizer }));
 
     // Ingest: ids are the base row numbers, so results compare directly with the ground truth.
     const bodies: string[] = [];
@@ -144,13 +152,13 @@ async function main(): Promise<void> {
     const phases = Object.entries(state.result.phaseSeconds as Record<string, number>).map(([p, s]) => `${p} ${s.toFixed(1)} s`);
     console.log(`train ${name}: ${trainSeconds.toFixed(1)} s (${phases.join(', ')}; relative MSE ${state.result.relativeMse.toFixed(4)})`);
 
-    const view = (await (await fetch(`${url}/collections/fmnist`)).json()) as { bytesPerVector: number };
+    const view = (await (await fetch(`${url}/collections/fmnist`)).json()) as { bytesPerVector: number; trainedNlist: number | null };
     const factors = args.rerank.split(',').map(Number);
     const runs = [];
     const plan = [...factors.map((f) => [f, 1]), [factors[factors.length - 1], Number(args.concurrency)]];
     for (const [rerank, c] of plan) {
       const queryBodies = Array.from({ length: nq }, (_, q) =>
-        JSON.stringify({ vector: Array.from(ds.queries.subarray(q * ds.d, (q + 1) * ds.d)), k: 10, rerank }),
+        JSON.stringify({ vector: Array.from(ds.queries.subarray(q * ds.d, (q + 1) * ds.d)), k: 10, rerank, nprobe }),
       );
       const r = await runQueries(url, queryBodies, c, rerank, ds);
       runs.push(r);
@@ -160,30 +168,32 @@ async function main(): Promise<void> {
       );
     }
     const rssAfterQueries = rssMiB(proc.pid!);
-    const evaluate = await post(`${url}/collections/fmnist/evaluate`, JSON.stringify({ sampleSize: 1000, k: 10, rerank: factors[factors.length - 1] }));
+    const evaluate = await post(`${url}/collections/fmnist/evaluate`, JSON.stringify({ sampleSize: 1000, k: 10, rerank: factors[factors.length - 1], nprobe }));
     console.log(`/evaluate: ${JSON.stringify(evaluate)}`);
     const core = existsSync(resolve(REPO_ROOT, 'bench/results/quality-fashion-mnist.json'))
       ? JSON.parse(readFileSync(resolve(REPO_ROOT, 'bench/results/quality-fashion-mnist.json'), 'utf8')).rows.find(
           (r: { m: number; quantizer: string }) => r.m === m && r.quantizer === type,
         )
       : undefined;
-    if (core) console.log(`core benchmark ${name} (rerank 0): recall@1 ${core.recall1.toFixed(4)}, 10-recall@10 ${core.recall10at10.toFixed(4)}`);
+    if (core && nlist === null) console.log(`core benchmark ${name} (rerank 0): recall@1 ${core.recall1.toFixed(4)}, 10-recall@10 ${core.recall10at10.toFixed(4)}`);
     const result = {
       dataset: 'fashion-mnist',
       date: new Date().toISOString(),
       machine: machineSummary(),
-      quantizer: { type, m, nbits: 8 },
+      quantizer,
+      trainedNlist: view.trainedNlist,
+      nprobe: evaluate.nprobe,
       bytesPerVectorInMemory: view.bytesPerVector,
       ingest: { vectors: ds.nBase, batch, seconds: ingestSeconds, vectorsPerSecond: ingestVectorsPerSecond },
       train: { seconds: trainSeconds, phaseSeconds: state.result.phaseSeconds, relativeMse: state.result.relativeMse },
       queries: runs.map((r) => ({ ...r, queries: nq, k: 10 })),
       serverRssMiB: { afterIngest: rssAfterIngest, afterTraining: rssAfterTraining, afterQueries: rssAfterQueries },
       evaluate,
-      coreRecall: core ? { recall1: core.recall1, recall10at10: core.recall10at10 } : null,
+      coreRecall: core && nlist === null ? { recall1: core.recall1, recall10at10: core.recall10at10 } : null,
     };
-    mkdirSync(resolve(args.out, '..'), { recursive: true });
-    writeFileSync(args.out, JSON.stringify(result, null, 2) + '\n');
-    console.log(`wrote ${args.out}`);
+    mkdirSync(resolve(out, '..'), { recursive: true });
+    writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
+    console.log(`wrote ${out}`);
   } finally {
     proc.kill('SIGTERM');
     await new Promise((r) => proc.once('exit', r));

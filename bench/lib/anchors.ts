@@ -22,9 +22,22 @@ export interface AnchorRow {
   faissFactory: string;
 }
 
+/** FAISS IVF rows: 10 nearest, one thread, one query at a time. */
+export interface IvfAnchorRow {
+  faissFactory: string;
+  nlist: number;
+  nprobe: number;
+  /** null: ADC only; n: k × n candidates re-ranked by exact distance. */
+  rerank: number | null;
+  recall1: number;
+  recall10at10: number;
+  msPerQuery: number;
+}
+
 export interface Anchors {
   meanSquaredNorm: number;
   rows: AnchorRow[];
+  ivf: IvfAnchorRow[];
   scan1M128d: { faissFactory: string; threads: number; nsPerCodeSingleQuery: number; nsPerCodeBatch100: number }[];
 }
 

@@ -6,20 +6,20 @@
  */
 import type { Anchors } from './anchors.js';
 
-interface Point {
+export interface Point {
   qps: number;
   recall: number;
   label: string;
 }
 
-interface Series {
+export interface Series {
   name: string;
   colour: string;
   points: Point[];
   hollow: boolean;
 }
 
-const COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
+export const COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
 
 export function recallPlot(
   rows: { quantizer: string; m: number; recall10at10: number; searchMsPerQuery: number }[],
@@ -43,6 +43,11 @@ export function recallPlot(
       .sort((x, y) => (y.opqIterations ?? 0) - (x.opqIterations ?? 0))[0];
     if (a) series.push({ name: `FAISS ${a.faissFactory}`, colour: series[i].colour, hollow: true, points: [{ qps: 1000 / a.searchMsPerQuery, recall: a.recall10at10, label: '' }] });
   });
+  return svgPlot(series, 'Fashion-MNIST: 10-recall@10 vs queries/s (one thread, 60k × 784-d)');
+}
+
+/** The plot itself: one polyline per series with more than one point, log-scaled queries/s. */
+export function svgPlot(series: Series[], title: string): string {
   const all = series.flatMap((s) => s.points);
   const W = 760;
   const H = 480;
@@ -56,7 +61,7 @@ export function recallPlot(
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`);
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  out.push(`<text x="${pad.left}" y="18" font-size="14">Fashion-MNIST: 10-recall@10 vs queries/s (one thread, 60k × 784-d)</text>`);
+  out.push(`<text x="${pad.left}" y="18" font-size="14">${title}</text>`);
   for (let r = yMin; r <= 1.0001; r += 0.1) {
     out.push(`<line x1="${pad.left}" x2="${W - pad.right}" y1="${Y(r)}" y2="${Y(r)}" stroke="#ddd"/>`);
     out.push(`<text x="${pad.left - 8}" y="${Y(r) + 4}" text-anchor="end">${r.toFixed(1)}</text>`);

@@ -50,8 +50,10 @@ export function adcDistances(
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /**
- * Scans rows [start, end) and offers each to `heap` with id = idBase + row.
- * `skip` (optional, one byte per row, indexed like the codes) marks rows to ignore (tombstones).
+ * Scans code rows [start, end) and offers each to `heap`. The id offered is
+ * idBase + r, or rowIds[r] when rowIds is given (inverted lists, whose slots hold
+ * rows out of order). `skip` (optional, one byte per id) marks ids to ignore
+ * (tombstones, filtered-out rows).
  */
 export function adcScan(
   codes: Uint8Array,
@@ -63,32 +65,35 @@ export function adcScan(
   heap: TopK,
   idBase = 0,
   skip: Uint8Array | null = null,
+  rowIds: Int32Array | null = null,
 ): void {
   if (ksub === 256 && LITTLE_ENDIAN && codes.byteOffset % 4 === 0 && (m === 8 || m === 16 || m === 32)) {
     // Four codes per uint32 load: fewer loads and bounds checks than byte reads.
     const words = new Uint32Array(codes.buffer, codes.byteOffset, codes.length >> 2);
-    if (m === 8) return scan8(words, start, end, table, heap, idBase, skip);
-    if (m === 16) return scan16(words, start, end, table, heap, idBase, skip);
-    return scan32(words, start, end, table, heap, idBase, skip);
+    if (m === 8) return scan8(words, start, end, table, heap, idBase, skip, rowIds);
+    if (m === 16) return scan16(words, start, end, table, heap, idBase, skip, rowIds);
+    return scan32(words, start, end, table, heap, idBase, skip, rowIds);
   }
   let thr = heap.threshold();
   for (let r = start; r < end; r++) {
-    if (skip !== null && skip[r] !== 0) continue;
+    const id = rowIds === null ? idBase + r : rowIds[r];
+    if (skip !== null && skip[id] !== 0) continue;
     const dist = adcDistance(codes, r, m, table, ksub);
     if (dist < thr) {
-      heap.push(dist, idBase + r);
+      heap.push(dist, id);
       thr = heap.threshold();
     }
   }
 }
 
 // Unrolled kernels for the common code sizes (256-entry tables), reading codes as
-// little-endian uint32 words. Same summation order as adcDistance.
+// little-endian uint32 words. Same summation order as adcDistance; same id and skip rules as adcScan.
 
-function scan8(w: Uint32Array, start: number, end: number, t: Float32Array, heap: TopK, idBase: number, skip: Uint8Array | null): void {
+function scan8(w: Uint32Array, start: number, end: number, t: Float32Array, heap: TopK, idBase: number, skip: Uint8Array | null, rowIds: Int32Array | null): void {
   let thr = heap.threshold();
   for (let r = start, o = start * 2; r < end; r++, o += 2) {
-    if (skip !== null && skip[r] !== 0) continue;
+    const id = rowIds === null ? idBase + r : rowIds[r];
+    if (skip !== null && skip[id] !== 0) continue;
     const v0 = w[o];
     const v1 = w[o + 1];
     const dist =
@@ -96,16 +101,17 @@ function scan8(w: Uint32Array, start: number, end: number, t: Float32Array, heap
       (t[256 + ((v0 >>> 8) & 255)] + t[1280 + ((v1 >>> 8) & 255)]) +
       (t[512 + ((v0 >>> 16) & 255)] + t[1536 + ((v1 >>> 16) & 255)] + (t[768 + (v0 >>> 24)] + t[1792 + (v1 >>> 24)]));
     if (dist < thr) {
-      heap.push(dist, idBase + r);
+      heap.push(dist, id);
       thr = heap.threshold();
     }
   }
 }
 
-function scan16(w: Uint32Array, start: number, end: number, t: Float32Array, heap: TopK, idBase: number, skip: Uint8Array | null): void {
+function scan16(w: Uint32Array, start: number, end: number, t: Float32Array, heap: TopK, idBase: number, skip: Uint8Array | null, rowIds: Int32Array | null): void {
   let thr = heap.threshold();
   for (let r = start, o = start * 4; r < end; r++, o += 4) {
-    if (skip !== null && skip[r] !== 0) continue;
+    const id = rowIds === null ? idBase + r : rowIds[r];
+    if (skip !== null && skip[id] !== 0) continue;
     const v0 = w[o];
     const v1 = w[o + 1];
     const v2 = w[o + 2];
@@ -116,16 +122,17 @@ function scan16(w: Uint32Array, start: number, end: number, t: Float32Array, hea
     const a3 = t[768 + (v0 >>> 24)] + t[1792 + (v1 >>> 24)] + t[2816 + (v2 >>> 24)] + t[3840 + (v3 >>> 24)];
     const dist = a0 + a1 + (a2 + a3);
     if (dist < thr) {
-      heap.push(dist, idBase + r);
+      heap.push(dist, id);
       thr = heap.threshold();
     }
   }
 }
 
-function scan32(w: Uint32Array, start: number, end: number, t: Float32Array, heap: TopK, idBase: number, skip: Uint8Array | null): void {
+function scan32(w: Uint32Array, start: number, end: number, t: Float32Array, heap: TopK, idBase: number, skip: Uint8Array | null, rowIds: Int32Array | null): void {
   let thr = heap.threshold();
   for (let r = start, o = start * 8; r < end; r++, o += 8) {
-    if (skip !== null && skip[r] !== 0) continue;
+    const id = rowIds === null ? idBase + r : rowIds[r];
+    if (skip !== null && skip[id] !== 0) continue;
     const v0 = w[o];
     const v1 = w[o + 1];
     const v2 = w[o + 2];
@@ -148,7 +155,7 @@ function scan32(w: Uint32Array, start: number, end: number, t: Float32Array, hea
       t[4864 + (v4 >>> 24)] + t[5888 + (v5 >>> 24)] + t[6912 + (v6 >>> 24)] + t[7936 + (v7 >>> 24)];
     const dist = a0 + a1 + (a2 + a3);
     if (dist < thr) {
-      heap.push(dist, idBase + r);
+      heap.push(dist, id);
       thr = heap.threshold();
     }
   }

@@ -180,7 +180,7 @@ export class ProductQuantizer {
    */
   readonly centroids: Float32Array;
   /** ‖centroid‖², ksub per sub-space (m × ksub), for encoding and tables by dot products. */
-  private readonly norms: Float64Array;
+  readonly norms: Float64Array;
   /** ksub dot products, reused by distanceTable. */
   private readonly scratch: Float64Array;
 

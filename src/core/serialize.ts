@@ -4,7 +4,8 @@
  *   offset  size  field
  *   0       4     magic "PQVC"
  *   4       2     format version (uint16, currently 1)
- *   6       2     kind (uint16): 1 = product quantizer, 2 = OPQ (rotation + PQ)
+ *   6       2     kind (uint16): 1 = product quantizer, 2 = OPQ (rotation + PQ),
+ *                 3 = IVF (optional rotation, coarse quantizer, residual PQ)
  *   8       4     payload length P in bytes (uint32)
  *   12      P     payload (kind-specific, below)
  *   12+P    4     CRC-32 (IEEE) of bytes [0, 12+P)
@@ -13,17 +14,21 @@
  * ksub × d centroid floats in the ProductQuantizer.centroids layout.
  * OPQ payload (kind 2): d (uint32), the d × d rotation directions (float32,
  * Rotation.directions layout), then a product quantizer payload.
+ * IVF payload (kind 3): d, nlist, rotated (uint32 each; rotated = 1 when a
+ * rotation follows), the d × d rotation if rotated, the nlist × d coarse
+ * centroids (CoarseQuantizer.centroids layout), then a product quantizer payload.
  * All numbers little-endian.
  */
 import { Codec } from './codec.js';
 import { QuantizerInputError } from './errors.js';
+import { CoarseQuantizer } from './ivf.js';
 import { PQGeometry, ProductQuantizer } from './pq.js';
 import { Rotation } from './rotation.js';
 
 const MAGIC = 0x43565150; // "PQVC" read as a little-endian uint32
 const FORMAT_VERSION = 1;
 const HEADER = 12;
-export const CodecKind = { pq: 1, opq: 2 } as const;
+export const CodecKind = { pq: 1, opq: 2, ivf: 3 } as const;
 
 function pqPayloadBytes(pq: ProductQuantizer): number {
   return 12 + pq.centroids.length * 4;
@@ -55,19 +60,34 @@ function readFloats(view: DataView, o: number, count: number): Float32Array {
   return out;
 }
 
-/** The bytes of a codec: kind 1 for plain PQ, kind 2 with a rotation in front. */
+/** The bytes of a codec: kind 1 for plain PQ, 2 with a rotation in front, 3 with IVF. */
 export function serializeCodec(codec: Codec): Uint8Array {
-  const { pq, rotation } = codec;
-  const rotationBytes = rotation === null ? 0 : 4 + rotation.directions.length * 4;
-  const payload = rotationBytes + pqPayloadBytes(pq);
+  const { pq, rotation, coarse } = codec;
+  const rotationBytes = rotation === null ? 0 : rotation.directions.length * 4;
+  const prefix = coarse !== null ? 12 + rotationBytes + coarse.centroids.length * 4 : rotation !== null ? 4 + rotationBytes : 0;
+  const payload = prefix + pqPayloadBytes(pq);
   const bytes = new Uint8Array(HEADER + payload + 4);
   const view = new DataView(bytes.buffer);
-  writeHeader(view, rotation === null ? CodecKind.pq : CodecKind.opq, payload);
-  if (rotation !== null) {
-    view.setUint32(HEADER, rotation.d, true);
-    writeFloats(view, HEADER + 4, rotation.directions);
+  let o = HEADER;
+  if (coarse !== null) {
+    writeHeader(view, CodecKind.ivf, payload);
+    view.setUint32(o, coarse.d, true);
+    view.setUint32(o + 4, coarse.nlist, true);
+    view.setUint32(o + 8, rotation === null ? 0 : 1, true);
+    o += 12;
+  } else {
+    writeHeader(view, rotation === null ? CodecKind.pq : CodecKind.opq, payload);
+    if (rotation !== null) {
+      view.setUint32(o, rotation.d, true);
+      o += 4;
+    }
   }
-  writePQ(view, HEADER + rotationBytes, pq);
+  if (rotation !== null) {
+    writeFloats(view, o, rotation.directions);
+    o += rotationBytes;
+  }
+  if (coarse !== null) writeFloats(view, o, coarse.centroids);
+  writePQ(view, HEADER + prefix, pq);
   view.setUint32(HEADER + payload, crc32(bytes, 0, HEADER + payload), true);
   return bytes;
 }
@@ -75,13 +95,30 @@ export function serializeCodec(codec: Codec): Uint8Array {
 export function deserializeCodec(bytes: Uint8Array): Codec {
   const { view, payload, kind } = readHeader(bytes);
   if (kind === CodecKind.pq) return new Codec(readPQ(view, HEADER, payload));
-  if (payload < 4) throw corrupt('payload too short');
+  const fields = kind === CodecKind.ivf ? 3 : 1;
+  if (payload < 4 * fields) throw corrupt('payload too short');
   const d = view.getUint32(HEADER, true);
-  const rotationBytes = 4 + d * d * 4;
-  if (payload < rotationBytes) throw corrupt(`payload of ${payload} bytes does not hold a ${d} × ${d} rotation`);
-  const pq = readPQ(view, HEADER + rotationBytes, payload - rotationBytes);
-  if (pq.d !== d) throw corrupt(`rotation of dimension ${d} in front of a ${pq.d}-d quantizer`);
-  return new Codec(pq, new Rotation(d, readFloats(view, HEADER + 4, d * d)));
+  const nlist = kind === CodecKind.ivf ? view.getUint32(HEADER + 4, true) : 0;
+  const rotated = kind === CodecKind.opq || view.getUint32(HEADER + 8, true) === 1;
+  let o = HEADER + 4 * fields;
+  const prefix = 4 * fields + (rotated ? d * d * 4 : 0) + nlist * d * 4;
+  if (payload < prefix) throw corrupt(`payload of ${payload} bytes is shorter than the ${prefix} bytes its dimension (${d}) and nlist (${nlist}) need`);
+  const pq = readPQ(view, HEADER + prefix, payload - prefix);
+  if (pq.d !== d) throw corrupt(`a ${d}-d codec around a ${pq.d}-d quantizer`);
+  let rotation: Rotation | null = null;
+  if (rotated) {
+    rotation = new Rotation(d, readFloats(view, o, d * d));
+    o += d * d * 4;
+  }
+  let coarse: CoarseQuantizer | null = null;
+  if (kind === CodecKind.ivf) {
+    try {
+      coarse = new CoarseQuantizer(nlist, d, readFloats(view, o, nlist * d));
+    } catch (err) {
+      throw corrupt(err instanceof Error ? err.message : String(err));
+    }
+  }
+  return new Codec(pq, rotation, coarse);
 }
 
 function writeHeader(view: DataView, kind: number, payload: number): void {
@@ -98,7 +135,7 @@ function readHeader(bytes: Uint8Array): { view: DataView; payload: number; kind:
   const version = view.getUint16(4, true);
   if (version !== FORMAT_VERSION) throw corrupt(`unsupported format version ${version}`);
   const kind = view.getUint16(6, true);
-  if (kind !== CodecKind.pq && kind !== CodecKind.opq) throw corrupt(`unknown codec kind ${kind}`);
+  if (kind !== CodecKind.pq && kind !== CodecKind.opq && kind !== CodecKind.ivf) throw corrupt(`unknown codec kind ${kind}`);
   const payload = view.getUint32(8, true);
   if (bytes.length !== HEADER + payload + 4) throw corrupt(`length ${bytes.length} does not match the header (${HEADER + payload + 4})`);
   if (view.getUint32(HEADER + payload, true) !== crc32(bytes, 0, HEADER + payload)) throw corrupt('checksum mismatch');

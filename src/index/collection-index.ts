@@ -10,11 +10,15 @@
  * and unique index on (collection_id, external_id)): a query's hits need their
  * metadata from SQLite anyway, and a million id strings would cost ~80 MB and
  * ~0.7 s at start-up. Loading is then codes (1,024-row BLOBs) + live row numbers.
+ * IVF codecs keep no row-ordered codes: `lists` (InvertedLists) holds each
+ * cell's PQ codes and row numbers contiguously instead, built from the
+ * row-ordered IVF codes (list id + PQ code) the store keeps.
  * Workers read codes and dead through the shared buffers, never a copy. Growth
  * allocates larger buffers and copies; a query already running keeps the old
  * (still valid) buffers. Codes of a row never change: a row's vector is immutable.
  */
 import type { Codec } from '../core/codec.js';
+import { InvertedLists } from './inverted-lists.js';
 
 const INITIAL_CAPACITY = 4096;
 
@@ -27,7 +31,10 @@ export interface ActiveCodec {
 export class CollectionIndex {
   rowCount = 0;
   liveCount = 0;
+  /** Row-ordered codes of a flat codec; null when untrained or IVF. */
   codes: Uint8Array | null = null;
+  /** The inverted lists of an IVF codec. */
+  lists: InvertedLists | null = null;
   dead: Uint8Array = sharedBytes(INITIAL_CAPACITY);
   codec: ActiveCodec | null = null;
 
@@ -39,8 +46,7 @@ export class CollectionIndex {
     index.dead.fill(1, 0, rowCount);
     for (let i = 0; i < liveRows.length; i++) index.dead[liveRows[i]] = 0;
     index.liveCount = liveRows.length;
-    index.codec = codec;
-    index.codes = codes;
+    if (codec !== null && codes !== null) index.activate(codec, codes);
     return index;
   }
 
@@ -68,7 +74,12 @@ export class CollectionIndex {
     this.reserve(end);
     if (this.codec !== null) {
       if (codes === null) throw new Error('a trained index needs codes for new rows');
-      this.codes!.set(codes, first * this.codec.codec.codeSize);
+      const size = this.codec.codec.codeSize;
+      if (this.lists !== null) {
+        for (let i = 0; i < count; i++) this.lists.add(first + i, codes, i * size);
+      } else {
+        this.codes!.set(codes, first * size);
+      }
     }
     this.dead.fill(0, first, end);
     this.liveCount += count;
@@ -85,6 +96,15 @@ export class CollectionIndex {
 
   /** Switches to a new codec whose codes (for rows [0, rowCount)) are in `codes`. */
   activate(codec: ActiveCodec, codes: Uint8Array): void {
+    const { nlist, codeSize } = codec.codec;
+    if (nlist !== null) {
+      // Dead rows are left out: a new codec starts with compact lists.
+      this.lists = InvertedLists.build(nlist, codeSize, codes, this.rowCount, this.dead);
+      this.codec = codec;
+      this.codes = null;
+      return;
+    }
+    this.lists = null;
     if (codes.length < this.capacity * codec.codec.codeSize) {
       const grown = sharedBytes(this.capacity * codec.codec.codeSize);
       grown.set(codes.subarray(0, this.rowCount * codec.codec.codeSize));
@@ -109,7 +129,7 @@ export class CollectionIndex {
     const dead = sharedBytes(cap);
     dead.set(this.dead);
     this.dead = dead;
-    if (this.codec !== null && this.codes !== null) {
+    if (this.codes !== null && this.codec !== null) {
       const codes = sharedBytes(cap * this.codec.codec.codeSize);
       codes.set(this.codes.subarray(0, this.rowCount * this.codec.codec.codeSize));
       this.codes = codes;

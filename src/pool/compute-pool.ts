@@ -15,9 +15,10 @@ import {
   summariseTraining,
 } from '../core/pq.js';
 import { Codec } from '../core/codec.js';
+import { CoarseQuantizer, type ListsView } from '../core/ivf.js';
 import { serializeCodec } from '../core/serialize.js';
 import { mergeTopK } from '../core/topk.js';
-import { RECONSTRUCT_CHUNK, type RotationTrainOptions, type RotationTrainReport, type TrainCompute, trainRotation } from '../core/rotation.js';
+import { RECONSTRUCT_CHUNK, type Rotation, type RotationTrainOptions, type RotationTrainReport, type TrainCompute, trainRotation } from '../core/rotation.js';
 import type {
   CodecErrorTask,
   MatchRowsTask,
@@ -27,6 +28,9 @@ import type {
   MatmulTask,
   ReconstructTask,
   ExactScanTask,
+  IVFScanTask,
+  ResidualsTask,
+  TrainCoarseTask,
   PartialResults,
   ReadRowsTask,
   ScanTask,
@@ -175,35 +179,70 @@ export class ComputePool {
   }
 
   /**
-   * Trains a codec: for 'opq' a rotation first (on a sub-sample, see
-   * trainRotation), then the product quantizer on the rotated data. Progress runs
-   * from 0 to 1 over both.
+   * Trains a codec. With IVF (config.nlist) the coarse k-means comes first and
+   * everything after trains on the residuals to the cell centroids. For 'opq' a
+   * rotation (on a sub-sample, see trainRotation), then the product quantizer on
+   * the rotated data; IVF centroids are rotated with it. Progress runs from 0 to 1.
    */
   async trainCodec(
     data: Float32Array,
     n: number,
     d: number,
-    config: { type: 'pq' | 'opq'; m: number; nbits?: number },
-    options: PQTrainOptions & { rotation?: RotationTrainOptions } = {},
+    config: { type: 'pq' | 'opq'; m: number; nbits?: number; nlist?: number | null },
+    options: PQTrainOptions & { rotation?: RotationTrainOptions; coarseIterations?: number } = {},
     onProgress?: (fraction: number) => void,
     signal?: AbortSignal,
   ): Promise<{ codec: Codec; report: PQTrainReport; rotation: RotationTrainReport | null }> {
     const geometry = new PQGeometry(d, config.m, config.nbits ?? 8);
-    if (config.type === 'pq') {
-      const { pq, report } = await this.trainPQ(data, n, d, config, options, (done, total) => onProgress?.(done / total), signal);
-      return { codec: new Codec(pq), report, rotation: null };
+    let coarse: CoarseQuantizer | null = null;
+    let x = data;
+    let from = 0;
+    const coarseWarnings: string[] = [];
+    if (config.nlist) {
+      const shared = toShared(data.subarray(0, n * d));
+      const task: TrainCoarseTask = { data: shared, n, d, nlist: config.nlist, options: { iterations: options.coarseIterations, seed: options.seed } };
+      const trained = await this.run<{ centroids: Float32Array; warnings: string[] }>('trainCoarse', task, signal);
+      coarseWarnings.push(...trained.warnings);
+      coarse = new CoarseQuantizer(config.nlist, d, trained.centroids);
+      onProgress?.(0.25);
+      x = await this.residuals(coarse, shared, n, signal);
+      from = 0.3;
+      onProgress?.(from);
     }
-    const { rotation, report: rotationReport } = await trainRotation(
-      data,
-      n,
-      geometry,
-      this.trainCompute(signal),
-      { seed: options.seed, ...options.rotation },
-      (done, total) => onProgress?.((0.6 * done) / total),
+    const scaled = (f: number): void => onProgress?.(from + (1 - from) * f);
+    let rotation: Rotation | null = null;
+    let rotationReport: RotationTrainReport | null = null;
+    let pqInput = x;
+    let pqFrom = 0;
+    if (config.type === 'opq') {
+      ({ rotation, report: rotationReport } = await trainRotation(
+        x,
+        n,
+        geometry,
+        this.trainCompute(signal),
+        { seed: options.seed, ...options.rotation },
+        (done, total) => scaled((0.6 * done) / total),
+      ));
+      pqInput = new Float32Array(await this.matmulABt(x, rotation.directions, n, d, d, signal));
+      pqFrom = 0.6;
+      if (coarse !== null) coarse = new CoarseQuantizer(coarse.nlist, d, new Float32Array(await this.matmulABt(coarse.centroids, rotation.directions, coarse.nlist, d, d, signal)));
+    }
+    const { pq, report } = await this.trainPQ(pqInput, n, d, config, options, (done, total) => scaled(pqFrom + ((1 - pqFrom) * done) / total), signal);
+    report.warnings.unshift(...coarseWarnings);
+    return { codec: new Codec(pq, rotation, coarse), report, rotation: rotationReport };
+  }
+
+  /** x − nearest coarse centroid for rows [0, n) of shared data, split over the workers. */
+  private async residuals(coarse: CoarseQuantizer, data: Float32Array, n: number, signal?: AbortSignal): Promise<Float32Array> {
+    const out = new Float32Array(new SharedArrayBuffer(n * coarse.d * 4));
+    const centroids = toShared(coarse.centroids);
+    await Promise.all(
+      ranges(n, this.threads * 2, 1024).map(([start, end]) => {
+        const task: ResidualsTask = { centroids, nlist: coarse.nlist, d: coarse.d, data, start, end, out };
+        return this.run('residuals', task, signal);
+      }),
     );
-    const rotated = new Float32Array(await this.matmulABt(data, rotation.directions, n, d, d, signal));
-    const { pq, report } = await this.trainPQ(rotated, n, d, config, options, (done, total) => onProgress?.(0.6 + (0.4 * done) / total), signal);
-    return { codec: new Codec(pq, rotation), report, rotation: rotationReport };
+    return out;
   }
 
   /** The heavy steps of rotation training, on the workers (same results as inlineCompute). */
@@ -292,6 +331,43 @@ export class ComputePool {
       }),
     );
     return mergeParts(parts, args.nq, args.k);
+  }
+
+  /**
+   * IVF search: the queries are split over the workers; each visits its queries'
+   * nprobe nearest cells in the shared inverted lists. Ids are row numbers.
+   */
+  async ivfSearch(args: {
+    codec: Codec;
+    lists: ListsView;
+    /** One byte per row, nonzero = leave out. */
+    dead: Uint8Array;
+    metric: 'l2' | 'ip';
+    queries: Float32Array;
+    nq: number;
+    k: number;
+    nprobe: number;
+  }): Promise<Neighbours[]> {
+    const { key, bytes } = codecHandle(args.codec);
+    const queries = toShared(args.queries);
+    const parts = await Promise.all(
+      ranges(args.nq, this.threads, 1).map(([q0, q1]) => {
+        const task: IVFScanTask = {
+          codecKey: key,
+          codec: bytes,
+          lists: args.lists,
+          dead: args.dead,
+          metric: args.metric,
+          queries,
+          q0,
+          nq: q1 - q0,
+          k: args.k,
+          nprobe: args.nprobe,
+        };
+        return this.run<PartialResults>('ivfScan', task);
+      }),
+    );
+    return parts.flatMap((p) => mergeParts([p], p.counts.length, args.k));
   }
 
   /** Exact search of rows [0, rows), the workers reading the full vectors from SQLite. */

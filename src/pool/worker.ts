@@ -11,6 +11,7 @@ import { dot, l2sq, normalizeRows } from '../core/distance.js';
 import { gramSchmidtRows, matmulABt, symmetricEigen, transpose as transposeMatrix } from '../core/linalg.js';
 import { reconstructRows } from '../core/rotation.js';
 import type { Codec } from '../core/codec.js';
+import { CoarseQuantizer, type IVFSearcher, type ListsView, trainCoarse as trainCoarseQuantizer } from '../core/ivf.js';
 import { PQGeometry, type PQTrainOptions, type SubspaceTrainResult, trainSubspace as trainOne } from '../core/pq.js';
 import { deserializeCodec } from '../core/serialize.js';
 import { TopK } from '../core/topk.js';
@@ -174,6 +175,75 @@ export function scan(task: ScanTask): PartialResults {
     codec.distanceTable(task.queries, q * codec.d, task.metric, table);
     const heap = new TopK(task.k);
     adcScan(task.codes, task.start, task.end, m, table, codec.ksub, heap, 0, task.dead);
+    heaps.push(heap);
+  }
+  return collect(heaps, task.k);
+}
+
+export interface TrainCoarseTask {
+  /** n × d training rows, shared. */
+  data: Float32Array;
+  n: number;
+  d: number;
+  nlist: number;
+  options: { iterations?: number; seed?: number };
+}
+
+/** The IVF coarse k-means, in one worker (the event loop stays free). */
+export function trainCoarse(task: TrainCoarseTask): { centroids: Float32Array; warnings: string[] } {
+  const { coarse, warnings } = trainCoarseQuantizer(task.data, task.n, task.d, task.nlist, task.options);
+  return { centroids: coarse.centroids, warnings };
+}
+
+export interface ResidualsTask {
+  /** nlist × d coarse centroids, shared. */
+  centroids: Float32Array;
+  nlist: number;
+  d: number;
+  data: Float32Array;
+  /** Rows [start, end) of data: their residuals to the nearest centroid go to the same rows of out. */
+  start: number;
+  end: number;
+  out: Float32Array;
+}
+
+export function residuals(task: ResidualsTask): number {
+  const { d, start, end } = task;
+  const coarse = new CoarseQuantizer(task.nlist, d, task.centroids);
+  const rows = task.data.subarray(start * d, end * d);
+  coarse.residuals(rows, end - start, coarse.assign(rows, end - start), task.out.subarray(start * d, end * d));
+  return end - start;
+}
+
+export interface IVFScanTask {
+  codecKey: string;
+  codec: Uint8Array;
+  lists: ListsView;
+  /** One byte per row, nonzero = leave out. */
+  dead: Uint8Array;
+  metric: 'l2' | 'ip';
+  /** Queries q0 .. q0 + nq − 1 of the shared nq_total × d queries are searched here. */
+  queries: Float32Array;
+  q0: number;
+  nq: number;
+  k: number;
+  nprobe: number;
+}
+
+const searchers = new WeakMap<Codec, Map<string, IVFSearcher>>();
+
+/** IVF search of a few queries over the inverted lists. Ids are row numbers; results indexed from q0. */
+export function ivfScan(task: IVFScanTask): PartialResults {
+  const codec = codecFor(task.codecKey, task.codec);
+  let byMetric = searchers.get(codec);
+  if (byMetric === undefined) searchers.set(codec, (byMetric = new Map()));
+  let searcher = byMetric.get(task.metric);
+  if (searcher === undefined) byMetric.set(task.metric, (searcher = codec.ivfSearcher(task.metric)));
+  const heaps: TopK[] = [];
+  for (let q = task.q0; q < task.q0 + task.nq; q++) {
+    const heap = new TopK(task.k);
+    const t = codec.transformQuery(task.queries, q * codec.d);
+    searcher.search(t.q, t.qo, task.lists, task.nprobe, heap, task.dead);
     heaps.push(heap);
   }
   return collect(heaps, task.k);

@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Metric, normalizeRows } from '../core/distance.js';
 import { QuantizerInputError } from '../core/errors.js';
+import { MAX_NLIST } from '../core/ivf.js';
 import { KMEANS_DEFAULTS } from '../core/kmeans.js';
 import { PQGeometry } from '../core/pq.js';
 import { Rng, sampleIndices } from '../core/rng.js';
@@ -33,7 +34,7 @@ export interface CreateCollectionInput {
   name: string;
   dimension: number;
   metric: Metric;
-  quantizer: { type: 'pq' | 'opq'; m?: number; nbits?: number };
+  quantizer: { type: 'pq' | 'opq'; m?: number; nbits?: number; ivf?: { nlist?: number } };
   autoTrain?: AutoTrainConfig | null;
 }
 
@@ -42,11 +43,31 @@ export interface SearchOptions {
   k: number;
   /** k × rerank candidates by ADC, re-ranked by exact distance; 0 = ADC only. Default DEFAULT_RERANK. */
   rerank?: number;
+  /** IVF: cells visited per query (capped at nlist); default in effectiveNprobe. */
+  nprobe?: number;
   filter?: Filter;
 }
 
 /** Default re-ranking factor: exact distances for k × 4 ADC candidates. */
 export const DEFAULT_RERANK = 4;
+
+/** Cells an IVF query visits: the requested number or nlist / 16 rounded up, at least 8; at most nlist. */
+export function effectiveNprobe(nlist: number, requested?: number): number {
+  return Math.min(nlist, requested ?? Math.max(8, Math.ceil(nlist / 16)));
+}
+
+/** Vectors per IVF cell below which k-means warns (as FAISS). */
+const MIN_PER_CELL = 39;
+
+/**
+ * Automatic nlist for n vectors: the power of two at or below 4·√n (the low end of
+ * FAISS's guideline), lowered until every cell gets at least 39 vectors; at least 1.
+ */
+export function autoNlist(n: number): number {
+  let nlist = 2 ** Math.floor(Math.log2(Math.max(1, 4 * Math.sqrt(n))));
+  while (nlist > 1 && n < MIN_PER_CELL * nlist) nlist /= 2;
+  return Math.min(MAX_NLIST, nlist);
+}
 
 export interface EvaluateOptions {
   /** Stored vectors drawn as queries (each excluded from its own results). Default 100. */
@@ -55,6 +76,7 @@ export interface EvaluateOptions {
   queries?: number[][];
   k?: number;
   rerank?: number;
+  nprobe?: number;
   seed?: number;
 }
 
@@ -63,6 +85,8 @@ export interface EvaluateReport {
   queries: number;
   k: number;
   rerank: number;
+  /** Cells visited per query; null for a flat index. */
+  nprobe: number | null;
   /** Fraction of queries whose exact nearest neighbour the index ranks first. */
   recall1: number;
   /** |index top k ∩ exact top k| / k, averaged. */
@@ -82,10 +106,12 @@ export interface CollectionView {
   count: number;
   trained: boolean;
   codecVersion: number | null;
-  /** Bytes of code per vector held in memory (m for PQ with nbits ≤ 8). */
+  /** Bytes per vector held in memory for search: m code bytes (+ 4 for the row number in IVF lists). */
   bytesPerVector: number;
   /** Bits per code of the active codec (below quantizer.nbits when it was lowered for lack of data). */
   trainedNbits: number | null;
+  /** IVF cells of the active codec. */
+  trainedNlist: number | null;
   autoTrain: AutoTrainConfig | null;
   /** Relative MSE (‖x − x̂‖² / ‖x‖² over the vectors encoded) of the last training. */
   relativeMse: number | null;
@@ -202,8 +228,9 @@ export class CollectionService {
       count: e.index.liveCount,
       trained: codec !== null,
       codecVersion: codec?.version ?? null,
-      bytesPerVector: e.record.quantizer.m,
+      bytesPerVector: e.record.quantizer.m + (e.record.quantizer.ivf === undefined ? 0 : 4),
       trainedNbits: codec?.codec.pq.nbits ?? null,
+      trainedNlist: codec?.codec.nlist ?? null,
       autoTrain: e.record.autoTrain,
       relativeMse: e.codecInfo?.relativeMse ?? null,
       trainedAt: e.codecInfo?.trainedAt ?? null,
@@ -220,6 +247,7 @@ export class CollectionService {
     const { type, m, nbits } = input.quantizer;
     const quantizer: QuantizerConfig = { type, m: m ?? defaultM(input.dimension), nbits: nbits ?? 8 };
     if (nbits === undefined) quantizer.autoNbits = true;
+    if (input.quantizer.ivf !== undefined) quantizer.ivf = { nlist: input.quantizer.ivf.nlist ?? null };
     try {
       new PQGeometry(input.dimension, quantizer.m, quantizer.nbits);
     } catch (err) {
@@ -238,6 +266,10 @@ export class CollectionService {
     const ksub = 1 << q.nbits;
     if (!q.autoNbits && a.minVectors < ksub) {
       throw badRequest(`autoTrain.minVectors must be at least ${ksub} (one vector per centroid with nbits = ${q.nbits}), got ${a.minVectors}`);
+    }
+    const nlist = q.ivf?.nlist ?? null;
+    if (nlist !== null && a.minVectors < nlist) {
+      throw badRequest(`autoTrain.minVectors must be at least ${nlist} (one vector per IVF cell with nlist = ${nlist}), got ${a.minVectors}`);
     }
   }
 
@@ -382,12 +414,25 @@ export class CollectionService {
       skip = skipMap(index.dead, await e.masks.mask(f, rows), rows);
     }
     const { k } = options;
-    if (codec === null || codes === null) {
+    if (codec === null) {
       return this.pool.exactSearch({ source: this.source(e), rows, metric: kind, queries: q, nq, k, skip });
     }
     const rerank = options.rerank ?? DEFAULT_RERANK;
     const candidates = rerank > 0 ? k * rerank : k;
-    const found = await this.pool.search({ codec: codec.codec, codes, dead: skip, rows, metric: kind, queries: q, nq, k: candidates });
+    const { nlist } = codec.codec;
+    const found =
+      nlist !== null
+        ? await this.pool.ivfSearch({
+            codec: codec.codec,
+            lists: index.lists!.view(),
+            dead: skip,
+            metric: kind,
+            queries: q,
+            nq,
+            k: candidates,
+            nprobe: effectiveNprobe(nlist, options.nprobe),
+          })
+        : await this.pool.search({ codec: codec.codec, codes: codes!, dead: skip, rows, metric: kind, queries: q, nq, k: candidates });
     if (rerank === 0) return found;
     return this.pool.rerank({ source: this.source(e), metric: kind, queries: q, nq, candidates: found, k });
   }
@@ -425,7 +470,7 @@ export class CollectionService {
     const t0 = performance.now();
     const exact = await this.pool.exactSearch({ source: this.source(e), rows: index.rowCount, metric: metric === 'l2' ? 'l2' : 'ip', queries: q, nq, k: k + extra });
     const t1 = performance.now();
-    const approx = await this.search(e, q, nq, { k: k + extra, rerank });
+    const approx = await this.search(e, q, nq, { k: k + extra, rerank, nprobe: options.nprobe });
     const t2 = performance.now();
     const top = (r: Neighbours, i: number): number[] => Array.from(r.ids).filter((row) => self === null || row !== self[i]).slice(0, k);
     let hit1 = 0;
@@ -443,6 +488,7 @@ export class CollectionService {
       queries: nq,
       k,
       rerank,
+      nprobe: codec.codec.nlist === null ? null : effectiveNprobe(codec.codec.nlist, options.nprobe),
       recall1: hit1 / nq,
       recallAtK: overlap / nq,
       relativeMse: err.normSum > 0 ? err.errorSum / err.normSum : 0,
@@ -492,8 +538,24 @@ export class CollectionService {
           `collection '${name}' has ${live}`,
       );
     }
-    const sampleSize = params.sampleSize ?? Math.min(live, KMEANS_DEFAULTS.maxPointsPerCentroid * ksub);
-    if (sampleSize < ksub) throw badRequest(`sampleSize must be at least ${ksub} (one vector per centroid), got ${sampleSize}`);
+    let nlist: number | null = null;
+    if (e.record.quantizer.ivf !== undefined) {
+      nlist = e.record.quantizer.ivf.nlist;
+      if (nlist === null) {
+        nlist = autoNlist(live);
+        notes.push(`nlist ${nlist} chosen automatically for ${live} vectors`);
+      } else if (live < nlist) {
+        throw new ApiError(
+          422,
+          'insufficient_data',
+          `training an IVF index with nlist = ${nlist} needs at least ${nlist} vectors (k-means: one per cell), ${MIN_PER_CELL * nlist} for good cells; ` +
+            `collection '${name}' has ${live}`,
+        );
+      }
+    }
+    const need = Math.max(ksub, nlist ?? 0);
+    const sampleSize = params.sampleSize ?? Math.min(live, KMEANS_DEFAULTS.maxPointsPerCentroid * need);
+    if (sampleSize < need) throw badRequest(`sampleSize must be at least ${need} (one vector per centroid), got ${sampleSize}`);
     const record = this.store.createJob(randomUUID(), e.record.id, 'train', { ...params, trigger });
     e.job = new TrainingJob(
       record,
@@ -504,6 +566,7 @@ export class CollectionService {
         type,
         m,
         nbits,
+        nlist,
         index: e.index,
         lock: e.lock,
         source: this.source(e),

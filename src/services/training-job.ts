@@ -6,8 +6,9 @@
  * switching 0.97–1.
  * - reading: a sample of the live rows that exist when the job starts (the
  *   snapshot) is read from SQLite by a worker.
- * - training: for OPQ a rotation first (on a sub-sample), then the product
- *   quantizer's sub-spaces in parallel in the pool.
+ * - training: for IVF the coarse k-means first (residuals feed the rest), for
+ *   OPQ a rotation (on a sub-sample), then the product quantizer's sub-spaces
+ *   in parallel in the pool.
  * - encoding: every snapshot row is re-encoded by the workers (reading SQLite),
  *   and the codes are written under the new codec, which is not active yet.
  * - switching: under the collection's write lock, rows written since the
@@ -33,6 +34,8 @@ export interface TrainParams {
   iterations?: number;
   /** OPQ: alternations of PQ training and rotation updates after the start rotation. */
   opqIterations?: number;
+  /** IVF: Lloyd iterations of the coarse k-means (at most). */
+  coarseIterations?: number;
   seed?: number;
 }
 
@@ -41,6 +44,8 @@ export interface TrainTarget {
   type: 'pq' | 'opq';
   m: number;
   nbits: number;
+  /** IVF cells, or null for a flat index. */
+  nlist: number | null;
   index: CollectionIndex;
   lock: Mutex;
   source: VectorSource;
@@ -118,12 +123,12 @@ export class TrainingJob {
     this.record.startedAt = new Date().toISOString();
     this.progress('reading', 0, true);
     try {
-      const { index, m, nbits, source } = target;
-      const ksub = 1 << nbits;
+      const { index, m, nbits, nlist, source } = target;
       const warnings: string[] = [...this.notes];
       const snapshot = index.rowCount;
       const live = index.liveRowsBelow(snapshot);
-      const cap = KMEANS_DEFAULTS.maxPointsPerCentroid * ksub;
+      // k-means samples at most 256 vectors per centroid: codebooks and coarse cells alike.
+      const cap = KMEANS_DEFAULTS.maxPointsPerCentroid * Math.max(1 << nbits, nlist ?? 0);
       let sampleSize = Math.min(this.params.sampleSize ?? cap, live.length);
       if (sampleSize > cap) {
         warnings.push(`sampleSize ${sampleSize} lowered to ${cap}: k-means uses at most 256 vectors per centroid`);
@@ -139,8 +144,8 @@ export class TrainingJob {
         sample.data,
         sample.n,
         source.d,
-        { type: target.type, m, nbits },
-        { iterations: this.params.iterations, seed, rotation: { iterations: this.params.opqIterations, seed } },
+        { type: target.type, m, nbits, nlist },
+        { iterations: this.params.iterations, seed, rotation: { iterations: this.params.opqIterations, seed }, coarseIterations: this.params.coarseIterations },
         (fraction) => this.progress('training', 0.05 + 0.75 * fraction),
         signal,
       );
@@ -151,27 +156,28 @@ export class TrainingJob {
       const trainSeconds = (performance.now() - started) / 1000;
       const codec = store.insertCodec(target.collectionId, serializeCodec(trained), { relativeMse: null, trainVectors: sample.n, trainSeconds });
       codecId = codec.id;
-      let codes = CollectionIndex.codesBuffer(snapshot, m);
-      const totals = await pool.encodeRange(source, trained, 0, snapshot, codes.subarray(0, snapshot * m), {
+      const size = trained.codeSize;
+      let codes = CollectionIndex.codesBuffer(snapshot, size);
+      const totals = await pool.encodeRange(source, trained, 0, snapshot, codes.subarray(0, snapshot * size), {
         signal,
         onProgress: (done) => this.progress('encoding', 0.8 + (0.15 * done) / Math.max(1, snapshot)),
       });
-      await this.persistCodes(codec.id, m, 0, codes.subarray(0, snapshot * m));
+      await this.persistCodes(codec.id, size, 0, codes.subarray(0, snapshot * size));
 
       this.progress('switching', 0.97, true);
       await target.lock.run(async () => {
         this.checkAborted();
         const end = index.rowCount;
         if (end > snapshot) {
-          if (codes.length < end * m) {
-            const grown = CollectionIndex.codesBuffer(end, m);
-            grown.set(codes.subarray(0, snapshot * m));
+          if (codes.length < end * size) {
+            const grown = CollectionIndex.codesBuffer(end, size);
+            grown.set(codes.subarray(0, snapshot * size));
             codes = grown;
           }
-          const late = await pool.encodeRange(source, trained, snapshot, end, codes.subarray(snapshot * m, end * m), { signal });
+          const late = await pool.encodeRange(source, trained, snapshot, end, codes.subarray(snapshot * size, end * size), { signal });
           totals.errorSum += late.errorSum;
           totals.normSum += late.normSum;
-          await this.persistCodes(codec.id, m, snapshot, codes.subarray(snapshot * m, end * m));
+          await this.persistCodes(codec.id, size, snapshot, codes.subarray(snapshot * size, end * size));
         }
         this.checkAborted();
         const relativeMse = totals.normSum > 0 ? totals.errorSum / totals.normSum : 0;
@@ -216,14 +222,14 @@ export class TrainingJob {
     }
   }
 
-  /** Writes codes in transactions of 64 segments, yielding between them so requests keep flowing. */
-  private async persistCodes(codecId: number, m: number, firstRow: number, codes: Uint8Array): Promise<void> {
+  /** Writes codes (codeSize bytes per row) in transactions of 64 segments, yielding between them so requests keep flowing. */
+  private async persistCodes(codecId: number, codeSize: number, firstRow: number, codes: Uint8Array): Promise<void> {
     const rowsPerTx = 64 * SEGMENT_ROWS;
-    const n = codes.length / m;
+    const n = codes.length / codeSize;
     for (let s = 0; s < n; s += rowsPerTx) {
       this.checkAborted();
       const e = Math.min(n, s + rowsPerTx);
-      this.store.appendCodes(codecId, m, firstRow + s, codes.subarray(s * m, e * m));
+      this.store.appendCodes(codecId, codeSize, firstRow + s, codes.subarray(s * codeSize, e * codeSize));
       await yieldToEventLoop();
     }
   }

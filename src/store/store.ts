@@ -16,6 +16,8 @@ export interface QuantizerConfig {
   nbits: number;
   /** nbits was left to the service: training on fewer than 2^nbits vectors lowers it instead of refusing. */
   autoNbits?: boolean;
+  /** IVF index (absent: flat); nlist null = chosen at each training from the vector count. */
+  ivf?: { nlist: number | null };
 }
 
 export interface AutoTrainConfig {

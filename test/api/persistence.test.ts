@@ -14,14 +14,21 @@ describe('persistence', () => {
     const trained = (await t.req('POST', '/collections/trained/query', { vectors: queries, k: 8 })).json();
     const adc = (await t.req('POST', '/collections/trained/query', { vectors: queries, k: 8, rerank: 0 })).json();
     const raw = (await t.req('POST', '/collections/raw/query', { vectors: queries, k: 8 })).json();
+    const ivf = (await t.req('POST', '/collections/ivf/query', { vectors: queries, k: 8, rerank: 0, nprobe: 3 })).json();
     const vec = (await t.req('GET', '/collections/trained/vectors/v42')).json();
-    return { stats, trained, adc, raw, vec };
+    return { stats, trained, adc, raw, ivf, vec };
   }
 
   it('rebuilds identical indexes from SQLite after a restart', async () => {
     const a = await makeApp(dir);
     await a.req('POST', '/collections', { name: 'trained', dimension: 12, quantizer: { type: 'opq', m: 3 }, autoTrain: { minVectors: 5000 } });
     await a.req('POST', '/collections', { name: 'raw', dimension: 12, metric: 'ip' });
+    await a.req('POST', '/collections', { name: 'ivf', dimension: 12, metric: 'cosine', quantizer: { type: 'pq', m: 3, nbits: 6, ivf: { nlist: 8 } } });
+    await a.req('POST', '/collections/ivf/vectors', { vectors: data.slice(0, 700) });
+    const ivfJob = (await a.req('POST', '/collections/ivf/train', { iterations: 10 })).json().job;
+    expect((await waitForJob(a, 'ivf', ivfJob.id)).state).toBe('succeeded');
+    await a.req('POST', '/collections/ivf/vectors', { vectors: data.slice(700) });
+    await a.req('DELETE', '/collections/ivf/vectors/v5');
     await a.req('POST', '/collections/trained/vectors', { vectors: data.slice(0, 700) });
     await a.req('POST', '/collections/raw/vectors', { vectors: data.slice(0, 300) });
     const job = (await a.req('POST', '/collections/trained/train', { iterations: 10 })).json().job;
@@ -32,7 +39,7 @@ describe('persistence', () => {
     await a.req('DELETE', '/collections/trained/vectors/v10');
     await a.req('DELETE', '/collections/raw/vectors/v11');
     const before = await snapshot(a);
-    expect(before.stats.collections[1]).toMatchObject({
+    expect(before.stats.collections[2]).toMatchObject({
       name: 'trained',
       quantizer: { type: 'opq' },
       count: 899,
@@ -41,6 +48,8 @@ describe('persistence', () => {
       vectorsAtTraining: 700,
       autoTrain: { minVectors: 5000 },
     });
+    expect(before.stats.collections[0]).toMatchObject({ name: 'ivf', count: 899, trainedNlist: 8 });
+    expect(before.ivf.results[0].map((h: { id: string }) => h.id)).not.toContain('v5');
     await a.close();
 
     const b = await makeApp(dir);
@@ -74,7 +83,7 @@ describe('persistence', () => {
     const c = await makeApp(dir);
     const job = (await c.req('GET', '/collections/trained/jobs/crashed')).json();
     expect(job).toMatchObject({ state: 'failed', error: { code: 'interrupted' } });
-    expect(c.app.store.db.prepare('SELECT COUNT(*) AS n FROM codecs').get()).toEqual({ n: 1 });
+    expect(c.app.store.db.prepare('SELECT COUNT(*) AS n FROM codecs').get()).toEqual({ n: 2 }); // the active ones of 'trained' and 'ivf'
     expect((await c.req('GET', '/collections/trained')).json()).toMatchObject({ trained: true, count: 900 });
     await c.close();
   });

@@ -5,15 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deserializeCodec } from '../../src/core/serialize.js';
 import { correlated } from '../helpers/data.js';
-import { type TestApp, makeApp, seededVectors, waitForJob } from '../helpers/app.js';
-
-type HitJson = { id: string; distance: number; metadata: Record<string, unknown> | null };
-
-function l2(a: number[], b: number[]): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += (Math.fround(a[i]) - Math.fround(b[i])) ** 2;
-  return s;
-}
+import { type TestApp, exactTopIds, l2f32, makeApp, queryHits, seededVectors, waitForJob } from '../helpers/app.js';
 
 async function trained(t: TestApp, name: string, body: object = {}): Promise<Record<string, unknown>> {
   const r = await t.req('POST', `/collections/${name}/train`, body);
@@ -34,18 +26,8 @@ describe('quality features', () => {
     vector: Array.from(flat.subarray(i * d, (i + 1) * d)),
     metadata: { i, color: colors[i % 3], big: i >= 1000, tag: i % 2 === 0 ? 1 : '1' },
   }));
-  const exactTop = (q: number[], k: number, keep: (i: number) => boolean = () => true) =>
-    data
-      .map((v, i) => ({ i, s: l2(q, v.vector) }))
-      .filter((x) => keep(x.i))
-      .sort((a, b) => a.s - b.s || a.i - b.i)
-      .slice(0, k)
-      .map((x) => data[x.i].id);
-  const query = async (name: string, body: object): Promise<HitJson[]> => {
-    const r = await t.req('POST', `/collections/${name}/query`, body);
-    expect(r.statusCode).toBe(200);
-    return r.json().results;
-  };
+  const exactTop = (q: number[], k: number, keep?: (i: number) => boolean) => exactTopIds(data, q, k, keep);
+  const query = (name: string, body: object) => queryHits(t, name, body);
 
   beforeAll(async () => {
     t = await makeApp();
@@ -81,10 +63,10 @@ describe('quality features', () => {
       const reranked = await query('pq', { vector: q, k: 10, rerank: 10 });
       expect(reranked).toHaveLength(10);
       reranked.forEach((h, i) => {
-        expect(h.distance).toBeCloseTo(l2(q, data[Number(h.id.slice(1))].vector), 2); // exact distances
+        expect(h.distance).toBeCloseTo(l2f32(q, data[Number(h.id.slice(1))].vector), 2); // exact distances
         if (i > 0) expect(h.distance).toBeGreaterThanOrEqual(reranked[i - 1].distance);
       });
-      expect(adc.some((h, i) => Math.abs(h.distance - l2(q, data[Number(h.id.slice(1))].vector)) > 1e-3 * (1 + h.distance) || i < 0)).toBe(true);
+      expect(adc.some((h, i) => Math.abs(h.distance - l2f32(q, data[Number(h.id.slice(1))].vector)) > 1e-3 * (1 + h.distance) || i < 0)).toBe(true);
       recallAdc += adc.filter((h) => truth.includes(h.id)).length / 40;
       recallRerank += reranked.filter((h) => truth.includes(h.id)).length / 40;
     }

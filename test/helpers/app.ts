@@ -66,3 +66,29 @@ export function seededVectors(n: number, d: number, seed: number, offset = 0): {
     return { id: `v${i + offset}`, vector: c.map((x) => Math.fround(x + rand() - 0.5)), metadata: { i: i + offset } };
   });
 }
+
+export type HitJson = { id: string; distance: number; metadata: Record<string, unknown> | null };
+
+/** Squared L2 distance of two JSON vectors as the service stores them (float32). */
+export function l2f32(a: number[], b: number[]): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += (Math.fround(a[i]) - Math.fround(b[i])) ** 2;
+  return s;
+}
+
+/** Ids of the k exact nearest items to q among those `keep` accepts (ties: lower index). */
+export function exactTopIds(data: { id: string; vector: number[] }[], q: number[], k: number, keep: (i: number) => boolean = () => true): string[] {
+  return data
+    .map((v, i) => ({ i, s: l2f32(q, v.vector) }))
+    .filter((x) => keep(x.i))
+    .sort((a, b) => a.s - b.s || a.i - b.i)
+    .slice(0, k)
+    .map((x) => data[x.i].id);
+}
+
+/** POST /collections/{name}/query, expecting 200; the results. */
+export async function queryHits(t: TestApp, name: string, body: object): Promise<HitJson[]> {
+  const r = await t.req('POST', `/collections/${name}/query`, body);
+  if (r.statusCode !== 200) throw new Error(`query ${name}: ${r.statusCode} ${r.body}`);
+  return r.json().results;
+}

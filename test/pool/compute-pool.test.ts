@@ -2,6 +2,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Codec } from '../../src/core/codec.js';
 import { PQGeometry, ProductQuantizer } from '../../src/core/pq.js';
 import { inlineCompute, trainRotation } from '../../src/core/rotation.js';
+import { TopK } from '../../src/core/topk.js';
+import { InvertedLists } from '../../src/index/inverted-lists.js';
 import { ComputePool } from '../../src/pool/compute-pool.js';
 import { blobs, correlated } from '../helpers/data.js';
 
@@ -61,5 +63,43 @@ describe('OPQ training on the pool', () => {
     expect(progress[progress.length - 1]).toBeCloseTo(1, 9);
     const codes = await pool.encode(codec, x, n);
     expect(Buffer.from(codes)).toEqual(Buffer.from(codec.encode(x, n)));
+  });
+});
+
+describe('IVF on the pool', () => {
+  const pool = new ComputePool({ threads: 2 });
+  afterAll(() => pool.close());
+  const d = 24;
+  const n = 1500;
+  const x = correlated(n, d, 22);
+
+  it('trains coarse cells then a codec on the residuals (OPQ: centroids rotated too), and searches the lists as the core does', async () => {
+    for (const type of ['pq', 'opq'] as const) {
+      const progress: number[] = [];
+      const { codec } = await pool.trainCodec(x, n, d, { type, m: 3, nbits: 5, nlist: 12 }, { seed: 2, rotation: { iterations: 1 } }, (f) => progress.push(f));
+      expect(codec.nlist).toBe(12);
+      expect(codec.type).toBe(type);
+      expect(progress).toEqual([...progress].sort((a, b) => a - b));
+      expect(progress[progress.length - 1]).toBeCloseTo(1, 9);
+      const codes = await pool.encode(codec, x, n);
+      expect(Buffer.from(codes)).toEqual(Buffer.from(codec.encode(x, n)));
+      // The coarse cell of a code is the nearest centroid in the codec's space.
+      const t = codec.transformQuery(x, 0);
+      const costs = codec.coarse!.costs(t.q, t.qo, 'l2', new Float64Array(12));
+      expect(costs[codes[0] | (codes[1] << 8)]).toBeCloseTo(Math.min(...costs), 3);
+
+      const lists = InvertedLists.build(12, codec.codeSize, codes, n, new Uint8Array(n)).view();
+      const queries = x.subarray(0, 5 * d);
+      const pooled = await pool.ivfSearch({ codec, lists, dead: new Uint8Array(n), metric: 'l2', queries, nq: 5, k: 7, nprobe: 3 });
+      const searcher = codec.ivfSearcher('l2');
+      for (let q = 0; q < 5; q++) {
+        const heap = new TopK(7);
+        const tq = codec.transformQuery(queries, q * d);
+        searcher.search(tq.q, tq.qo, lists, 3, heap);
+        const inline = heap.drainSorted();
+        expect(Array.from(pooled[q].ids)).toEqual(Array.from(inline.ids));
+        expect(Array.from(pooled[q].dist)).toEqual(Array.from(inline.dist));
+      }
+    }
   });
 });

@@ -14,7 +14,7 @@ export default async function queryRoutes(app: FastifyInstance): Promise<void> {
       schema: routeSchema({
         summary: 'Nearest neighbours',
         description:
-          'Trained collections answer by asymmetric distance computation (ADC) over the codes in memory, then re-rank the best k × rerank candidates by exact distance; untrained ones by exact search over the stored vectors. A metadata filter is applied during the scan.',
+          'Trained collections answer by asymmetric distance computation (ADC) over the codes in memory (IVF collections visit only the nprobe nearest cells), then re-rank the best k × rerank candidates by exact distance; untrained ones by exact search over the stored vectors. A metadata filter is applied during the scan.',
         tags: ['search'],
         params: NameParams,
         body: QueryBody,
@@ -22,8 +22,8 @@ export default async function queryRoutes(app: FastifyInstance): Promise<void> {
       }),
     },
     async (request) => {
-      const { vector, vectors, k, rerank, filter } = request.body;
-      const results = await service.query(request.params.name, vectors ?? [vector!], { k, rerank, filter });
+      const { vector, vectors, k, rerank, nprobe, filter } = request.body;
+      const results = await service.query(request.params.name, vectors ?? [vector!], { k, rerank, nprobe, filter });
       return { results: vectors === undefined ? results[0] : results };
     },
   );

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { LIMITS, VectorValues } from './common.js';
-import { Rerank } from './query.js';
+import { Nprobe, Rerank } from './query.js';
 
 export const EvaluateBody = z
   .object({
@@ -8,6 +8,7 @@ export const EvaluateBody = z
     queries: z.array(VectorValues).min(1).max(LIMITS.maxQueries).optional().describe('Query vectors to use instead of a sample.'),
     k: z.int().min(1).max(LIMITS.maxK).optional().describe('Default 10.'),
     rerank: Rerank,
+    nprobe: Nprobe,
     seed: z.int().min(0).max(4294967295).optional().describe('Seed of the sample. Default 42.'),
   })
   .strict()
@@ -19,6 +20,7 @@ export const EvaluateReport = z.object({
   queries: z.int().describe('Queries run.'),
   k: z.int(),
   rerank: z.int(),
+  nprobe: z.int().nullable().describe('Cells visited per query (IVF); null for a flat index.'),
   recall1: z.number().describe('Fraction of queries whose exact nearest neighbour the index ranks first.'),
   recallAtK: z.number().describe('|index top k ∩ exact top k| / k, averaged over the queries.'),
   relativeMse: z.number().describe('Σ‖x − decode(encode(x))‖² / Σ‖x‖² over the query vectors.'),

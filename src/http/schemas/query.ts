@@ -10,6 +10,13 @@ export const Rerank = z
     'Trained collections: the best k × rerank candidates by ADC are re-ranked by exact distance on the stored vectors (read from disk, never held in memory). 0 = ADC only. Default 4.',
   );
 
+export const Nprobe = z
+  .int()
+  .min(1)
+  .max(65536)
+  .optional()
+  .describe('IVF collections: cells visited per query (more = higher recall, slower; capped at nlist). Default nlist / 16 rounded up, at least 8. Ignored by flat indexes.');
+
 const FilterValue = z.union([z.string(), z.number(), z.boolean()]);
 
 export const Filter = z
@@ -24,6 +31,7 @@ export const QueryBody = z
     vectors: z.array(VectorValues).min(1).max(LIMITS.maxQueries).optional().describe(`Several query vectors (at most ${LIMITS.maxQueries}).`),
     k: z.int().min(1).max(LIMITS.maxK).default(10).describe(`Neighbours per query, 1–${LIMITS.maxK}; default 10.`),
     rerank: Rerank,
+    nprobe: Nprobe,
     filter: Filter.optional(),
   })
   .strict()

@@ -1,0 +1,256 @@
+/**
+ * Inverted file (IVF) with residual product quantization: IVFADC (Jégou et al.,
+ * "Product quantization for nearest neighbor search", 2011).
+ *
+ * A coarse k-means quantizer with nlist centroids splits the space into cells;
+ * a vector is stored in its nearest cell's inverted list, and the product
+ * quantizer encodes the residual x − c (cell centroid), which is smaller and
+ * spread more evenly than x itself, so the same code bytes lose less.
+ * A query visits the nprobe cells nearest to it.
+ *
+ * Distance tables per visited cell, the IVFADC way. For x̂ = c + r̂ with
+ * r̂ = Σⱼ rⱼ (one sub-centroid per sub-space, disjoint dimensions):
+ *   ‖q − c − r̂‖² = ‖q − c‖²  +  Σⱼ (‖rⱼ‖² + 2⟨cⱼ, rⱼ⟩)  −  2 Σⱼ ⟨qⱼ, rⱼ⟩
+ *                  coarse cost    cell terms (query-free)     query terms (cell-free)
+ * The cell terms are precomputed once per codec (nlist × m × ksub floats) when
+ * that fits `PRECOMPUTED_TERMS_MAX_BYTES`, otherwise computed per visited cell;
+ * the query terms once per query. A visited cell's table is then one addition
+ * per entry. Inner product needs no cell terms: −⟨q, c + r̂⟩ = −⟨q, c⟩ − Σⱼ ⟨qⱼ, rⱼ⟩.
+ */
+import { adcScan } from './adc.js';
+import { dot } from './distance.js';
+import { QuantizerInputError, checkInteger } from './errors.js';
+import { KMEANS_DEFAULTS, kmeans } from './kmeans.js';
+import { dotsWithCentroids, nearestCentroids } from './nearest.js';
+import type { ProductQuantizer } from './pq.js';
+import { deriveSeed } from './rng.js';
+import { TopK } from './topk.js';
+
+/** Cell terms above this size are computed per visited cell instead of held per worker. */
+export const PRECOMPUTED_TERMS_MAX_BYTES = 32 * 1024 * 1024;
+
+/** Largest nlist: list ids are stored in two bytes in front of each code. */
+export const MAX_NLIST = 65536;
+
+export class CoarseQuantizer {
+  /** ‖centroid‖², nlist entries. */
+  readonly norms: Float64Array;
+
+  constructor(
+    readonly nlist: number,
+    readonly d: number,
+    /** nlist × d, row-major. */
+    readonly centroids: Float32Array,
+  ) {
+    checkInteger('nlist', nlist, 1, MAX_NLIST);
+    if (centroids.length !== nlist * d) throw new QuantizerInputError(`${nlist} coarse centroids of dimension ${d} need ${nlist * d} values, got ${centroids.length}`);
+    this.norms = new Float64Array(nlist);
+    for (let l = 0; l < nlist; l++) this.norms[l] = dot(centroids, l * d, centroids, l * d, d);
+  }
+
+  /** The nearest cell of each of rows [0, n) of data (n × d). Ties go to the lower cell. */
+  assign(data: Float32Array, n: number, out: Int32Array = new Int32Array(n)): Int32Array {
+    const block = 256;
+    for (let s = 0; s < n; s += block) {
+      nearestCentroids(data, s * this.d, this.d, Math.min(block, n - s), this.centroids, 0, this.nlist, this.d, this.norms, 0, out, s, 1);
+    }
+    return out;
+  }
+
+  /** out[i] = data[i] − centroid[lists[i]] for rows [0, n). */
+  residuals(data: Float32Array, n: number, lists: ArrayLike<number>, out: Float32Array = new Float32Array(n * this.d)): Float32Array {
+    const { d, centroids } = this;
+    for (let i = 0; i < n; i++) {
+      const co = lists[i] * d;
+      for (let t = 0; t < d; t++) out[i * d + t] = data[i * d + t] - centroids[co + t];
+    }
+    return out;
+  }
+
+  /** Adds centroid[lists[i]] to row i of x (n × d) in place: the reverse of residuals. */
+  addCentroids(x: Float32Array, n: number, lists: ArrayLike<number>): Float32Array {
+    const { d, centroids } = this;
+    for (let i = 0; i < n; i++) {
+      const co = lists[i] * d;
+      for (let t = 0; t < d; t++) x[i * d + t] += centroids[co + t];
+    }
+    return x;
+  }
+
+  /**
+   * Coarse costs of query row q[qo .. qo+d) to every cell, smaller is nearer:
+   * ‖q − c‖² ('l2') or −⟨q, c⟩ ('ip'), into out (nlist entries).
+   */
+  costs(q: Float32Array, qo: number, metric: 'l2' | 'ip', out: Float64Array): Float64Array {
+    dotsWithCentroids(q, qo, this.centroids, 0, this.nlist, this.d, out, 0);
+    if (metric === 'l2') {
+      const qn = dot(q, qo, q, qo, this.d);
+      for (let l = 0; l < this.nlist; l++) out[l] = Math.max(0, qn + this.norms[l] - 2 * out[l]);
+    } else {
+      for (let l = 0; l < this.nlist; l++) out[l] = -out[l];
+    }
+    return out;
+  }
+}
+
+/**
+ * Cell terms of cell `list`: out[oo + j × ksub + c] = ‖r_jc‖² + 2⟨centroid_j, r_jc⟩
+ * (the query-free part of the squared L2 distance, see the top of this file).
+ */
+export function cellTerms(coarse: CoarseQuantizer, pq: ProductQuantizer, list: number, out: Float32Array, oo: number): void {
+  const { m, ksub, offsets } = pq.geometry;
+  const dots = new Float64Array(ksub);
+  for (let j = 0; j < m; j++) {
+    const lo = offsets[j];
+    dotsWithCentroids(coarse.centroids, list * coarse.d + lo, pq.centroids, ksub * lo, ksub, offsets[j + 1] - lo, dots, 0);
+    const o = oo + j * ksub;
+    for (let c = 0; c < ksub; c++) out[o + c] = pq.norms[j * ksub + c] + 2 * dots[c];
+  }
+}
+
+/**
+ * Inverted lists as a scan sees them. Slots hold entries; list l occupies slots
+ * [offsets[l], offsets[l] + sizes[l]).
+ * - codes: slots × m bytes, row-major (the PQ code of the residual, no list id).
+ * - rows: the row number of each slot.
+ */
+export interface ListsView {
+  codes: Uint8Array;
+  rows: Int32Array;
+  offsets: Int32Array;
+  sizes: Int32Array;
+}
+
+/**
+ * Searches one IVF codec (coarse quantizer + residual PQ, in the codec's space:
+ * callers rotate queries first for OPQ). Holds per-query scratch, so one
+ * searcher per thread; the cell terms are computed on first use.
+ */
+export class IVFSearcher {
+  private terms: Float32Array | null = null;
+  private readonly coarseCost: Float64Array;
+  private readonly queryTable: Float32Array;
+  private readonly table: Float32Array;
+  private readonly cellScratch: Float32Array;
+
+  constructor(
+    readonly coarse: CoarseQuantizer,
+    readonly pq: ProductQuantizer,
+    readonly metric: 'l2' | 'ip',
+    /** Cell terms are precomputed when they take at most this many bytes. */
+    private readonly maxPrecomputedBytes = PRECOMPUTED_TERMS_MAX_BYTES,
+  ) {
+    if (coarse.d !== pq.d) throw new QuantizerInputError(`coarse quantizer of dimension ${coarse.d} with a ${pq.d}-d product quantizer`);
+    const size = pq.m * pq.ksub;
+    this.coarseCost = new Float64Array(coarse.nlist);
+    this.queryTable = new Float32Array(size);
+    this.table = new Float32Array(size);
+    this.cellScratch = new Float32Array(size);
+  }
+
+  /** Cell terms of every cell (nlist × m × ksub), or null when too large to hold. */
+  private precomputed(): Float32Array | null {
+    if (this.terms === null) {
+      const size = this.pq.m * this.pq.ksub;
+      if (this.coarse.nlist * size * 4 > this.maxPrecomputedBytes) return null;
+      const terms = new Float32Array(this.coarse.nlist * size);
+      for (let l = 0; l < this.coarse.nlist; l++) cellTerms(this.coarse, this.pq, l, terms, l * size);
+      this.terms = terms;
+    }
+    return this.terms;
+  }
+
+  /**
+   * Prepares query row q[qo .. qo+d): its coarse costs and query terms. Returns the
+   * coarse costs (nlist entries, valid until the next prepare).
+   */
+  prepare(q: Float32Array, qo: number): Float64Array {
+    this.coarse.costs(q, qo, this.metric, this.coarseCost);
+    // −⟨qⱼ, r⟩ per sub-space; for L2 the query term is twice that.
+    this.pq.distanceTable(q, qo, 'ip', this.queryTable);
+    if (this.metric === 'l2') for (let i = 0; i < this.queryTable.length; i++) this.queryTable[i] *= 2;
+    return this.coarseCost;
+  }
+
+  /**
+   * The ADC table of cell `list` for the prepared query: the cost of a code in
+   * this cell is the sum of its m entries. The coarse cost rides on sub-space 0.
+   */
+  cellTable(list: number): Float32Array {
+    const { table, queryTable } = this;
+    const size = table.length;
+    if (this.metric === 'l2') {
+      let terms = this.precomputed();
+      let o = list * size;
+      if (terms === null) {
+        cellTerms(this.coarse, this.pq, list, this.cellScratch, 0);
+        terms = this.cellScratch;
+        o = 0;
+      }
+      for (let i = 0; i < size; i++) table[i] = terms[o + i] + queryTable[i];
+    } else {
+      table.set(queryTable);
+    }
+    const cost = this.coarseCost[list];
+    for (let c = 0; c < this.pq.ksub; c++) table[c] += cost;
+    return table;
+  }
+
+  /** The nprobe cells nearest to the prepared query, nearest first. */
+  probes(nprobe: number): Int32Array {
+    const n = Math.min(nprobe, this.coarse.nlist);
+    const best = new TopK(n);
+    for (let l = 0; l < this.coarse.nlist; l++) if (this.coarseCost[l] < best.threshold()) best.push(this.coarseCost[l], l);
+    return Int32Array.from(best.drainSorted().ids);
+  }
+
+  /**
+   * Searches query row q[qo .. qo+d) over the lists, offering row numbers to heap.
+   * `skip` (one byte per row, optional): rows to leave out.
+   */
+  search(q: Float32Array, qo: number, lists: ListsView, nprobe: number, heap: TopK, skip: Uint8Array | null = null): void {
+    this.prepare(q, qo);
+    const { m, ksub } = this.pq;
+    for (const list of this.probes(nprobe)) {
+      const size = lists.sizes[list];
+      if (size === 0) continue;
+      const start = lists.offsets[list];
+      adcScan(lists.codes, start, start + size, m, this.cellTable(list), ksub, heap, 0, skip, lists.rows);
+    }
+  }
+}
+
+export interface CoarseTrainOptions {
+  /** Lloyd iterations (at most). Default COARSE_ITERATIONS. */
+  iterations?: number;
+  /** Default 1234. */
+  seed?: number;
+}
+
+/** Lloyd iterations of the coarse k-means (FAISS: 25 for its IVF clustering, where it stops without converging). */
+export const COARSE_ITERATIONS = 25;
+
+/**
+ * Trains the coarse quantizer: k-means with nlist centroids on at most 256 × nlist
+ * of the n rows (seeded sample). Needs n ≥ nlist; warns under 39 rows per cell.
+ */
+export function trainCoarse(
+  data: Float32Array,
+  n: number,
+  d: number,
+  nlist: number,
+  options: CoarseTrainOptions = {},
+): { coarse: CoarseQuantizer; iterations: number; inertia: number; warnings: string[] } {
+  checkInteger('nlist', nlist, 1, MAX_NLIST);
+  const r = kmeans(data, n, d, {
+    k: nlist,
+    maxIterations: options.iterations ?? COARSE_ITERATIONS,
+    seed: deriveSeed(options.seed ?? KMEANS_DEFAULTS.seed, 0xc0a125e),
+  });
+  return {
+    coarse: new CoarseQuantizer(nlist, d, r.centroids),
+    iterations: r.iterations,
+    inertia: r.inertia,
+    warnings: r.warnings.map((w) => `coarse quantizer: ${w}`),
+  };
+}

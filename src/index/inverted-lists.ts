@@ -1,0 +1,135 @@
+/**
+ * The inverted lists of an IVF collection, in shared memory: each cell's codes
+ * contiguous, so a probe is one sequential scan.
+ *
+ * Layout: slots in two SharedArrayBuffers —
+ * - codes: slotCapacity × m bytes, row-major (the PQ code of the residual);
+ * - rows:  slotCapacity int32, the row number in each slot.
+ * List l owns slots [offsets[l], offsets[l] + caps[l]), the first sizes[l] used.
+ * Lists are laid out with slack; a full list moves to the free space at the end
+ * with twice the room, and when that runs out everything is compacted into new,
+ * larger buffers. Slots a scan may be reading are never overwritten: appends go
+ * past the sizes a query copied in view(), moves and compaction write to space
+ * no view covers, so queries run without locks beside writes.
+ */
+import { LIST_ID_BYTES, listOf } from '../core/codec.js';
+import type { ListsView } from '../core/ivf.js';
+
+/** Free slots per list at layout: an eighth of its size, at least this many. */
+const MIN_SLACK = 8;
+
+export class InvertedLists {
+  codes: Uint8Array;
+  rows: Int32Array;
+  readonly offsets: Int32Array;
+  readonly sizes: Int32Array;
+  readonly caps: Int32Array;
+  /** Slots [0, used) are owned by lists (or left behind by moves). */
+  private used = 0;
+
+  private constructor(
+    readonly nlist: number,
+    /** Bytes of PQ code per entry. */
+    readonly m: number,
+    sizes: Int32Array,
+  ) {
+    this.sizes = new Int32Array(nlist);
+    this.offsets = new Int32Array(nlist);
+    this.caps = new Int32Array(nlist);
+    let total = 0;
+    for (let l = 0; l < nlist; l++) total += withSlack(sizes[l]);
+    this.codes = new Uint8Array(new SharedArrayBuffer(Math.max(1, total) * m));
+    this.rows = new Int32Array(new SharedArrayBuffer(Math.max(1, total) * 4));
+    for (let l = 0; l < nlist; l++) {
+      this.offsets[l] = this.used;
+      this.caps[l] = withSlack(sizes[l]);
+      this.used += this.caps[l];
+    }
+  }
+
+  /**
+   * Lists of the live rows of [0, rowCount): `codes` holds IVF codes (codeSize bytes
+   * per row: list id, uint16 little-endian, then the m PQ bytes), `dead` marks rows to leave out.
+   */
+  static build(nlist: number, codeSize: number, codes: Uint8Array, rowCount: number, dead: Uint8Array): InvertedLists {
+    const m = codeSize - LIST_ID_BYTES;
+    const sizes = new Int32Array(nlist);
+    for (let r = 0; r < rowCount; r++) if (dead[r] === 0) sizes[listOf(codes, r * codeSize)]++;
+    const lists = new InvertedLists(nlist, m, sizes);
+    for (let r = 0; r < rowCount; r++) if (dead[r] === 0) lists.add(r, codes, r * codeSize);
+    return lists;
+  }
+
+  /** Entries held (dead rows included until the next training rebuilds the lists). */
+  get size(): number {
+    let n = 0;
+    for (let l = 0; l < this.nlist; l++) n += this.sizes[l];
+    return n;
+  }
+
+  /** Bytes of shared memory allocated for entries. */
+  get allocatedBytes(): number {
+    return this.codes.byteLength + this.rows.byteLength;
+  }
+
+  /** Appends row `row` whose IVF code starts at codes[o] (list id, then m PQ bytes). */
+  add(row: number, codes: Uint8Array, o: number): void {
+    const l = listOf(codes, o);
+    if (this.sizes[l] === this.caps[l]) this.grow(l);
+    const slot = this.offsets[l] + this.sizes[l];
+    this.codes.set(codes.subarray(o + LIST_ID_BYTES, o + LIST_ID_BYTES + this.m), slot * this.m);
+    this.rows[slot] = row;
+    this.sizes[l]++;
+  }
+
+  /** What a scan needs; offsets and sizes are copied, so later appends stay out of it. */
+  view(): ListsView {
+    return { codes: this.codes, rows: this.rows, offsets: this.offsets.slice(), sizes: this.sizes.slice() };
+  }
+
+  /** Gives list l twice its room at the end of the slots, compacting into larger buffers when full. */
+  private grow(l: number): void {
+    const cap = Math.max(MIN_SLACK, 2 * this.caps[l]);
+    if (this.used + cap > this.rows.length) {
+      this.compact(l, cap);
+      return;
+    }
+    this.moveList(l, this.codes, this.rows, this.used, cap);
+    this.used += cap;
+  }
+
+  private moveList(l: number, codes: Uint8Array, rows: Int32Array, to: number, cap: number): void {
+    const from = this.offsets[l];
+    const n = this.sizes[l];
+    codes.set(this.codes.subarray(from * this.m, (from + n) * this.m), to * this.m);
+    rows.set(this.rows.subarray(from, from + n), to);
+    this.offsets[l] = to;
+    this.caps[l] = cap;
+  }
+
+  /** New buffers, every list packed with fresh slack (list `wide` gets at least `wideCap`). */
+  private compact(wide: number, wideCap: number): void {
+    let total = 0;
+    const caps = new Int32Array(this.nlist);
+    for (let l = 0; l < this.nlist; l++) {
+      caps[l] = l === wide ? Math.max(wideCap, withSlack(this.sizes[l])) : withSlack(this.sizes[l]);
+      total += caps[l];
+    }
+    // Room to grow before the next compaction.
+    total += total >> 2;
+    const codes = new Uint8Array(new SharedArrayBuffer(total * this.m));
+    const rows = new Int32Array(new SharedArrayBuffer(total * 4));
+    let at = 0;
+    for (let l = 0; l < this.nlist; l++) {
+      this.moveList(l, codes, rows, at, caps[l]);
+      at += caps[l];
+    }
+    this.codes = codes;
+    this.rows = rows;
+    this.used = at;
+  }
+}
+
+function withSlack(size: number): number {
+  return size + Math.max(MIN_SLACK, size >> 3);
+}

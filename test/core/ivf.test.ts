@@ -1,0 +1,184 @@
+import { describe, expect, it } from 'vitest';
+import { adcDistance } from '../../src/core/adc.js';
+import { Codec, LIST_ID_BYTES, listOf } from '../../src/core/codec.js';
+import { l2sq } from '../../src/core/distance.js';
+import { CoarseQuantizer, IVFSearcher, type ListsView, trainCoarse } from '../../src/core/ivf.js';
+import { ProductQuantizer } from '../../src/core/pq.js';
+import { Rotation } from '../../src/core/rotation.js';
+import { deserializeCodec, serializeCodec } from '../../src/core/serialize.js';
+import { TopK } from '../../src/core/topk.js';
+import { InvertedLists } from '../../src/index/inverted-lists.js';
+import { blobs, uniform } from '../helpers/data.js';
+
+const d = 16;
+const n = 4000;
+const nlist = 16;
+const x = blobs(n, d, 40, 3, 1);
+
+/** An IVF codec trained inline: coarse k-means, then PQ on the residuals. */
+function trainIVF(data: Float32Array, rows: number, m: number, nbits: number): Codec {
+  const { coarse } = trainCoarse(data, rows, d, nlist, { seed: 1 });
+  const residuals = coarse.residuals(data, rows, coarse.assign(data, rows));
+  return new Codec(ProductQuantizer.train(residuals, rows, d, { m, nbits }, { iterations: 20, seed: 2 }).pq, null, coarse);
+}
+
+function mse(codec: Codec, data: Float32Array, rows: number): number {
+  const rec = codec.decode(codec.encode(data, rows), rows);
+  let err = 0;
+  for (let i = 0; i < rows; i++) err += l2sq(data, i * d, rec, i * d, d);
+  return err / rows;
+}
+
+const codec = trainIVF(x, n, 4, 6);
+const codes = codec.encode(x, n);
+const lists = InvertedLists.build(nlist, codec.codeSize, codes, n, new Uint8Array(n)).view();
+
+describe('IVF (coarse quantizer + residual PQ)', () => {
+  it('stores each vector in its nearest cell and encodes the residual: lower MSE than PQ of the vectors', () => {
+    const coarse = codec.coarse!;
+    for (let i = 0; i < n; i += 97) {
+      const list = listOf(codes, i * codec.codeSize);
+      let best = 0;
+      for (let l = 1; l < nlist; l++) if (l2sq(x, i * d, coarse.centroids, l * d, d) < l2sq(x, i * d, coarse.centroids, best * d, d)) best = l;
+      expect(l2sq(x, i * d, coarse.centroids, list * d, d)).toBeCloseTo(l2sq(x, i * d, coarse.centroids, best * d, d), 2);
+    }
+    // Same code bytes, same PQ training: residuals are smaller, so they lose less.
+    const flat = new Codec(ProductQuantizer.train(x, n, d, { m: 4, nbits: 6 }, { iterations: 20, seed: 2 }).pq);
+    expect(mse(codec, x, n)).toBeLessThan(0.8 * mse(flat, x, n));
+  });
+
+  it('with nprobe = nlist returns exactly what an exhaustive scan of the same codes returns', () => {
+    const queries = uniform(20, d, 11).map((v) => v * 8 - 4);
+    const searcher = codec.ivfSearcher('l2');
+    for (let q = 0; q < 20; q++) {
+      const ivf = new TopK(25);
+      searcher.search(queries, q * d, lists, nlist, ivf);
+      // Reference: every row in row order, its cell's table, the shared distance kernel.
+      const flat = new TopK(25);
+      searcher.prepare(queries, q * d);
+      const pqCodes = codec.split(codes, n).pqCodes;
+      const tables = Array.from({ length: nlist }, (_, l) => searcher.cellTable(l).slice());
+      for (let r = 0; r < n; r++) flat.push(adcDistance(pqCodes, r, 4, tables[listOf(codes, r * codec.codeSize)], 64), r);
+      const a = ivf.drainSorted();
+      const b = flat.drainSorted();
+      expect(Array.from(a.ids)).toEqual(Array.from(b.ids));
+      expect(Array.from(a.dist)).toEqual(Array.from(b.dist));
+      // And the tables give ‖q − x̂‖², the distance to the reconstruction.
+      const rec = codec.decode(codes.subarray(a.ids[0] * codec.codeSize, (a.ids[0] + 1) * codec.codeSize), 1);
+      expect(a.dist[0]).toBeCloseTo(l2sq(queries, q * d, rec, 0, d), 2);
+    }
+  });
+
+  it('visits only the nprobe nearest cells, and finds more true neighbours as nprobe grows', () => {
+    const searcher = codec.ivfSearcher('l2');
+    const q = x.subarray(0, d);
+    searcher.prepare(q, 0);
+    const probes = searcher.probes(2);
+    const heap = new TopK(n);
+    searcher.search(q, 0, lists, 2, heap);
+    const found = heap.drainSorted().ids;
+    expect(found.length).toBe(lists.sizes[probes[0]] + lists.sizes[probes[1]]);
+    for (const row of found) expect(Array.from(probes)).toContain(listOf(codes, row * codec.codeSize));
+
+    // Recall@10 against exact search over 50 queries, nprobe 1 vs 4.
+    const recall = (nprobe: number): number => {
+      let hits = 0;
+      for (let i = 0; i < 50; i++) {
+        const exact = new TopK(10);
+        for (let r = 0; r < n; r++) exact.push(l2sq(x, i * 80 * d, x, r * d, d), r);
+        const truth = new Set(exact.drainSorted().ids);
+        const got = new TopK(10);
+        searcher.search(x, i * 80 * d, lists, nprobe, got);
+        for (const id of got.drainSorted().ids) if (truth.has(id)) hits++;
+      }
+      return hits / 500;
+    };
+    expect(recall(4)).toBeGreaterThan(recall(1));
+  });
+
+  it('ranks by inner product with the ip metric', () => {
+    const searcher = codec.ivfSearcher('ip');
+    const q = uniform(1, d, 5);
+    const heap = new TopK(5);
+    searcher.search(q, 0, lists, nlist, heap);
+    const got = heap.drainSorted();
+    const rec = codec.decode(codes, n);
+    for (let i = 0; i < 5; i++) {
+      const row = got.ids[i];
+      let ip = 0;
+      for (let t = 0; t < d; t++) ip += q[t] * rec[row * d + t];
+      expect(-got.dist[i]).toBeCloseTo(ip, 2);
+    }
+    let best = -Infinity;
+    for (let r = 0; r < n; r++) {
+      let ip = 0;
+      for (let t = 0; t < d; t++) ip += q[t] * rec[r * d + t];
+      best = Math.max(best, ip);
+    }
+    expect(-got.dist[0]).toBeCloseTo(best, 2);
+  });
+
+  it('skips tombstoned rows and computes cell terms on the fly when they are not precomputed', () => {
+    const dead = new Uint8Array(n);
+    for (let r = 0; r < n; r += 2) dead[r] = 1;
+    const heap = new TopK(30);
+    codec.ivfSearcher('l2').search(x, 0, lists, nlist, heap, dead);
+    const got = heap.drainSorted();
+    expect(got.ids.length).toBe(30);
+    for (const row of got.ids) expect(row % 2).toBe(1);
+    const onTheFly = new TopK(30);
+    new IVFSearcher(codec.coarse!, codec.pq, 'l2', 0).search(x, 0, lists, nlist, onTheFly, dead);
+    const other = onTheFly.drainSorted();
+    expect(Array.from(other.ids)).toEqual(Array.from(got.ids));
+    expect(Array.from(other.dist)).toEqual(Array.from(got.dist));
+  });
+
+  it('serialises with a rotation and coarse centroids, byte for byte', () => {
+    const rotation = Rotation.identity(d);
+    const withRotation = new Codec(codec.pq, rotation, codec.coarse);
+    for (const c of [codec, withRotation]) {
+      const bytes = serializeCodec(c);
+      const back = deserializeCodec(bytes);
+      expect(back.nlist).toBe(nlist);
+      expect(back.codeSize).toBe(4 + LIST_ID_BYTES);
+      expect(back.rotation === null).toBe(c.rotation === null);
+      expect(Array.from(back.encode(x, 50))).toEqual(Array.from(c.encode(x, 50)));
+      expect(serializeCodec(back)).toEqual(bytes);
+    }
+    const bad = serializeCodec(codec);
+    bad[20] ^= 1;
+    expect(() => deserializeCodec(bad)).toThrow(/checksum/);
+  });
+
+  it('refuses to train more cells than vectors', () => {
+    expect(() => trainCoarse(x, 10, d, 16)).toThrow(/at least 16/);
+    expect(() => new CoarseQuantizer(0, d, new Float32Array(0))).toThrow();
+  });
+});
+
+describe('inverted lists', () => {
+  it('grow, move and compact without losing or reordering entries, and old views stay intact', () => {
+    const size = codec.codeSize;
+    const few = 40;
+    const il = InvertedLists.build(nlist, size, codes, few, new Uint8Array(few));
+    const before = il.view();
+    const snapshot = (v: ListsView, l: number): number[] => Array.from(v.rows.subarray(v.offsets[l], v.offsets[l] + v.sizes[l]));
+    const old = Array.from({ length: nlist }, (_, l) => snapshot(before, l));
+    const oldCodes = Array.from({ length: nlist }, (_, l) => Array.from(before.codes.subarray(before.offsets[l] * 4, (before.offsets[l] + before.sizes[l]) * 4)));
+    for (let r = few; r < n; r++) il.add(r, codes, r * size);
+    expect(il.size).toBe(n);
+    const after = il.view();
+    for (let l = 0; l < nlist; l++) {
+      const rows = snapshot(after, l);
+      expect(rows).toEqual([...rows].sort((a, b) => a - b)); // appended in row order
+      for (const r of rows) expect(listOf(codes, r * size)).toBe(l);
+      for (let i = 0; i < rows.length; i++) {
+        const slot = after.offsets[l] + i;
+        expect(Array.from(after.codes.subarray(slot * 4, slot * 4 + 4))).toEqual(Array.from(codes.subarray(rows[i] * size + 2, rows[i] * size + 6)));
+      }
+      // The view taken before the growth still shows what it showed.
+      expect(snapshot(before, l)).toEqual(old[l]);
+      expect(Array.from(before.codes.subarray(before.offsets[l] * 4, (before.offsets[l] + before.sizes[l]) * 4))).toEqual(oldCodes[l]);
+    }
+  });
+});
