@@ -80,6 +80,14 @@ describe('IVF collections', () => {
     const odd = await query('ivf', { vector: data[0].vector, k: 10, filter: { odd: true } });
     expect(odd).toHaveLength(10);
     expect(odd.every((h) => h.metadata?.odd === true)).toBe(true);
+ 
+    // Five rare vectors far from the query's cell: nprobe 1 finds none of them
+    // there, so the search widens until it has k, as a flat index would.
+    const rare = [1, 2, 3, 4, 5].map((j) => ({ id: `rare${j}`, vector: data[j * 100].vector.map((x) => -3 * x), metadata: { rare: true } }));
+    await t.req('POST', '/collections/ivf/vectors', { vectors: rare });
+    const found = await query('ivf', { vector: data[0].vector, k: 5, nprobe: 1, rerank: 0, filter: { rare: true } });
+    expect(found.map((h) => h.id).sort()).toEqual(rare.map((r) => r.id).sort());
+    expect(await query('ivf', { vector: data[0].vector, k: 10, nprobe: 1, filter: { rare: true } })).toHaveLength(5);
   });
 
   it('evaluates with a given nprobe and reports it', async () => {
