@@ -67,11 +67,6 @@ export class InvertedLists {
     return n;
   }
 
-  /** Bytes of shared memory allocated for entries. */
-  get allocatedBytes(): number {
-    return this.codes.byteLength + this.rows.byteLength;
-  }
-
   /** Appends row `row` whose IVF code starts at codes[o] (list id, then m PQ bytes). */
   add(row: number, codes: Uint8Array, o: number): void {
     const l = listOf(codes, o);
