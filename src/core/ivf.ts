@@ -96,10 +96,17 @@ export class CoarseQuantizer {
 /**
  * Cell terms of cell `list`: out[oo + j × ksub + c] = ‖r_jc‖² + 2⟨centroid_j, r_jc⟩
  * (the query-free part of the squared L2 distance, see the top of this file).
+ * `dots`: ksub scratch values.
  */
-export function cellTerms(coarse: CoarseQuantizer, pq: ProductQuantizer, list: number, out: Float32Array, oo: number): void {
+export function cellTerms(
+  coarse: CoarseQuantizer,
+  pq: ProductQuantizer,
+  list: number,
+  out: Float32Array,
+  oo: number,
+  dots: Float64Array = new Float64Array(pq.ksub),
+): void {
   const { m, ksub, offsets } = pq.geometry;
-  const dots = new Float64Array(ksub);
   for (let j = 0; j < m; j++) {
     const lo = offsets[j];
     dotsWithCentroids(coarse.centroids, list * coarse.d + lo, pq.centroids, ksub * lo, ksub, offsets[j + 1] - lo, dots, 0);
@@ -132,6 +139,7 @@ export class IVFSearcher {
   private readonly queryTable: Float32Array;
   private readonly table: Float32Array;
   private readonly cellScratch: Float32Array;
+  private readonly dots: Float64Array;
 
   constructor(
     readonly coarse: CoarseQuantizer,
@@ -146,6 +154,7 @@ export class IVFSearcher {
     this.queryTable = new Float32Array(size);
     this.table = new Float32Array(size);
     this.cellScratch = new Float32Array(size);
+    this.dots = new Float64Array(pq.ksub);
   }
 
   /** Cell terms of every cell (nlist × m × ksub), or null when too large to hold. */
@@ -154,7 +163,7 @@ export class IVFSearcher {
       const size = this.pq.m * this.pq.ksub;
       if (this.coarse.nlist * size * 4 > this.maxPrecomputedBytes) return null;
       const terms = new Float32Array(this.coarse.nlist * size);
-      for (let l = 0; l < this.coarse.nlist; l++) cellTerms(this.coarse, this.pq, l, terms, l * size);
+      for (let l = 0; l < this.coarse.nlist; l++) cellTerms(this.coarse, this.pq, l, terms, l * size, this.dots);
       this.terms = terms;
     }
     return this.terms;
@@ -183,7 +192,7 @@ export class IVFSearcher {
       let terms = this.precomputed();
       let o = list * size;
       if (terms === null) {
-        cellTerms(this.coarse, this.pq, list, this.cellScratch, 0);
+        cellTerms(this.coarse, this.pq, list, this.cellScratch, 0, this.dots);
         terms = this.cellScratch;
         o = 0;
       }
@@ -206,17 +215,26 @@ export class IVFSearcher {
 
   /**
    * Searches query row q[qo .. qo+d) over the lists, offering row numbers to heap.
-   * `skip` (one byte per row, optional): rows to leave out.
+   * `skip` (one byte per row, optional): rows to leave out. With `fill`, when the
+   * nprobe cells hold fewer than heap.k eligible rows (a selective filter, small
+   * cells), the next nearest cells are visited too until the heap is full or every
+   * cell has been: k results whenever k rows are eligible, as with a flat index.
    */
-  search(q: Float32Array, qo: number, lists: ListsView, nprobe: number, heap: TopK, skip: Uint8Array | null = null): void {
+  search(q: Float32Array, qo: number, lists: ListsView, nprobe: number, heap: TopK, skip: Uint8Array | null = null, fill = false): void {
     this.prepare(q, qo);
-    const { m, ksub } = this.pq;
-    for (const list of this.probes(nprobe)) {
-      const size = lists.sizes[list];
-      if (size === 0) continue;
-      const start = lists.offsets[list];
-      adcScan(lists.codes, start, start + size, m, this.cellTable(list), ksub, heap, 0, skip, lists.rows);
-    }
+    const first = this.probes(nprobe);
+    for (const list of first) this.scanCell(list, lists, heap, skip);
+    if (!fill || heap.size === heap.k || first.length === this.coarse.nlist) return;
+    // probes() orders by (cost, cell), so the full order continues where the first stopped.
+    const rest = this.probes(this.coarse.nlist).subarray(first.length);
+    for (let i = 0; i < rest.length && heap.size < heap.k; i++) this.scanCell(rest[i], lists, heap, skip);
+  }
+
+  private scanCell(list: number, lists: ListsView, heap: TopK, skip: Uint8Array | null): void {
+    const size = lists.sizes[list];
+    if (size === 0) return;
+    const start = lists.offsets[list];
+    adcScan(lists.codes, start, start + size, this.pq.m, this.cellTable(list), this.pq.ksub, heap, 0, skip, lists.rows);
   }
 }
 

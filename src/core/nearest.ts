@@ -6,6 +6,7 @@
  * multiply-adds (about 2.5× the throughput of one distance at a time in V8).
  * Ties go to the lower centroid index.
  */
+import { matmulABt } from './linalg.js';
 
 /**
  * For rows i in [0, n): row i is x[xo + i·xStride .. + ds). Centroids: k × ds row-major
@@ -117,8 +118,8 @@ export function nearestCentroids(
 
 /**
  * Squared distances of rows [0, n) (row i at x[xo + i·d]) to all k centroids (k × d from c[0]):
- * out[i·k + j] = max(0, xNorms[i] + cNorms[j] − 2⟨x_i, c_j⟩), computed two rows × four
- * centroids at a time. The norm form loses a little precision to cancellation:
+ * out[i·k + j] = max(0, xNorms[i] + cNorms[j] − 2⟨x_i, c_j⟩), the dot products by the
+ * blocked A·Bᵀ kernel. The norm form loses a little precision to cancellation:
  * |error| ≤ d · 2⁻⁵⁰ · (xNorms[i] + cNorms[j]), which callers that need bounds subtract.
  */
 export function squaredDistancesTo(
@@ -132,67 +133,10 @@ export function squaredDistancesTo(
   cNorms: Float64Array,
   out: Float64Array,
 ): void {
-  const k4 = k & ~3;
-  for (let i = 0; i < n; i += 2) {
-    const two = i + 1 < n;
-    const x0 = xo + i * d;
-    const x1 = two ? x0 + d : x0; // an odd last row is paired with itself
-    const o0 = i * k;
-    const o1 = o0 + k;
-    let j = 0;
-    for (; j < k4; j += 4) {
-      const c0 = j * d;
-      const c1 = c0 + d;
-      const c2 = c1 + d;
-      const c3 = c2 + d;
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      let r0 = 0;
-      let r1 = 0;
-      let r2 = 0;
-      let r3 = 0;
-      for (let t = 0; t < d; t++) {
-        const a = x[x0 + t];
-        const b = x[x1 + t];
-        const e0 = c[c0 + t];
-        const e1 = c[c1 + t];
-        const e2 = c[c2 + t];
-        const e3 = c[c3 + t];
-        s0 += a * e0;
-        s1 += a * e1;
-        s2 += a * e2;
-        s3 += a * e3;
-        r0 += b * e0;
-        r1 += b * e1;
-        r2 += b * e2;
-        r3 += b * e3;
-      }
-      const xa = xNorms[i];
-      out[o0 + j] = Math.max(0, xa + cNorms[j] - 2 * s0);
-      out[o0 + j + 1] = Math.max(0, xa + cNorms[j + 1] - 2 * s1);
-      out[o0 + j + 2] = Math.max(0, xa + cNorms[j + 2] - 2 * s2);
-      out[o0 + j + 3] = Math.max(0, xa + cNorms[j + 3] - 2 * s3);
-      if (two) {
-        const xb = xNorms[i + 1];
-        out[o1 + j] = Math.max(0, xb + cNorms[j] - 2 * r0);
-        out[o1 + j + 1] = Math.max(0, xb + cNorms[j + 1] - 2 * r1);
-        out[o1 + j + 2] = Math.max(0, xb + cNorms[j + 2] - 2 * r2);
-        out[o1 + j + 3] = Math.max(0, xb + cNorms[j + 3] - 2 * r3);
-      }
-    }
-    for (; j < k; j++) {
-      const cj = j * d;
-      let s = 0;
-      let r = 0;
-      for (let t = 0; t < d; t++) {
-        s += x[x0 + t] * c[cj + t];
-        r += x[x1 + t] * c[cj + t];
-      }
-      out[o0 + j] = Math.max(0, xNorms[i] + cNorms[j] - 2 * s);
-      if (two) out[o1 + j] = Math.max(0, xNorms[i + 1] + cNorms[j] - 2 * r);
-    }
+  matmulABt(x, xo, c, 0, n, k, d, out);
+  for (let i = 0; i < n; i++) {
+    const xn = xNorms[i];
+    for (let j = 0, o = i * k; j < k; j++, o++) out[o] = Math.max(0, xn + cNorms[j] - 2 * out[o]);
   }
 }
 

@@ -232,7 +232,7 @@ export interface IVFScanTask {
 
 const searchers = new WeakMap<Codec, Map<string, IVFSearcher>>();
 
-/** IVF search of a few queries over the inverted lists. Ids are row numbers; results indexed from q0. */
+/** IVF search of a few queries over the inverted lists, filling k when k rows are eligible. Ids are row numbers; results indexed from q0. */
 export function ivfScan(task: IVFScanTask): PartialResults {
   const codec = codecFor(task.codecKey, task.codec);
   let byMetric = searchers.get(codec);
@@ -243,7 +243,7 @@ export function ivfScan(task: IVFScanTask): PartialResults {
   for (let q = task.q0; q < task.q0 + task.nq; q++) {
     const heap = new TopK(task.k);
     const t = codec.transformQuery(task.queries, q * codec.d);
-    searcher.search(t.q, t.qo, task.lists, task.nprobe, heap, task.dead);
+    searcher.search(t.q, t.qo, task.lists, task.nprobe, heap, task.dead, true);
     heaps.push(heap);
   }
   return collect(heaps, task.k);

@@ -421,48 +421,19 @@ export class CollectionService {
     const candidates = rerank > 0 ? k * rerank : k;
     const found =
       codec.codec.nlist !== null
-        ? await this.ivfSearch(index, codec.codec.nlist, skip, rows, kind, q, nq, candidates, options.nprobe)
+        ? await this.pool.ivfSearch({
+            codec: codec.codec,
+            lists: index.lists!.view(),
+            dead: skip,
+            metric: kind,
+            queries: q,
+            nq,
+            k: candidates,
+            nprobe: effectiveNprobe(codec.codec.nlist, options.nprobe),
+          })
         : await this.pool.search({ codec: codec.codec, codes: codes!, dead: skip, rows, metric: kind, queries: q, nq, k: candidates });
     if (rerank === 0) return found;
     return this.pool.rerank({ source: this.source(e), metric: kind, queries: q, nq, candidates: found, k });
-  }
-
-  /**
-   * IVF search. A query whose nprobe cells hold fewer than k eligible rows (a
-   * selective filter, small cells) is searched again over 4× the cells, until it
-   * has k or has visited every cell: k results whenever k rows are eligible.
-   */
-  private async ivfSearch(
-    index: CollectionIndex,
-    nlist: number,
-    skip: Uint8Array,
-    rows: number,
-    metric: 'l2' | 'ip',
-    q: Float32Array,
-    nq: number,
-    k: number,
-    requested: number | undefined,
-  ): Promise<Neighbours[]> {
-    const codec = index.codec!.codec;
-    const lists = index.lists!.view();
-    let nprobe = effectiveNprobe(nlist, requested);
-    const found = await this.pool.ivfSearch({ codec, lists, dead: skip, metric, queries: q, nq, k, nprobe });
-    let short = found.map((r, i) => (r.ids.length < k ? i : -1)).filter((i) => i >= 0);
-    if (short.length === 0 || nprobe >= nlist) return found;
-    let eligible = 0;
-    for (let r = 0; r < rows; r++) if (skip[r] === 0) eligible++;
-    const want = Math.min(k, eligible);
-    short = short.filter((i) => found[i].ids.length < want);
-    const d = codec.d;
-    while (short.length > 0 && nprobe < nlist) {
-      nprobe = Math.min(nlist, nprobe * 4);
-      const sub = new Float32Array(short.length * d);
-      short.forEach((i, j) => sub.set(q.subarray(i * d, (i + 1) * d), j * d));
-      const again = await this.pool.ivfSearch({ codec, lists, dead: skip, metric, queries: sub, nq: short.length, k, nprobe });
-      short.forEach((i, j) => (found[i] = again[j]));
-      short = short.filter((i) => found[i].ids.length < want);
-    }
-    return found;
   }
 
   /**

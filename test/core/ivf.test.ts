@@ -96,6 +96,23 @@ describe('IVF (coarse quantizer + residual PQ)', () => {
     expect(recall(4)).toBeGreaterThan(recall(1));
   });
 
+  it('with fill, goes on to the next nearest cells until k eligible rows are found', () => {
+    const searcher = codec.ivfSearcher('l2');
+    searcher.prepare(x, 0);
+    const [nearest, second] = searcher.probes(2);
+    // Only rows outside the query's nearest cell are eligible.
+    const skip = new Uint8Array(n);
+    for (let r = 0; r < n; r++) if (listOf(codes, r * codec.codeSize) === nearest) skip[r] = 1;
+    const strict = new TopK(10);
+    searcher.search(x, 0, lists, 1, strict, skip);
+    expect(strict.size).toBe(0);
+    const filled = new TopK(10);
+    searcher.search(x, 0, lists, 1, filled, skip, true);
+    const ids = filled.drainSorted().ids;
+    expect(ids.length).toBe(10);
+    for (const row of ids) expect(listOf(codes, row * codec.codeSize)).toBe(second);
+  });
+
   it('ranks by inner product with the ip metric', () => {
     const searcher = codec.ivfSearcher('ip');
     const q = uniform(1, d, 5);

@@ -15,7 +15,7 @@ export const Nprobe = z
   .min(1)
   .max(65536)
   .optional()
-  .describe('IVF collections: cells visited per query (more = higher recall, slower; capped at nlist). Default nlist / 16 rounded up, at least 8. A query that finds fewer than k candidates in its cells (selective filter) widens to 4× the cells until it has k. Ignored by flat indexes.');
+  .describe('IVF collections: cells visited per query (more = higher recall, slower; capped at nlist). Default nlist / 16 rounded up, at least 8. A query that finds fewer than k candidates in its cells (selective filter) goes on to the next nearest cells until it has k. Ignored by flat indexes.');
 
 const FilterValue = z.union([z.string(), z.number(), z.boolean()]);
 
