@@ -18,7 +18,7 @@ import { Codec } from '../core/codec.js';
 import { CoarseQuantizer, type ListsView } from '../core/ivf.js';
 import { serializeCodec } from '../core/serialize.js';
 import { mergeTopK } from '../core/topk.js';
-import { RECONSTRUCT_CHUNK, type Rotation, type RotationTrainOptions, type RotationTrainReport, type TrainCompute, trainRotation } from '../core/rotation.js';
+import { ENCODE_CHUNK, type Rotation, type RotationTrainOptions, type RotationTrainReport, type TrainCompute, trainRotation } from '../core/rotation.js';
 import type {
   CodecErrorTask,
   MatchRowsTask,
@@ -26,7 +26,8 @@ import type {
   EncodeRangeTask,
   EncodeTask,
   MatmulTask,
-  ReconstructTask,
+  EncodeWithErrorTask,
+  CrossTask,
   ExactScanTask,
   IVFScanTask,
   ResidualsTask,
@@ -258,17 +259,31 @@ export class ComputePool {
         return A;
       },
       trainPQ: async (data, n, d, config, options) => (await this.trainPQ(data, n, d, config, options, undefined, signal)).pq,
-      reconstruct: async (pq, y, n) => {
+      encodeWithError: async (pq, y, n) => {
         const { key, bytes } = codecHandle(new Codec(pq));
         const ys = toShared(y.subarray(0, n * pq.d));
-        const yHat = new Float32Array(new SharedArrayBuffer(n * pq.d * 4));
+        const codes = new Uint8Array(new SharedArrayBuffer(n * pq.m));
         const errors = await Promise.all(
-          Array.from({ length: Math.ceil(n / RECONSTRUCT_CHUNK) }, (_, c) => {
-            const task: ReconstructTask = { codecKey: key, codec: bytes, y: ys, start: c * RECONSTRUCT_CHUNK, end: Math.min(n, (c + 1) * RECONSTRUCT_CHUNK), out: yHat };
-            return this.run<number>('reconstruct', task, signal);
+          Array.from({ length: Math.ceil(n / ENCODE_CHUNK) }, (_, c) => {
+            const task: EncodeWithErrorTask = { codecKey: key, codec: bytes, y: ys, start: c * ENCODE_CHUNK, end: Math.min(n, (c + 1) * ENCODE_CHUNK), codes };
+            return this.run<number>('encodeWithError', task, signal);
           }),
         );
-        return { yHat, error: errors.reduce((a, b) => a + b, 0) };
+        return { codes, error: errors.reduce((a, b) => a + b, 0) };
+      },
+      crossWithReconstruction: async (x, n, pq, codes) => {
+        const { key, bytes } = codecHandle(new Codec(pq));
+        const xs = toShared(x.subarray(0, n * pq.d));
+        const cs = toShared(codes);
+        const out = new Float64Array(new SharedArrayBuffer(pq.d * pq.d * 8));
+        const parts = Math.min(pq.m, this.threads * 2);
+        await Promise.all(
+          Array.from({ length: parts }, (_, p) => {
+            const task: CrossTask = { codecKey: key, codec: bytes, x: xs, n, codes: cs, jFrom: Math.floor((pq.m * p) / parts), jTo: Math.floor((pq.m * (p + 1)) / parts), out };
+            return this.run('crossWithReconstruction', task, signal);
+          }),
+        );
+        return out;
       },
     };
   }

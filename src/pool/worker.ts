@@ -9,7 +9,7 @@
 import { adcScan } from '../core/adc.js';
 import { dot, l2sq, normalizeRows } from '../core/distance.js';
 import { gramSchmidtRows, matmulABt, symmetricEigen, transpose as transposeMatrix } from '../core/linalg.js';
-import { reconstructRows } from '../core/rotation.js';
+import { crossWithReconstruction as crossColumns, encodeRowsWithError } from '../core/rotation.js';
 import type { Codec } from '../core/codec.js';
 import { CoarseQuantizer, type IVFSearcher, type ListsView, trainCoarse as trainCoarseQuantizer } from '../core/ivf.js';
 import { PQGeometry, type PQTrainOptions, type SubspaceTrainResult, trainSubspace as trainOne } from '../core/pq.js';
@@ -98,18 +98,38 @@ export function orthonormalize(task: { A: Float64Array; n: number }): number {
   return task.n;
 }
 
-export interface ReconstructTask {
+export interface EncodeWithErrorTask {
   codecKey: string;
   codec: Uint8Array;
   y: Float32Array;
   start: number;
   end: number;
-  out: Float32Array;
+  /** n × m codes, shared. */
+  codes: Uint8Array;
 }
 
-/** decode(encode(y)) for rows [start, end) into shared out; returns the squared error. */
-export function reconstruct(task: ReconstructTask): number {
-  return reconstructRows(codecFor(task.codecKey, task.codec).pq, task.y, task.start, task.end, task.out);
+/** Codes of rows [start, end) into shared codes; returns their squared reconstruction error. */
+export function encodeWithError(task: EncodeWithErrorTask): number {
+  return encodeRowsWithError(codecFor(task.codecKey, task.codec).pq, task.y, task.start, task.end, task.codes);
+}
+
+export interface CrossTask {
+  codecKey: string;
+  codec: Uint8Array;
+  /** n × d, shared. */
+  x: Float32Array;
+  n: number;
+  codes: Uint8Array;
+  jFrom: number;
+  jTo: number;
+  /** d × d, shared: this task writes the columns of sub-spaces [jFrom, jTo). */
+  out: Float64Array;
+}
+
+/** Sub-spaces [jFrom, jTo) of Xᵀ·Ŷ (rotation.crossWithReconstruction). */
+export function crossWithReconstruction(task: CrossTask): number {
+  crossColumns(task.x, task.n, codecFor(task.codecKey, task.codec).pq, task.codes, task.jFrom, task.jTo, task.out);
+  return task.jTo - task.jFrom;
 }
 
 export interface EncodeTask {

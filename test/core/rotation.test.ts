@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Codec } from '../../src/core/codec.js';
 import { orthogonalityError } from '../../src/core/linalg.js';
 import { PQGeometry, ProductQuantizer } from '../../src/core/pq.js';
-import { Rotation, allocateEigenvalues, inlineCompute, trainRotation } from '../../src/core/rotation.js';
+import { Rotation, allocateEigenvalues, crossWithReconstruction, inlineCompute, rotationDefaults, trainRotation } from '../../src/core/rotation.js';
 import { correlated } from '../helpers/data.js';
 
 describe('OPQ rotation', () => {
@@ -35,6 +35,31 @@ describe('OPQ rotation', () => {
     for (let i = 0; i < x.length; i++) err += (x[i] - rec[i]) ** 2;
     const opqMse = err / n;
     expect(opqMse).toBeLessThan(plainMse * 0.95); // correlated data: a clear gain, not a tie
+  });
+
+  it('computes Xᵀ·decode(codes) from per-centroid sums, sub-space by sub-space', () => {
+    const g = new PQGeometry(d, 5, 4); // 32 = 2 × 7 + 3 × 6: uneven sub-spaces
+    const pq = ProductQuantizer.train(x, n, d, { m: 5, nbits: 4 }, { iterations: 5, seed: 2 }).pq;
+    const rows = 400;
+    const codes = pq.encode(x, rows);
+    const rec = pq.decode(codes, rows);
+    const out = new Float64Array(d * d).fill(Number.NaN); // every entry must be written
+    crossWithReconstruction(x, rows, pq, codes, 0, 2, out);
+    crossWithReconstruction(x, rows, pq, codes, 2, g.m, out);
+    for (let a = 0; a < d; a++) {
+      for (let b = 0; b < d; b++) {
+        let direct = 0;
+        for (let i = 0; i < rows; i++) direct += x[i * d + a] * rec[i * d + b];
+        expect(Math.abs(out[a * d + b] - direct)).toBeLessThan(1e-9 * (1 + Math.abs(direct)));
+      }
+    }
+  });
+
+  it('gives wide sub-spaces (over 64 dimensions) a larger sample and more updates', () => {
+    expect(rotationDefaults(new PQGeometry(784, 8, 8))).toEqual({ iterations: 20, sampleSize: 32768 }); // 98 dimensions
+    expect(rotationDefaults(new PQGeometry(784, 16, 8))).toEqual({ iterations: 8, sampleSize: 8192 }); // 49
+    expect(rotationDefaults(new PQGeometry(130, 2, 8))).toEqual({ iterations: 20, sampleSize: 32768 }); // 65
+    expect(rotationDefaults(new PQGeometry(128, 2, 8))).toEqual({ iterations: 8, sampleSize: 8192 }); // 64
   });
 
   it('reverses what it applies and preserves distances', () => {
