@@ -106,7 +106,7 @@ describe('IVF collections', () => {
     await t.req('POST', '/collections', { name: 'auto', dimension: d, quantizer: { type: 'opq', m: 4, ivf: {} } });
     await t.req('POST', '/collections/auto/vectors', { vectors: data.slice(0, 300) });
     expect((await t.req('GET', '/collections/auto')).json()).toMatchObject({ quantizer: { ivf: { nlist: null } }, trainedNlist: null });
-    const job = await train('auto', { opqIterations: 2 });
+    const job = await train('auto', { opqIterations: 2, coarseIterations: 10 });
     expect(job.state).toBe('succeeded');
     // 4·√300 ≈ 69 → 64 cells, lowered to 4 for at least 39 vectors per cell.
     expect((job.result as { warnings: string[] }).warnings.join()).toMatch(/nlist 4 chosen automatically for 300 vectors/);
