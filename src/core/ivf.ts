@@ -18,7 +18,7 @@
  * per entry. Inner product needs no cell terms: −⟨q, c + r̂⟩ = −⟨q, c⟩ − Σⱼ ⟨qⱼ, rⱼ⟩.
  */
 import { adcScan } from './adc.js';
-import { dot } from './distance.js';
+import { dot, squaredNorms } from './distance.js';
 import { QuantizerInputError, checkInteger } from './errors.js';
 import { KMEANS_DEFAULTS, kmeans } from './kmeans.js';
 import { dotsWithCentroids, nearestCentroids } from './nearest.js';
@@ -44,8 +44,7 @@ export class CoarseQuantizer {
   ) {
     checkInteger('nlist', nlist, 1, MAX_NLIST);
     if (centroids.length !== nlist * d) throw new QuantizerInputError(`${nlist} coarse centroids of dimension ${d} need ${nlist * d} values, got ${centroids.length}`);
-    this.norms = new Float64Array(nlist);
-    for (let l = 0; l < nlist; l++) this.norms[l] = dot(centroids, l * d, centroids, l * d, d);
+    this.norms = squaredNorms(centroids, nlist, d);
   }
 
   /** The nearest cell of each of rows [0, n) of data (n × d). Ties go to the lower cell. */
@@ -258,7 +257,7 @@ export function trainCoarse(
   d: number,
   nlist: number,
   options: CoarseTrainOptions = {},
-): { coarse: CoarseQuantizer; iterations: number; inertia: number; warnings: string[] } {
+): { coarse: CoarseQuantizer; warnings: string[] } {
   checkInteger('nlist', nlist, 1, MAX_NLIST);
   const r = kmeans(data, n, d, {
     k: nlist,
@@ -267,8 +266,6 @@ export function trainCoarse(
   });
   return {
     coarse: new CoarseQuantizer(nlist, d, r.centroids),
-    iterations: r.iterations,
-    inertia: r.inertia,
     warnings: r.warnings.map((w) => `coarse quantizer: ${w}`),
   };
 }

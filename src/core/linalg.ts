@@ -22,10 +22,19 @@ export function matmulABt(
 ): void {
   const m4 = m & ~3;
   for (let i = 0; i < n; i += 2) {
-    const two = i + 1 < n;
     const a0 = ao + i * k;
-    const a1 = two ? a0 + k : a0;
     const o0 = oo + i * m;
+    if (i + 1 === n) {
+      // A last odd row (n = 1: one query's rotation) alone, same summation order.
+      for (let j = 0; j < m; j++) {
+        const b0 = bo + j * k;
+        let s = 0;
+        for (let t = 0; t < k; t++) s += A[a0 + t] * B[b0 + t];
+        out[o0 + j] = s;
+      }
+      break;
+    }
+    const a1 = a0 + k;
     const o1 = o0 + m;
     let j = 0;
     for (; j < m4; j += 4) {
@@ -61,12 +70,10 @@ export function matmulABt(
       out[o0 + j + 1] = s1;
       out[o0 + j + 2] = s2;
       out[o0 + j + 3] = s3;
-      if (two) {
-        out[o1 + j] = r0;
-        out[o1 + j + 1] = r1;
-        out[o1 + j + 2] = r2;
-        out[o1 + j + 3] = r3;
-      }
+      out[o1 + j] = r0;
+      out[o1 + j + 1] = r1;
+      out[o1 + j + 2] = r2;
+      out[o1 + j + 3] = r3;
     }
     for (; j < m; j++) {
       const b0 = bo + j * k;
@@ -77,7 +84,7 @@ export function matmulABt(
         r += A[a1 + t] * B[b0 + t];
       }
       out[o0 + j] = s;
-      if (two) out[o1 + j] = r;
+      out[o1 + j] = r;
     }
   }
 }

@@ -99,7 +99,7 @@ export interface RotationTrainReport {
 export const ROTATION_DEFAULTS = { iterations: 8, sampleSize: 8192, pqIterations: 4, seed: 1234 } as const;
 
 /** Sub-spaces wider than this many dimensions get WIDE_ROTATION_DEFAULTS. */
-export const WIDE_SUBSPACE = 64;
+const WIDE_SUBSPACE = 64;
 
 /**
  * Wide sub-spaces (M = 8 at d = 784: 98 dimensions) need more: k-means in 98

@@ -169,10 +169,9 @@ export class ComputePool {
     const a = toShared(A.subarray(0, n * k) as Float32Array | Float64Array);
     const b = toShared(B.subarray(0, m * k) as Float32Array | Float64Array);
     const out = new Float64Array(new SharedArrayBuffer(n * m * 8));
-    const parts = Math.max(1, Math.min(this.threads * 2, Math.ceil(n / 64)));
     await Promise.all(
-      Array.from({ length: parts }, (_, p) => {
-        const task: MatmulTask = { A: a, B: b, m, k, rowStart: Math.floor((n * p) / parts), rowEnd: Math.floor((n * (p + 1)) / parts), out };
+      ranges(n, this.threads * 2, 64).map(([rowStart, rowEnd]) => {
+        const task: MatmulTask = { A: a, B: b, m, k, rowStart, rowEnd, out };
         return this.run('matmul', task, signal);
       }),
     );
@@ -248,6 +247,13 @@ export class ComputePool {
 
   /** The heavy steps of rotation training, on the workers (same results as inlineCompute). */
   trainCompute(signal?: AbortSignal): TrainCompute {
+    // One codec (one worker cache entry) per trained quantizer, shared by its encode and cross steps.
+    const codecs = new WeakMap<ProductQuantizer, Codec>();
+    const handle = (pq: ProductQuantizer) => {
+      let codec = codecs.get(pq);
+      if (codec === undefined) codecs.set(pq, (codec = new Codec(pq)));
+      return codecHandle(codec);
+    };
     return {
       matmulABt: (A, B, n, m, k) => this.matmulABt(A, B, n, m, k, signal),
       transpose: (A, n, m) => this.run('transpose', { A: toShared(A), n, m }, signal),
@@ -260,7 +266,7 @@ export class ComputePool {
       },
       trainPQ: async (data, n, d, config, options) => (await this.trainPQ(data, n, d, config, options, undefined, signal)).pq,
       encodeWithError: async (pq, y, n) => {
-        const { key, bytes } = codecHandle(new Codec(pq));
+        const { key, bytes } = handle(pq);
         const ys = toShared(y.subarray(0, n * pq.d));
         const codes = new Uint8Array(new SharedArrayBuffer(n * pq.m));
         const errors = await Promise.all(
@@ -272,14 +278,13 @@ export class ComputePool {
         return { codes, error: errors.reduce((a, b) => a + b, 0) };
       },
       crossWithReconstruction: async (x, n, pq, codes) => {
-        const { key, bytes } = codecHandle(new Codec(pq));
+        const { key, bytes } = handle(pq);
         const xs = toShared(x.subarray(0, n * pq.d));
         const cs = toShared(codes);
         const out = new Float64Array(new SharedArrayBuffer(pq.d * pq.d * 8));
-        const parts = Math.min(pq.m, this.threads * 2);
         await Promise.all(
-          Array.from({ length: parts }, (_, p) => {
-            const task: CrossTask = { codecKey: key, codec: bytes, x: xs, n, codes: cs, jFrom: Math.floor((pq.m * p) / parts), jTo: Math.floor((pq.m * (p + 1)) / parts), out };
+          ranges(pq.m, this.threads * 2, 1).map(([jFrom, jTo]) => {
+            const task: CrossTask = { codecKey: key, codec: bytes, x: xs, n, codes: cs, jFrom, jTo, out };
             return this.run('crossWithReconstruction', task, signal);
           }),
         );

@@ -57,7 +57,6 @@ export function effectiveNprobe(nlist: number, requested?: number): number {
 }
 
 /** Vectors per IVF cell below which k-means warns (as FAISS). */
-const MIN_PER_CELL = 39;
 
 /**
  * Automatic nlist for n vectors: the power of two at or below 4·√n (the low end of
@@ -65,7 +64,7 @@ const MIN_PER_CELL = 39;
  */
 export function autoNlist(n: number): number {
   let nlist = 2 ** Math.floor(Math.log2(Math.max(1, 4 * Math.sqrt(n))));
-  while (nlist > 1 && n < MIN_PER_CELL * nlist) nlist /= 2;
+  while (nlist > 1 && n < KMEANS_DEFAULTS.minPointsPerCentroid * nlist) nlist /= 2;
   return Math.min(MAX_NLIST, nlist);
 }
 
@@ -547,7 +546,7 @@ export class CollectionService {
         throw new ApiError(
           422,
           'insufficient_data',
-          `training an IVF index with nlist = ${nlist} needs at least ${nlist} vectors (k-means: one per cell), ${MIN_PER_CELL * nlist} for good cells; ` +
+          `training an IVF index with nlist = ${nlist} needs at least ${nlist} vectors (k-means: one per cell), ${KMEANS_DEFAULTS.minPointsPerCentroid * nlist} for good cells; ` +
             `collection '${name}' has ${live}`,
         );
       }

@@ -85,10 +85,6 @@ export class FilterMasks {
     await entry.extending;
     return entry.mask;
   }
-
-  clear(): void {
-    this.masks.clear();
-  }
 }
 
 function sharedBytes(n: number): Uint8Array {
