@@ -21,7 +21,8 @@ import { adcScan } from './adc.js';
 import { dot, squaredNorms } from './distance.js';
 import { QuantizerInputError, checkInteger } from './errors.js';
 import { KMEANS_DEFAULTS, kmeans } from './kmeans.js';
-import { dotsWithCentroids, nearestCentroids } from './nearest.js';
+import { dotsWithCentroids } from './nearest.js';
+import { nearestF32 } from './wasm/kernels.js';
 import type { ProductQuantizer } from './pq.js';
 import { deriveSeed } from './rng.js';
 import { TopK } from './topk.js';
@@ -51,7 +52,7 @@ export class CoarseQuantizer {
   assign(data: Float32Array, n: number, out: Int32Array = new Int32Array(n)): Int32Array {
     const block = 256;
     for (let s = 0; s < n; s += block) {
-      nearestCentroids(data, s * this.d, this.d, Math.min(block, n - s), this.centroids, 0, this.nlist, this.d, this.norms, 0, out, s, 1);
+      nearestF32(data, s * this.d, this.d, Math.min(block, n - s), this.centroids, 0, this.nlist, this.d, this.norms, 0, out, s, 1);
     }
     return out;
   }

@@ -10,7 +10,8 @@
 import { dot, l2sq } from './distance.js';
 import { QuantizerInputError, checkInteger } from './errors.js';
 import { KMEANS_DEFAULTS, type KMeansResult, gatherRows, kmeans } from './kmeans.js';
-import { dotsWithCentroids, nearestCentroids } from './nearest.js';
+import { dotsWithCentroids } from './nearest.js';
+import { nearestF32 } from './wasm/kernels.js';
 import { Rng, deriveSeed, sampleIndices } from './rng.js';
 
 export interface PQTrainOptions {
@@ -250,7 +251,7 @@ export class ProductQuantizer {
       const b = Math.min(block, n - s);
       for (let j = 0; j < m; j++) {
         const lo = offsets[j];
-        nearestCentroids(data, s * d + lo, d, b, this.centroids, ksub * lo, ksub, offsets[j + 1] - lo, this.norms, j * ksub, out, s * m + j, m);
+        nearestF32(data, s * d + lo, d, b, this.centroids, ksub * lo, ksub, offsets[j + 1] - lo, this.norms, j * ksub, out, s * m + j, m);
       }
     }
     return out;

@@ -23,6 +23,7 @@ import { gramSchmidtRows, matmulABt, symmetricEigen, transpose } from './linalg.
 import { type PQGeometry, type PQTrainOptions, ProductQuantizer } from './pq.js';
 import { Rng, sampleIndices } from './rng.js';
 import { gatherRows } from './kmeans.js';
+import { dotsF32 } from './wasm/kernels.js';
 
 export class Rotation {
   private inverse: Float32Array | null = null;
@@ -41,16 +42,16 @@ export class Rotation {
     return new Rotation(d, D);
   }
 
-  /** y = x·Dᵀ for n rows of x (n × d) starting at row offset xo/d. */
+  /** y = x·Dᵀ for n rows of x (n × d) starting at row offset xo/d (float32 SIMD products). */
   apply(x: Float32Array, n: number, out: Float32Array = new Float32Array(n * this.d), xo = 0): Float32Array {
-    matmulABt(x, xo, this.directions, 0, n, this.d, this.d, out);
+    dotsF32(x, xo, this.directions, 0, n, this.d, this.d, out);
     return out;
   }
 
   /** x = y·D: the inverse (the transpose, as D is orthogonal). */
   reverse(y: Float32Array, n: number, out: Float32Array = new Float32Array(n * this.d)): Float32Array {
     if (this.inverse === null) this.inverse = transpose(this.directions, this.d, this.d);
-    matmulABt(y, 0, this.inverse, 0, n, this.d, this.d, out);
+    dotsF32(y, 0, this.inverse, 0, n, this.d, this.d, out);
     return out;
   }
 }
@@ -63,6 +64,8 @@ export class Rotation {
 export interface TrainCompute {
   /** A·Bᵀ for A: n × k and B: m × k (see linalg.matmulABt). */
   matmulABt(A: Float32Array | Float64Array, B: Float32Array | Float64Array, n: number, m: number, k: number): Promise<Float64Array>;
+  /** rotation.apply to n rows of x. */
+  rotate(rotation: Rotation, x: Float32Array, n: number): Promise<Float32Array>;
   /** Transpose of an n × m matrix. */
   transpose(A: Float32Array, n: number, m: number): Promise<Float32Array>;
   /** Eigendecomposition of a symmetric n × n matrix (linalg.symmetricEigen). */
@@ -189,7 +192,7 @@ export async function trainRotation(
   const sampleMse: number[] = [];
   // One PQ step on the sample rotated by r (null: the identity), warm-started from `from` when given.
   const pqStep = async (r: Rotation | null, from: ProductQuantizer | null) => {
-    const y = r === null ? x : new Float32Array(await compute.matmulABt(x, r.directions, ns, d, d));
+    const y = r === null ? x : await compute.rotate(r, x, ns);
     const pq = await compute.trainPQ(y, ns, d, { m, nbits }, { iterations: pqIterations, seed, warmStart: from?.centroids });
     const { codes, error } = await compute.encodeWithError(pq, y, ns);
     return { pq, codes, mse: error / ns };
@@ -246,6 +249,9 @@ export const inlineCompute: TrainCompute = {
     const out = new Float64Array(n * m);
     matmulABt(A, 0, B, 0, n, m, k, out);
     return out;
+  },
+  async rotate(rotation, x, n) {
+    return rotation.apply(x, n);
   },
   async transpose(A, n, m) {
     return transpose(A, n, m);

@@ -31,6 +31,7 @@ import type {
   ExactScanTask,
   IVFScanTask,
   ResidualsTask,
+  RotateTask,
   TrainCoarseTask,
   PartialResults,
   ReadRowsTask,
@@ -178,6 +179,21 @@ export class ComputePool {
     return out;
   }
 
+  /** rotation.apply to rows [0, n) of x, the rows split over the workers. */
+  async rotate(rotation: Rotation, x: Float32Array, n: number, signal?: AbortSignal): Promise<Float32Array> {
+    const { d } = rotation;
+    const rows = toShared(x.subarray(0, n * d));
+    const directions = toShared(rotation.directions);
+    const out = new Float32Array(new SharedArrayBuffer(n * d * 4));
+    await Promise.all(
+      ranges(n, this.threads * 2, 64).map(([rowStart, rowEnd]) => {
+        const task: RotateTask = { x: rows, directions, d, rowStart, rowEnd, out };
+        return this.run('rotate', task, signal);
+      }),
+    );
+    return out;
+  }
+
   /**
    * Trains a codec. With IVF (config.nlist) the coarse k-means comes first and
    * everything after trains on the residuals to the cell centroids. For 'opq' a
@@ -223,9 +239,9 @@ export class ComputePool {
         { seed: options.seed, ...options.rotation },
         (done, total) => scaled((0.6 * done) / total),
       ));
-      pqInput = new Float32Array(await this.matmulABt(x, rotation.directions, n, d, d, signal));
+      pqInput = await this.rotate(rotation, x, n, signal);
       pqFrom = 0.6;
-      if (coarse !== null) coarse = new CoarseQuantizer(coarse.nlist, d, new Float32Array(await this.matmulABt(coarse.centroids, rotation.directions, coarse.nlist, d, d, signal)));
+      if (coarse !== null) coarse = new CoarseQuantizer(coarse.nlist, d, rotation.apply(coarse.centroids, coarse.nlist));
     }
     const { pq, report } = await this.trainPQ(pqInput, n, d, config, options, (done, total) => scaled(pqFrom + ((1 - pqFrom) * done) / total), signal);
     report.warnings.unshift(...coarseWarnings);
@@ -256,6 +272,7 @@ export class ComputePool {
     };
     return {
       matmulABt: (A, B, n, m, k) => this.matmulABt(A, B, n, m, k, signal),
+      rotate: (rotation, x, n) => this.rotate(rotation, x, n, signal),
       transpose: (A, n, m) => this.run('transpose', { A: toShared(A), n, m }, signal),
       eigen: (S, n) => this.run('eigen', { S, n }, signal),
       orthonormalize: async (A, n) => {

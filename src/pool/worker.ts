@@ -9,7 +9,7 @@
 import { adcScan } from '../core/adc.js';
 import { dot, l2sq, normalizeRows } from '../core/distance.js';
 import { gramSchmidtRows, matmulABt, symmetricEigen, transpose as transposeMatrix } from '../core/linalg.js';
-import { crossWithReconstruction as crossColumns, encodeRowsWithError } from '../core/rotation.js';
+import { Rotation, crossWithReconstruction as crossColumns, encodeRowsWithError } from '../core/rotation.js';
 import type { Codec } from '../core/codec.js';
 import { CoarseQuantizer, type IVFSearcher, type ListsView, trainCoarse as trainCoarseQuantizer } from '../core/ivf.js';
 import { PQGeometry, type PQTrainOptions, type SubspaceTrainResult, trainSubspace as trainOne } from '../core/pq.js';
@@ -79,6 +79,23 @@ export interface MatmulTask {
 export function matmul(task: MatmulTask): number {
   const { A, B, m, k, rowStart, rowEnd, out } = task;
   matmulABt(A, rowStart * k, B, 0, rowEnd - rowStart, m, k, out, rowStart * m);
+  return rowEnd - rowStart;
+}
+
+export interface RotateTask {
+  /** n × d rows and the rotation's d × d directions, in shared memory. */
+  x: Float32Array;
+  directions: Float32Array;
+  d: number;
+  /** Rows [rowStart, rowEnd) of out (n × d, shared) = those rows of x rotated. */
+  rowStart: number;
+  rowEnd: number;
+  out: Float32Array;
+}
+
+export function rotate(task: RotateTask): number {
+  const { x, d, rowStart, rowEnd, out } = task;
+  new Rotation(d, task.directions).apply(x, rowEnd - rowStart, out.subarray(rowStart * d, rowEnd * d), rowStart * d);
   return rowEnd - rowStart;
 }
 

@@ -1,0 +1,15 @@
+// The part of the WebAssembly JS API the kernels use (lib "ES2022" without "DOM"
+// does not declare it; Node 20 provides it).
+declare namespace WebAssembly {
+  class Module {
+    constructor(bytes: Uint8Array);
+  }
+  class Memory {
+    readonly buffer: ArrayBuffer;
+    grow(pages: number): number;
+  }
+  class Instance {
+    constructor(module: Module, imports?: object);
+    readonly exports: Record<string, unknown>;
+  }
+}

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { Rng } from '../../src/core/rng.js';
+import { dotsF32, nearestF32 } from '../../src/core/wasm/kernels.js';
+import { gaussian } from '../helpers/data.js';
+
+function randomRows(n: number, d: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n * d }, () => gaussian(rng));
+}
+
+/** Float64 reference of ⟨a row i, b row j⟩. */
+function dot64(a: Float32Array, ao: number, b: Float32Array, bo: number, k: number): number {
+  let s = 0;
+  for (let t = 0; t < k; t++) s += a[ao + t] * b[bo + t];
+  return s;
+}
+
+describe('WebAssembly SIMD kernels', () => {
+  it('dotsF32 computes A·Bᵀ within float32 rounding for shapes off the 2 × 4 × 4 grid, with offsets, beyond one block', () => {
+    for (const [n, m, k] of [[1, 1, 1], [3, 5, 7], [67, 70, 98], [130, 9, 129]]) {
+      const A = randomRows(n + 2, k, n);
+      const B = randomRows(m + 1, k, m);
+      const out = new Float64Array(n * m + 3).fill(-7);
+      dotsF32(A, 2 * k, B, k, n, m, k, out, 3);
+      expect(out.subarray(0, 3).every((v) => v === -7)).toBe(true);
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < m; j++) {
+          const exact = dot64(A, (i + 2) * k, B, (j + 1) * k, k);
+          expect(Math.abs(out[3 + i * m + j] - exact)).toBeLessThan(1e-5 * Math.sqrt(k) * (1 + Math.abs(exact)));
+        }
+      }
+    }
+  });
+
+  it('dotsF32 gives every row the same bits whether computed alone or in a batch (results never depend on the split)', () => {
+    const [n, m, k] = [37, 21, 50];
+    const A = randomRows(n, k, 11);
+    const B = randomRows(m, k, 12);
+    const all = new Float32Array(n * m);
+    dotsF32(A, 0, B, 0, n, m, k, all);
+    for (const i of [0, 17, 36]) {
+      const one = new Float32Array(m);
+      dotsF32(A, i * k, B, 0, 1, m, k, one);
+      expect(Array.from(one)).toEqual(Array.from(all.subarray(i * m, (i + 1) * m)));
+    }
+  });
+
+  it('nearestF32 finds the nearest centroid of strided rows, ties to the lower index, for k off a multiple of four and more rows than one block', () => {
+    const [n, k, ds, stride] = [601, 13, 9, 20];
+    const x = randomRows(n, stride, 21);
+    const c = randomRows(k, ds, 22);
+    c.set(c.subarray(2 * ds, 3 * ds), 9 * ds); // centroid 9 duplicates 2: 2 must win
+    const norms = Float64Array.from({ length: k }, (_, j) => dot64(c, j * ds, c, j * ds, ds));
+    const out = new Int32Array(2 * n).fill(-1);
+    nearestF32(x, 5, stride, n, c, 0, k, ds, norms, 0, out, 1, 2);
+    let sawTie = false;
+    for (let i = 0; i < n; i++) {
+      let best = 0;
+      let bv = Infinity;
+      for (let j = 0; j < k; j++) {
+        let s = 0;
+        for (let t = 0; t < ds; t++) s += (x[5 + i * stride + t] - c[j * ds + t]) ** 2;
+        if (s < bv) [bv, best] = [s, j];
+      }
+      sawTie ||= best === 2;
+      expect(out[1 + 2 * i]).toBe(best);
+      expect(out[2 * i]).toBe(-1);
+    }
+    expect(sawTie).toBe(true);
+  });
+
+  it('keeps working after its memory grows (views are refreshed)', () => {
+    const [n, d] = [600, 784]; // 3.6 MB of operands: more than the initial 1 MiB
+    const A = randomRows(n, d, 31);
+    const big = new Float32Array(n * n);
+    dotsF32(A, 0, A, 0, n, n, d, big);
+    const small = new Float32Array(4);
+    dotsF32(A, 0, A, 0, 2, 2, d, small);
+    expect(Array.from(small)).toEqual([big[0], big[1], big[n], big[n + 1]]);
+  });
+});
