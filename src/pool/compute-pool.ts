@@ -31,7 +31,7 @@ import type {
   ExactScanTask,
   IVFScanTask,
   ResidualsTask,
-  RotateTask,
+  DotsTask,
   TrainCoarseTask,
   PartialResults,
   ReadRowsTask,
@@ -179,16 +179,15 @@ export class ComputePool {
     return out;
   }
 
-  /** rotation.apply to rows [0, n) of x, the rows split over the workers. */
-  async rotate(rotation: Rotation, x: Float32Array, n: number, signal?: AbortSignal): Promise<Float32Array> {
-    const { d } = rotation;
-    const rows = toShared(x.subarray(0, n * d));
-    const directions = toShared(rotation.directions);
-    const out = new Float32Array(new SharedArrayBuffer(n * d * 4));
+  /** A·Bᵀ in float32 (wasm/kernels.dotsF32: A n × k, B m × k), the rows of A split over the workers. */
+  async dotsF32(A: Float32Array, B: Float32Array, n: number, m: number, k: number, signal?: AbortSignal): Promise<Float32Array> {
+    const a = toShared(A.subarray(0, n * k));
+    const b = toShared(B.subarray(0, m * k));
+    const out = new Float32Array(new SharedArrayBuffer(n * m * 4));
     await Promise.all(
       ranges(n, this.threads * 2, 64).map(([rowStart, rowEnd]) => {
-        const task: RotateTask = { x: rows, directions, d, rowStart, rowEnd, out };
-        return this.run('rotate', task, signal);
+        const task: DotsTask = { A: a, B: b, m, k, rowStart, rowEnd, out };
+        return this.run('dotsF32', task, signal);
       }),
     );
     return out;
@@ -239,7 +238,7 @@ export class ComputePool {
         { seed: options.seed, ...options.rotation },
         (done, total) => scaled((0.6 * done) / total),
       ));
-      pqInput = await this.rotate(rotation, x, n, signal);
+      pqInput = await this.dotsF32(x, rotation.directions, n, d, d, signal); // = rotation.apply
       pqFrom = 0.6;
       if (coarse !== null) coarse = new CoarseQuantizer(coarse.nlist, d, rotation.apply(coarse.centroids, coarse.nlist));
     }
@@ -272,7 +271,7 @@ export class ComputePool {
     };
     return {
       matmulABt: (A, B, n, m, k) => this.matmulABt(A, B, n, m, k, signal),
-      rotate: (rotation, x, n) => this.rotate(rotation, x, n, signal),
+      dotsF32: (A, B, n, m, k) => this.dotsF32(A, B, n, m, k, signal),
       transpose: (A, n, m) => this.run('transpose', { A: toShared(A), n, m }, signal),
       eigen: (S, n) => this.run('eigen', { S, n }, signal),
       orthonormalize: async (A, n) => {
@@ -294,18 +293,20 @@ export class ComputePool {
         );
         return { codes, error: errors.reduce((a, b) => a + b, 0) };
       },
-      crossWithReconstruction: async (x, n, pq, codes) => {
+      crossWithReconstruction: async (x, n, pq, codes, recentre) => {
         const { key, bytes } = handle(pq);
         const xs = toShared(x.subarray(0, n * pq.d));
         const cs = toShared(codes);
         const out = new Float64Array(new SharedArrayBuffer(pq.d * pq.d * 8));
+        // Recentred codebook: each task overwrites its sub-spaces' centroids.
+        const moved = recentre === null ? null : { directions: toShared(recentre.directions), centroids: toShared(Float32Array.from(pq.centroids)) };
         await Promise.all(
           ranges(pq.m, this.threads * 2, 1).map(([jFrom, jTo]) => {
-            const task: CrossTask = { codecKey: key, codec: bytes, x: xs, n, codes: cs, jFrom, jTo, out };
+            const task: CrossTask = { codecKey: key, codec: bytes, x: xs, n, codes: cs, jFrom, jTo, out, recentre: moved };
             return this.run('crossWithReconstruction', task, signal);
           }),
         );
-        return out;
+        return { cross: out, pq: moved === null ? pq : new ProductQuantizer(pq.geometry, Float32Array.from(moved.centroids)) };
       },
     };
   }

@@ -9,7 +9,8 @@
 import { adcScan } from '../core/adc.js';
 import { dot, l2sq, normalizeRows } from '../core/distance.js';
 import { gramSchmidtRows, matmulABt, symmetricEigen, transpose as transposeMatrix } from '../core/linalg.js';
-import { Rotation, crossWithReconstruction as crossColumns, encodeRowsWithError } from '../core/rotation.js';
+import { crossWithReconstruction as crossColumns, encodeRowsWithError } from '../core/rotation.js';
+import { dotsF32 as dotsKernel } from '../core/wasm/kernels.js';
 import type { Codec } from '../core/codec.js';
 import { CoarseQuantizer, type IVFSearcher, type ListsView, trainCoarse as trainCoarseQuantizer } from '../core/ivf.js';
 import { PQGeometry, type PQTrainOptions, type SubspaceTrainResult, trainSubspace as trainOne } from '../core/pq.js';
@@ -82,20 +83,21 @@ export function matmul(task: MatmulTask): number {
   return rowEnd - rowStart;
 }
 
-export interface RotateTask {
-  /** n × d rows and the rotation's d × d directions, in shared memory. */
-  x: Float32Array;
-  directions: Float32Array;
-  d: number;
-  /** Rows [rowStart, rowEnd) of out (n × d, shared) = those rows of x rotated. */
+export interface DotsTask {
+  /** n × k and m × k, row-major, in shared memory. */
+  A: Float32Array;
+  B: Float32Array;
+  m: number;
+  k: number;
+  /** Rows [rowStart, rowEnd) of out = A·Bᵀ (n × m, float32, shared) are computed by this task. */
   rowStart: number;
   rowEnd: number;
   out: Float32Array;
 }
 
-export function rotate(task: RotateTask): number {
-  const { x, d, rowStart, rowEnd, out } = task;
-  new Rotation(d, task.directions).apply(x, rowEnd - rowStart, out.subarray(rowStart * d, rowEnd * d), rowStart * d);
+export function dotsF32(task: DotsTask): number {
+  const { A, B, m, k, rowStart, rowEnd, out } = task;
+  dotsKernel(A, rowStart * k, B, 0, rowEnd - rowStart, m, k, out, rowStart * m);
   return rowEnd - rowStart;
 }
 
@@ -141,11 +143,13 @@ export interface CrossTask {
   jTo: number;
   /** d × d, shared: this task writes the columns of sub-spaces [jFrom, jTo). */
   out: Float64Array;
+  /** One Lloyd step first (rotation.crossWithReconstruction): this task moves its sub-spaces' centroids in the shared copy. */
+  recentre: { directions: Float32Array; centroids: Float32Array } | null;
 }
 
 /** Sub-spaces [jFrom, jTo) of Xᵀ·Ŷ (rotation.crossWithReconstruction). */
 export function crossWithReconstruction(task: CrossTask): number {
-  crossColumns(task.x, task.n, codecFor(task.codecKey, task.codec).pq, task.codes, task.jFrom, task.jTo, task.out);
+  crossColumns(task.x, task.n, codecFor(task.codecKey, task.codec).pq, task.codes, task.jFrom, task.jTo, task.out, task.recentre);
   return task.jTo - task.jFrom;
 }
 

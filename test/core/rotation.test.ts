@@ -3,7 +3,8 @@ import { Codec } from '../../src/core/codec.js';
 import { orthogonalityError } from '../../src/core/linalg.js';
 import { PQGeometry, ProductQuantizer } from '../../src/core/pq.js';
 import { Rotation, allocateEigenvalues, crossWithReconstruction, inlineCompute, rotationDefaults, trainRotation } from '../../src/core/rotation.js';
-import { correlated } from '../helpers/data.js';
+import { Rng } from '../../src/core/rng.js';
+import { correlated, gaussian } from '../helpers/data.js';
 
 describe('OPQ rotation', () => {
   const d = 32;
@@ -55,11 +56,70 @@ describe('OPQ rotation', () => {
     }
   });
 
-  it('gives wide sub-spaces (over 64 dimensions) a larger sample and more updates', () => {
-    expect(rotationDefaults(new PQGeometry(784, 8, 8))).toEqual({ iterations: 20, sampleSize: 32768 }); // 98 dimensions
-    expect(rotationDefaults(new PQGeometry(784, 16, 8))).toEqual({ iterations: 8, sampleSize: 8192 }); // 49
-    expect(rotationDefaults(new PQGeometry(130, 2, 8))).toEqual({ iterations: 20, sampleSize: 32768 }); // 65
-    expect(rotationDefaults(new PQGeometry(128, 2, 8))).toEqual({ iterations: 8, sampleSize: 8192 }); // 64
+  it('gives wide sub-spaces (over 64 dimensions) a larger sample and many Lloyd updates from the parametric start', () => {
+    const wide = { iterations: 80, sampleSize: 32768, pqStep: 'lloyd', start: 'parametric' };
+    const narrow = { iterations: 8, sampleSize: 8192, pqStep: 'kmeans', start: 'auto' };
+    expect(rotationDefaults(new PQGeometry(784, 8, 8))).toEqual(wide); // 98 dimensions
+    expect(rotationDefaults(new PQGeometry(784, 16, 8))).toEqual(narrow); // 49
+    expect(rotationDefaults(new PQGeometry(130, 2, 8))).toEqual(wide); // 65
+    expect(rotationDefaults(new PQGeometry(128, 2, 8))).toEqual(narrow); // 64
+  });
+
+  it('recentres the centroids on the means of their rotated rows before the cross product (one Lloyd step)', () => {
+    const g = new PQGeometry(d, 5, 4);
+    const pq = ProductQuantizer.train(x, n, d, { m: 5, nbits: 4 }, { iterations: 3, seed: 4 }).pq;
+    const angle = new Rotation(d, Float32Array.from(Rotation.identity(d).directions));
+    angle.directions.set([0.6, 0.8], 0);
+    angle.directions.set([-0.8, 0.6], d);
+    const rows = 500;
+    const y = angle.apply(x, rows);
+    const codes = pq.encode(y, rows);
+    const moved = { directions: angle.directions, centroids: Float32Array.from(pq.centroids) };
+    const out = new Float64Array(d * d);
+    crossWithReconstruction(x, rows, pq, codes, 0, g.m, out, moved);
+    // Means computed directly on y; an empty centroid keeps its place.
+    const { ksub, offsets } = g;
+    for (let j = 0; j < g.m; j++) {
+      const lo = offsets[j];
+      const ds = offsets[j + 1] - lo;
+      for (let c = 0; c < ksub; c++) {
+        const members = [];
+        for (let i = 0; i < rows; i++) if (codes[i * g.m + j] === c) members.push(i);
+        for (let b = 0; b < ds; b++) {
+          const at = ksub * lo + c * ds + b;
+          const mean = members.length === 0 ? pq.centroids[at] : members.reduce((s, i) => s + y[i * d + lo + b], 0) / members.length;
+          expect(moved.centroids[at]).toBeCloseTo(mean, 4);
+        }
+      }
+    }
+    const rec = new ProductQuantizer(g, moved.centroids).decode(codes, rows);
+    for (const [a, b] of [[0, 0], [1, 7], [31, 30]]) {
+      let direct = 0;
+      for (let i = 0; i < rows; i++) direct += x[i * d + a] * rec[i * d + b];
+      expect(Math.abs(out[a * d + b] - direct)).toBeLessThan(1e-9 * (1 + Math.abs(direct)));
+    }
+  });
+
+  it('Lloyd updates never raise the sample error; a rotation ending above the identity start falls back to it', async () => {
+    const { report } = await trainRotation(x, n, geometry, inlineCompute, { iterations: 6, sampleSize: 2000, seed: 5, pqStep: 'lloyd', start: 'parametric' });
+    const updates = report.sampleMse.slice(2);
+    for (let i = 1; i < updates.length; i++) expect(updates[i]).toBeLessThanOrEqual(updates[i - 1] * (1 + 1e-9));
+    expect(report.fellBack).toBe(false);
+    // Each sub-space's 8 coordinates take one of 32 patterns, independently: the identity
+    // codes them exactly, while PCA directions mix the sub-spaces.
+    const rng = new Rng(8);
+    const patterns = Float32Array.from({ length: 4 * 32 * 8 }, () => gaussian(rng));
+    const blocks = new Float32Array(n * d);
+    for (let i = 0; i < n; i++) {
+      for (let b = 0; b < 4; b++) {
+        const p = rng.nextU32() & 31;
+        for (let t = 0; t < 8; t++) blocks[i * d + b * 8 + t] = patterns[(b * 32 + p) * 8 + t] + 0.01 * gaussian(rng);
+      }
+    }
+    const forced = await trainRotation(blocks, n, geometry, inlineCompute, { iterations: 0, sampleSize: 2000, seed: 5, start: 'parametric' });
+    expect(forced.report.sampleMse[1]).toBeGreaterThan(forced.report.sampleMse[0]);
+    expect(forced.report.fellBack).toBe(true);
+    expect(Array.from(forced.rotation.directions)).toEqual(Array.from(Rotation.identity(d).directions));
   });
 
   it('reverses what it applies and preserves distances', () => {

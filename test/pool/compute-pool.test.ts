@@ -45,12 +45,14 @@ describe('OPQ training on the pool', () => {
   const x = correlated(n, d, 21);
   const geometry = new PQGeometry(d, 3, 5);
 
-  it('computes exactly what the inline computation does', async () => {
-    const options = { iterations: 2, sampleSize: 1000, seed: 3 };
-    const inline = await trainRotation(x, n, geometry, inlineCompute, options);
-    const pooled = await trainRotation(x, n, geometry, pool.trainCompute(), options);
-    expect(Buffer.from(pooled.rotation.directions.buffer)).toEqual(Buffer.from(inline.rotation.directions.buffer));
-    expect(pooled.report).toEqual(inline.report);
+  it('computes exactly what the inline computation does (k-means and Lloyd updates)', async () => {
+    for (const pqStep of ['kmeans', 'lloyd'] as const) {
+      const options = { iterations: 2, sampleSize: 1000, seed: 3, pqStep };
+      const inline = await trainRotation(x, n, geometry, inlineCompute, options);
+      const pooled = await trainRotation(x, n, geometry, pool.trainCompute(), options);
+      expect(Buffer.from(pooled.rotation.directions.buffer)).toEqual(Buffer.from(inline.rotation.directions.buffer));
+      expect(pooled.report).toEqual(inline.report);
+    }
   });
 
   it('trains an OPQ codec: rotation then PQ, with progress up to 1', async () => {
