@@ -240,7 +240,7 @@ export class ComputePool {
       ));
       pqInput = await this.dotsF32(x, rotation.directions, n, d, d, signal); // = rotation.apply
       pqFrom = 0.6;
-      if (coarse !== null) coarse = new CoarseQuantizer(coarse.nlist, d, rotation.apply(coarse.centroids, coarse.nlist));
+      if (coarse !== null) coarse = new CoarseQuantizer(coarse.nlist, d, await this.dotsF32(coarse.centroids, rotation.directions, coarse.nlist, d, d, signal));
     }
     const { pq, report } = await this.trainPQ(pqInput, n, d, config, options, (done, total) => scaled(pqFrom + ((1 - pqFrom) * done) / total), signal);
     report.warnings.unshift(...coarseWarnings);
