@@ -173,6 +173,10 @@ function pack(f32: Float32Array, dst: number, src: Float32Array, so: number, str
  */
 export function dotsF32(A: Float32Array, ao: number, B: Float32Array, bo: number, n: number, m: number, k: number, out: Float32Array | Float64Array, oo = 0): void {
   if (n === 0 || m === 0) return;
+  if (k === 0) {
+    out.fill(0, oo, oo + n * m); // the kernel's loops run at least once
+    return;
+  }
   const kp = up4(k);
   const mp = up4(m);
   const rows = Math.min(ROWS, n + (n & 1));
@@ -219,6 +223,7 @@ export function nearestF32(
   oStride: number,
 ): void {
   if (n === 0) return;
+  if (k === 0 || ds === 0) throw new RangeError(`nearest centroid among ${k} centroids of ${ds} dimensions`);
   const kp = up4(ds);
   const kPad = up4(k);
   const rows = Math.min(256, n + (n & 1));
