@@ -226,12 +226,16 @@ export async function trainRotation(
   const x = ns === n ? data.subarray(0, n * d) : gatherRows(data, d, sampleIndices(n, ns, new Rng(seed ^ 0x0f0f)));
   const total = iterations + 2;
   const sampleMse: number[] = [];
-  // One PQ step on the sample rotated by r (null: the identity), warm-started from `from` when given.
-  const pqStep = async (r: Rotation | null, from: ProductQuantizer | null) => {
-    const y = r === null ? x : await compute.dotsF32(x, r.directions, ns, d, d);
-    const pq = await compute.trainPQ(y, ns, d, { m, nbits }, { iterations: pqIterations, seed, warmStart: from?.centroids });
+  const rotated = (r: Rotation) => compute.dotsF32(x, r.directions, ns, d, d); // = r.apply(x, ns)
+  // The sample coded by pq: codes and mean squared error.
+  const assign = async (pq: ProductQuantizer, y: Float32Array) => {
     const { codes, error } = await compute.encodeWithError(pq, y, ns);
     return { pq, codes, mse: error / ns };
+  };
+  // One PQ step on the sample rotated by r (null: the identity), warm-started from `from` when given.
+  const pqStep = async (r: Rotation | null, from: ProductQuantizer | null) => {
+    const y = r === null ? x : await rotated(r);
+    return assign(await compute.trainPQ(y, ns, d, { m, nbits }, { iterations: pqIterations, seed, warmStart: from?.centroids }), y);
   };
   // Two starts: the identity (plain PQ) and the parametric solution. The one with
   // the lower sample error is kept, so the rotation never does worse than PQ.
@@ -250,12 +254,7 @@ export async function trainRotation(
     // then the rotation and the codes follow; 'kmeans' retrains PQ after the rotation.
     const { cross, pq } = await compute.crossWithReconstruction(x, ns, step.pq, step.codes, lloyd ? rotation : null);
     rotation = new Rotation(d, await procrustesDirections(cross, d, compute));
-    if (lloyd) {
-      const { codes, error } = await compute.encodeWithError(pq, await compute.dotsF32(x, rotation.directions, ns, d, d), ns);
-      step = { pq, codes, mse: error / ns };
-    } else {
-      step = await pqStep(rotation, step.pq);
-    }
+    step = lloyd ? await assign(pq, await rotated(rotation)) : await pqStep(rotation, step.pq);
     sampleMse.push(step.mse);
     onStep?.(it + 3, total);
   }

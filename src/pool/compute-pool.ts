@@ -31,7 +31,6 @@ import type {
   ExactScanTask,
   IVFScanTask,
   ResidualsTask,
-  DotsTask,
   TrainCoarseTask,
   PartialResults,
   ReadRowsTask,
@@ -158,36 +157,32 @@ export class ComputePool {
     return { pq, report: summariseTraining(drawn.n, parts) };
   }
 
-  /** out = A·Bᵀ (A: n × k, B: m × k) with the output rows split over the workers. */
-  async matmulABt(
+  /** out = A·Bᵀ (A: n × k, B: m × k) in float64 (linalg.matmulABt), the output rows split over the workers. */
+  matmulABt(A: Float32Array | Float64Array, B: Float32Array | Float64Array, n: number, m: number, k: number, signal?: AbortSignal): Promise<Float64Array> {
+    return this.product(A, B, n, m, k, false, new Float64Array(new SharedArrayBuffer(n * m * 8)), signal);
+  }
+
+  /** A·Bᵀ in float32 (wasm/kernels.dotsF32), the output rows split over the workers. */
+  dotsF32(A: Float32Array, B: Float32Array, n: number, m: number, k: number, signal?: AbortSignal): Promise<Float32Array> {
+    return this.product(A, B, n, m, k, true, new Float32Array(new SharedArrayBuffer(n * m * 4)), signal);
+  }
+
+  private async product<T extends Float32Array | Float64Array>(
     A: Float32Array | Float64Array,
     B: Float32Array | Float64Array,
     n: number,
     m: number,
     k: number,
+    simd: boolean,
+    out: T,
     signal?: AbortSignal,
-  ): Promise<Float64Array> {
+  ): Promise<T> {
     const a = toShared(A.subarray(0, n * k) as Float32Array | Float64Array);
     const b = toShared(B.subarray(0, m * k) as Float32Array | Float64Array);
-    const out = new Float64Array(new SharedArrayBuffer(n * m * 8));
     await Promise.all(
       ranges(n, this.threads * 2, 64).map(([rowStart, rowEnd]) => {
-        const task: MatmulTask = { A: a, B: b, m, k, rowStart, rowEnd, out };
+        const task: MatmulTask = { A: a, B: b, m, k, rowStart, rowEnd, out, simd };
         return this.run('matmul', task, signal);
-      }),
-    );
-    return out;
-  }
-
-  /** A·Bᵀ in float32 (wasm/kernels.dotsF32: A n × k, B m × k), the rows of A split over the workers. */
-  async dotsF32(A: Float32Array, B: Float32Array, n: number, m: number, k: number, signal?: AbortSignal): Promise<Float32Array> {
-    const a = toShared(A.subarray(0, n * k));
-    const b = toShared(B.subarray(0, m * k));
-    const out = new Float32Array(new SharedArrayBuffer(n * m * 4));
-    await Promise.all(
-      ranges(n, this.threads * 2, 64).map(([rowStart, rowEnd]) => {
-        const task: DotsTask = { A: a, B: b, m, k, rowStart, rowEnd, out };
-        return this.run('dotsF32', task, signal);
       }),
     );
     return out;
@@ -306,7 +301,7 @@ export class ComputePool {
             return this.run('crossWithReconstruction', task, signal);
           }),
         );
-        return { cross: out, pq: moved === null ? pq : new ProductQuantizer(pq.geometry, Float32Array.from(moved.centroids)) };
+        return { cross: out, pq: moved === null ? pq : new ProductQuantizer(pq.geometry, moved.centroids) };
       },
     };
   }

@@ -10,7 +10,7 @@ import { adcScan } from '../core/adc.js';
 import { dot, l2sq, normalizeRows } from '../core/distance.js';
 import { gramSchmidtRows, matmulABt, symmetricEigen, transpose as transposeMatrix } from '../core/linalg.js';
 import { crossWithReconstruction as crossColumns, encodeRowsWithError } from '../core/rotation.js';
-import { dotsF32 as dotsKernel } from '../core/wasm/kernels.js';
+import { dotsF32 } from '../core/wasm/kernels.js';
 import type { Codec } from '../core/codec.js';
 import { CoarseQuantizer, type IVFSearcher, type ListsView, trainCoarse as trainCoarseQuantizer } from '../core/ivf.js';
 import { PQGeometry, type PQTrainOptions, type SubspaceTrainResult, trainSubspace as trainOne } from '../core/pq.js';
@@ -74,30 +74,15 @@ export interface MatmulTask {
   /** Rows [rowStart, rowEnd) of out = A·Bᵀ (n × m, shared) are computed by this task. */
   rowStart: number;
   rowEnd: number;
-  out: Float64Array;
+  out: Float32Array | Float64Array;
+  /** The float32 SIMD kernel (A, B float32) instead of the float64 one. */
+  simd: boolean;
 }
 
 export function matmul(task: MatmulTask): number {
   const { A, B, m, k, rowStart, rowEnd, out } = task;
-  matmulABt(A, rowStart * k, B, 0, rowEnd - rowStart, m, k, out, rowStart * m);
-  return rowEnd - rowStart;
-}
-
-export interface DotsTask {
-  /** n × k and m × k, row-major, in shared memory. */
-  A: Float32Array;
-  B: Float32Array;
-  m: number;
-  k: number;
-  /** Rows [rowStart, rowEnd) of out = A·Bᵀ (n × m, float32, shared) are computed by this task. */
-  rowStart: number;
-  rowEnd: number;
-  out: Float32Array;
-}
-
-export function dotsF32(task: DotsTask): number {
-  const { A, B, m, k, rowStart, rowEnd, out } = task;
-  dotsKernel(A, rowStart * k, B, 0, rowEnd - rowStart, m, k, out, rowStart * m);
+  if (task.simd) dotsF32(A as Float32Array, rowStart * k, B as Float32Array, 0, rowEnd - rowStart, m, k, out, rowStart * m);
+  else matmulABt(A, rowStart * k, B, 0, rowEnd - rowStart, m, k, out, rowStart * m);
   return rowEnd - rowStart;
 }
 
