@@ -4,11 +4,13 @@ import { type TestApp, makeApp, seededVectors } from '../helpers/app.js';
 describe('concurrency', () => {
   let t: TestApp;
   const d = 32;
-  const data = seededVectors(4000, d, 11);
+  // Enough stored vectors that the retraining lasts many query round-trips however fast the kernels get.
+  const stored = 10000;
+  const data = seededVectors(stored + 2000, d, 11);
   beforeAll(async () => {
     t = await makeApp();
     await t.req('POST', '/collections', { name: 'c', dimension: d, quantizer: { type: 'pq', m: 8 } });
-    await t.req('POST', '/collections/c/vectors', { vectors: data.slice(0, 2000) });
+    await t.req('POST', '/collections/c/vectors', { vectors: data.slice(0, stored) });
     // A first codec, so the retraining below swaps one codec for another under load.
     const job = (await t.req('POST', '/collections/c/train', { iterations: 3 })).json().job;
     for (;;) {
@@ -36,12 +38,12 @@ describe('concurrency', () => {
     const load = (async () => {
       let i = 0;
       while (state === 'queued' || state === 'running') {
-        const q = await t.req('POST', '/collections/c/query', { vector: data[i % 2000].vector, k: 5 });
+        const q = await t.req('POST', '/collections/c/query', { vector: data[i % stored].vector, k: 5 });
         statuses.add(q.statusCode);
         expect(q.json().results).toHaveLength(5);
         queries++;
         if (i % 4 === 0) {
-          const v = data[2000 + (writes % 2000)];
+          const v = data[stored + (writes % 2000)];
           const w = await t.req('POST', '/collections/c/vectors', { vectors: [v] });
           statuses.add(w.statusCode);
           written.push(v.id);
@@ -56,7 +58,7 @@ describe('concurrency', () => {
     expect(queries).toBeGreaterThan(5);
     expect(writes).toBeGreaterThan(0);
     const stats = (await t.req('GET', '/collections/c')).json();
-    expect(stats).toMatchObject({ codecVersion: 2, count: 2000 + new Set(written).size });
+    expect(stats).toMatchObject({ codecVersion: 2, count: stored + new Set(written).size });
     // Every vector written during training was encoded with the new codec: each is found near itself.
     let found = 0;
     for (const id of written) {
