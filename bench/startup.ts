@@ -18,6 +18,7 @@ import { ComputePool } from '../src/pool/compute-pool.js';
 import { CollectionService } from '../src/services/collections.js';
 import { openDatabase } from '../src/store/database.js';
 import { Store } from '../src/store/store.js';
+import { DEFAULT_LIMITS } from '../src/config.js';
 import { REPO_ROOT } from './lib/fashion-mnist.js';
 import { machineSummary } from './lib/report.js';
 
@@ -54,7 +55,7 @@ try {
   const pool = new ComputePool({ threads: 1 });
   const times: number[] = [];
   for (let r = 0; r < Number(args.rounds); r++) {
-    const service = new CollectionService(store, pool, path, silent);
+    const service = new CollectionService(store, pool, path, silent, DEFAULT_LIMITS);
     const t = performance.now();
     service.load();
     times.push(performance.now() - t);

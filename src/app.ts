@@ -3,18 +3,26 @@
  * rebuilds every collection's index, and registers the plugins and routes.
  * src/server.ts only listens and shuts down; tests build the app and inject requests.
  */
+import cors from '@fastify/cors';
+import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config.js';
-import errors from './http/plugins/errors.js';
+import { HARD_LIMITS } from './limits.js';
+import auth from './http/plugins/auth.js';
+import deadline from './http/plugins/deadline.js';
+import errors, { RETRY_AFTER_SECONDS, clientError, errorBody, frameworkError } from './http/plugins/errors.js';
+import metrics from './http/plugins/metrics.js';
 import openapi from './http/plugins/swagger.js';
 import collectionRoutes from './http/routes/collections.js';
 import healthRoutes from './http/routes/health.js';
 import jobRoutes from './http/routes/jobs.js';
 import queryRoutes from './http/routes/query.js';
+import snapshotRoutes from './http/routes/snapshots.js';
 import vectorRoutes from './http/routes/vectors.js';
 import { zodValidatorCompiler } from './http/zod.js';
 import { ComputePool } from './pool/compute-pool.js';
 import { CollectionService } from './services/collections.js';
+import { SnapshotService } from './services/snapshots.js';
 import { openDatabase } from './store/database.js';
 import { Store } from './store/store.js';
 import { assertLittleEndian } from './store/vector-blobs.js';
@@ -32,21 +40,42 @@ export interface BuildOptions {
   fastify?: FastifyServerOptions;
 }
 
+/**
+ * Longest path parameter, as sent (percent-encoded): an id of maxIdLength UTF-16
+ * units, each at most 3 UTF-8 bytes = 9 characters encoded (a surrogate pair is
+ * 4 bytes for 2 units). Fastify's default of 100 made ids over 100 characters unreachable.
+ */
+const MAX_PARAM_LENGTH = HARD_LIMITS.maxIdLength * 9;
+
+/** Routes that answer even while the service sheds load: probes must see the state, not be refused by it. */
+const PROBES = new Set(['/health', '/ready', '/metrics']);
+
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   assertLittleEndian();
   const app = Fastify({
-    logger: { level: config.logLevel },
+    logger: { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] },
     bodyLimit: config.bodyLimit,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Node's own limit on receiving a whole request (slow bodies); handlers get REQUEST_TIMEOUT_MS through request.deadline.
+    requestTimeout: config.requestTimeoutMs,
+    return503OnClosing: false,
+    frameworkErrors: frameworkError,
+    clientErrorHandler: clientError,
     ...options.fastify,
   });
   const { db, path, applied } = openDatabase(config.dataDir, { synchronous: config.sqliteSynchronous });
   if (applied.length > 0) app.log.info({ migrations: applied }, 'database migrated');
   const store = new Store(db);
-  const pool = new ComputePool({ threads: config.workers });
-  const collections = new CollectionService(store, pool, path, app.log);
+  const pool = new ComputePool({ threads: config.workers, maxQueue: config.maxQueuedTasks });
+  const collections = new CollectionService(store, pool, path, app.log, config.limits);
+  const snapshots = new SnapshotService(store, config.dataDir);
   app.decorate('store', store);
   app.decorate('pool', pool);
   app.decorate('collections', collections);
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   // On close (after in-flight requests finish): stop jobs, then the pool, then the database.
   app.addHook('onClose', async () => {
     await collections.close();
@@ -63,12 +92,47 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  // An empty JSON body means "no body" (POST /train with defaults), not a parse error.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) =>
+    body === '' ? done(null, undefined) : parseJson(request, body as string, done),
+  );
+
   await app.register(errors);
+  app.addHook('onRequest', async (request, reply) => {
+    if (!closing) return;
+    reply.header('connection', 'close');
+    return reply.status(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send(errorBody('shutting_down', 'the service is shutting down'));
+  });
+  await app.register(underPressure, {
+    maxEventLoopDelay: config.maxEventLoopDelayMs,
+    maxHeapUsedBytes: config.maxHeapBytes,
+    exposeStatusRoute: false,
+    // Returning nothing lets the request through; returning a body makes under-pressure send it.
+    pressureHandler: (request, reply, type) => {
+      if (PROBES.has(request.routeOptions.url ?? '')) return;
+      reply.status(503).header('retry-after', String(RETRY_AFTER_SECONDS));
+      return errorBody('overloaded', `the service is shedding load (${type}); try again shortly`) as unknown as void;
+    },
+  });
+  if (config.corsOrigins.length > 0) {
+    await app.register(cors, {
+      origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
+      methods: ['GET', 'POST', 'PATCH', 'DELETE'],
+      allowedHeaders: ['content-type', 'authorization', 'x-api-key'],
+      maxAge: 600,
+    });
+  }
+  await app.register(auth, { apiKeys: config.apiKeys, readOnlyApiKeys: config.readOnlyApiKeys });
+  await app.register(deadline, { timeoutMs: config.requestTimeoutMs });
   await app.register(openapi);
-  await app.register(healthRoutes);
+  await app.register(metrics);
+  await app.register(healthRoutes, { isClosing: () => closing });
   await app.register(collectionRoutes);
   await app.register(vectorRoutes);
   await app.register(queryRoutes);
   await app.register(jobRoutes);
+  await app.register(snapshotRoutes, { snapshots });
   return app;
 }

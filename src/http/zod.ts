@@ -6,6 +6,7 @@
  */
 import type { FastifySchema, FastifySchemaCompiler } from 'fastify';
 import { z } from 'zod';
+import { ErrorBody } from './schemas/common.js';
 
 const zodOf = new WeakMap<object, z.ZodType>();
 
@@ -26,6 +27,12 @@ function dropSafeIntegerBounds(node: unknown): void {
   for (const v of Object.values(o)) dropSafeIntegerBounds(v);
 }
 
+/** A response that is a file, not JSON. */
+export interface BinaryResponse {
+  binary: string;
+  description: string;
+}
+
 export interface RouteSchemaInput {
   summary: string;
   description?: string;
@@ -34,18 +41,35 @@ export interface RouteSchemaInput {
   querystring?: z.ZodType;
   body?: z.ZodType;
   /** Status code → response body schema (null for an empty body). */
-  response: Record<number, z.ZodType | null>;
+  response: Record<number, z.ZodType | BinaryResponse | null>;
+  /** Open even when API keys are configured (health, readiness, metrics). */
+  public?: boolean;
 }
+
+/** Answers every route but the public ones may give: no or unknown key, read-only key, load shedding. */
+const GUARDED_RESPONSES = {
+  401: 'No API key, or an unknown one (when API_KEYS / READ_ONLY_API_KEYS are set).',
+  403: 'A read-only key on a route that writes.',
+  503: 'Overloaded, timed out, shutting down or storage unavailable; see Retry-After.',
+} as const;
 
 export function routeSchema(r: RouteSchemaInput): FastifySchema {
   const response: Record<number, unknown> = {};
   for (const [status, s] of Object.entries(r.response)) {
-    response[Number(status)] = s === null ? { type: 'null', description: 'No content' } : jsonSchema(s, 'output');
+    if (s === null) response[Number(status)] = { type: 'null', description: 'No content' };
+    else if ('binary' in s) response[Number(status)] = { description: s.description, content: { [s.binary]: { schema: { type: 'string', format: 'binary' } } } };
+    else response[Number(status)] = jsonSchema(s as z.ZodType, 'output');
+  }
+  if (!r.public) {
+    for (const [status, description] of Object.entries(GUARDED_RESPONSES)) {
+      response[Number(status)] ??= { ...jsonSchema(ErrorBody, 'output'), description };
+    }
   }
   return {
     summary: r.summary,
     description: r.description,
     tags: r.tags,
+    ...(r.public && { security: [] }),
     ...(r.params && { params: jsonSchema(r.params, 'input') }),
     ...(r.querystring && { querystring: jsonSchema(r.querystring, 'input') }),
     ...(r.body && { body: jsonSchema(r.body, 'input') }),

@@ -45,6 +45,32 @@ export type { VectorSource } from './worker.js';
 export interface ComputePoolOptions {
   /** Worker threads; default: the number of cores. */
   threads?: number;
+  /** Tasks allowed to wait for a worker; beyond it a task fails at once with PoolOverloadedError. Default: unbounded. */
+  maxQueue?: number;
+}
+
+/** The pool's queue is full: the caller should shed the request (503) rather than wait. */
+export class PoolOverloadedError extends Error {
+  override name = 'PoolOverloadedError';
+  constructor(limit: number) {
+    super(`the worker pool has ${limit} tasks waiting (MAX_QUEUED_TASKS); try again shortly`);
+  }
+}
+
+/**
+ * A task failed inside a worker. Errors cross the thread boundary as structured
+ * clones; this keeps the task name, the message and the code (e.g. SQLITE_FULL)
+ * so the log and the HTTP layer can tell what happened.
+ */
+export class WorkerTaskError extends Error {
+  override name = 'WorkerTaskError';
+  readonly code: string | undefined;
+  constructor(task: string, cause: unknown) {
+    const e = cause as { message?: unknown; code?: unknown } | null;
+    const message = typeof e?.message === 'string' && e.message !== '' ? e.message : String(cause);
+    super(`worker task ${task} failed: ${message}`, { cause });
+    this.code = typeof e?.code === 'string' ? e.code : undefined;
+  }
 }
 
 /** One query's results, nearest first. ids are row numbers. */
@@ -106,19 +132,40 @@ export class ComputePool {
   constructor(options: ComputePoolOptions = {}) {
     assertWorkerBuilt();
     this.threads = options.threads ?? availableParallelism();
+    this.maxQueue = options.maxQueue ?? Number.MAX_SAFE_INTEGER;
     this.piscina = new Piscina({
       filename: WORKER_FILE,
       minThreads: this.threads,
       maxThreads: this.threads,
       idleTimeout: 60_000,
+      maxQueue: this.maxQueue,
     });
   }
 
-  private run<T>(name: string, task: unknown, signal?: AbortSignal): Promise<T> {
-    return this.piscina.run(task, { name, signal }) as Promise<T>;
+  private readonly maxQueue: number;
+
+  /**
+   * Runs a named worker task. An aborted signal rejects with the signal's reason
+   * (timeout, client gone, job cancelled): a queued task is dropped, a running
+   * one stops with its worker, which the pool replaces.
+   */
+  private async run<T>(name: string, task: unknown, signal?: AbortSignal): Promise<T> {
+    if (signal?.aborted) throw signal.reason;
+    try {
+      return (await this.piscina.run(task, { name, signal })) as T;
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      if (err instanceof Error && err.message === 'Task queue is at limit') throw new PoolOverloadedError(this.maxQueue);
+      throw new WorkerTaskError(name, err);
+    }
   }
 
-  /** Resolves when a worker answers within timeoutMs. */
+  /** Tasks waiting for a worker, and the fraction of time the workers have been busy since start. */
+  stats(): { queued: number; utilization: number; threads: number } {
+    return { queued: this.piscina.queueSize, utilization: this.piscina.utilization, threads: this.piscina.threads.length };
+  }
+
+  /** Resolves when a worker answers within timeoutMs (a busy pool answers late: use for readiness, never liveness). */
   async ping(timeoutMs = 2000): Promise<boolean> {
     const signal = AbortSignal.timeout(timeoutMs);
     try {
@@ -307,7 +354,7 @@ export class ComputePool {
   }
 
   /** Encodes n vectors (n × d) with the rows split over the workers. */
-  async encode(codec: Codec, data: Float32Array, n: number): Promise<Uint8Array> {
+  async encode(codec: Codec, data: Float32Array, n: number, signal?: AbortSignal): Promise<Uint8Array> {
     const { key, bytes } = codecHandle(codec);
     const { d, codeSize: m } = codec;
     const shared = toShared(data.subarray(0, n * d));
@@ -323,7 +370,7 @@ export class ComputePool {
         n: e - s,
         out: out.subarray(s * m, e * m),
       };
-      tasks.push(this.run('encode', task));
+      tasks.push(this.run('encode', task, signal));
     }
     await Promise.all(tasks);
     return out;
@@ -343,6 +390,7 @@ export class ComputePool {
     queries: Float32Array;
     nq: number;
     k: number;
+    signal?: AbortSignal;
   }): Promise<Neighbours[]> {
     const { key, bytes } = codecHandle(args.codec);
     const queries = toShared(args.queries);
@@ -360,7 +408,7 @@ export class ComputePool {
           nq: args.nq,
           k: args.k,
         };
-        return this.run<PartialResults>('scan', task);
+        return this.run<PartialResults>('scan', task, args.signal);
       }),
     );
     return mergeParts(parts, args.nq, args.k);
@@ -380,6 +428,7 @@ export class ComputePool {
     nq: number;
     k: number;
     nprobe: number;
+    signal?: AbortSignal;
   }): Promise<Neighbours[]> {
     const { key, bytes } = codecHandle(args.codec);
     const queries = toShared(args.queries);
@@ -397,7 +446,7 @@ export class ComputePool {
           k: args.k,
           nprobe: args.nprobe,
         };
-        return this.run<PartialResults>('ivfScan', task);
+        return this.run<PartialResults>('ivfScan', task, args.signal);
       }),
     );
     return parts.flatMap((p) => mergeParts([p], p.counts.length, args.k));
@@ -413,13 +462,14 @@ export class ComputePool {
     k: number;
     /** One byte per row, nonzero = leave out. */
     skip?: Uint8Array | null;
+    signal?: AbortSignal;
   }): Promise<Neighbours[]> {
     const queries = toShared(args.queries);
     const skip = args.skip ?? null;
     const parts = await Promise.all(
       ranges(args.rows, this.threads, 4096).map(([start, end]) => {
         const task: ExactScanTask = { ...args.source, skip, start, end, metric: args.metric, queries, nq: args.nq, k: args.k };
-        return this.run<PartialResults>('exactScan', task);
+        return this.run<PartialResults>('exactScan', task, args.signal);
       }),
     );
     return mergeParts(parts, args.nq, args.k);
@@ -429,7 +479,15 @@ export class ComputePool {
    * Exact re-ranking of per-query candidate rows: the workers read only those
    * vectors from SQLite, compute exact distances and keep the k nearest.
    */
-  async rerank(args: { source: VectorSource; metric: 'l2' | 'ip'; queries: Float32Array; nq: number; candidates: Neighbours[]; k: number }): Promise<Neighbours[]> {
+  async rerank(args: {
+    source: VectorSource;
+    metric: 'l2' | 'ip';
+    queries: Float32Array;
+    nq: number;
+    candidates: Neighbours[];
+    k: number;
+    signal?: AbortSignal;
+  }): Promise<Neighbours[]> {
     const { nq, candidates } = args;
     const offsets = new Int32Array(new SharedArrayBuffer((nq + 1) * 4));
     for (let q = 0; q < nq; q++) offsets[q + 1] = offsets[q] + candidates[q].ids.length;
@@ -439,22 +497,22 @@ export class ComputePool {
     const parts = await Promise.all(
       ranges(nq, this.threads, 1).map(([q0, q1]) => {
         const task: RerankTask = { ...args.source, metric: args.metric, queries, rows, offsets, q0, nq: q1 - q0, k: args.k };
-        return this.run<PartialResults>('rerank', task);
+        return this.run<PartialResults>('rerank', task, args.signal);
       }),
     );
     return parts.flatMap((p) => mergeParts([p], p.counts.length, args.k));
   }
 
-  /** Sets out[row] = 1 for the rows in [start, end) whose metadata matches a filter (SQL built by services/filter.ts). */
-  matchRows(task: MatchRowsTask): Promise<number> {
-    return this.run('matchRows', task);
+  /** Sets out[row] = 1 for the rows in [start, end) whose metadata matches a filter (clauses compiled by services/filter.ts). */
+  matchRows(task: MatchRowsTask, signal?: AbortSignal): Promise<number> {
+    return this.run('matchRows', task, signal);
   }
 
   /** Σ ‖x − decode(encode(x))‖² and Σ ‖x‖² over n vectors, in a worker. */
-  codecError(codec: Codec, data: Float32Array, n: number): Promise<{ errorSum: number; normSum: number }> {
+  codecError(codec: Codec, data: Float32Array, n: number, signal?: AbortSignal): Promise<{ errorSum: number; normSum: number }> {
     const { key, bytes } = codecHandle(codec);
     const task: CodecErrorTask = { codecKey: key, codec: bytes, data: toShared(data.subarray(0, n * codec.d)), n };
-    return this.run('codecError', task);
+    return this.run('codecError', task, signal);
   }
 
   /** Reads stored vectors into shared memory: the given rows, or every stored row in [start, end). */

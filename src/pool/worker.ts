@@ -18,6 +18,7 @@ import { deserializeCodec } from '../core/serialize.js';
 import { TopK } from '../core/topk.js';
 import { type Db, openReader } from '../store/database.js';
 import { blobInto } from '../store/vector-blobs.js';
+import { type FilterClause, filterPredicate } from '../index/metadata-filter.js';
 
 const CODEC_CACHE_SIZE = 16;
 const codecs = new Map<string, Codec>();
@@ -43,6 +44,23 @@ function reader(path: string): Db {
     readers.set(path, db);
   }
   return db;
+}
+
+/**
+ * Wraps a task so that what it throws crosses the thread boundary whole.
+ * better-sqlite3's SqliteError is not a native Error: a structured clone of it
+ * keeps only its enumerable `code`, losing the message. A plain object with
+ * name, message and code survives; the pool turns it into a WorkerTaskError.
+ */
+function portableErrors<T, R>(task: (input: T) => R): (input: T) => R {
+  return (input) => {
+    try {
+      return task(input);
+    } catch (err) {
+      const e = err as { name?: unknown; message?: unknown; code?: unknown };
+      throw { name: String(e?.name ?? 'Error'), message: String(e?.message ?? err), code: typeof e?.code === 'string' ? e.code : undefined };
+    }
+  };
 }
 
 /** Answers when the worker is alive (health checks). */
@@ -291,7 +309,7 @@ export interface ExactScanTask extends VectorSource, QueryBatch {
 }
 
 /** Exact search of a row range, reading the full vectors from SQLite. Ids are row numbers. */
-export function exactScan(task: ExactScanTask): PartialResults {
+export const exactScan = portableErrors((task: ExactScanTask): PartialResults => {
   const { d, nq, queries } = task;
   const heaps = Array.from({ length: nq }, () => new TopK(task.k));
   const v = new Float32Array(d);
@@ -310,7 +328,7 @@ export function exactScan(task: ExactScanTask): PartialResults {
     }
   }
   return collect(heaps, task.k);
-}
+});
 
 export interface ReadRowsTask extends VectorSource {
   /** The rows to read, or null for every stored row in [start, end). */
@@ -320,7 +338,7 @@ export interface ReadRowsTask extends VectorSource {
 }
 
 /** Reads vectors into shared memory (training samples). Rows that no longer exist are left out. */
-export function readRows(task: ReadRowsTask): { data: Float32Array; rows: Int32Array; n: number } {
+export const readRows = portableErrors((task: ReadRowsTask): { data: Float32Array; rows: Int32Array; n: number } => {
   const { d } = task;
   const db = reader(task.dbPath);
   const found: number[] = [];
@@ -347,7 +365,7 @@ export function readRows(task: ReadRowsTask): { data: Float32Array; rows: Int32A
   blobs.forEach((b, i) => blobInto(b, data, i * d));
   if (task.normalize) normalizeRows(data, found.length, d);
   return { data, rows: Int32Array.from(found), n: found.length };
-}
+});
 
 export interface EncodeRangeTask extends VectorSource {
   codecKey: string;
@@ -362,14 +380,14 @@ export interface EncodeRangeTask extends VectorSource {
  * Encodes the stored vectors of rows [start, end). Returns the squared
  * reconstruction error and squared norms summed over them, for the relative MSE.
  */
-export function encodeRange(task: EncodeRangeTask): { count: number; errorSum: number; normSum: number } {
+export const encodeRange = portableErrors((task: EncodeRangeTask): { count: number; errorSum: number; normSum: number } => {
   const codec = codecFor(task.codecKey, task.codec);
   const { d, codeSize: m } = codec;
   const { data, rows, n } = readRows({ ...task, rows: null });
   const codes = codec.encode(data, n);
   for (let i = 0; i < n; i++) task.out.set(codes.subarray(i * m, (i + 1) * m), (rows[i] - task.start) * m);
   return { count: n, ...errorSums(data, codec.decode(codes, n), n, d) };
-}
+});
 
 export interface RerankTask extends VectorSource, QueryBatch {
   /** Candidate rows of query q: rows[offsets[q] .. offsets[q + 1]). */
@@ -384,7 +402,7 @@ export interface RerankTask extends VectorSource, QueryBatch {
  * exact distances and keeps the k nearest per query. Rows deleted since the scan
  * are dropped. Results are indexed from q0.
  */
-export function rerank(task: RerankTask): PartialResults {
+export const rerank = portableErrors((task: RerankTask): PartialResults => {
   const { d, k } = task;
   const get = reader(task.dbPath).prepare('SELECT vector FROM vectors WHERE collection_id = ? AND row = ?').pluck();
   const v = new Float32Array(d);
@@ -402,14 +420,13 @@ export function rerank(task: RerankTask): PartialResults {
     heaps.push(heap);
   }
   return collect(heaps, k);
-}
+});
 
 export interface MatchRowsTask {
   dbPath: string;
   collectionId: number;
-  /** SQL condition over the metadata column, and its parameters (see services/filter.ts). */
-  where: string;
-  params: (string | number)[];
+  /** The filter's clauses (services/filter.ts compiles them). */
+  clauses: FilterClause[];
   start: number;
   end: number;
   /** One byte per row: rows in [start, end) that match are set to 1. */
@@ -417,18 +434,21 @@ export interface MatchRowsTask {
 }
 
 /** Marks the rows in [start, end) whose metadata satisfies a filter; returns how many. */
-export function matchRows(task: MatchRowsTask): number {
+export const matchRows = portableErrors((task: MatchRowsTask): number => {
+  const matches = filterPredicate(task.clauses);
   const rows = reader(task.dbPath)
-    .prepare(`SELECT row FROM vectors WHERE collection_id = ? AND row >= ? AND row < ? AND (${task.where})`)
-    .pluck()
-    .iterate(task.collectionId, task.start, task.end, ...task.params) as IterableIterator<number>;
+    .prepare('SELECT row, metadata FROM vectors WHERE collection_id = ? AND row >= ? AND row < ? AND metadata IS NOT NULL')
+    .raw()
+    .iterate(task.collectionId, task.start, task.end) as IterableIterator<[number, string]>;
   let count = 0;
-  for (const row of rows) {
-    task.out[row] = 1;
-    count++;
+  for (const [row, metadata] of rows) {
+    if (matches(JSON.parse(metadata) as Record<string, unknown>)) {
+      task.out[row] = 1;
+      count++;
+    }
   }
   return count;
-}
+});
 
 export interface CodecErrorTask {
   codecKey: string;

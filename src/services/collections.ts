@@ -7,6 +7,7 @@
  * no lock: they read a snapshot of the index (row count, shared buffers, codec).
  */
 import { randomUUID } from 'node:crypto';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { type Metric, normalizeRows } from '../core/distance.js';
 import { QuantizerInputError } from '../core/errors.js';
 import { MAX_NLIST } from '../core/ivf.js';
@@ -18,8 +19,9 @@ import { CollectionIndex } from '../index/collection-index.js';
 import type { ComputePool, Neighbours, VectorSource } from '../pool/compute-pool.js';
 import type { AutoTrainConfig, CollectionRecord, JobRecord, QuantizerConfig, Store } from '../store/store.js';
 import { blobToVector } from '../store/vector-blobs.js';
-import { ApiError, badRequest, collectionNotFound } from './errors.js';
+import { ApiError, badRequest, collectionNotFound, limitExceeded } from './errors.js';
 import { type Filter, FilterMasks, compileFilter, skipMap } from './filter.js';
+import type { Limits } from '../config.js';
 import { Mutex } from './mutex.js';
 import { type TrainParams, TrainingJob } from './training-job.js';
 import { packVectors } from './vector-input.js';
@@ -46,6 +48,17 @@ export interface SearchOptions {
   /** IVF: cells visited per query (capped at nlist); default in effectiveNprobe. */
   nprobe?: number;
   filter?: Filter;
+  /** Cancels the search (request timeout, client gone): queued and running pool tasks stop. */
+  signal?: AbortSignal;
+}
+
+/** Rows removed per transaction when a deleted collection's data is purged (~a few ms of event loop each). */
+const PURGE_BATCH_ROWS = 2000;
+
+/** What the metrics want to know of searches and jobs; the service stays free of any metrics library. */
+export interface ServiceObserver {
+  searched(t: { index: 'exact' | 'flat' | 'ivf'; scanSeconds: number; rerankSeconds: number | null }): void;
+  trainingFinished(t: { state: 'succeeded' | 'failed' | 'cancelled'; seconds: number }): void;
 }
 
 /** Default re-ranking factor: exact distances for k × 4 ADC candidates. */
@@ -77,6 +90,7 @@ export interface EvaluateOptions {
   rerank?: number;
   nprobe?: number;
   seed?: number;
+  signal?: AbortSignal;
 }
 
 export interface EvaluateReport {
@@ -164,10 +178,28 @@ export class CollectionService {
     private readonly pool: ComputePool,
     private readonly dbPath: string,
     private readonly log: Logger,
+    private readonly limits: Limits,
   ) {}
+
+  /** True once load() has rebuilt every collection's index (readiness). */
+  loaded = false;
+
+  private observer: ServiceObserver | null = null;
+
+  observe(observer: ServiceObserver): void {
+    this.observer = observer;
+  }
+
+  /** Training jobs running now, across collections. */
+  runningJobs(): number {
+    let n = 0;
+    for (const e of this.entries.values()) if (e.job?.running) n++;
+    return n;
+  }
 
   /** Rebuilds every collection's in-memory index from the store; cleans up after an interrupted run. */
   load(): void {
+    for (const id of this.store.deletingCollections()) this.purge(id);
     const interrupted = this.store.failInterruptedJobs();
     const orphans = this.store.deleteOrphanCodecs();
     if (interrupted.length > 0 || orphans > 0) {
@@ -197,11 +229,12 @@ export class CollectionService {
         'collection loaded',
       );
     }
+    this.loaded = true;
   }
 
   private newEntry(record: CollectionRecord, index: CollectionIndex, codecInfo: Entry['codecInfo']): Entry {
     const masks = new FilterMasks((f, start, end, out) =>
-      this.pool.matchRows({ dbPath: this.dbPath, collectionId: record.id, where: f.where, params: f.params, start, end, out }),
+      this.pool.matchRows({ dbPath: this.dbPath, collectionId: record.id, clauses: f.clauses, start, end, out }),
     );
     return { record, index, lock: new Mutex(), job: null, codecInfo, masks, autoFailedAt: null, deleted: false };
   }
@@ -242,6 +275,12 @@ export class CollectionService {
   create(input: CreateCollectionInput): CollectionView {
     if (this.entries.has(input.name)) {
       throw new ApiError(409, 'collection_exists', `collection '${input.name}' already exists`);
+    }
+    const { maxCollections, maxDimension, maxOpqDimension } = this.limits;
+    if (this.entries.size >= maxCollections) throw limitExceeded(422, 'maxCollections', maxCollections, this.entries.size + 1, 'the number of collections');
+    if (input.dimension > maxDimension) throw limitExceeded(400, 'maxDimension', maxDimension, input.dimension, 'dimension');
+    if (input.quantizer.type === 'opq' && input.dimension > maxOpqDimension) {
+      throw limitExceeded(400, 'maxOpqDimension', maxOpqDimension, input.dimension, 'the dimension of an OPQ collection (its rotation holds dimension² values)');
     }
     const { type, m, nbits } = input.quantizer;
     const quantizer: QuantizerConfig = { type, m: m ?? defaultM(input.dimension), nbits: nbits ?? 8 };
@@ -302,13 +341,38 @@ export class CollectionService {
       e.job.cancel('the collection was deleted');
       await e.job.done;
     }
-    await e.lock.run(() => this.store.deleteCollection(e.record.id));
+    await e.lock.run(() => this.store.markDeleting(e.record.id));
     this.entries.delete(name);
+    this.purge(e.record.id);
   }
 
-  async upsert(name: string, items: VectorInput[]): Promise<{ upserted: number }> {
+  private readonly purges = new Map<number, Promise<void>>();
+  private closing = false;
+
+  /**
+   * Removes a marked collection's rows in small transactions, yielding between
+   * them: one large DELETE would hold the event loop for the whole collection.
+   * Stops at shutdown; the next start-up resumes it.
+   */
+  private purge(id: number): void {
+    if (this.purges.has(id)) return;
+    const run = async () => {
+      try {
+        while (!this.closing && !this.store.deleteCollectionStep(id, PURGE_BATCH_ROWS)) await yieldToEventLoop();
+      } catch (err) {
+        this.log.error({ collectionId: id, err }, 'removing a deleted collection\'s data failed; it resumes at the next start');
+      } finally {
+        this.purges.delete(id);
+      }
+    };
+    this.purges.set(id, run());
+  }
+
+  async upsert(name: string, items: VectorInput[], signal?: AbortSignal): Promise<{ upserted: number }> {
     const e = this.entry(name);
     const { dimension: d, metric } = e.record;
+    const { maxVectorsPerRequest, maxMetadataBytes } = this.limits;
+    if (items.length > maxVectorsPerRequest) throw limitExceeded(400, 'maxVectorsPerRequest', maxVectorsPerRequest, items.length, 'the number of vectors in the request');
     const seen = new Map<string, number>();
     items.forEach((item, i) => {
       const first = seen.get(item.id);
@@ -321,17 +385,19 @@ export class CollectionService {
       metric === 'cosine',
       (i) => `vectors[${i}].vector`,
     );
-    const rows = items.map((it, i) => ({
-      id: it.id,
-      vector: data.subarray(i * d, (i + 1) * d),
-      metadata: it.metadata === undefined || it.metadata === null ? null : JSON.stringify(it.metadata),
-    }));
+    const rows = items.map((it, i) => {
+      const metadata = it.metadata === undefined || it.metadata === null ? null : JSON.stringify(it.metadata);
+      if (metadata !== null && Buffer.byteLength(metadata) > maxMetadataBytes) {
+        throw limitExceeded(400, 'maxMetadataBytes', maxMetadataBytes, Buffer.byteLength(metadata), `vectors[${i}].metadata as JSON, in bytes,`);
+      }
+      return { id: it.id, vector: data.subarray(i * d, (i + 1) * d), metadata };
+    });
     return e.lock.run(async () => {
       if (e.deleted) throw collectionNotFound(name);
       const codec = e.index.codec;
       let codes: Uint8Array | null = null;
       if (codec !== null) {
-        codes = await this.pool.encode(codec.codec, metric === 'cosine' ? normalized(data, items.length, d) : data, items.length);
+        codes = await this.pool.encode(codec.codec, metric === 'cosine' ? normalized(data, items.length, d) : data, items.length, signal);
       }
       const firstRow = e.index.rowCount;
       const replaced = this.store.upsertVectors(e.record.id, firstRow, rows, codec && codes && { codecId: codec.id, codeSize: codec.codec.codeSize, data: codes });
@@ -360,6 +426,8 @@ export class CollectionService {
       const job = this.startTraining(e, {}, 'auto');
       this.log.info({ collection: e.record.name, job: job.record.id, vectors: live }, 'automatic training started');
     } catch (err) {
+      // Waiting for a free training slot is not a failure: the next finished job retries.
+      if (err instanceof ApiError && err.status === 429) return;
       e.autoFailedAt = live;
       this.log.warn({ collection: e.record.name, err }, 'automatic training could not start');
     }
@@ -393,6 +461,7 @@ export class CollectionService {
     const { dimension: d, metric } = e.record;
     const cosine = metric === 'cosine';
     const many = queries.length > 1;
+    this.checkSearchWork(e, queries.length, options.k, options.rerank ?? DEFAULT_RERANK);
     let q = packVectors(queries, d, cosine, (i) => (many ? `vectors[${i}]` : 'vector'));
     if (cosine) q = normalized(q, queries.length, d);
     const kind = metric === 'l2' ? 'l2' : 'ip';
@@ -403,18 +472,28 @@ export class CollectionService {
   /** Search of nq prepared queries (unit length for cosine): row numbers and internal distances. */
   private async search(e: Entry, q: Float32Array, nq: number, options: SearchOptions): Promise<Neighbours[]> {
     const { index } = e;
+    const { signal } = options;
     const kind = e.record.metric === 'l2' ? 'l2' : 'ip';
+    let match: { mask: Uint8Array; rows: number } | null = null;
+    if (options.filter !== undefined) {
+      const f = compileFilter(options.filter);
+      const covered = index.rowCount;
+      match = { mask: await e.masks.mask(f, covered), rows: covered };
+    }
+    // From here to the pool calls nothing is awaited: rows, codec, codes, lists
+    // and the skip map are one consistent state of the index, even if a
+    // training switched the codec while the mask was being computed.
     const rows = index.rowCount;
     const codec = index.codec;
     const codes = index.codes;
-    let skip = index.dead;
-    if (options.filter !== undefined) {
-      const f = compileFilter(options.filter);
-      skip = skipMap(index.dead, await e.masks.mask(f, rows), rows);
-    }
+    const lists = index.lists?.view() ?? null;
+    const skip = match === null ? index.dead : skipMap(index.dead, match.mask, match.rows, rows);
     const { k } = options;
+    const t0 = performance.now();
     if (codec === null) {
-      return this.pool.exactSearch({ source: this.source(e), rows, metric: kind, queries: q, nq, k, skip });
+      const exact = await this.pool.exactSearch({ source: this.source(e), rows, metric: kind, queries: q, nq, k, skip, signal });
+      this.observer?.searched({ index: 'exact', scanSeconds: (performance.now() - t0) / 1000, rerankSeconds: null });
+      return exact;
     }
     const rerank = options.rerank ?? DEFAULT_RERANK;
     const candidates = rerank > 0 ? k * rerank : k;
@@ -422,17 +501,46 @@ export class CollectionService {
       codec.codec.nlist !== null
         ? await this.pool.ivfSearch({
             codec: codec.codec,
-            lists: index.lists!.view(),
+            lists: lists!,
             dead: skip,
             metric: kind,
             queries: q,
             nq,
             k: candidates,
             nprobe: effectiveNprobe(codec.codec.nlist, options.nprobe),
+            signal,
           })
-        : await this.pool.search({ codec: codec.codec, codes: codes!, dead: skip, rows, metric: kind, queries: q, nq, k: candidates });
-    if (rerank === 0) return found;
-    return this.pool.rerank({ source: this.source(e), metric: kind, queries: q, nq, candidates: found, k });
+        : await this.pool.search({ codec: codec.codec, codes: codes!, dead: skip, rows, metric: kind, queries: q, nq, k: candidates, signal });
+    const t1 = performance.now();
+    const scanned = codec.codec.nlist !== null ? 'ivf' : 'flat';
+    if (rerank === 0) {
+      this.observer?.searched({ index: scanned, scanSeconds: (t1 - t0) / 1000, rerankSeconds: null });
+      return found;
+    }
+    const reranked = await this.pool.rerank({ source: this.source(e), metric: kind, queries: q, nq, candidates: found, k, signal });
+    this.observer?.searched({ index: scanned, scanSeconds: (t1 - t0) / 1000, rerankSeconds: (performance.now() - t1) / 1000 });
+    return reranked;
+  }
+
+  /**
+   * Bounds one request's work before any of it starts: k and rerank each under
+   * their limits, candidates (k × rerank × queries: heap entries and vectors
+   * re-ranked) and, on an untrained collection, exact distances (queries ×
+   * stored vectors) under theirs. `exact` adds an exact search over every stored
+   * vector (evaluate).
+   */
+  private checkSearchWork(e: Entry, nq: number, k: number, rerank: number, exact = false): void {
+    const { maxQueriesPerRequest, maxK, maxRerank, maxCandidates, maxExactWork } = this.limits;
+    if (nq > maxQueriesPerRequest) throw limitExceeded(400, 'maxQueriesPerRequest', maxQueriesPerRequest, nq, 'the number of queries in the request');
+    if (k > maxK) throw limitExceeded(400, 'maxK', maxK, k, 'k');
+    if (rerank > maxRerank) throw limitExceeded(400, 'maxRerank', maxRerank, rerank, 'rerank');
+    const trained = e.index.codec !== null;
+    const candidates = k * (trained ? Math.max(1, rerank) : 1) * nq;
+    if (candidates > maxCandidates) throw limitExceeded(422, 'maxCandidates', maxCandidates, candidates, 'k × rerank × queries');
+    const work = nq * e.index.liveCount;
+    if ((exact || !trained) && work > maxExactWork) {
+      throw limitExceeded(422, 'maxExactWork', maxExactWork, work, 'exact search work (queries × stored vectors)');
+    }
   }
 
   /**
@@ -448,6 +556,9 @@ export class CollectionService {
     const { dimension: d, metric } = e.record;
     const k = options.k ?? 10;
     const rerank = options.rerank ?? DEFAULT_RERANK;
+    const { signal } = options;
+    const nRequested = options.queries?.length ?? Math.min(options.sampleSize ?? 100, index.liveCount);
+    this.checkSearchWork(e, nRequested, k, rerank, true);
     let q: Float32Array;
     let self: Int32Array | null = null;
     if (options.queries !== undefined) {
@@ -459,16 +570,16 @@ export class CollectionService {
       if (live.length < 2) throw new ApiError(422, 'insufficient_data', `collection '${name}' needs at least 2 vectors to draw sample queries`);
       const n = Math.min(options.sampleSize ?? 100, live.length);
       const picked = Int32Array.from(sampleIndices(live.length, n, new Rng(options.seed ?? 42)), (i) => live[i]);
-      const read = await this.pool.readRows({ ...this.source(e), rows: picked, start: 0, end: rows });
+      const read = await this.pool.readRows({ ...this.source(e), rows: picked, start: 0, end: rows }, signal);
       q = read.data;
       self = read.rows;
     }
     const nq = q.length / d;
     const extra = self === null ? 0 : 1;
     const t0 = performance.now();
-    const exact = await this.pool.exactSearch({ source: this.source(e), rows: index.rowCount, metric: metric === 'l2' ? 'l2' : 'ip', queries: q, nq, k: k + extra });
+    const exact = await this.pool.exactSearch({ source: this.source(e), rows: index.rowCount, metric: metric === 'l2' ? 'l2' : 'ip', queries: q, nq, k: k + extra, signal });
     const t1 = performance.now();
-    const approx = await this.search(e, q, nq, { k: k + extra, rerank, nprobe: options.nprobe });
+    const approx = await this.search(e, q, nq, { k: k + extra, rerank, nprobe: options.nprobe, signal });
     const t2 = performance.now();
     const top = (r: Neighbours, i: number): number[] => Array.from(r.ids).filter((row) => self === null || row !== self[i]).slice(0, k);
     let hit1 = 0;
@@ -480,7 +591,7 @@ export class CollectionService {
       const want = new Set(truth);
       overlap += truth.length === 0 ? 1 : got.filter((row) => want.has(row)).length / truth.length;
     }
-    const err = await this.pool.codecError(codec.codec, q, nq);
+    const err = await this.pool.codecError(codec.codec, q, nq, signal);
     return {
       codecVersion: codec.version,
       queries: nq,
@@ -552,8 +663,22 @@ export class CollectionService {
       }
     }
     const need = Math.max(ksub, nlist ?? 0);
-    const sampleSize = params.sampleSize ?? Math.min(live, KMEANS_DEFAULTS.maxPointsPerCentroid * need);
+    // k-means samples at most 256 vectors per centroid (codebooks and coarse cells alike), and the sample must fit its memory limit.
+    const { maxTrainingSampleBytes, maxTrainingJobs } = this.limits;
+    const rowsInMemory = Math.floor(maxTrainingSampleBytes / (4 * e.record.dimension));
+    if (rowsInMemory < need) {
+      throw new ApiError(
+        422,
+        'limit_exceeded',
+        `training needs at least ${need} vectors of ${e.record.dimension} dimensions in its sample (${need * 4 * e.record.dimension} bytes), above MAX_TRAINING_SAMPLE_MB`,
+        { limit: 'MAX_TRAINING_SAMPLE_MB', max: maxTrainingSampleBytes, value: need * 4 * e.record.dimension },
+      );
+    }
+    const sampleCap = Math.min(KMEANS_DEFAULTS.maxPointsPerCentroid * need, rowsInMemory);
+    const sampleSize = params.sampleSize ?? Math.min(live, sampleCap);
     if (sampleSize < need) throw badRequest(`sampleSize must be at least ${need} (one vector per centroid), got ${sampleSize}`);
+    const running = [...this.entries.values()].filter((x) => x.job?.running).length;
+    if (running >= maxTrainingJobs) throw limitExceeded(429, 'maxTrainingJobs', maxTrainingJobs, running + 1, 'the number of training jobs running at once');
     const record = this.store.createJob(randomUUID(), e.record.id, 'train', { ...params, trigger });
     e.job = new TrainingJob(
       record,
@@ -565,6 +690,7 @@ export class CollectionService {
         m,
         nbits,
         nlist,
+        sampleCap,
         index: e.index,
         lock: e.lock,
         source: this.source(e),
@@ -584,6 +710,11 @@ export class CollectionService {
       if (trigger === 'auto') e.autoFailedAt = job.record.state === 'failed' && job.record.error?.code !== 'cancelled' ? live : null;
       // Writes that arrived during training may have made the next one due already.
       if (job.record.state === 'succeeded') this.maybeAutoTrain(e);
+      const { state, error, startedAt, finishedAt } = job.record;
+      const seconds = startedAt !== null && finishedAt !== null ? (Date.parse(finishedAt) - Date.parse(startedAt)) / 1000 : 0;
+      this.observer?.trainingFinished({ state: state === 'succeeded' ? 'succeeded' : error?.code === 'cancelled' ? 'cancelled' : 'failed', seconds });
+      // A slot under MAX_TRAINING_JOBS is free: automatic trainings that had to wait for one may start.
+      for (const other of this.entries.values()) if (other !== e) this.maybeAutoTrain(other);
     });
     return job;
   }
@@ -607,7 +738,8 @@ export class CollectionService {
 
   /** Cancels running jobs and waits for them and for in-flight writes (shutdown). */
   async close(): Promise<void> {
-    const pending: Promise<unknown>[] = [];
+    this.closing = true;
+    const pending: Promise<unknown>[] = [...this.purges.values()];
     for (const e of this.entries.values()) {
       if (e.job?.running) {
         e.job.cancel('the service is shutting down');

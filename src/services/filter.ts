@@ -3,51 +3,35 @@
  * several fields combined with AND. Values are strings, numbers or booleans and
  * match only a metadata value of the same JSON type ("1" does not match 1).
  *
- * A filter compiles to a SQL condition over the metadata column that a worker
- * evaluates once per row; since a row's metadata never changes (an upsert writes
- * a new row), the resulting match mask stays valid and only grows with new rows.
+ * A filter compiles to clauses that a worker evaluates once per row
+ * (index/metadata-filter.ts); since a row's metadata never changes (an upsert
+ * writes a new row), the resulting match mask stays valid and only grows with new rows.
  */
+import type { FilterClause, FilterValue } from '../index/metadata-filter.js';
 import { badRequest } from './errors.js';
 
-export type FilterValue = string | number | boolean;
 export type Filter = Record<string, FilterValue | { in: FilterValue[] }>;
 
 export interface CompiledFilter {
   /** Canonical text: equal filters share a cached mask. */
   key: string;
-  where: string;
-  params: (string | number)[];
+  clauses: FilterClause[];
 }
 
 const FIELD = /^[A-Za-z0-9_-]{1,64}$/;
 
-function condition(value: FilterValue, path: string, params: (string | number)[]): string {
-  if (typeof value === 'boolean') {
-    params.push(path);
-    return `json_type(metadata, ?) = '${value ? 'true' : 'false'}'`;
-  }
-  params.push(path, path, value);
-  return typeof value === 'string'
-    ? `(json_type(metadata, ?) = 'text' AND json_extract(metadata, ?) = ?)`
-    : `(json_type(metadata, ?) IN ('integer', 'real') AND json_extract(metadata, ?) = ?)`;
-}
-
 export function compileFilter(filter: Filter): CompiledFilter {
   const fields = Object.keys(filter).sort();
   if (fields.length === 0) throw badRequest('filter must name at least one metadata field');
-  const parts: string[] = [];
-  const params: (string | number)[] = [];
-  const canonical: [string, FilterValue[]][] = [];
+  const clauses: FilterClause[] = [];
   for (const field of fields) {
     if (!FIELD.test(field)) throw badRequest(`filter field '${field}' must be 1–64 letters, digits, '_' or '-'`);
     const spec = filter[field];
     const values = typeof spec === 'object' && spec !== null ? spec.in : [spec];
     if (values.length === 0) throw badRequest(`filter.${field}.in must list at least one value`);
-    const path = `$."${field}"`;
-    parts.push(`(${values.map((v) => condition(v, path, params)).join(' OR ')})`);
-    canonical.push([field, values]);
+    clauses.push({ field, values });
   }
-  return { key: JSON.stringify(canonical), where: parts.join(' AND '), params };
+  return { key: JSON.stringify(clauses.map((c) => [c.field, c.values])), clauses };
 }
 
 /** Match masks of recently used filters for one collection: one byte per row, 1 = matches. */
@@ -91,9 +75,15 @@ function sharedBytes(n: number): Uint8Array {
   return new Uint8Array(new SharedArrayBuffer(Math.max(1, n)));
 }
 
-/** Rows to leave out of a scan of rows [0, rows): dead ones and those the filter does not match. */
-export function skipMap(dead: Uint8Array, match: Uint8Array, rows: number): Uint8Array {
+/**
+ * Rows to leave out of a scan of rows [0, rows): dead ones and those the filter
+ * does not match. The mask covers rows [0, covered); rows written after it was
+ * computed (a query's own start) are left out.
+ */
+export function skipMap(dead: Uint8Array, match: Uint8Array, covered: number, rows: number): Uint8Array {
   const skip = sharedBytes(rows);
-  for (let i = 0; i < rows; i++) skip[i] = dead[i] | (match[i] ^ 1);
+  const end = Math.min(covered, rows);
+  for (let i = 0; i < end; i++) skip[i] = dead[i] | (match[i] ^ 1);
+  skip.fill(1, end, rows);
   return skip;
 }

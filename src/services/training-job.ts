@@ -46,6 +46,8 @@ export interface TrainTarget {
   nbits: number;
   /** IVF cells, or null for a flat index. */
   nlist: number | null;
+  /** Most rows the training sample may hold: 256 per centroid (what k-means uses), lowered to fit MAX_TRAINING_SAMPLE_MB. */
+  sampleCap: number;
   index: CollectionIndex;
   lock: Mutex;
   source: VectorSource;
@@ -127,11 +129,10 @@ export class TrainingJob {
       const warnings: string[] = [...this.notes];
       const snapshot = index.rowCount;
       const live = index.liveRowsBelow(snapshot);
-      // k-means samples at most 256 vectors per centroid: codebooks and coarse cells alike.
-      const cap = KMEANS_DEFAULTS.maxPointsPerCentroid * Math.max(1 << nbits, nlist ?? 0);
+      const cap = target.sampleCap;
       let sampleSize = Math.min(this.params.sampleSize ?? cap, live.length);
       if (sampleSize > cap) {
-        warnings.push(`sampleSize ${sampleSize} lowered to ${cap}: k-means uses at most 256 vectors per centroid`);
+        warnings.push(`sampleSize ${sampleSize} lowered to ${cap}: k-means uses at most 256 vectors per centroid, and the sample must fit MAX_TRAINING_SAMPLE_MB`);
         sampleSize = cap;
       }
       const seed = this.params.seed ?? KMEANS_DEFAULTS.seed;

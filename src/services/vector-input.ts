@@ -3,14 +3,16 @@
  * schemas) into float32 rows, with the checks that depend on the collection.
  */
 import { dot } from '../core/distance.js';
+import { MAX_ABS_VALUE } from '../limits.js';
 import { badRequest } from './errors.js';
 
 const FLOAT32_MAX = 3.4028234663852886e38;
 
+
 /**
  * Packs vectors into an n × d Float32Array. `label(i)` names vector i in
  * messages (e.g. "vectors[3].vector"). Rejects a wrong length, values that do
- * not fit float32, and (for cosine) zero vectors, whose direction is undefined.
+ * not fit float32 or exceed MAX_ABS_VALUE, and (for cosine) zero vectors, whose direction is undefined.
  */
 export function packVectors(
   vectors: ReadonlyArray<ReadonlyArray<number>>,
@@ -27,6 +29,9 @@ export function packVectors(
       const x = v[t];
       if (!(Math.abs(x) <= FLOAT32_MAX)) {
         throw badRequest(`${label(i)}[${t}] = ${x} is not a finite 32-bit float (|value| ≤ ${FLOAT32_MAX})`);
+      }
+      if (Math.abs(x) > MAX_ABS_VALUE) {
+        throw badRequest(`${label(i)}[${t}] = ${x} is outside the supported range |value| ≤ ${MAX_ABS_VALUE} (squared distances must fit in 32-bit floats); scale the vectors down`);
       }
       out[i * d + t] = x;
     }

@@ -152,8 +152,15 @@ export class Store {
       ),
       collectionByName: p('SELECT * FROM collections WHERE name = ?'),
       collectionById: p('SELECT * FROM collections WHERE id = ?'),
-      collections: p('SELECT * FROM collections ORDER BY name'),
+      collections: p('SELECT * FROM collections WHERE deleting = 0 ORDER BY name'),
       deleteCollection: p('DELETE FROM collections WHERE id = ?'),
+      markDeleting: p("UPDATE collections SET deleting = 1, name = '#deleting-' || id WHERE id = ?"),
+      deletingCollections: p('SELECT id FROM collections WHERE deleting = 1').pluck(),
+      deleteVectorBatch: p('DELETE FROM vectors WHERE collection_id = ? AND row IN (SELECT row FROM vectors WHERE collection_id = ? LIMIT ?)'),
+      deleteSegmentBatch: p(
+        'DELETE FROM code_segments WHERE rowid IN (SELECT s.rowid FROM code_segments s JOIN codecs c ON c.id = s.codec_id WHERE c.collection_id = ? LIMIT ?)',
+      ),
+      ping: p('SELECT 1').pluck(),
       advanceRows: p('UPDATE collections SET next_row = next_row + ?, added_since_training = added_since_training + ? WHERE id = ?'),
       rowOfId: p('SELECT row FROM vectors WHERE collection_id = ? AND external_id = ?').pluck(),
       upsertVector: p(
@@ -220,9 +227,41 @@ export class Store {
     return (this.s.collections.all() as CollectionRow[]).map(toCollection);
   }
 
-  /** Deletes a collection with its vectors, codecs, codes and jobs. */
-  deleteCollection(id: number): void {
-    this.s.deleteCollection.run(id);
+  /**
+   * Marks a collection as being deleted: it leaves collections() and its name is
+   * free at once; deleteCollectionStep then removes its data a batch at a time.
+   */
+  markDeleting(id: number): void {
+    this.s.markDeleting.run(id);
+  }
+
+  /** Collections marked by markDeleting whose data is not all gone yet (an earlier process stopped half-way). */
+  deletingCollections(): number[] {
+    return this.s.deletingCollections.all() as number[];
+  }
+
+  /**
+   * One bounded transaction of a marked collection's removal: up to `batch`
+   * vectors, else up to `batch` code segments, else the collection row with its
+   * codecs and jobs. Returns true when the collection is gone.
+   */
+  deleteCollectionStep(id: number, batch: number): boolean {
+    return this.db.transaction(() => {
+      if (this.s.deleteVectorBatch.run(id, id, batch).changes > 0) return false;
+      if (this.s.deleteSegmentBatch.run(id, batch).changes > 0) return false;
+      this.s.deleteCollection.run(id);
+      return true;
+    })();
+  }
+
+  /** Whether the database answers a trivial query (readiness). */
+  ping(): boolean {
+    return this.s.ping.get() === 1;
+  }
+
+  /** Writes a consistent copy of the database to `path` while it keeps serving (SQLite's online backup). */
+  backup(path: string): Promise<unknown> {
+    return this.db.backup(path);
   }
 
   // Vectors

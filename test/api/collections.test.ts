@@ -8,10 +8,13 @@ describe('collections API', () => {
   });
   afterAll(() => t.destroy());
 
-  it('answers /health when the database and the workers answer', async () => {
+  it('answers /health (alive) and /ready (database, indexes, workers, load, running)', async () => {
     const r = await t.req('GET', '/health');
     expect(r.statusCode).toBe(200);
-    expect(r.json()).toEqual({ status: 'ok', database: 'ok', workers: 2 });
+    expect(r.json()).toEqual({ status: 'ok' });
+    const ready = await t.req('GET', '/ready');
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json()).toEqual({ status: 'ready', checks: { database: true, collections: true, workers: true, load: true, running: true } });
   });
 
   it('creates a collection with defaults and returns it', async () => {

@@ -32,6 +32,10 @@ describe('OpenAPI', () => {
       '/collections/{name}/vectors',
       '/collections/{name}/vectors/{id}',
       '/health',
+      '/metrics',
+      '/ready',
+      '/snapshots',
+      '/snapshots/{name}',
     ]);
     expect(doc.paths['/collections/{name}/query'].post.requestBody.content['application/json'].schema.properties.k).toMatchObject({
       type: 'integer',

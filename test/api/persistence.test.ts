@@ -64,7 +64,7 @@ describe('persistence', () => {
 
   it('applies each migration once', () => {
     const first = openDatabase(tempDir());
-    expect(first.applied).toEqual(['001_initial.sql', '002_auto_train.sql']);
+    expect(first.applied).toEqual(['001_initial.sql', '002_auto_train.sql', '003_deleting.sql']);
     first.db.close();
     const again = openDatabase(dir);
     expect(again.applied).toEqual([]);

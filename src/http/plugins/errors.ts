@@ -1,36 +1,109 @@
 /**
  * One error shape for every failure: {"error": {"code", "message", "details"?}}.
- * Known failures map to 4xx with a stable code; anything else is logged and
- * answered 500 internal_error without internals.
+ * Known failures map to 4xx/503/507 with a stable code; anything else is logged
+ * and answered 500 internal_error without internals (no stack, no paths).
+ * Covers Fastify's own failures (bad URLs, long params, body parsing) and
+ * malformed HTTP that never reaches a route (clientErrorHandler, in app.ts).
  */
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { Socket } from 'node:net';
+import { STATUS_CODES } from 'node:http';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { QuantizerInputError } from '../../core/errors.js';
+import { PoolOverloadedError } from '../../pool/compute-pool.js';
 import { ApiError } from '../../services/errors.js';
 import { RequestValidationError } from '../zod.js';
+import { ClientGoneError, RequestTimeoutError } from './deadline.js';
 
-/** Fastify's own request errors → our codes. */
+/** Seconds a client should wait before retrying a 503. */
+export const RETRY_AFTER_SECONDS = 1;
+
+/** Fastify's own request errors → our status and code. */
 const FASTIFY_CODES: Record<string, [number, string]> = {
   FST_ERR_CTP_INVALID_JSON_BODY: [400, 'invalid_json'],
   FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'invalid_json'],
   FST_ERR_CTP_BODY_TOO_LARGE: [413, 'payload_too_large'],
   FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'unsupported_media_type'],
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'invalid_content_length'],
+  FST_ERR_BAD_URL: [400, 'bad_url'],
+  FST_ERR_MAX_PARAM_LENGTH: [414, 'uri_too_long'],
 };
 
-function errorBody(code: string, message: string, details?: Record<string, unknown>) {
+/** SQLite result codes (better-sqlite3's err.code, also through a worker) that say the storage, not the request, failed. */
+function storageFailure(code: unknown): [number, string, string] | undefined {
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return undefined;
+  if (code === 'SQLITE_FULL') return [507, 'insufficient_storage', 'the disk holding the database is full; writes resume once space is freed'];
+  if (code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_BUSY')) {
+    return [503, 'storage_unavailable', `the database cannot be written or read right now (${code}); reads of data in memory keep working`];
+  }
+  return undefined;
+}
+
+export function errorBody(code: string, message: string, details?: Record<string, unknown>) {
   return { error: details === undefined ? { code, message } : { code, message, details } };
+}
+
+function unavailable(reply: FastifyReply, code: string, message: string): FastifyReply {
+  return reply.status(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send(errorBody(code, message));
+}
+
+/** Answers a failure of Fastify's router (bad URL, parameter too long), which bypasses the error handler. */
+export function frameworkError(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const known = FASTIFY_CODES[err.code];
+  const [status, code] = known ?? [400, 'bad_request'];
+  const message = code === 'uri_too_long' ? 'a path parameter is longer than the service accepts' : 'the URL is malformed (invalid percent-encoding?)';
+  void reply.status(status).send(errorBody(code, message));
+}
+
+/**
+ * Malformed HTTP that Node's parser refuses (bad request line, header too large,
+ * request timeout): answered with the same JSON error body, then the socket closes.
+ */
+export function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  let status = 400;
+  let code = 'bad_request';
+  let message = 'malformed HTTP request';
+  if (err.code === 'HPE_HEADER_OVERFLOW') [status, code, message] = [431, 'headers_too_large', 'the request headers are larger than the service accepts'];
+  else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') [status, code, message] = [408, 'request_timeout', 'the request was not received in time'];
+  const body = JSON.stringify(errorBody(code, message));
+  if (socket.writable) {
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  } else {
+    socket.destroy();
+  }
 }
 
 async function errors(app: FastifyInstance): Promise<void> {
   app.setErrorHandler((err: FastifyError | Error, request, reply) => {
-    if (err instanceof ApiError) return reply.status(err.status).send(errorBody(err.code, err.message, err.details));
+    if (err instanceof ApiError) {
+      if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
+      return reply.status(err.status).send(errorBody(err.code, err.message, err.details));
+    }
     if (err instanceof RequestValidationError) return reply.status(400).send(errorBody('validation_error', err.message));
     if (err instanceof QuantizerInputError) return reply.status(400).send(errorBody('validation_error', err.message));
+    if (err instanceof RequestTimeoutError) {
+      request.log.warn({ timeoutMs: err.timeoutMs }, 'request timed out; its work was cancelled');
+      return unavailable(reply, 'timeout', err.message);
+    }
+    if (err instanceof ClientGoneError) {
+      request.log.info('client closed the connection; its work was cancelled');
+      return reply.status(499).send(errorBody('client_closed', err.message));
+    }
+    if (err instanceof PoolOverloadedError) return unavailable(reply, 'overloaded', err.message);
     const fe = err as FastifyError;
+    const storage = storageFailure(fe.code);
+    if (storage !== undefined) {
+      request.log.error({ err }, 'storage failure');
+      if (storage[0] === 503) return unavailable(reply, storage[1], storage[2]);
+      return reply.status(storage[0]).send(errorBody(storage[1], storage[2]));
+    }
     const known = fe.code === undefined ? undefined : FASTIFY_CODES[fe.code];
     if (known !== undefined) {
-      const message = known[1] === 'payload_too_large' ? `request body is larger than the limit of ${app.initialConfig.bodyLimit} bytes` : err.message;
+      const message = known[1] === 'payload_too_large' ? `request body is larger than the limit of ${app.initialConfig.bodyLimit} bytes (BODY_LIMIT)` : err.message;
       return reply.status(known[0]).send(errorBody(known[1], message));
     }
     if (err instanceof SyntaxError && fe.statusCode === 400) {

@@ -14,18 +14,29 @@ async function openapi(app: FastifyInstance): Promise<void> {
         title: 'pqvec',
         version: API_VERSION,
         description:
-          'Vector similarity search with product quantization. Errors always have the body {"error": {"code", "message"}}.',
+          'Vector similarity search with product quantization. Errors always have the body {"error": {"code", "message"}}. ' +
+          'When the service has API keys (API_KEYS, READ_ONLY_API_KEYS), every route but /health, /ready and /metrics needs one, ' +
+          'as `Authorization: Bearer <key>` or `x-api-key: <key>`; read-only keys may only read, query and evaluate.',
       },
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', description: 'Authorization: Bearer <API key>' },
+          apiKeyHeader: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'x-api-key: <API key>' },
+        },
+      },
+      security: [{ bearerAuth: [] }, { apiKeyHeader: [] }],
       tags: [
         { name: 'collections', description: 'Create, inspect and delete collections' },
         { name: 'vectors', description: 'Write, read and delete vectors' },
         { name: 'search', description: 'Nearest-neighbour queries' },
         { name: 'training', description: 'Codebook training jobs' },
-        { name: 'service', description: 'Health' },
+        { name: 'snapshots', description: 'Consistent copies of the database, taken while serving' },
+        { name: 'service', description: 'Liveness, readiness and metrics' },
       ],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  // The docs page's Authorize dialog offers both key schemes and keeps the key across reloads.
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { persistAuthorization: true } });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }
 

@@ -16,7 +16,7 @@ export default async function collectionRoutes(app: FastifyInstance): Promise<vo
         summary: 'Create a collection',
         tags,
         body: CreateCollectionBody,
-        response: { 201: CollectionView, 400: ErrorBody, 409: ErrorBody },
+        response: { 201: CollectionView, 400: ErrorBody, 409: ErrorBody, 422: ErrorBody },
       }),
     },
     async (request, reply) => reply.status(201).send(service.create(request.body)),

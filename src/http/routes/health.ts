@@ -1,33 +1,72 @@
+/**
+ * Liveness and readiness, for orchestrators. /health answers 200 whenever the
+ * process can serve HTTP, however busy it is (a busy service is alive: an
+ * orchestrator must not restart it for that). /ready answers 200 only when the
+ * database answers, every collection's index is loaded, the worker pool has its
+ * threads, the service is not shedding load and not shutting down.
+ */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ErrorBody } from '../schemas/common.js';
 import { routeSchema } from '../zod.js';
+import { errorBody, RETRY_AFTER_SECONDS } from '../plugins/errors.js';
 
-const Health = z.object({ status: z.literal('ok'), database: z.literal('ok'), workers: z.int() });
+const Health = z.object({ status: z.literal('ok') });
 
-export default async function healthRoutes(app: FastifyInstance): Promise<void> {
+const Checks = z.object({
+  database: z.boolean().describe('SQLite answers a query.'),
+  collections: z.boolean().describe('Every collection\'s index has been rebuilt from the database.'),
+  workers: z.boolean().describe('The worker pool has its threads.'),
+  load: z.boolean().describe('Not shedding load (event-loop delay, heap, queue).'),
+  running: z.boolean().describe('Not shutting down.'),
+});
+
+const Ready = z.object({ status: z.literal('ready'), checks: Checks });
+
+export default async function healthRoutes(app: FastifyInstance, options: { isClosing: () => boolean }): Promise<void> {
+  // Probes run every few seconds: their request logs would drown the rest.
+  const quiet = { logLevel: 'warn' as const };
+
   app.get(
     '/health',
+    { ...quiet, schema: routeSchema({ summary: 'Liveness: the process serves HTTP', tags: ['service'], public: true, response: { 200: Health } }) },
+    async () => ({ status: 'ok' as const }),
+  );
+
+  app.get(
+    '/ready',
     {
+      ...quiet,
       schema: routeSchema({
-        summary: 'Liveness: the database and the worker pool answer',
+        summary: 'Readiness: database, indexes, worker pool, load and shutdown',
+        description: '503 with details.checks naming what is not ready.',
         tags: ['service'],
-        response: { 200: Health, 503: ErrorBody },
+        public: true,
+        response: { 200: Ready, 503: ErrorBody },
       }),
     },
     async (_request, reply) => {
       let database = false;
       try {
-        database = app.store.db.prepare('SELECT 1 AS ok').get() !== undefined;
+        database = app.store.ping();
       } catch {
         database = false;
       }
-      const workers = await app.pool.ping();
-      if (!database || !workers) {
-        const down = [!database && 'database', !workers && 'worker pool'].filter(Boolean).join(' and ');
-        return reply.status(503).send({ error: { code: 'unavailable', message: `${down} did not answer` } });
+      const checks = {
+        database,
+        collections: app.collections.loaded,
+        workers: app.pool.stats().threads > 0,
+        load: !app.isUnderPressure(),
+        running: !options.isClosing(),
+      };
+      const failing = Object.entries(checks).filter(([, ok]) => !ok).map(([name]) => name);
+      if (failing.length > 0) {
+        return reply
+          .status(503)
+          .header('retry-after', String(RETRY_AFTER_SECONDS))
+          .send(errorBody('not_ready', `not ready: ${failing.join(', ')}`, { checks }));
       }
-      return { status: 'ok' as const, database: 'ok' as const, workers: app.pool.threads };
+      return { status: 'ready' as const, checks };
     },
   );
 }

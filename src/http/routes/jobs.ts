@@ -19,7 +19,7 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
         tags,
         params: NameParams,
         body: TrainBody,
-        response: { 202: JobAccepted, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody },
+        response: { 202: JobAccepted, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody, 429: ErrorBody },
       }),
     },
     async (request, reply) => reply.status(202).send({ job: service.train(request.params.name, request.body ?? {}) }),

@@ -18,12 +18,12 @@ export default async function queryRoutes(app: FastifyInstance): Promise<void> {
         tags: ['search'],
         params: NameParams,
         body: QueryBody,
-        response: { 200: QueryResponse, 400: ErrorBody, 404: ErrorBody },
+        response: { 200: QueryResponse, 400: ErrorBody, 404: ErrorBody, 422: ErrorBody },
       }),
     },
     async (request) => {
       const { vector, vectors, k, rerank, nprobe, filter } = request.body;
-      const results = await service.query(request.params.name, vectors ?? [vector!], { k, rerank, nprobe, filter });
+      const results = await service.query(request.params.name, vectors ?? [vector!], { k, rerank, nprobe, filter, signal: request.deadline });
       return { results: vectors === undefined ? results[0] : results };
     },
   );
@@ -41,6 +41,6 @@ export default async function queryRoutes(app: FastifyInstance): Promise<void> {
         response: { 200: EvaluateReport, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody },
       }),
     },
-    async (request) => service.evaluate(request.params.name, request.body ?? {}),
+    async (request) => service.evaluate(request.params.name, { ...request.body, signal: request.deadline }),
   );
 }

@@ -22,7 +22,7 @@ export default async function vectorRoutes(app: FastifyInstance): Promise<void> 
         response: { 200: UpsertResponse, 400: ErrorBody, 404: ErrorBody, 413: ErrorBody },
       }),
     },
-    async (request) => service.upsert(request.params.name, request.body.vectors),
+    async (request) => service.upsert(request.params.name, request.body.vectors, request.deadline),
   );
 
   app.get<{ Params: z.infer<typeof VectorParams> }>(

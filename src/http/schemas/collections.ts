@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { CollectionName, LIMITS, Metric } from './common.js';
+import { CollectionName, Metric } from './common.js';
+import { HARD_LIMITS } from '../../limits.js';
 
 export const Quantizer = z
   .object({
@@ -9,7 +10,7 @@ export const Quantizer = z
     m: z
       .int()
       .min(1)
-      .max(LIMITS.maxDimension)
+      .max(HARD_LIMITS.maxDimension)
       .optional()
       .describe('Sub-quantizers = bytes of code per vector. Default: dimension / 8 rounded down, between 1 and 64. Need not divide the dimension.'),
     nbits: z
@@ -53,7 +54,7 @@ export const AutoTrain = z
 export const CreateCollectionBody = z
   .object({
     name: CollectionName,
-    dimension: z.int().min(1).max(LIMITS.maxDimension).describe('Number of values in every vector.'),
+    dimension: z.int().min(1).max(HARD_LIMITS.maxDimension).describe('Number of values in every vector.'),
     metric: Metric.default('l2'),
     quantizer: Quantizer.default({ type: 'pq' }),
     autoTrain: AutoTrain.nullable().optional(),

@@ -1,20 +1,6 @@
 /** Shared request/response pieces and the documented limits. */
 import { z } from 'zod';
-
-export const LIMITS = {
-  /** Largest vector dimension. */
-  maxDimension: 16_384,
-  /** Largest k of a query. */
-  maxK: 1_000,
-  /** Most queries in one request. */
-  maxQueries: 1_000,
-  /** Most vectors in one upsert request (the body limit usually binds first). */
-  maxBatch: 100_000,
-  /** Longest vector id, in characters. */
-  maxIdLength: 512,
-  /** Largest metadata object, as JSON, in bytes. */
-  maxMetadataBytes: 65_536,
-} as const;
+import { HARD_LIMITS, MAX_ABS_VALUE } from '../../limits.js';
 
 export const CollectionName = z
   .string()
@@ -30,12 +16,36 @@ export const Metric = z
 export const VectorValues = z
   .array(z.number())
   .min(1)
-  .max(LIMITS.maxDimension)
-  .describe('The vector: exactly `dimension` finite numbers (stored as 32-bit floats).');
+  .max(HARD_LIMITS.maxDimension)
+  .describe(`The vector: exactly \`dimension\` numbers with |value| ≤ ${MAX_ABS_VALUE} (stored as 32-bit floats).`);
+
+/**
+ * Whether v (parsed JSON) nests at most maxDepth levels below itself. Iterative:
+ * a recursive walk (zod's z.json()) overflows the stack on hostile input.
+ */
+export function jsonDepthAtMost(v: unknown, maxDepth: number): boolean {
+  const stack: [unknown, number][] = [[v, 0]];
+  while (stack.length > 0) {
+    const [x, depth] = stack.pop()!;
+    if (x === null || typeof x !== 'object') continue;
+    if (depth >= maxDepth) return false;
+    for (const child of Array.isArray(x) ? x : Object.values(x)) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    }
+  }
+  return true;
+}
+
+/** Any JSON value nesting at most maxMetadataDepth levels (checked without recursion). */
+const JsonValue = z.custom<unknown>((v) => jsonDepthAtMost(v, HARD_LIMITS.maxMetadataDepth - 1), {
+  message: `nests deeper than ${HARD_LIMITS.maxMetadataDepth} levels`,
+});
 
 export const Metadata = z
-  .record(z.string(), z.json())
-  .describe(`Any JSON object (at most ${LIMITS.maxMetadataBytes} bytes as JSON), returned with query results.`);
+  .record(z.string(), JsonValue)
+  .describe(
+    `Any JSON object (at most MAX_METADATA_BYTES, default ${HARD_LIMITS.maxMetadataBytes}, bytes as JSON; nesting at most ${HARD_LIMITS.maxMetadataDepth} levels), returned with query results.`,
+  );
 
 export const ErrorBody = z
   .object({

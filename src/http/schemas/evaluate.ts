@@ -1,12 +1,13 @@
 import { z } from 'zod';
-import { LIMITS, VectorValues } from './common.js';
+import { VectorValues } from './common.js';
+import { HARD_LIMITS } from '../../limits.js';
 import { Nprobe, Rerank } from './query.js';
 
 export const EvaluateBody = z
   .object({
-    sampleSize: z.int().min(1).max(LIMITS.maxQueries).optional().describe('Stored vectors drawn as queries, each left out of its own results. Default 100.'),
-    queries: z.array(VectorValues).min(1).max(LIMITS.maxQueries).optional().describe('Query vectors to use instead of a sample.'),
-    k: z.int().min(1).max(LIMITS.maxK).optional().describe('Default 10.'),
+    sampleSize: z.int().min(1).max(HARD_LIMITS.maxQueries).optional().describe('Stored vectors drawn as queries, each left out of its own results. Default 100.'),
+    queries: z.array(VectorValues).min(1).max(HARD_LIMITS.maxQueries).optional().describe('Query vectors to use instead of a sample.'),
+    k: z.int().min(1).max(HARD_LIMITS.maxK).optional().describe('Default 10.'),
     rerank: Rerank,
     nprobe: Nprobe,
     seed: z.int().min(0).max(4294967295).optional().describe('Seed of the sample. Default 42.'),

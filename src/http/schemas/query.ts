@@ -1,10 +1,11 @@
 import { z } from 'zod';
-import { LIMITS, Metadata, VectorValues } from './common.js';
+import { Metadata, VectorValues } from './common.js';
+import { HARD_LIMITS } from '../../limits.js';
 
 export const Rerank = z
   .int()
   .min(0)
-  .max(100)
+  .max(HARD_LIMITS.maxRerank)
   .optional()
   .describe(
     'Trained collections: the best k × rerank candidates by ADC are re-ranked by exact distance on the stored vectors (read from disk, never held in memory). 0 = ADC only. Default 4.',
@@ -21,6 +22,7 @@ const FilterValue = z.union([z.string(), z.number(), z.boolean()]);
 
 export const Filter = z
   .record(z.string(), z.union([FilterValue, z.object({ in: z.array(FilterValue).min(1).max(1000) }).strict()]))
+  .refine((f) => Object.keys(f).length <= HARD_LIMITS.maxFilterFields, { message: `names more than ${HARD_LIMITS.maxFilterFields} fields` })
   .describe(
     'Metadata filter: {"field": value} (equal) or {"field": {"in": [values]}}; fields combine with AND; values match only the same JSON type. Applied during the scan, so k matching results come back when k exist.',
   );
@@ -28,8 +30,8 @@ export const Filter = z
 export const QueryBody = z
   .object({
     vector: VectorValues.optional().describe('One query vector.'),
-    vectors: z.array(VectorValues).min(1).max(LIMITS.maxQueries).optional().describe(`Several query vectors (at most ${LIMITS.maxQueries}).`),
-    k: z.int().min(1).max(LIMITS.maxK).default(10).describe(`Neighbours per query, 1–${LIMITS.maxK}; default 10.`),
+    vectors: z.array(VectorValues).min(1).max(HARD_LIMITS.maxQueries).optional().describe(`Several query vectors (at most ${HARD_LIMITS.maxQueries}).`),
+    k: z.int().min(1).max(HARD_LIMITS.maxK).default(10).describe(`Neighbours per query, 1–${HARD_LIMITS.maxK}; default 10.`),
     rerank: Rerank,
     nprobe: Nprobe,
     filter: Filter.optional(),

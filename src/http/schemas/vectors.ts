@@ -1,7 +1,14 @@
 import { z } from 'zod';
-import { LIMITS, Metadata, NameParams, VectorValues } from './common.js';
+import { Metadata, NameParams, VectorValues } from './common.js';
+import { HARD_LIMITS } from '../../limits.js';
 
-export const VectorId = z.string().min(1).max(LIMITS.maxIdLength).describe(`Your id for the vector, 1–${LIMITS.maxIdLength} characters.`);
+export const VectorId = z
+  .string()
+  .min(1)
+  .max(HARD_LIMITS.maxIdLength)
+  // A lone UTF-16 surrogate has no UTF-8 form: SQLite would store a replacement character and two ids would collide.
+  .refine((s) => !/\p{Cs}/u.test(s), { message: 'must be well-formed Unicode (no lone UTF-16 surrogates)' })
+  .describe(`Your id for the vector, 1–${HARD_LIMITS.maxIdLength} characters of well-formed Unicode.`);
 
 export const VectorItem = z
   .object({
@@ -9,16 +16,11 @@ export const VectorItem = z
     vector: VectorValues,
     metadata: Metadata.nullable().optional(),
   })
-  .strict()
-  .superRefine((item, ctx) => {
-    if (item.metadata != null && Buffer.byteLength(JSON.stringify(item.metadata)) > LIMITS.maxMetadataBytes) {
-      ctx.addIssue({ code: 'custom', path: ['metadata'], message: `is larger than ${LIMITS.maxMetadataBytes} bytes as JSON` });
-    }
-  });
+  .strict();
 
 export const UpsertBody = z
   .object({
-    vectors: z.array(VectorItem).min(1).max(LIMITS.maxBatch).describe('Vectors to insert; an existing id is replaced. Ids must be unique within a request.'),
+    vectors: z.array(VectorItem).min(1).max(HARD_LIMITS.maxBatch).describe(`Vectors to insert (at most MAX_VECTORS_PER_REQUEST, default ${HARD_LIMITS.maxBatch}); an existing id is replaced. Ids must be unique within a request.`),
   })
   .strict();
 

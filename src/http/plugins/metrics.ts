@@ -1,0 +1,99 @@
+/**
+ * GET /metrics in Prometheus text format (prom-client), public like /health:
+ * requests and latency per route and status, search scan and re-rank time,
+ * vectors and code bytes per collection, training jobs by outcome and
+ * duration, the worker pool's queue and utilisation, and Node's process
+ * metrics. Each app has its own registry (tests build many apps in one process).
+ */
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { routeSchema } from '../zod.js';
+
+/** Latency buckets in seconds: 1 ms to 60 s (the default request timeout). */
+const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+async function metrics(app: FastifyInstance): Promise<void> {
+  const register = new Registry();
+  collectDefaultMetrics({ register });
+
+  const requests = new Counter({ name: 'pqvec_http_requests_total', help: 'HTTP requests answered', labelNames: ['method', 'route', 'status'], registers: [register] });
+  const latency = new Histogram({
+    name: 'pqvec_http_request_duration_seconds',
+    help: 'Time from request to response',
+    labelNames: ['method', 'route', 'status'],
+    buckets: SECONDS_BUCKETS,
+    registers: [register],
+  });
+  const scan = new Histogram({ name: 'pqvec_search_scan_seconds', help: 'Scan time of one search request (exact, flat ADC or IVF)', labelNames: ['index'], buckets: SECONDS_BUCKETS, registers: [register] });
+  const rerank = new Histogram({ name: 'pqvec_search_rerank_seconds', help: 'Exact re-ranking time of one search request', buckets: SECONDS_BUCKETS, registers: [register] });
+  const jobs = new Counter({ name: 'pqvec_training_jobs_total', help: 'Training jobs finished, by outcome', labelNames: ['state'], registers: [register] });
+  const jobSeconds = new Histogram({
+    name: 'pqvec_training_duration_seconds',
+    help: 'Wall time of finished training jobs',
+    labelNames: ['state'],
+    buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
+    registers: [register],
+  });
+  new Gauge({
+    name: 'pqvec_training_jobs_running',
+    help: 'Training jobs running now',
+    registers: [register],
+    collect() {
+      this.set(app.collections.runningJobs());
+    },
+  });
+  const vectors = new Gauge({ name: 'pqvec_collection_vectors', help: 'Vectors stored per collection', labelNames: ['collection'], registers: [register] });
+  new Gauge({
+    name: 'pqvec_collection_code_bytes',
+    help: 'Bytes held in memory for search per collection (vectors × bytes per vector; 0 while untrained)',
+    labelNames: ['collection'],
+    registers: [register],
+    collect() {
+      vectors.reset();
+      this.reset();
+      for (const c of app.collections.list()) {
+        vectors.set({ collection: c.name }, c.count);
+        this.set({ collection: c.name }, c.trained ? c.count * c.bytesPerVector : 0);
+      }
+    },
+  });
+  const pool = () => app.pool.stats();
+  new Gauge({ name: 'pqvec_pool_queue_depth', help: 'Worker-pool tasks waiting for a thread', registers: [register], collect() { this.set(pool().queued); } });
+  new Gauge({ name: 'pqvec_pool_utilization', help: 'Fraction of time the worker threads have been busy', registers: [register], collect() { this.set(pool().utilization); } });
+  new Gauge({ name: 'pqvec_pool_threads', help: 'Worker threads alive', registers: [register], collect() { this.set(pool().threads); } });
+
+  app.collections.observe({
+    searched(t) {
+      scan.observe({ index: t.index }, t.scanSeconds);
+      if (t.rerankSeconds !== null) rerank.observe(t.rerankSeconds);
+    },
+    trainingFinished(t) {
+      jobs.inc({ state: t.state });
+      jobSeconds.observe({ state: t.state }, t.seconds);
+    },
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
+    requests.inc(labels);
+    latency.observe(labels, reply.elapsedTime / 1000);
+  });
+
+  app.get(
+    '/metrics',
+    {
+      logLevel: 'warn',
+      schema: routeSchema({
+        summary: 'Metrics in Prometheus text format',
+        tags: ['service'],
+        public: true,
+        response: { 200: { binary: 'text/plain', description: 'Prometheus exposition format 0.0.4' } },
+      }),
+    },
+    async (_request, reply) =>
+    reply.type(register.contentType).send(await register.metrics()),
+  );
+}
+
+export default fp(metrics, { name: 'metrics' });

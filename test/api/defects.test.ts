@@ -1,0 +1,288 @@
+/**
+ * Regression tests for the defects an adversarial run found (issue 12, items
+ * 1–9). Each test failed on the code before its fix.
+ */
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type TestApp, makeApp, seededVectors, waitForJob } from '../helpers/app.js';
+
+/** `[[[…]]]` nested `depth` levels (as raw JSON text). */
+const nested = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth);
+
+describe('defects 1–3: filters and metadata that used to answer 500', () => {
+  let t: TestApp;
+  const data = seededVectors(300, 8, 11);
+  beforeAll(async () => {
+    t = await makeApp();
+    await t.req('POST', '/collections', { name: 'f', dimension: 8, quantizer: { type: 'pq', m: 2, nbits: 4 } });
+    await t.req('POST', '/collections/f/vectors', { vectors: data });
+  });
+  afterAll(() => t.destroy());
+
+  it('1. an `in` list of 1,000 values and 64 fields filter correctly (SQLite\'s expression depth is not involved)', async () => {
+    const values = Array.from({ length: 1000 }, (_, i) => i * 3); // matches i = 0, 3, …, 297
+    const r = await t.req('POST', '/collections/f/query', { vector: data[0].vector, k: 300, filter: { i: { in: values } } });
+    expect(r.statusCode).toBe(200);
+    const ids = r.json().results.map((h: { metadata: { i: number } }) => h.metadata.i).sort((a: number, b: number) => a - b);
+    expect(ids).toEqual(Array.from({ length: 100 }, (_, i) => i * 3));
+    const fields = Object.fromEntries(Array.from({ length: 64 }, (_, j) => [j === 0 ? 'i' : `f${j}`, { in: [1, 'x', true] }]));
+    const many = await t.req('POST', '/collections/f/query', { vector: data[0].vector, k: 5, filter: fields });
+    expect(many.statusCode).toBe(200);
+    expect(many.json().results).toEqual([]); // no vector has the fields f1…f63
+    (fields as Record<string, unknown>).f64 = 1;
+    const tooMany = await t.req('POST', '/collections/f/query', { vector: data[0].vector, k: 5, filter: fields });
+    expect(tooMany.statusCode).toBe(400);
+    expect(tooMany.json().error.message).toMatch(/more than 64 fields/);
+  });
+
+  it('2. one stored row nested deeper than SQLite\'s JSON limit does not break filtered queries, before or after a restart', async () => {
+    // As an older version could store it: written straight to SQLite.
+    t.app.store.db.prepare("UPDATE vectors SET metadata = ? WHERE external_id = 'v5'").run(`{"deep": ${nested(1100)}}`);
+    const query = { vector: data[7].vector, k: 3, filter: { i: { in: [5, 7] } } };
+    const r = await t.req('POST', '/collections/f/query', query);
+    expect(r.statusCode).toBe(200);
+    expect(r.json().results.map((h: { id: string }) => h.id)).toEqual(['v7']);
+    await t.close();
+    t = await makeApp(t.dir);
+    const again = await t.req('POST', '/collections/f/query', { ...query, filter: { i: 7 } });
+    expect(again.statusCode).toBe(200);
+    expect(again.json().results.map((h: { id: string }) => h.id)).toEqual(['v7']);
+  });
+
+  it('3. metadata nested 2,000 deep is a 400, as is anything over 32 levels; 32 levels are stored', async () => {
+    const send = (metadata: string) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/collections/f/vectors',
+        headers: { 'content-type': 'application/json' },
+        payload: `{"vectors": [{"id": "deep", "vector": [1,2,3,4,5,6,7,8], "metadata": {"a": ${metadata}}}]}`,
+      });
+    for (const depth of [2000, 32]) {
+      const r = await send(nested(depth));
+      expect(r.statusCode).toBe(400);
+      expect(r.json().error).toMatchObject({ code: 'validation_error', message: expect.stringMatching(/metadata\.a: nests deeper than 32 levels/) });
+    }
+    expect((await send(nested(31))).statusCode).toBe(200); // the object itself is the 32nd level
+    expect((await t.req('GET', '/collections/f/vectors/deep')).json().metadata.a).toEqual(JSON.parse(nested(31)));
+  });
+});
+
+describe('defects 4, 6, 7: ids and values', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await makeApp();
+    await t.req('POST', '/collections', { name: 'ids', dimension: 4, quantizer: { type: 'pq', m: 2, nbits: 2 } });
+  });
+  afterAll(() => t.destroy());
+
+  it('4. ids of up to 512 characters, ASCII or not, can be written, read and deleted', async () => {
+    for (const id of ['a'.repeat(512), 'é'.repeat(300), '😀'.repeat(256), `${'x/'.repeat(200)}?#%`]) {
+      expect((await t.req('POST', '/collections/ids/vectors', { vectors: [{ id, vector: [1, 2, 3, 4] }] })).statusCode).toBe(200);
+      const url = `/collections/ids/vectors/${encodeURIComponent(id)}`;
+      const got = await t.req('GET', url);
+      expect(got.statusCode).toBe(200);
+      expect(got.json().id).toBe(id);
+      expect((await t.req('DELETE', url)).statusCode).toBe(204);
+    }
+  });
+
+  it('6. an id with a lone UTF-16 surrogate is refused instead of stored mangled', async () => {
+    for (const id of ['s\ud800', '\udc00x']) {
+      const r = await t.app.inject({
+        method: 'POST',
+        url: '/collections/ids/vectors',
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify({ vectors: [{ id, vector: [1, 2, 3, 4] }] }), // JSON.stringify escapes it as \ud800
+      });
+      expect(r.statusCode).toBe(400);
+      expect(r.json().error.message).toMatch(/well-formed Unicode/);
+    }
+    expect((await t.req('GET', '/collections/ids')).json().count).toBe(0);
+  });
+
+  it('7. values whose squared distances would overflow float32 are refused; large ones within range still search', async () => {
+    const r = await t.req('POST', '/collections/ids/query', { vector: [2e19, 0, 0, 0], k: 1 });
+    expect(r.statusCode).toBe(400);
+    expect(r.json().error.message).toMatch(/outside the supported range \|value\| ≤ 10000000000000000/);
+    const w = await t.req('POST', '/collections/ids/vectors', { vectors: [{ id: 'big', vector: [1e17, 0, 0, 0] }] });
+    expect(w.statusCode).toBe(400);
+    // Data near the bound trains and answers (it used to answer nothing once trained).
+    const vectors = seededVectors(64, 4, 3).map((v) => ({ ...v, vector: v.vector.map((x) => x * 5e14) }));
+    await t.req('POST', '/collections/ids/vectors', { vectors });
+    const job = (await t.req('POST', '/collections/ids/train', {})).json().job;
+    expect((await waitForJob(t, 'ids', job.id)).state).toBe('succeeded');
+    for (const rerank of [0, 4]) {
+      const hits = (await t.req('POST', '/collections/ids/query', { vector: vectors[9].vector, k: 3, rerank })).json().results;
+      expect(hits).toHaveLength(3);
+      if (rerank > 0) expect(hits[0].id).toBe('v9');
+    }
+  });
+});
+
+describe('defect 5: filtered IVF queries while the codec switches', () => {
+  let t: TestApp;
+  const data = seededVectors(1500, 8, 5);
+  beforeAll(async () => {
+    t = await makeApp();
+    await t.req('POST', '/collections', { name: 'ivf', dimension: 8, quantizer: { type: 'pq', m: 4, nbits: 4, ivf: { nlist: 8 } } });
+    await t.req('POST', '/collections/ivf/vectors', { vectors: data });
+  });
+  afterAll(() => t.destroy());
+
+  it('5. a filtered query never loses an exact match when a retraining switches codecs during its mask', async () => {
+    let queries = 0;
+    let lost = 0;
+    for (let round = 0; round < 6; round++) {
+      const job = (await t.req('POST', '/collections/ivf/train', { seed: round + 1, iterations: 5, coarseIterations: 5 })).json().job;
+      let done = false;
+      const training = waitForJob(t, 'ivf', job.id).then((j) => {
+        done = true;
+        return j;
+      });
+      while (!done) {
+        // A new filter every time: its mask is computed in a worker while the codec may switch.
+        const batch = Array.from({ length: 4 }, async () => {
+          const i = (queries++ * 7919) % data.length;
+          const r = await t.req('POST', '/collections/ivf/query', { vector: data[i].vector, k: 1, filter: { i: { in: [i, -1 - queries] } } });
+          expect(r.statusCode).toBe(200);
+          if (r.json().results[0]?.id !== data[i].id) lost++;
+        });
+        await Promise.all(batch);
+      }
+      expect((await training).state).toBe('succeeded');
+    }
+    expect(queries).toBeGreaterThan(50);
+    expect(lost).toBe(0);
+  });
+});
+
+describe('defect 8: bounded work per request', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await makeApp(undefined, { MAX_EXACT_WORK: '20000', REQUEST_TIMEOUT_MS: '150', MAX_OPQ_DIMENSION: '64' });
+    await t.req('POST', '/collections', { name: 'w', dimension: 8, quantizer: { type: 'pq', m: 2, nbits: 4 } });
+    await t.req('POST', '/collections/w/vectors', { vectors: seededVectors(400, 8, 2) });
+  });
+  afterAll(() => t.destroy());
+
+  it('refuses k × rerank × queries above MAX_CANDIDATES and exact work above MAX_EXACT_WORK with 422', async () => {
+    const queries = Array.from({ length: 51 }, (_, i) => seededVectors(1, 8, i)[0].vector);
+    const exact = await t.req('POST', '/collections/w/query', { vectors: queries, k: 10 });
+    expect(exact.statusCode).toBe(422);
+    expect(exact.json().error).toMatchObject({ code: 'limit_exceeded', details: { limit: 'MAX_EXACT_WORK', max: 20000, value: 51 * 400 } });
+    expect((await t.req('POST', '/collections/w/query', { vectors: queries.slice(0, 50), k: 10 })).statusCode).toBe(200);
+    const job = (await t.req('POST', '/collections/w/train', {})).json().job;
+    await waitForJob(t, 'w', job.id);
+    const many = Array.from({ length: 1000 }, () => queries[0]);
+    const r = await t.req('POST', '/collections/w/query', { vectors: many, k: 1000, rerank: 100 });
+    expect(r.json().error).toMatchObject({ code: 'limit_exceeded', details: { limit: 'MAX_CANDIDATES', max: 1_000_000, value: 1e8 } });
+    expect(r.json().error.message).toMatch(/k × rerank × queries is 100000000, above the limit of 1000000 \(MAX_CANDIDATES\)/);
+    const ev = await t.req('POST', '/collections/w/evaluate', { sampleSize: 1000, k: 1000, rerank: 100 });
+    expect(ev.statusCode).toBe(422);
+  });
+
+  it('refuses OPQ above MAX_OPQ_DIMENSION (its rotation is dimension²)', async () => {
+    const r = await t.req('POST', '/collections', { name: 'wide', dimension: 65, quantizer: { type: 'opq' } });
+    expect(r.statusCode).toBe(400);
+    expect(r.json().error.details).toEqual({ limit: 'MAX_OPQ_DIMENSION', max: 64, value: 65 });
+  });
+
+  it('cancels a request that outlives REQUEST_TIMEOUT_MS with 503 timeout, and keeps serving', async () => {
+    await t.req('POST', '/collections', { name: 'slow', dimension: 256, quantizer: { type: 'pq', m: 8, nbits: 4 } });
+    for (let b = 0; b < 4; b++) await t.req('POST', '/collections/slow/vectors', { vectors: seededVectors(2500, 256, b, b * 2500) });
+    const app = await makeApp(t.dir, { REQUEST_TIMEOUT_MS: '500' });
+    await t.close();
+    t = app;
+    const queries = Array.from({ length: 1000 }, (_, i) => seededVectors(1, 256, 100 + i)[0].vector);
+    // 1,000 queries × 10,000 vectors × 256 dimensions of exact search: seconds of work, cut at 500 ms.
+    const r = await t.req('POST', '/collections/slow/query', { vectors: queries, k: 10 });
+    expect(r.statusCode).toBe(503);
+    expect(r.headers['retry-after']).toBe('1');
+    expect(r.json().error.code).toBe('timeout');
+    // The cancelled tasks' workers were replaced; the pool serves again.
+    for (let i = 0; i < 200 && t.app.pool.stats().threads < 2; i++) await new Promise((res) => setTimeout(res, 25));
+    expect((await t.req('POST', '/collections/w/query', { vector: queries[0].slice(0, 8), k: 1 })).statusCode).toBe(200);
+    expect(t.app.pool.stats().queued).toBe(0);
+  });
+});
+
+describe('defect 9: every error has the standard body', () => {
+  let t: TestApp;
+  let base: string;
+  beforeAll(async () => {
+    t = await makeApp();
+    await t.req('POST', '/collections', { name: 'e', dimension: 2, quantizer: { type: 'pq', m: 1, nbits: 1 } });
+    await t.req('POST', '/collections/e/vectors', { vectors: [{ id: 'a', vector: [0, 1] }, { id: 'b', vector: [1, 0] }] });
+    base = await t.app.listen({ port: 0, host: '127.0.0.1' });
+  });
+  afterAll(() => t.destroy());
+
+  it('bad percent-encoding → 400 bad_url; a parameter too long → 414 uri_too_long', async () => {
+    const bad = await fetch(`${base}/collections/e/vectors/%E0%A4%A`);
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as any).error.code).toBe('bad_url');
+    const long = await fetch(`${base}/collections/e/vectors/${'x'.repeat(5000)}`);
+    expect(long.status).toBe(414);
+    expect(((await long.json()) as any).error).toEqual({ code: 'uri_too_long', message: 'a path parameter is longer than the service accepts' });
+  });
+
+  it('malformed HTTP and oversized headers get the JSON error body from the server itself', async () => {
+    const raw = (text: string) =>
+      new Promise<string>((resolve) => {
+        const { port } = new URL(base);
+        const socket = connect(Number(port), '127.0.0.1', () => socket.write(text));
+        let out = '';
+        socket.on('data', (d) => (out += d.toString()));
+        socket.on('close', () => resolve(out));
+      });
+    const garbage = await raw('NOT HTTP AT ALL\r\n\r\n');
+    expect(garbage).toMatch(/^HTTP\/1\.1 400 /);
+    expect(JSON.parse(garbage.split('\r\n\r\n')[1]).error.code).toBe('bad_request');
+    const huge = await raw(`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(huge).toMatch(/^HTTP\/1\.1 431 /);
+    expect(JSON.parse(huge.split('\r\n\r\n')[1]).error.code).toBe('headers_too_large');
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+  });
+
+  it('POST /train with a JSON content-type and an empty body trains with the defaults', async () => {
+    const r = await t.app.inject({ method: 'POST', url: '/collections/e/train', headers: { 'content-type': 'application/json' }, payload: '' });
+    expect(r.statusCode).toBe(202);
+    expect((await waitForJob(t, 'e', r.json().job.id)).state).toBe('succeeded');
+  });
+
+  it('a worker task failure keeps its message and code (SQLITE_CANTOPEN here), not a bare {code}', async () => {
+    const err: any = await t.app.pool.readRows({ dbPath: `${t.dir}/no-such-file.sqlite`, collectionId: 1, d: 2, normalize: false, rows: null, start: 0, end: 1 }).catch((e) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(err.message).toMatch(/^worker task readRows failed: unable to open database file/);
+    expect(err.code).toBe('SQLITE_CANTOPEN');
+  });
+
+  it('during shutdown an in-flight write finishes and is kept; a request arriving meanwhile gets 503 shutting_down', async () => {
+    // Two requests on one connection: a large write (it holds the collection's lock, so the
+    // shutdown waits for it), then, once the shutdown has begun, a read.
+    const vectors = Array.from({ length: 30_000 }, (_, i) => ({ id: `s${i}`, vector: [i % 7, i % 11] }));
+    const body = JSON.stringify({ vectors });
+    const { port } = new URL(base);
+    const socket = connect(Number(port), '127.0.0.1');
+    let out = '';
+    socket.on('data', (d) => (out += d.toString()));
+    const ended = new Promise((res) => socket.on('close', res));
+    socket.write(`POST /collections/e/vectors HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    await new Promise((res) => setTimeout(res, 50));
+    const closing = t.app.close();
+    await new Promise((res) => setImmediate(res));
+    socket.write('GET /collections HTTP/1.1\r\nHost: x\r\n\r\n');
+    await Promise.race([ended, new Promise((res) => setTimeout(res, 10_000))]);
+    socket.destroy();
+    await closing;
+    const responses = out.split(/(?=HTTP\/1\.1 )/);
+    expect(responses).toHaveLength(2);
+    expect(responses[0]).toMatch(/^HTTP\/1\.1 200 /);
+    expect(responses[1]).toMatch(/^HTTP\/1\.1 503 /);
+    expect(responses[1]).toMatch(/retry-after: 1/i);
+    expect(JSON.parse(responses[1].split('\r\n\r\n')[1]).error.code).toBe('shutting_down');
+    const again = await makeApp(t.dir);
+    expect((await again.req('GET', '/collections/e')).json().count).toBe(30_002);
+    await again.close();
+  });
+});
