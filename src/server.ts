@@ -29,7 +29,10 @@ async function main(): Promise<void> {
     }, 30_000);
     force.unref();
     app.close().then(
-      () => process.exit(0),
+      () => {
+        app.log.info({ signal }, 'stopped');
+        process.exit(0);
+      },
       (err) => {
         app.log.error({ err }, 'error during shutdown');
         process.exit(1);

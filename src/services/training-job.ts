@@ -101,6 +101,7 @@ export class TrainingJob {
       const t = performance.now();
       if (this.phaseStarted !== null) this.phaseSeconds[this.record.phase] = (t - this.phaseStarted) / 1000;
       this.phaseStarted = t;
+      this.log.info({ job: this.record.id, collectionId: this.target.collectionId, phase, progress: Math.round(progress * 100) / 100 }, 'training progress');
     }
     this.record.phase = phase;
     this.record.progress = Math.min(1, Math.max(this.record.progress, progress));

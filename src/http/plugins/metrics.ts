@@ -43,21 +43,23 @@ async function metrics(app: FastifyInstance): Promise<void> {
       this.set(app.collections.runningJobs());
     },
   });
-  const vectors = new Gauge({ name: 'pqvec_collection_vectors', help: 'Vectors stored per collection', labelNames: ['collection'], registers: [register] });
-  new Gauge({
-    name: 'pqvec_collection_code_bytes',
-    help: 'Bytes held in memory for search per collection (vectors × bytes per vector; 0 while untrained)',
-    labelNames: ['collection'],
-    registers: [register],
-    collect() {
-      vectors.reset();
-      this.reset();
-      for (const c of app.collections.list()) {
-        vectors.set({ collection: c.name }, c.count);
-        this.set({ collection: c.name }, c.trained ? c.count * c.bytesPerVector : 0);
-      }
-    },
-  });
+  const collectionGauge = (name: string, help: string, value: (c: ReturnType<typeof app.collections.list>[number]) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['collection'],
+      registers: [register],
+      collect() {
+        this.reset(); // deleted collections disappear
+        for (const c of app.collections.list()) this.set({ collection: c.name }, value(c));
+      },
+    });
+  collectionGauge('pqvec_collection_vectors', 'Vectors stored per collection', (c) => c.count);
+  collectionGauge(
+    'pqvec_collection_code_bytes',
+    'Bytes held in memory for search per collection (vectors × bytes per vector; 0 while untrained)',
+    (c) => (c.trained ? c.count * c.bytesPerVector : 0),
+  );
   const pool = () => app.pool.stats();
   new Gauge({ name: 'pqvec_pool_queue_depth', help: 'Worker-pool tasks waiting for a thread', registers: [register], collect() { this.set(pool().queued); } });
   new Gauge({ name: 'pqvec_pool_utilization', help: 'Fraction of time the worker threads have been busy', registers: [register], collect() { this.set(pool().utilization); } });
