@@ -57,6 +57,14 @@ export class PoolOverloadedError extends Error {
   }
 }
 
+/** The worker running a task stopped (crashed, ran out of memory, was terminated); the pool has started a replacement. */
+export class WorkerExitedError extends Error {
+  override name = 'WorkerExitedError';
+  constructor(task: string, cause: unknown) {
+    super(`the worker thread running ${task} stopped (${cause instanceof Error ? cause.message : String(cause)}); it has been replaced`, { cause });
+  }
+}
+
 /**
  * A task failed inside a worker. Errors cross the thread boundary as structured
  * clones; this keeps the task name, the message and the code (e.g. SQLITE_FULL)
@@ -77,6 +85,12 @@ export class WorkerTaskError extends Error {
 export interface Neighbours {
   ids: Float64Array;
   dist: Float64Array;
+}
+
+/** Whether a task failed because its worker thread went away (piscina's messages, Node's out-of-memory code). */
+function workerStopped(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return /^worker exited with code|^Terminating worker thread/.test(err.message) || (err as { code?: unknown }).code === 'ERR_WORKER_OUT_OF_MEMORY';
 }
 
 /** Rows per scan task below which splitting a search costs more than it saves. */
@@ -156,6 +170,7 @@ export class ComputePool {
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       if (err instanceof Error && err.message === 'Task queue is at limit') throw new PoolOverloadedError(this.maxQueue);
+      if (workerStopped(err)) throw new WorkerExitedError(name, err);
       throw new WorkerTaskError(name, err);
     }
   }

@@ -286,3 +286,27 @@ describe('defect 9: every error has the standard body', () => {
     await again.close();
   });
 });
+
+describe('worker failure', () => {
+  it('a worker that dies mid-task is replaced; its request gets 503 worker_failed; the service keeps serving', async () => {
+    const t = await makeApp();
+    await t.req('POST', '/collections', { name: 'x', dimension: 128, quantizer: { type: 'pq', m: 8, nbits: 4 } });
+    for (let b = 0; b < 4; b++) await t.req('POST', '/collections/x/vectors', { vectors: seededVectors(2500, 128, b, b * 2500) });
+    const queries = Array.from({ length: 1000 }, (_, i) => seededVectors(1, 128, 50 + i)[0].vector);
+    // 1,000 × 10,000 exact distances in 128 dimensions: about a second on both workers.
+    const pending = t.req('POST', '/collections/x/query', { vectors: queries, k: 10 });
+    await new Promise((res) => setTimeout(res, 150));
+    // The workers die mid-scan, as on a crash or an out-of-memory.
+    const threads = (t.app.pool as unknown as { piscina: { threads: { terminate(): Promise<number> }[] } }).piscina.threads;
+    await Promise.all([...threads].map((w) => w.terminate()));
+    const r = await pending;
+    expect(r.statusCode).toBe(503);
+    expect(r.json().error.code).toBe('worker_failed');
+    for (let i = 0; i < 200 && t.app.pool.stats().threads < 2; i++) await new Promise((res) => setTimeout(res, 25));
+    expect(t.app.pool.stats().threads).toBe(2);
+    const ok = await t.req('POST', '/collections/x/query', { vector: queries[0], k: 3 });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json().results).toHaveLength(3);
+    await t.destroy();
+  });
+});

@@ -10,7 +10,7 @@ import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { QuantizerInputError } from '../../core/errors.js';
-import { PoolOverloadedError } from '../../pool/compute-pool.js';
+import { PoolOverloadedError, WorkerExitedError } from '../../pool/compute-pool.js';
 import { ApiError } from '../../services/errors.js';
 import { RequestValidationError } from '../zod.js';
 import { ClientGoneError, RequestTimeoutError } from './deadline.js';
@@ -94,6 +94,10 @@ async function errors(app: FastifyInstance): Promise<void> {
       return reply.status(499).send(errorBody('client_closed', err.message));
     }
     if (err instanceof PoolOverloadedError) return unavailable(reply, 'overloaded', err.message);
+    if (err instanceof WorkerExitedError) {
+      request.log.error({ err }, 'a worker thread stopped during the request');
+      return unavailable(reply, 'worker_failed', 'a worker thread stopped while serving this request and has been replaced; retry it');
+    }
     const fe = err as FastifyError;
     const storage = storageFailure(fe.code);
     if (storage !== undefined) {
