@@ -45,7 +45,11 @@ export type { VectorSource } from './worker.js';
 export interface ComputePoolOptions {
   /** Worker threads; default: the number of cores. */
   threads?: number;
-  /** Tasks allowed to wait for a worker; beyond it a task fails at once with PoolOverloadedError. Default: unbounded. */
+  /**
+   * Request tasks allowed to wait for a worker; a search or encoding that would
+   * queue more fails at once with PoolOverloadedError. Default: unbounded.
+   * Training tasks are not counted against it: a job bounds itself.
+   */
   maxQueue?: number;
 }
 
@@ -152,11 +156,30 @@ export class ComputePool {
       minThreads: this.threads,
       maxThreads: this.threads,
       idleTimeout: 60_000,
-      maxQueue: this.maxQueue,
     });
   }
 
   private readonly maxQueue: number;
+  /** Tasks submitted and not yet settled (piscina hands tasks to busy workers, so its own queue length stays 0). */
+  private inFlight = 0;
+  /** Of those, the tasks of requests (searches, encodings of upserts): what maxQueue bounds. */
+  private requestTasks = 0;
+
+  /**
+   * Runs a request's batch of `tasks` tasks, or sheds it whole (before any of
+   * its work starts) when the request tasks waiting for a worker would exceed
+   * maxQueue. Training tasks are not counted: queries are not refused because
+   * a training job has queued its work.
+   */
+  private async admitted<T>(tasks: number, batch: () => Promise<T>): Promise<T> {
+    if (this.requestTasks + tasks - this.threads > this.maxQueue) throw new PoolOverloadedError(this.maxQueue);
+    this.requestTasks += tasks;
+    try {
+      return await batch();
+    } finally {
+      this.requestTasks -= tasks;
+    }
+  }
 
   /**
    * Runs a named worker task. An aborted signal rejects with the signal's reason
@@ -165,19 +188,21 @@ export class ComputePool {
    */
   private async run<T>(name: string, task: unknown, signal?: AbortSignal): Promise<T> {
     if (signal?.aborted) throw signal.reason;
+    this.inFlight++;
     try {
       return (await this.piscina.run(task, { name, signal })) as T;
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
-      if (err instanceof Error && err.message === 'Task queue is at limit') throw new PoolOverloadedError(this.maxQueue);
       if (workerStopped(err)) throw new WorkerExitedError(name, err);
       throw new WorkerTaskError(name, err);
+    } finally {
+      this.inFlight--;
     }
   }
 
-  /** Tasks waiting for a worker, and the fraction of time the workers have been busy since start. */
+  /** Tasks beyond one per thread (waiting, as far as the pool is concerned), and the fraction of time the workers have been busy since start. */
   stats(): { queued: number; utilization: number; threads: number } {
-    return { queued: this.piscina.queueSize, utilization: this.piscina.utilization, threads: this.piscina.threads.length };
+    return { queued: Math.max(0, this.inFlight - this.threads), utilization: this.piscina.utilization, threads: this.piscina.threads.length };
   }
 
   /** Resolves when a worker answers within timeoutMs (a busy pool answers late: use for readiness, never liveness). */
@@ -370,12 +395,12 @@ export class ComputePool {
 
   /** Encodes n vectors (n × d) with the rows split over the workers. */
   async encode(codec: Codec, data: Float32Array, n: number, signal?: AbortSignal): Promise<Uint8Array> {
+    const chunk = Math.max(256, Math.ceil(n / (this.threads * 4)));
     const { key, bytes } = codecHandle(codec);
     const { d, codeSize: m } = codec;
     const shared = toShared(data.subarray(0, n * d));
     const out = new Uint8Array(new SharedArrayBuffer(n * m));
-    const chunk = Math.max(256, Math.ceil(n / (this.threads * 4)));
-    const tasks: Promise<unknown>[] = [];
+    const tasks: EncodeTask[] = [];
     for (let s = 0; s < n; s += chunk) {
       const e = Math.min(n, s + chunk);
       const task: EncodeTask = {
@@ -385,9 +410,9 @@ export class ComputePool {
         n: e - s,
         out: out.subarray(s * m, e * m),
       };
-      tasks.push(this.run('encode', task, signal));
+      tasks.push(task);
     }
-    await Promise.all(tasks);
+    await this.admitted(tasks.length, () => Promise.all(tasks.map((task) => this.run('encode', task, signal))));
     return out;
   }
 
@@ -407,24 +432,27 @@ export class ComputePool {
     k: number;
     signal?: AbortSignal;
   }): Promise<Neighbours[]> {
+    const split = ranges(args.rows, this.threads, MIN_ROWS_PER_TASK);
     const { key, bytes } = codecHandle(args.codec);
     const queries = toShared(args.queries);
-    const parts = await Promise.all(
-      ranges(args.rows, this.threads, MIN_ROWS_PER_TASK).map(([start, end]) => {
-        const task: ScanTask = {
-          codecKey: key,
-          codec: bytes,
-          codes: args.codes,
-          dead: args.dead,
-          start,
-          end,
-          metric: args.metric,
-          queries,
-          nq: args.nq,
-          k: args.k,
-        };
-        return this.run<PartialResults>('scan', task, args.signal);
-      }),
+    const parts = await this.admitted(split.length, () =>
+      Promise.all(
+        split.map(([start, end]) => {
+          const task: ScanTask = {
+            codecKey: key,
+            codec: bytes,
+            codes: args.codes,
+            dead: args.dead,
+            start,
+            end,
+            metric: args.metric,
+            queries,
+            nq: args.nq,
+            k: args.k,
+          };
+          return this.run<PartialResults>('scan', task, args.signal);
+        }),
+      ),
     );
     return mergeParts(parts, args.nq, args.k);
   }
@@ -445,24 +473,27 @@ export class ComputePool {
     nprobe: number;
     signal?: AbortSignal;
   }): Promise<Neighbours[]> {
+    const split = ranges(args.nq, this.threads, 1);
     const { key, bytes } = codecHandle(args.codec);
     const queries = toShared(args.queries);
-    const parts = await Promise.all(
-      ranges(args.nq, this.threads, 1).map(([q0, q1]) => {
-        const task: IVFScanTask = {
-          codecKey: key,
-          codec: bytes,
-          lists: args.lists,
-          dead: args.dead,
-          metric: args.metric,
-          queries,
-          q0,
-          nq: q1 - q0,
-          k: args.k,
-          nprobe: args.nprobe,
-        };
-        return this.run<PartialResults>('ivfScan', task, args.signal);
-      }),
+    const parts = await this.admitted(split.length, () =>
+      Promise.all(
+        split.map(([q0, q1]) => {
+          const task: IVFScanTask = {
+            codecKey: key,
+            codec: bytes,
+            lists: args.lists,
+            dead: args.dead,
+            metric: args.metric,
+            queries,
+            q0,
+            nq: q1 - q0,
+            k: args.k,
+            nprobe: args.nprobe,
+          };
+          return this.run<PartialResults>('ivfScan', task, args.signal);
+        }),
+      ),
     );
     return parts.flatMap((p) => mergeParts([p], p.counts.length, args.k));
   }
@@ -479,13 +510,16 @@ export class ComputePool {
     skip?: Uint8Array | null;
     signal?: AbortSignal;
   }): Promise<Neighbours[]> {
+    const split = ranges(args.rows, this.threads, 4096);
     const queries = toShared(args.queries);
     const skip = args.skip ?? null;
-    const parts = await Promise.all(
-      ranges(args.rows, this.threads, 4096).map(([start, end]) => {
-        const task: ExactScanTask = { ...args.source, skip, start, end, metric: args.metric, queries, nq: args.nq, k: args.k };
-        return this.run<PartialResults>('exactScan', task, args.signal);
-      }),
+    const parts = await this.admitted(split.length, () =>
+      Promise.all(
+        split.map(([start, end]) => {
+          const task: ExactScanTask = { ...args.source, skip, start, end, metric: args.metric, queries, nq: args.nq, k: args.k };
+          return this.run<PartialResults>('exactScan', task, args.signal);
+        }),
+      ),
     );
     return mergeParts(parts, args.nq, args.k);
   }
@@ -508,12 +542,15 @@ export class ComputePool {
     for (let q = 0; q < nq; q++) offsets[q + 1] = offsets[q] + candidates[q].ids.length;
     const rows = new Float64Array(new SharedArrayBuffer(offsets[nq] * 8));
     candidates.forEach((c, q) => rows.set(c.ids, offsets[q]));
+    const split = ranges(nq, this.threads, 1);
     const queries = toShared(args.queries);
-    const parts = await Promise.all(
-      ranges(nq, this.threads, 1).map(([q0, q1]) => {
-        const task: RerankTask = { ...args.source, metric: args.metric, queries, rows, offsets, q0, nq: q1 - q0, k: args.k };
-        return this.run<PartialResults>('rerank', task, args.signal);
-      }),
+    const parts = await this.admitted(split.length, () =>
+      Promise.all(
+        split.map(([q0, q1]) => {
+          const task: RerankTask = { ...args.source, metric: args.metric, queries, rows, offsets, q0, nq: q1 - q0, k: args.k };
+          return this.run<PartialResults>('rerank', task, args.signal);
+        }),
+      ),
     );
     return parts.flatMap((p) => mergeParts([p], p.counts.length, args.k));
   }

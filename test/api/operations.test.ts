@@ -174,3 +174,22 @@ describe('deleting a collection', () => {
     await again.destroy();
   });
 });
+
+describe('overload', () => {
+  it('sheds requests with 503 overloaded and Retry-After when the pool queue is full, and recovers', async () => {
+    const t = await makeApp(undefined, { MAX_QUEUED_TASKS: '1' });
+    await t.req('POST', '/collections', { name: 'o', dimension: 64, quantizer: { type: 'pq', m: 8, nbits: 4 } });
+    await t.req('POST', '/collections/o/vectors', { vectors: seededVectors(3000, 64, 4) });
+    const queries = Array.from({ length: 200 }, (_, i) => seededVectors(1, 64, 10 + i)[0].vector);
+    const answers = await Promise.all(Array.from({ length: 12 }, () => t.req('POST', '/collections/o/query', { vectors: queries, k: 5 })));
+    const statuses = answers.map((r) => r.statusCode);
+    expect(statuses.filter((s) => s !== 200 && s !== 503)).toEqual([]);
+    const shed = answers.filter((r) => r.statusCode === 503);
+    expect(shed.length).toBeGreaterThan(0);
+    expect(shed[0].headers['retry-after']).toBe('1');
+    expect(shed[0].json().error.code).toBe('overloaded');
+    expect(statuses).toContain(200);
+    expect((await t.req('POST', '/collections/o/query', { vector: queries[0], k: 5 })).statusCode).toBe(200);
+    await t.destroy();
+  });
+});
