@@ -317,3 +317,31 @@ describe('worker failure', () => {
     await t.destroy();
   });
 });
+
+describe('defect 8: a client that leaves', () => {
+  it('cancels its request: its pool tasks stop (counted as cancelled, client_gone; never answered 200)', async () => {
+    const t = await makeApp();
+    await t.req('POST', '/collections', { name: 'x', dimension: 128, quantizer: { type: 'pq', m: 8, nbits: 4 } });
+    for (let b = 0; b < 4; b++) await t.req('POST', '/collections/x/vectors', { vectors: seededVectors(2500, 128, b, b * 2500) });
+    const base = await t.app.listen({ port: 0, host: '127.0.0.1' });
+    const queries = Array.from({ length: 1000 }, (_, i) => seededVectors(1, 128, 50 + i)[0].vector);
+    const client = new AbortController();
+    const pending = fetch(`${base}/collections/x/query`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ vectors: queries, k: 10 }),
+      signal: client.signal,
+    }).catch((err: Error) => err.name);
+    await new Promise((res) => setTimeout(res, 200));
+    client.abort();
+    expect(await pending).toBe('AbortError');
+    let metrics = '';
+    for (let i = 0; i < 200 && !metrics.includes('reason="client_gone"'); i++) {
+      await new Promise((res) => setTimeout(res, 25));
+      metrics = (await t.req('GET', '/metrics')).body;
+    }
+    expect(metrics).toContain('pqvec_http_requests_cancelled_total{reason="client_gone"} 1');
+    expect(metrics).not.toContain('route="/collections/:name/query",status="200"');
+    await t.destroy();
+  });
+});

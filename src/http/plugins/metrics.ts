@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { routeSchema } from '../zod.js';
+import { ClientGoneError, RequestTimeoutError } from './deadline.js';
 
 /** Latency buckets in seconds: 1 ms to 60 s (the default request timeout). */
 const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -74,6 +75,17 @@ async function metrics(app: FastifyInstance): Promise<void> {
       jobs.inc({ state: t.state });
       jobSeconds.observe({ state: t.state }, t.seconds);
     },
+  });
+
+  const cancelled = new Counter({
+    name: 'pqvec_http_requests_cancelled_total',
+    help: 'Requests whose work was cancelled: timeout (REQUEST_TIMEOUT_MS) or client_gone (the client closed the connection first)',
+    labelNames: ['reason'],
+    registers: [register],
+  });
+  app.addHook('onError', async (_request, _reply, err) => {
+    if (err instanceof RequestTimeoutError) cancelled.inc({ reason: 'timeout' });
+    else if (err instanceof ClientGoneError) cancelled.inc({ reason: 'client_gone' });
   });
 
   app.addHook('onResponse', async (request, reply) => {
