@@ -53,7 +53,7 @@ export interface SearchOptions {
 }
 
 /** Rows removed per transaction when a deleted collection's data is purged (~a few ms of event loop each). */
-const PURGE_BATCH_ROWS = 2000;
+const PURGE_BATCH_ROWS = 500;
 
 /** What the metrics want to know of searches and jobs; the service stays free of any metrics library. */
 export interface ServiceObserver {
