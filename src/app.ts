@@ -19,7 +19,7 @@ import jobRoutes from './http/routes/jobs.js';
 import queryRoutes from './http/routes/query.js';
 import snapshotRoutes from './http/routes/snapshots.js';
 import vectorRoutes from './http/routes/vectors.js';
-import { zodValidatorCompiler } from './http/zod.js';
+import { ERROR_BODY_SCHEMA, zodValidatorCompiler } from './http/zod.js';
 import { ComputePool } from './pool/compute-pool.js';
 import { CollectionService } from './services/collections.js';
 import { SnapshotService } from './services/snapshots.js';
@@ -90,6 +90,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     throw err;
   }
 
+  app.addSchema(ERROR_BODY_SCHEMA);
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   // An empty JSON body means "no body" (POST /train with defaults), not a parse error.

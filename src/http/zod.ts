@@ -53,17 +53,20 @@ const GUARDED_RESPONSES = {
   503: 'Overloaded, timed out, shutting down or storage unavailable; see Retry-After.',
 } as const;
 
+/** The error body as a shared schema: registered once (app.ts), referenced by every error response. */
+export const ERROR_BODY_SCHEMA = { $id: 'ErrorBody', ...jsonSchema(ErrorBody, 'output') };
+const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: 'ErrorBody#' } } } });
+
 export function routeSchema(r: RouteSchemaInput): FastifySchema {
   const response: Record<number, unknown> = {};
   for (const [status, s] of Object.entries(r.response)) {
     if (s === null) response[Number(status)] = { type: 'null', description: 'No content' };
     else if ('binary' in s) response[Number(status)] = { description: s.description, content: { [s.binary]: { schema: { type: 'string', format: 'binary' } } } };
+    else if (s === ErrorBody) response[Number(status)] = errorResponse(ErrorBody.description ?? 'Error');
     else response[Number(status)] = jsonSchema(s as z.ZodType, 'output');
   }
   if (!r.public) {
-    for (const [status, description] of Object.entries(GUARDED_RESPONSES)) {
-      response[Number(status)] ??= { ...jsonSchema(ErrorBody, 'output'), description };
-    }
+    for (const [status, description] of Object.entries(GUARDED_RESPONSES)) response[Number(status)] ??= errorResponse(description);
   }
   return {
     summary: r.summary,

@@ -8,6 +8,8 @@ export const API_VERSION = '0.1.0';
 
 async function openapi(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
+    // Shared schemas (the error body) appear under components.schemas by their $id.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     openapi: {
       openapi: '3.0.3',
       info: {
