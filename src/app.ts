@@ -61,6 +61,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     return503OnClosing: false,
     frameworkErrors: frameworkError,
     clientErrorHandler: clientError,
+    // Node would answer a request without Host with a bare 400 before any hook; the gate below answers it with the error body.
+    http: { requireHostHeader: false },
     ...options.fastify,
   });
   const { db, path, applied } = openDatabase(config.dataDir, { synchronous: config.sqliteSynchronous });
@@ -102,9 +104,18 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
   await app.register(errors);
   app.addHook('onRequest', async (request, reply) => {
+    if (request.raw.httpVersionMajor === 1 && request.raw.httpVersionMinor >= 1 && request.headers.host === undefined) {
+      return reply.status(400).send(errorBody('bad_request', 'an HTTP/1.1 request needs a Host header'));
+    }
     if (!closing) return;
     reply.header('connection', 'close');
     return reply.status(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send(errorBody('shutting_down', 'the service is shutting down'));
+  });
+  // Once shutting down, every response closes its connection: a keep-alive connection busy when the
+  // shutdown began would otherwise hold the server open until the client or the keep-alive timeout closes it.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
   });
   await app.register(underPressure, {
     maxEventLoopDelay: config.maxEventLoopDelayMs,

@@ -23,6 +23,9 @@ async function main(): Promise<void> {
     if (closing) return;
     closing = true;
     app.log.info({ signal }, 'shutting down');
+    // Connections that turn idle after close() began (a keep-alive client that got its answer) are closed as they do.
+    const reaper = setInterval(() => app.server.closeIdleConnections(), 100);
+    reaper.unref();
     const force = setTimeout(() => {
       app.log.error('shutdown took longer than 30 s; exiting');
       process.exit(1);
