@@ -358,7 +358,11 @@ export class CollectionService {
     if (this.purges.has(id)) return;
     const run = async () => {
       try {
-        while (!this.closing && !this.store.deleteCollectionStep(id, PURGE_BATCH_ROWS)) await yieldToEventLoop();
+        // Yield first: the entry must be in `purges` before the loop can end and remove it.
+        for (;;) {
+          await yieldToEventLoop();
+          if (this.closing || this.store.deleteCollectionStep(id, PURGE_BATCH_ROWS)) break;
+        }
       } catch (err) {
         this.log.error({ collectionId: id, err }, 'removing a deleted collection\'s data failed; it resumes at the next start');
       } finally {
@@ -667,17 +671,13 @@ export class CollectionService {
     const { maxTrainingSampleBytes, maxTrainingJobs } = this.limits;
     const rowsInMemory = Math.floor(maxTrainingSampleBytes / (4 * e.record.dimension));
     if (rowsInMemory < need) {
-      throw new ApiError(
-        422,
-        'limit_exceeded',
-        `training needs at least ${need} vectors of ${e.record.dimension} dimensions in its sample (${need * 4 * e.record.dimension} bytes), above MAX_TRAINING_SAMPLE_MB`,
-        { limit: 'MAX_TRAINING_SAMPLE_MB', max: maxTrainingSampleBytes, value: need * 4 * e.record.dimension },
-      );
+      const bytes = need * 4 * e.record.dimension;
+      throw limitExceeded(422, 'maxTrainingSampleBytes', maxTrainingSampleBytes, bytes, `the smallest training sample (${need} vectors of ${e.record.dimension} dimensions), in bytes,`);
     }
     const sampleCap = Math.min(KMEANS_DEFAULTS.maxPointsPerCentroid * need, rowsInMemory);
     const sampleSize = params.sampleSize ?? Math.min(live, sampleCap);
     if (sampleSize < need) throw badRequest(`sampleSize must be at least ${need} (one vector per centroid), got ${sampleSize}`);
-    const running = [...this.entries.values()].filter((x) => x.job?.running).length;
+    const running = this.runningJobs();
     if (running >= maxTrainingJobs) throw limitExceeded(429, 'maxTrainingJobs', maxTrainingJobs, running + 1, 'the number of training jobs running at once');
     const record = this.store.createJob(randomUUID(), e.record.id, 'train', { ...params, trigger });
     e.job = new TrainingJob(
