@@ -338,6 +338,8 @@ describe('defect 8: a client that leaves', () => {
       signal: client.signal,
     }).catch((err: Error) => err.name);
     await new Promise((res) => setTimeout(res, 200));
+    // Both workers are busy with the search: the service is alive (it used to ping the pool and answer 503).
+    expect((await fetch(`${base}/health`)).status).toBe(200);
     client.abort();
     expect(await pending).toBe('AbortError');
     let metrics = '';
