@@ -13,3 +13,14 @@ export function checkInteger(name: string, value: number, min: number, max = Num
     throw new QuantizerInputError(`${name} must be an integer ${range}, got ${value}`);
   }
 }
+
+/**
+ * Serialised codec bytes that do not parse (bad magic, checksum, truncated).
+ * Still a QuantizerInputError for callers that parse bytes they were given, but
+ * the service reads codecs from its own store: there it is an internal failure,
+ * never the client's (the HTTP layer answers 500, and it crosses a worker
+ * boundary under its own name).
+ */
+export class CorruptCodecError extends QuantizerInputError {
+  override name = 'CorruptCodecError';
+}

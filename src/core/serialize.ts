@@ -20,7 +20,7 @@
  * All numbers little-endian.
  */
 import { Codec } from './codec.js';
-import { QuantizerInputError } from './errors.js';
+import { CorruptCodecError } from './errors.js';
 import { CoarseQuantizer } from './ivf.js';
 import { PQGeometry, ProductQuantizer } from './pq.js';
 import { Rotation } from './rotation.js';
@@ -142,8 +142,8 @@ function readHeader(bytes: Uint8Array): { view: DataView; payload: number; kind:
   return { view, payload, kind };
 }
 
-function corrupt(why: string): QuantizerInputError {
-  return new QuantizerInputError(`serialised codec is invalid: ${why}`);
+function corrupt(why: string): CorruptCodecError {
+  return new CorruptCodecError(`serialised codec is invalid: ${why}`);
 }
 
 let crcTable: Uint32Array | null = null;

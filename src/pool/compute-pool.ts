@@ -10,37 +10,42 @@ import {
   type PQTrainOptions,
   type PQTrainReport,
   ProductQuantizer,
-  type SubspaceTrainResult,
   pqTrainingSample,
   summariseTraining,
 } from '../core/pq.js';
 import { Codec } from '../core/codec.js';
+import { QuantizerInputError } from '../core/errors.js';
 import { CoarseQuantizer, type ListsView } from '../core/ivf.js';
 import { serializeCodec } from '../core/serialize.js';
 import { mergeTopK } from '../core/topk.js';
 import { ENCODE_CHUNK, type Rotation, type RotationTrainOptions, type RotationTrainReport, type TrainCompute, trainRotation } from '../core/rotation.js';
 import type {
   CodecErrorTask,
-  MatchRowsTask,
-  RerankTask,
+  CrossTask,
   EncodeRangeTask,
   EncodeTask,
-  MatmulTask,
   EncodeWithErrorTask,
-  CrossTask,
   ExactScanTask,
   IVFScanTask,
-  ResidualsTask,
-  TrainCoarseTask,
+  MatchRowsTask,
+  MatmulTask,
   PartialResults,
+  PortableError,
+  ReadRowsResult,
   ReadRowsTask,
+  RerankTask,
+  ResidualsTask,
   ScanTask,
+  TaskInput,
+  TaskName,
+  TaskOutput,
+  TrainCoarseTask,
   TrainSubspaceTask,
   VectorSource,
-} from './worker.js';
+} from './tasks.js';
 import { WORKER_FILE, assertWorkerBuilt } from './worker-file.js';
 
-export type { VectorSource } from './worker.js';
+export type { VectorSource } from './tasks.js';
 
 export interface ComputePoolOptions {
   /** Worker threads; default: the number of cores. */
@@ -83,6 +88,17 @@ export class WorkerTaskError extends Error {
     super(`worker task ${task} failed: ${message}`, { cause });
     this.code = typeof e?.code === 'string' ? e.code : undefined;
   }
+}
+
+/**
+ * The error a worker's PortableError stands for: bad input found by the core
+ * inside a task stays a QuantizerInputError (the client's fault, 400); anything
+ * else, a corrupt stored codec included, is a WorkerTaskError (internal, 500, or
+ * a storage failure by its SQLite code).
+ */
+function fromWorker(task: string, err: PortableError): Error {
+  if (err?.name === 'QuantizerInputError') return new QuantizerInputError(err.message);
+  return new WorkerTaskError(task, err);
 }
 
 /** One query's results, nearest first. ids are row numbers. */
@@ -186,15 +202,15 @@ export class ComputePool {
    * (timeout, client gone, job cancelled): a queued task is dropped, a running
    * one stops with its worker, which the pool replaces.
    */
-  private async run<T>(name: string, task: unknown, signal?: AbortSignal): Promise<T> {
+  private async run<K extends TaskName>(name: K, task: TaskInput<K>, signal?: AbortSignal): Promise<TaskOutput<K>> {
     if (signal?.aborted) throw signal.reason;
     this.inFlight++;
     try {
-      return (await this.piscina.run(task, { name, signal })) as T;
+      return (await this.piscina.run(task, { name, signal })) as TaskOutput<K>;
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       if (workerStopped(err)) throw new WorkerExitedError(name, err);
-      throw new WorkerTaskError(name, err);
+      throw fromWorker(name, err as PortableError);
     } finally {
       this.inFlight--;
     }
@@ -209,7 +225,7 @@ export class ComputePool {
   async ping(timeoutMs = 2000): Promise<boolean> {
     const signal = AbortSignal.timeout(timeoutMs);
     try {
-      return (await this.run<string>('ping', null, signal)) === 'pong';
+      return (await this.run('ping', null, signal)) === 'pong';
     } catch {
       return false;
     }
@@ -235,7 +251,7 @@ export class ComputePool {
     const parts = await Promise.all(
       Array.from({ length: geometry.m }, async (_, j) => {
         const task: TrainSubspaceTask = { sample, n: drawn.n, d, m: geometry.m, nbits: geometry.nbits, j, options };
-        const r = await this.run<SubspaceTrainResult>('trainSubspace', task, signal);
+        const r = await this.run('trainSubspace', task, signal);
         onProgress?.(++done, geometry.m);
         return r;
       }),
@@ -298,7 +314,7 @@ export class ComputePool {
     if (config.nlist) {
       const shared = toShared(data.subarray(0, n * d));
       const task: TrainCoarseTask = { data: shared, n, d, nlist: config.nlist, options: { iterations: options.coarseIterations, seed: options.seed } };
-      const trained = await this.run<{ centroids: Float32Array; warnings: string[] }>('trainCoarse', task, signal);
+      const trained = await this.run('trainCoarse', task, signal);
       coarseWarnings.push(...trained.warnings);
       coarse = new CoarseQuantizer(config.nlist, d, trained.centroids);
       onProgress?.(0.25);
@@ -370,7 +386,7 @@ export class ComputePool {
         const errors = await Promise.all(
           Array.from({ length: Math.ceil(n / ENCODE_CHUNK) }, (_, c) => {
             const task: EncodeWithErrorTask = { codecKey: key, codec: bytes, y: ys, start: c * ENCODE_CHUNK, end: Math.min(n, (c + 1) * ENCODE_CHUNK), codes };
-            return this.run<number>('encodeWithError', task, signal);
+            return this.run('encodeWithError', task, signal);
           }),
         );
         return { codes, error: errors.reduce((a, b) => a + b, 0) };
@@ -450,7 +466,7 @@ export class ComputePool {
             nq: args.nq,
             k: args.k,
           };
-          return this.run<PartialResults>('scan', task, args.signal);
+          return this.run('scan', task, args.signal);
         }),
       ),
     );
@@ -491,7 +507,7 @@ export class ComputePool {
             k: args.k,
             nprobe: args.nprobe,
           };
-          return this.run<PartialResults>('ivfScan', task, args.signal);
+          return this.run('ivfScan', task, args.signal);
         }),
       ),
     );
@@ -517,7 +533,7 @@ export class ComputePool {
       Promise.all(
         split.map(([start, end]) => {
           const task: ExactScanTask = { ...args.source, skip, start, end, metric: args.metric, queries, nq: args.nq, k: args.k };
-          return this.run<PartialResults>('exactScan', task, args.signal);
+          return this.run('exactScan', task, args.signal);
         }),
       ),
     );
@@ -548,7 +564,7 @@ export class ComputePool {
       Promise.all(
         split.map(([q0, q1]) => {
           const task: RerankTask = { ...args.source, metric: args.metric, queries, rows, offsets, q0, nq: q1 - q0, k: args.k };
-          return this.run<PartialResults>('rerank', task, args.signal);
+          return this.run('rerank', task, args.signal);
         }),
       ),
     );
@@ -568,7 +584,7 @@ export class ComputePool {
   }
 
   /** Reads stored vectors into shared memory: the given rows, or every stored row in [start, end). */
-  readRows(task: ReadRowsTask, signal?: AbortSignal): Promise<{ data: Float32Array; rows: Int32Array; n: number }> {
+  readRows(task: ReadRowsTask, signal?: AbortSignal): Promise<ReadRowsResult> {
     return this.run('readRows', task, signal);
   }
 
@@ -600,7 +616,7 @@ export class ComputePool {
         out: out.subarray((s - start) * codec.codeSize, (e - start) * codec.codeSize),
       };
       tasks.push(
-        this.run<{ count: number; errorSum: number; normSum: number }>('encodeRange', task, options.signal).then((r) => {
+        this.run('encodeRange', task, options.signal).then((r) => {
           totals.count += r.count;
           totals.errorSum += r.errorSum;
           totals.normSum += r.normSum;

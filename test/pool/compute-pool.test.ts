@@ -4,7 +4,8 @@ import { PQGeometry, ProductQuantizer } from '../../src/core/pq.js';
 import { inlineCompute, trainRotation } from '../../src/core/rotation.js';
 import { TopK } from '../../src/core/topk.js';
 import { InvertedLists } from '../../src/index/inverted-lists.js';
-import { ComputePool } from '../../src/pool/compute-pool.js';
+import { ComputePool, WorkerTaskError } from '../../src/pool/compute-pool.js';
+import { QuantizerInputError } from '../../src/core/errors.js';
 import { blobs, correlated } from '../helpers/data.js';
 
 describe('ComputePool (real worker threads)', () => {
@@ -103,5 +104,29 @@ describe('IVF on the pool', () => {
         expect(Array.from(pooled[q].dist)).toEqual(Array.from(inline.dist));
       }
     }
+  });
+});
+
+describe('errors across the worker boundary', () => {
+  const pool = new ComputePool({ threads: 1 });
+  afterAll(() => pool.close());
+
+  const run = (pool as unknown as { run(name: string, task: unknown): Promise<unknown> }).run.bind(pool);
+
+  it('bad input found inside a task stays a QuantizerInputError (a 400 for the client)', async () => {
+    // k-means in the worker needs one point per centroid: 10 rows cannot train 256 centroids.
+    const sample = new Float32Array(new SharedArrayBuffer(10 * 4 * 4));
+    const err: any = await run('trainSubspace', { sample, n: 10, d: 4, m: 2, nbits: 8, j: 0, options: {} }).catch((e) => e);
+    expect(err).toBeInstanceOf(QuantizerInputError);
+    expect(err).not.toBeInstanceOf(WorkerTaskError);
+    expect(err.message).toBe('k-means with k = 256 centroids needs at least 256 training points, got 10');
+  });
+
+  it('a corrupt codec inside a task is an internal WorkerTaskError, never the client\'s QuantizerInputError', async () => {
+    const err: any = await run('encode', { codecKey: 'corrupt', codec: new Uint8Array(40), data: new Float32Array(4), n: 1, out: new Uint8Array(2) }).catch((e) => e);
+    expect(err).toBeInstanceOf(WorkerTaskError);
+    expect(err).not.toBeInstanceOf(QuantizerInputError);
+    expect(err.message).toMatch(/^worker task encode failed: serialised codec is invalid: bad magic/);
+    expect((err.cause as { name: string }).name).toBe('CorruptCodecError');
   });
 });

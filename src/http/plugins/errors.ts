@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { QuantizerInputError } from '../../core/errors.js';
+import { CorruptCodecError, QuantizerInputError } from '../../core/errors.js';
 import { PoolOverloadedError, WorkerExitedError } from '../../pool/compute-pool.js';
 import { ApiError } from '../../services/errors.js';
 import { RequestValidationError } from '../zod.js';
@@ -84,7 +84,8 @@ async function errors(app: FastifyInstance): Promise<void> {
       return reply.status(err.status).send(errorBody(err.code, err.message, err.details));
     }
     if (err instanceof RequestValidationError) return reply.status(400).send(errorBody('validation_error', err.message));
-    if (err instanceof QuantizerInputError) return reply.status(400).send(errorBody('validation_error', err.message));
+    // A corrupt stored codec is the service's failure, not the request's: it falls through to 500.
+    if (err instanceof QuantizerInputError && !(err instanceof CorruptCodecError)) return reply.status(400).send(errorBody('validation_error', err.message));
     if (err instanceof RequestTimeoutError) {
       request.log.warn({ timeoutMs: err.timeoutMs }, 'request timed out; its work was cancelled');
       return unavailable(reply, 'timeout', err.message);

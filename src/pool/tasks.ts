@@ -1,0 +1,239 @@
+/**
+ * The worker protocol: every task the pool can run, with its input and output.
+ * The pool dispatches through `TaskMap` (a misspelt task or a wrong payload is
+ * a compile error) and the worker implements it as `TaskHandlers`. Large inputs
+ * travel as typed arrays over SharedArrayBuffers (no copy); codecs travel as
+ * serialised bytes with a key the worker caches them under.
+ */
+import type { ListsView } from '../core/ivf.js';
+import type { PQTrainOptions, SubspaceTrainResult } from '../core/pq.js';
+import type { FilterClause } from '../index/metadata-filter.js';
+
+/** A serialised codec and the key a worker caches its parsed form under. */
+export interface CodecRef {
+  codecKey: string;
+  codec: Uint8Array;
+}
+
+/** Where a task reads stored vectors: the database file and the collection. */
+export interface VectorSource {
+  dbPath: string;
+  collectionId: number;
+  d: number;
+  /** Scale every stored vector to unit length as it is read (cosine collections). */
+  normalize: boolean;
+}
+
+/** The queries of a search task. */
+export interface QueryBatch {
+  metric: 'l2' | 'ip';
+  /** nq × d queries (unit vectors for cosine collections). */
+  queries: Float32Array;
+  nq: number;
+  k: number;
+}
+
+/** Top-k lists of several queries: query q's j-th result is at q × k + j, counts[q] of them. */
+export interface PartialResults {
+  ids: Float64Array;
+  dist: Float64Array;
+  counts: Int32Array;
+}
+
+export interface TrainSubspaceTask {
+  sample: Float32Array;
+  n: number;
+  d: number;
+  m: number;
+  nbits: number;
+  j: number;
+  options: PQTrainOptions;
+}
+
+export interface MatmulTask {
+  /** n × k and m × k, row-major, in shared memory. */
+  A: Float32Array | Float64Array;
+  B: Float32Array | Float64Array;
+  m: number;
+  k: number;
+  /** Rows [rowStart, rowEnd) of out = A·Bᵀ (n × m, shared) are computed by this task. */
+  rowStart: number;
+  rowEnd: number;
+  out: Float32Array | Float64Array;
+  /** The float32 SIMD kernel (A, B float32) instead of the float64 one. */
+  simd: boolean;
+}
+
+export interface EncodeWithErrorTask extends CodecRef {
+  y: Float32Array;
+  start: number;
+  end: number;
+  /** n × m codes, shared. */
+  codes: Uint8Array;
+}
+
+export interface CrossTask extends CodecRef {
+  /** n × d, shared. */
+  x: Float32Array;
+  n: number;
+  codes: Uint8Array;
+  jFrom: number;
+  jTo: number;
+  /** d × d, shared: this task writes the columns of sub-spaces [jFrom, jTo). */
+  out: Float64Array;
+  /** One Lloyd step first (rotation.crossWithReconstruction): this task moves its sub-spaces' centroids in the shared copy. */
+  recentre: { directions: Float32Array; centroids: Float32Array } | null;
+}
+
+export interface EncodeTask extends CodecRef {
+  /** n × d rows to encode. */
+  data: Float32Array;
+  n: number;
+  /** Where to write the n × m codes (shared with the caller). */
+  out: Uint8Array;
+}
+
+export interface ScanTask extends QueryBatch, CodecRef {
+  /** rows × m codes; rows [start, end) are scanned. */
+  codes: Uint8Array;
+  /** One byte per row, nonzero = deleted or replaced. */
+  dead: Uint8Array;
+  start: number;
+  end: number;
+}
+
+export interface TrainCoarseTask {
+  /** n × d training rows, shared. */
+  data: Float32Array;
+  n: number;
+  d: number;
+  nlist: number;
+  options: { iterations?: number; seed?: number };
+}
+
+export interface ResidualsTask {
+  /** nlist × d coarse centroids, shared. */
+  centroids: Float32Array;
+  nlist: number;
+  d: number;
+  data: Float32Array;
+  /** Rows [start, end) of data: their residuals to the nearest centroid go to the same rows of out. */
+  start: number;
+  end: number;
+  out: Float32Array;
+}
+
+export interface IVFScanTask extends CodecRef {
+  lists: ListsView;
+  /** One byte per row, nonzero = leave out. */
+  dead: Uint8Array;
+  metric: 'l2' | 'ip';
+  /** Queries q0 .. q0 + nq − 1 of the shared nq_total × d queries are searched here. */
+  queries: Float32Array;
+  q0: number;
+  nq: number;
+  k: number;
+  nprobe: number;
+}
+
+export interface ExactScanTask extends VectorSource, QueryBatch {
+  /** One byte per row, nonzero = leave out (metadata filter); null = none. */
+  skip: Uint8Array | null;
+  start: number;
+  end: number;
+}
+
+export interface ReadRowsTask extends VectorSource {
+  /** The rows to read, or null for every stored row in [start, end). */
+  rows: Int32Array | null;
+  start: number;
+  end: number;
+}
+
+export interface ReadRowsResult {
+  /** n × d, shared. */
+  data: Float32Array;
+  /** The row each vector came from (rows that no longer hold a vector are left out). */
+  rows: Int32Array;
+  n: number;
+}
+
+export interface EncodeRangeTask extends VectorSource, CodecRef {
+  start: number;
+  end: number;
+  /** (end − start) × m codes, written here; rows without a vector stay 0. */
+  out: Uint8Array;
+}
+
+/** Σ ‖x − x̂‖² and Σ ‖x‖² (a relative MSE is their ratio). */
+export interface ErrorSums {
+  errorSum: number;
+  normSum: number;
+}
+
+export interface RerankTask extends VectorSource, QueryBatch {
+  /** Candidate rows of query q: rows[offsets[q] .. offsets[q + 1]). */
+  rows: Float64Array;
+  offsets: Int32Array;
+  /** The first query of this task (nq of them from there). */
+  q0: number;
+}
+
+export interface MatchRowsTask {
+  dbPath: string;
+  collectionId: number;
+  /** The filter's clauses (services/filter.ts compiles them). */
+  clauses: FilterClause[];
+  start: number;
+  end: number;
+  /** One byte per row: rows in [start, end) that match are set to 1. */
+  out: Uint8Array;
+}
+
+export interface CodecErrorTask extends CodecRef {
+  data: Float32Array;
+  n: number;
+}
+
+/** Every task: name → input and output. */
+export interface TaskMap {
+  /** Answers 'pong' (a round trip through a worker). */
+  ping: { input: null; output: string };
+  trainSubspace: { input: TrainSubspaceTask; output: SubspaceTrainResult };
+  matmul: { input: MatmulTask; output: number };
+  transpose: { input: { A: Float32Array; n: number; m: number }; output: Float32Array };
+  eigen: { input: { S: Float64Array; n: number }; output: { values: Float64Array; vectors: Float64Array } };
+  /** One Gram–Schmidt pass over the rows of a shared n × n matrix, in place. */
+  orthonormalize: { input: { A: Float64Array; n: number }; output: number };
+  encodeWithError: { input: EncodeWithErrorTask; output: number };
+  crossWithReconstruction: { input: CrossTask; output: number };
+  encode: { input: EncodeTask; output: number };
+  scan: { input: ScanTask; output: PartialResults };
+  trainCoarse: { input: TrainCoarseTask; output: { centroids: Float32Array; warnings: string[] } };
+  residuals: { input: ResidualsTask; output: number };
+  ivfScan: { input: IVFScanTask; output: PartialResults };
+  exactScan: { input: ExactScanTask; output: PartialResults };
+  readRows: { input: ReadRowsTask; output: ReadRowsResult };
+  encodeRange: { input: EncodeRangeTask; output: { count: number } & ErrorSums };
+  rerank: { input: RerankTask; output: PartialResults };
+  matchRows: { input: MatchRowsTask; output: number };
+  codecError: { input: CodecErrorTask; output: ErrorSums };
+}
+
+export type TaskName = keyof TaskMap;
+export type TaskInput<K extends TaskName> = TaskMap[K]['input'];
+export type TaskOutput<K extends TaskName> = TaskMap[K]['output'];
+
+/** What the worker module implements: one handler per task. */
+export type TaskHandlers = { [K in TaskName]: (input: TaskInput<K>) => TaskOutput<K> };
+
+/**
+ * An error thrown in a task, as it crosses the thread boundary: a plain object
+ * (a structured clone of better-sqlite3's SqliteError keeps only its `code`,
+ * and of a native Error not its `code`). The pool rebuilds an error from it.
+ */
+export interface PortableError {
+  name: string;
+  message: string;
+  code: string | undefined;
+}

@@ -1,0 +1,47 @@
+/**
+ * Read-only access to stored vectors and metadata, for worker threads: every
+ * SQL statement a worker runs lives here. One connection per database file
+ * and thread (`PRAGMA query_only`; WAL lets it read beside the writer, each
+ * statement seeing a committed snapshot), with its statements prepared once.
+ */
+import type { Statement } from 'better-sqlite3';
+import { type Db, openReader } from './database.js';
+
+export class VectorReader {
+  private static readonly byPath = new Map<string, VectorReader>();
+
+  /** The reader of a database file in this thread, opened on first use. */
+  static of(path: string): VectorReader {
+    let r = VectorReader.byPath.get(path);
+    if (r === undefined) {
+      r = new VectorReader(openReader(path));
+      VectorReader.byPath.set(path, r);
+    }
+    return r;
+  }
+
+  private readonly range: Statement;
+  private readonly one: Statement;
+  private readonly metadataRange: Statement;
+
+  private constructor(db: Db) {
+    this.range = db.prepare('SELECT row, vector FROM vectors WHERE collection_id = ? AND row >= ? AND row < ? ORDER BY row').raw();
+    this.one = db.prepare('SELECT vector FROM vectors WHERE collection_id = ? AND row = ?').pluck();
+    this.metadataRange = db.prepare('SELECT row, metadata FROM vectors WHERE collection_id = ? AND row >= ? AND row < ? AND metadata IS NOT NULL').raw();
+  }
+
+  /** [row, vector BLOB] of every stored row in [start, end), in row order. */
+  vectors(collectionId: number, start: number, end: number): IterableIterator<[number, Buffer]> {
+    return this.range.iterate(collectionId, start, end) as IterableIterator<[number, Buffer]>;
+  }
+
+  /** The vector BLOB of one row, or undefined when the row holds none (deleted or replaced). */
+  vector(collectionId: number, row: number): Buffer | undefined {
+    return this.one.get(collectionId, row) as Buffer | undefined;
+  }
+
+  /** [row, metadata JSON] of every stored row in [start, end) that has metadata. */
+  metadata(collectionId: number, start: number, end: number): IterableIterator<[number, string]> {
+    return this.metadataRange.iterate(collectionId, start, end) as IterableIterator<[number, string]>;
+  }
+}
