@@ -16,6 +16,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { l2sq } from '../src/core/distance.js';
 import { TopK } from '../src/core/topk.js';
+import { trainCodec } from '../src/core/train.js';
 import { InvertedLists } from '../src/index/inverted-lists.js';
 import { ComputePool } from '../src/pool/compute-pool.js';
 import { type IvfAnchorRow, loadAnchors } from './lib/anchors.js';
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
     for (const m of args.m.split(',').map(Number)) {
       const t0 = performance.now();
       const rotation = args['opq-iterations'] ? { iterations: Number(args['opq-iterations']) } : {};
-      const { codec } = await pool.trainCodec(ds.base, ds.nBase, ds.d, { type: quantizer, m, nbits: 8, nlist }, { rotation });
+      const { codec } = await trainCodec(ds.base, ds.nBase, ds.d, { type: quantizer, m, nbits: 8, nlist }, { rotation }, pool.trainCompute());
       const trainSeconds = (performance.now() - t0) / 1000;
       const t1 = performance.now();
       const codes = codec.encode(ds.base, ds.nBase);

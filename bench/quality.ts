@@ -19,6 +19,7 @@ import { adcScan } from '../src/core/adc.js';
 import { l2sq } from '../src/core/distance.js';
 import type { PQTrainOptions } from '../src/core/pq.js';
 import { TopK } from '../src/core/topk.js';
+import { trainCodec } from '../src/core/train.js';
 import { ComputePool } from '../src/pool/compute-pool.js';
 import { anchorFor, loadAnchors } from './lib/anchors.js';
 import { REPO_ROOT, loadFashionMnistOrExit } from './lib/fashion-mnist.js';
@@ -86,7 +87,7 @@ async function main(): Promise<void> {
     for (const m of args.m.split(',').map(Number)) {
       const t0 = performance.now();
       const rotationOptions = args['opq-iterations'] ? { iterations: Number(args['opq-iterations']) } : {};
-      const { codec, report } = await pool.trainCodec(ds.base, ds.nBase, ds.d, { type: quantizer, m, nbits: 8 }, { ...trainOptions, rotation: rotationOptions });
+      const { codec, report } = await trainCodec(ds.base, ds.nBase, ds.d, { type: quantizer, m, nbits: 8 }, { ...trainOptions, rotation: rotationOptions }, pool.trainCompute());
       const trainSeconds = (performance.now() - t0) / 1000;
       const { pq } = codec;
 

@@ -13,6 +13,7 @@ import { KMEANS_DEFAULTS, type KMeansResult, gatherRows, kmeans } from './kmeans
 import { dotsWithCentroids } from './nearest.js';
 import { nearestF32 } from './wasm/kernels.js';
 import { Rng, deriveSeed, sampleIndices } from './rng.js';
+import type { TrainCompute } from './rotation.js';
 
 export interface PQTrainOptions {
   /** Lloyd iterations per sub-space (at most; stops early when converged). Default 50. */
@@ -154,6 +155,57 @@ export function trainSubspace(
   };
 }
 
+/**
+ * Product-quantizer training in three steps, whoever runs the middle one: the
+ * training sample (at most maxPointsPerCentroid × ksub rows), one independent
+ * k-means per sub-space (`trainSubspace`, on the main thread or on workers),
+ * and `finish`, which assembles the quantizer and the report.
+ */
+export function planPQTraining(
+  data: Float32Array,
+  n: number,
+  d: number,
+  config: { m: number; nbits?: number },
+  options: PQTrainOptions = {},
+): { geometry: PQGeometry; sample: Float32Array; n: number; finish(parts: SubspaceTrainResult[]): { pq: ProductQuantizer; report: PQTrainReport } } {
+  const geometry = new PQGeometry(d, config.m, config.nbits ?? 8);
+  checkData(data, n, d);
+  const { sample, n: nTrain } = pqTrainingSample(data, n, geometry, options);
+  return {
+    geometry,
+    sample,
+    n: nTrain,
+    finish: (parts) => ({ pq: ProductQuantizer.fromSubspaces(geometry, parts.map((p) => p.centroids)), report: summariseTraining(nTrain, parts) }),
+  };
+}
+
+/**
+ * Trains a product quantizer with its sub-spaces run by `compute` (all at once:
+ * a worker pool trains them in parallel). Byte-identical to ProductQuantizer.train.
+ * onProgress(done, total) after each sub-space.
+ */
+export async function trainProductQuantizer(
+  data: Float32Array,
+  n: number,
+  d: number,
+  config: { m: number; nbits?: number },
+  options: PQTrainOptions,
+  compute: Pick<TrainCompute, 'trainSubspace'>,
+  onProgress?: (done: number, total: number) => void,
+): Promise<{ pq: ProductQuantizer; report: PQTrainReport }> {
+  const plan = planPQTraining(data, n, d, config, options);
+  const { m } = plan.geometry;
+  let done = 0;
+  const parts = await Promise.all(
+    Array.from({ length: m }, async (_, j) => {
+      const part = await compute.trainSubspace(plan.sample, plan.n, plan.geometry, j, options);
+      onProgress?.(++done, m);
+      return part;
+    }),
+  );
+  return plan.finish(parts);
+}
+
 /** Combines per-sub-space results into a report. */
 export function summariseTraining(nTrain: number, parts: SubspaceTrainResult[]): PQTrainReport {
   let inertia = 0;
@@ -219,6 +271,7 @@ export class ProductQuantizer {
   }
 
   /** Trains on n vectors (n × d, row-major) in this thread. */
+  /** Trains on the main thread, sub-space after sub-space (trainProductQuantizer spreads them over a TrainCompute). */
   static train(
     data: Float32Array,
     n: number,
@@ -226,15 +279,10 @@ export class ProductQuantizer {
     config: { m: number; nbits?: number },
     options: PQTrainOptions = {},
   ): { pq: ProductQuantizer; report: PQTrainReport } {
-    const geometry = new PQGeometry(d, config.m, config.nbits ?? 8);
-    checkData(data, n, d);
-    const { sample, n: nTrain } = pqTrainingSample(data, n, geometry, options);
-    const parts: SubspaceTrainResult[] = [];
-    for (let j = 0; j < geometry.m; j++) parts.push(trainSubspace(sample, nTrain, geometry, j, options));
-    return { pq: ProductQuantizer.fromSubspaces(geometry, parts.map((p) => p.centroids)), report: summariseTraining(nTrain, parts) };
+    const plan = planPQTraining(data, n, d, config, options);
+    return plan.finish(Array.from({ length: plan.geometry.m }, (_, j) => trainSubspace(plan.sample, plan.n, plan.geometry, j, options)));
   }
 
-  /** Assembles a quantizer from per-sub-space codebooks (ksub × dsub(j) each). */
   static fromSubspaces(geometry: PQGeometry, codebooks: Float32Array[]): ProductQuantizer {
     const centroids = new Float32Array(geometry.ksub * geometry.d);
     for (let j = 0; j < geometry.m; j++) centroids.set(codebooks[j], geometry.ksub * geometry.offsets[j]);

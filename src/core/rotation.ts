@@ -20,7 +20,8 @@
  */
 import { QuantizerInputError } from './errors.js';
 import { gramSchmidtRows, matmulABt, symmetricEigen, transpose } from './linalg.js';
-import { type PQGeometry, type PQTrainOptions, ProductQuantizer } from './pq.js';
+import { type CoarseQuantizer, type CoarseTrainOptions, trainCoarse } from './ivf.js';
+import { type PQGeometry, type PQTrainOptions, ProductQuantizer, type SubspaceTrainResult, trainProductQuantizer, trainSubspace } from './pq.js';
 import { Rng, sampleIndices } from './rng.js';
 import { gatherRows } from './kmeans.js';
 import { dotsF32 } from './wasm/kernels.js';
@@ -72,7 +73,12 @@ export interface TrainCompute {
   eigen(S: Float64Array, n: number): Promise<{ values: Float64Array; vectors: Float64Array }>;
   /** Orthonormalises the rows of an n × n matrix in place (one Gram–Schmidt pass); returns it. */
   orthonormalize(A: Float64Array, n: number): Promise<Float64Array>;
-  trainPQ(data: Float32Array, n: number, d: number, config: { m: number; nbits: number }, options: PQTrainOptions): Promise<ProductQuantizer>;
+  /** Sub-space j's k-means on a PQ training sample (pq.trainSubspace); the sample is the same for every j of one training. */
+  trainSubspace(sample: Float32Array, n: number, geometry: PQGeometry, j: number, options: PQTrainOptions): Promise<SubspaceTrainResult>;
+  /** The IVF coarse k-means (ivf.trainCoarse): nlist × d centroids. */
+  trainCoarse(data: Float32Array, n: number, d: number, nlist: number, options: CoarseTrainOptions): Promise<{ centroids: Float32Array; warnings: string[] }>;
+  /** x − nearest coarse centroid for n rows (CoarseQuantizer.assign + residuals). */
+  residuals(coarse: CoarseQuantizer, data: Float32Array, n: number): Promise<Float32Array>;
   /** The codes of n rows of y (n × m) and the summed squared error of their reconstruction. */
   encodeWithError(pq: ProductQuantizer, y: Float32Array, n: number): Promise<{ codes: Uint8Array; error: number }>;
   /**
@@ -235,7 +241,7 @@ export async function trainRotation(
   // One PQ step on the sample rotated by r (null: the identity), warm-started from `from` when given.
   const pqStep = async (r: Rotation | null, from: ProductQuantizer | null) => {
     const y = r === null ? x : await rotated(r);
-    return assign(await compute.trainPQ(y, ns, d, { m, nbits }, { iterations: pqIterations, seed, warmStart: from?.centroids }), y);
+    return assign((await trainProductQuantizer(y, ns, d, { m, nbits }, { iterations: pqIterations, seed, warmStart: from?.centroids }, compute)).pq, y);
   };
   // Two starts: the identity (plain PQ) and the parametric solution. The one with
   // the lower sample error is kept, so the rotation never does worse than PQ.
@@ -313,8 +319,15 @@ export const inlineCompute: TrainCompute = {
     gramSchmidtRows(A, n, n, 1);
     return A;
   },
-  async trainPQ(data, n, d, config, options) {
-    return ProductQuantizer.train(data, n, d, config, options).pq;
+  async trainSubspace(sample, n, geometry, j, options) {
+    return trainSubspace(sample, n, geometry, j, options);
+  },
+  async trainCoarse(data, n, d, nlist, options) {
+    const { coarse, warnings } = trainCoarse(data, n, d, nlist, options);
+    return { centroids: coarse.centroids, warnings };
+  },
+  async residuals(coarse, data, n) {
+    return coarse.residuals(data, n, coarse.assign(data, n));
   },
   async encodeWithError(pq, y, n) {
     const codes = new Uint8Array(n * pq.m);

@@ -1,24 +1,18 @@
 /**
- * The piscina worker pool and the parallel versions of the core's heavy
- * operations. The main thread only splits work, merges top-k lists and
- * assembles results: it never scans codes or vectors.
+ * The piscina worker pool: the search fan-out (split rows or queries over the
+ * workers, merge their top-k lists) and the core's TrainCompute on the workers
+ * (trainCompute()); the training pipeline itself is the core's (core/train.ts).
+ * The main thread never scans codes or vectors.
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import {
-  PQGeometry,
-  type PQTrainOptions,
-  type PQTrainReport,
-  ProductQuantizer,
-  pqTrainingSample,
-  summariseTraining,
-} from '../core/pq.js';
+import { ProductQuantizer } from '../core/pq.js';
 import { Codec } from '../core/codec.js';
 import { QuantizerInputError } from '../core/errors.js';
 import { CoarseQuantizer, type ListsView } from '../core/ivf.js';
 import { serializeCodec } from '../core/serialize.js';
 import { mergeTopK } from '../core/topk.js';
-import { ENCODE_CHUNK, type Rotation, type RotationTrainOptions, type RotationTrainReport, type TrainCompute, trainRotation } from '../core/rotation.js';
+import { ENCODE_CHUNK, type TrainCompute } from '../core/rotation.js';
 import type {
   CodecErrorTask,
   CrossTask,
@@ -231,35 +225,6 @@ export class ComputePool {
     }
   }
 
-  /**
-   * Trains a product quantizer with the sub-spaces spread over the workers.
-   * Byte-identical to ProductQuantizer.train with the same inputs.
-   */
-  async trainPQ(
-    data: Float32Array,
-    n: number,
-    d: number,
-    config: { m: number; nbits?: number },
-    options: PQTrainOptions = {},
-    onProgress?: (done: number, total: number) => void,
-    signal?: AbortSignal,
-  ): Promise<{ pq: ProductQuantizer; report: PQTrainReport }> {
-    const geometry = new PQGeometry(d, config.m, config.nbits ?? 8);
-    const drawn = pqTrainingSample(data, n, geometry, options);
-    const sample = toShared(drawn.sample);
-    let done = 0;
-    const parts = await Promise.all(
-      Array.from({ length: geometry.m }, async (_, j) => {
-        const task: TrainSubspaceTask = { sample, n: drawn.n, d, m: geometry.m, nbits: geometry.nbits, j, options };
-        const r = await this.run('trainSubspace', task, signal);
-        onProgress?.(++done, geometry.m);
-        return r;
-      }),
-    );
-    const pq = ProductQuantizer.fromSubspaces(geometry, parts.map((p) => p.centroids));
-    return { pq, report: summariseTraining(drawn.n, parts) };
-  }
-
   /** out = A·Bᵀ (A: n × k, B: m × k) in float64 (linalg.matmulABt), the output rows split over the workers. */
   matmulABt(A: Float32Array | Float64Array, B: Float32Array | Float64Array, n: number, m: number, k: number, signal?: AbortSignal): Promise<Float64Array> {
     return this.product(A, B, n, m, k, false, new Float64Array(new SharedArrayBuffer(n * m * 8)), signal);
@@ -291,67 +256,14 @@ export class ComputePool {
     return out;
   }
 
-  /**
-   * Trains a codec. With IVF (config.nlist) the coarse k-means comes first and
-   * everything after trains on the residuals to the cell centroids. For 'opq' a
-   * rotation (on a sub-sample, see trainRotation), then the product quantizer on
-   * the rotated data; IVF centroids are rotated with it. Progress runs from 0 to 1.
-   */
-  async trainCodec(
-    data: Float32Array,
-    n: number,
-    d: number,
-    config: { type: 'pq' | 'opq'; m: number; nbits?: number; nlist?: number | null },
-    options: PQTrainOptions & { rotation?: RotationTrainOptions; coarseIterations?: number } = {},
-    onProgress?: (fraction: number) => void,
-    signal?: AbortSignal,
-  ): Promise<{ codec: Codec; report: PQTrainReport; rotation: RotationTrainReport | null }> {
-    const geometry = new PQGeometry(d, config.m, config.nbits ?? 8);
-    let coarse: CoarseQuantizer | null = null;
-    let x = data;
-    let from = 0;
-    const coarseWarnings: string[] = [];
-    if (config.nlist) {
-      const shared = toShared(data.subarray(0, n * d));
-      const task: TrainCoarseTask = { data: shared, n, d, nlist: config.nlist, options: { iterations: options.coarseIterations, seed: options.seed } };
-      const trained = await this.run('trainCoarse', task, signal);
-      coarseWarnings.push(...trained.warnings);
-      coarse = new CoarseQuantizer(config.nlist, d, trained.centroids);
-      onProgress?.(0.25);
-      x = await this.residuals(coarse, shared, n, signal);
-      from = 0.3;
-      onProgress?.(from);
-    }
-    const scaled = (f: number): void => onProgress?.(from + (1 - from) * f);
-    let rotation: Rotation | null = null;
-    let rotationReport: RotationTrainReport | null = null;
-    let pqInput = x;
-    let pqFrom = 0;
-    if (config.type === 'opq') {
-      ({ rotation, report: rotationReport } = await trainRotation(
-        x,
-        n,
-        geometry,
-        this.trainCompute(signal),
-        { seed: options.seed, ...options.rotation },
-        (done, total) => scaled((0.6 * done) / total),
-      ));
-      pqInput = await this.dotsF32(x, rotation.directions, n, d, d, signal); // = rotation.apply
-      pqFrom = 0.6;
-      if (coarse !== null) coarse = new CoarseQuantizer(coarse.nlist, d, await this.dotsF32(coarse.centroids, rotation.directions, coarse.nlist, d, d, signal));
-    }
-    const { pq, report } = await this.trainPQ(pqInput, n, d, config, options, (done, total) => scaled(pqFrom + ((1 - pqFrom) * done) / total), signal);
-    report.warnings.unshift(...coarseWarnings);
-    return { codec: new Codec(pq, rotation, coarse), report, rotation: rotationReport };
-  }
-
-  /** x − nearest coarse centroid for rows [0, n) of shared data, split over the workers. */
+  /** x − nearest coarse centroid for rows [0, n) of data, split over the workers. */
   private async residuals(coarse: CoarseQuantizer, data: Float32Array, n: number, signal?: AbortSignal): Promise<Float32Array> {
     const out = new Float32Array(new SharedArrayBuffer(n * coarse.d * 4));
     const centroids = toShared(coarse.centroids);
+    const rows = toShared(data).subarray(0, n * coarse.d);
     await Promise.all(
       ranges(n, this.threads * 2, 1024).map(([start, end]) => {
-        const task: ResidualsTask = { centroids, nlist: coarse.nlist, d: coarse.d, data, start, end, out };
+        const task: ResidualsTask = { centroids, nlist: coarse.nlist, d: coarse.d, data: rows, start, end, out };
         return this.run('residuals', task, signal);
       }),
     );
@@ -360,6 +272,13 @@ export class ComputePool {
 
   /** The heavy steps of rotation training, on the workers (same results as inlineCompute). */
   trainCompute(signal?: AbortSignal): TrainCompute {
+    // Inputs copied into shared memory once per training, however many tasks read them.
+    const copies = new WeakMap<Float32Array, Float32Array>();
+    const shared = (a: Float32Array): Float32Array => {
+      let copy = copies.get(a);
+      if (copy === undefined) copies.set(a, (copy = toShared(a)));
+      return copy;
+    };
     // One codec (one worker cache entry) per trained quantizer, shared by its encode and cross steps.
     const codecs = new WeakMap<ProductQuantizer, Codec>();
     const handle = (pq: ProductQuantizer) => {
@@ -378,7 +297,15 @@ export class ComputePool {
         A.set(shared);
         return A;
       },
-      trainPQ: async (data, n, d, config, options) => (await this.trainPQ(data, n, d, config, options, undefined, signal)).pq,
+      trainSubspace: (sample, n, geometry, j, options) => {
+        const task: TrainSubspaceTask = { sample: shared(sample), n, d: geometry.d, m: geometry.m, nbits: geometry.nbits, j, options };
+        return this.run('trainSubspace', task, signal);
+      },
+      trainCoarse: (data, n, d, nlist, options) => {
+        const task: TrainCoarseTask = { data: shared(data).subarray(0, n * d), n, d, nlist, options };
+        return this.run('trainCoarse', task, signal);
+      },
+      residuals: (coarse, data, n) => this.residuals(coarse, shared(data), n, signal),
       encodeWithError: async (pq, y, n) => {
         const { key, bytes } = handle(pq);
         const ys = toShared(y.subarray(0, n * pq.d));

@@ -21,6 +21,7 @@ import { setMaxListeners } from 'node:events';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Rng, sampleIndices } from '../core/rng.js';
 import { serializeCodec } from '../core/serialize.js';
+import { trainCodec } from '../core/train.js';
 import { KMEANS_DEFAULTS } from '../core/kmeans.js';
 import { CollectionIndex } from '../index/collection-index.js';
 import type { ComputePool, VectorSource } from '../pool/compute-pool.js';
@@ -142,14 +143,14 @@ export class TrainingJob {
       this.checkAborted();
 
       this.progress('training', 0.05, true);
-      const { codec: trained, report } = await pool.trainCodec(
+      const { codec: trained, report } = await trainCodec(
         sample.data,
         sample.n,
         source.d,
         { type: target.type, m, nbits, nlist },
         { iterations: this.params.iterations, seed, rotation: { iterations: this.params.opqIterations, seed }, coarseIterations: this.params.coarseIterations },
+        pool.trainCompute(signal),
         (fraction) => this.progress('training', 0.05 + 0.75 * fraction),
-        signal,
       );
       warnings.push(...report.warnings);
       this.checkAborted();

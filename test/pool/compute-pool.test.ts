@@ -1,6 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Codec } from '../../src/core/codec.js';
-import { PQGeometry, ProductQuantizer } from '../../src/core/pq.js';
+import { PQGeometry, ProductQuantizer, trainProductQuantizer } from '../../src/core/pq.js';
+import { trainCodec } from '../../src/core/train.js';
+import { serializeCodec } from '../../src/core/serialize.js';
 import { inlineCompute, trainRotation } from '../../src/core/rotation.js';
 import { TopK } from '../../src/core/topk.js';
 import { InvertedLists } from '../../src/index/inverted-lists.js';
@@ -17,7 +19,7 @@ describe('ComputePool (real worker threads)', () => {
 
   it('trains sub-spaces in parallel, byte-identical to a sequential run, with progress', async () => {
     const progress: number[] = [];
-    const par = await pool.trainPQ(x, n, d, { m: 10, nbits: 6 }, { seed: 4 }, (done) => progress.push(done));
+    const par = await trainProductQuantizer(x, n, d, { m: 10, nbits: 6 }, { seed: 4 }, pool.trainCompute(), (done) => progress.push(done));
     const seq = ProductQuantizer.train(x, n, d, { m: 10, nbits: 6 }, { seed: 4 });
     expect(Buffer.from(par.pq.centroids.buffer)).toEqual(Buffer.from(seq.pq.centroids.buffer));
     expect(par.report.trainMse).toBe(seq.report.trainMse);
@@ -34,7 +36,7 @@ describe('ComputePool (real worker threads)', () => {
   });
 
   it('reports training errors from the workers', async () => {
-    await expect(pool.trainPQ(x, 100, d, { m: 8 })).rejects.toThrow(/needs at least 256 vectors, got 100/);
+    await expect(trainProductQuantizer(x, 100, d, { m: 8 }, {}, pool.trainCompute())).rejects.toThrow(/needs at least 256 vectors, got 100/);
   });
 });
 
@@ -56,9 +58,24 @@ describe('OPQ training on the pool', () => {
     }
   });
 
+  it('the core training pipeline gives the same codec bytes inline and on the pool (PQ, OPQ, IVF + OPQ)', async () => {
+    const configs = [
+      { type: 'pq', m: 4, nbits: 5 },
+      { type: 'opq', m: 3, nbits: 5 },
+      { type: 'opq', m: 3, nbits: 5, nlist: 8 },
+    ] as const;
+    for (const config of configs) {
+      const options = { seed: 7, iterations: 8, rotation: { iterations: 1 }, coarseIterations: 5 };
+      const inline = await trainCodec(x, n, d, config, options, inlineCompute);
+      const pooled = await trainCodec(x, n, d, config, options, pool.trainCompute());
+      expect(Buffer.from(serializeCodec(pooled.codec))).toEqual(Buffer.from(serializeCodec(inline.codec)));
+      expect(pooled.report).toEqual(inline.report);
+    }
+  });
+
   it('trains an OPQ codec: rotation then PQ, with progress up to 1', async () => {
     const progress: number[] = [];
-    const { codec, rotation } = await pool.trainCodec(x, n, d, { type: 'opq', m: 3, nbits: 5 }, { seed: 2, rotation: { iterations: 2 } }, (f) =>
+    const { codec, rotation } = await trainCodec(x, n, d, { type: 'opq', m: 3, nbits: 5 }, { seed: 2, rotation: { iterations: 2 } }, pool.trainCompute(), (f) =>
       progress.push(f),
     );
     expect(codec.type).toBe('opq');
@@ -79,7 +96,7 @@ describe('IVF on the pool', () => {
   it('trains coarse cells then a codec on the residuals (OPQ: centroids rotated too), and searches the lists as the core does', async () => {
     for (const type of ['pq', 'opq'] as const) {
       const progress: number[] = [];
-      const { codec } = await pool.trainCodec(x, n, d, { type, m: 3, nbits: 5, nlist: 12 }, { seed: 2, rotation: { iterations: 1 } }, (f) => progress.push(f));
+      const { codec } = await trainCodec(x, n, d, { type, m: 3, nbits: 5, nlist: 12 }, { seed: 2, rotation: { iterations: 1 } }, pool.trainCompute(), (f) => progress.push(f));
       expect(codec.nlist).toBe(12);
       expect(codec.type).toBe(type);
       expect(progress).toEqual([...progress].sort((a, b) => a - b));

@@ -1,0 +1,79 @@
+/**
+ * The codec training pipeline: coarse quantizer (IVF) → rotation (OPQ) →
+ * product quantizer, each step's heavy work done by a TrainCompute (inline on
+ * the main thread in tests, the worker pool in the service). Pure: no I/O.
+ *
+ * With IVF the coarse k-means comes first and everything after it trains on the
+ * residuals to the cell centroids. For OPQ a rotation is learned (on a
+ * sub-sample, see trainRotation), the product quantizer trains on the rotated
+ * data, and the coarse centroids are rotated too, so cells and codes live in one
+ * space.
+ */
+import { Codec } from './codec.js';
+import { CoarseQuantizer } from './ivf.js';
+import { PQGeometry, type PQTrainOptions, type PQTrainReport, trainProductQuantizer } from './pq.js';
+import { type Rotation, type RotationTrainOptions, type RotationTrainReport, type TrainCompute, trainRotation } from './rotation.js';
+
+export interface CodecTrainConfig {
+  type: 'pq' | 'opq';
+  m: number;
+  nbits?: number;
+  /** IVF cells; absent or null: a flat codec. */
+  nlist?: number | null;
+}
+
+export interface CodecTrainOptions extends PQTrainOptions {
+  rotation?: RotationTrainOptions;
+  /** IVF: Lloyd iterations of the coarse k-means (at most). */
+  coarseIterations?: number;
+}
+
+/**
+ * Where the progress fraction stands after each step: the coarse k-means, then
+ * the residuals (IVF only); of what follows, the rotation's share (OPQ only),
+ * then the product quantizer's sub-spaces.
+ */
+export const TRAIN_PROGRESS = { coarseTrained: 0.25, residualsDone: 0.3, rotationShare: 0.6 } as const;
+
+/** Trains a codec on n × d rows; onProgress(fraction) runs from 0 to 1. */
+export async function trainCodec(
+  data: Float32Array,
+  n: number,
+  d: number,
+  config: CodecTrainConfig,
+  options: CodecTrainOptions,
+  compute: TrainCompute,
+  onProgress?: (fraction: number) => void,
+): Promise<{ codec: Codec; report: PQTrainReport; rotation: RotationTrainReport | null }> {
+  const geometry = new PQGeometry(d, config.m, config.nbits ?? 8);
+  let coarse: CoarseQuantizer | null = null;
+  let x = data;
+  let from = 0;
+  const coarseWarnings: string[] = [];
+  if (config.nlist) {
+    const trained = await compute.trainCoarse(data, n, d, config.nlist, { iterations: options.coarseIterations, seed: options.seed });
+    coarseWarnings.push(...trained.warnings);
+    coarse = new CoarseQuantizer(config.nlist, d, trained.centroids);
+    onProgress?.(TRAIN_PROGRESS.coarseTrained);
+    x = await compute.residuals(coarse, data, n);
+    from = TRAIN_PROGRESS.residualsDone;
+    onProgress?.(from);
+  }
+  const scaled = (f: number): void => onProgress?.(from + (1 - from) * f);
+  let rotation: Rotation | null = null;
+  let rotationReport: RotationTrainReport | null = null;
+  let pqInput = x;
+  let pqFrom = 0;
+  if (config.type === 'opq') {
+    const share = TRAIN_PROGRESS.rotationShare;
+    ({ rotation, report: rotationReport } = await trainRotation(x, n, geometry, compute, { seed: options.seed, ...options.rotation }, (done, total) =>
+      scaled((share * done) / total),
+    ));
+    pqInput = await compute.dotsF32(x, rotation.directions, n, d, d); // = rotation.apply
+    pqFrom = share;
+    if (coarse !== null) coarse = new CoarseQuantizer(coarse.nlist, d, await compute.dotsF32(coarse.centroids, rotation.directions, coarse.nlist, d, d));
+  }
+  const { pq, report } = await trainProductQuantizer(pqInput, n, d, config, options, compute, (done, total) => scaled(pqFrom + ((1 - pqFrom) * done) / total));
+  report.warnings.unshift(...coarseWarnings);
+  return { codec: new Codec(pq, rotation, coarse), report, rotation: rotationReport };
+}
