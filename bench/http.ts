@@ -92,7 +92,7 @@ async function runQueries(base: string, bodies: string[], concurrency: number, r
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
-  ids.forEach((list, q) => addRecall(sums, list, ds.groundTruth, q, ds.gtK));
+  for (const [q, list] of ids.entries()) addRecall(sums, list, ds.groundTruth, q, ds.gtK);
   const sorted = [...latencies].sort((a, b) => a - b);
   const { recall1, recall10at10 } = finishRecall(sums); // recall@100 needs k = 100
   return {
@@ -137,7 +137,9 @@ async function main(): Promise<void> {
     const ingestSeconds = (performance.now() - ti) / 1000;
     const ingestVectorsPerSecond = ds.nBase / ingestSeconds;
     const rssAfterIngest = rssMiB(proc.pid!);
-    console.log(`ingest: ${ds.nBase} vectors in ${ingestSeconds.toFixed(1)} s = ${ingestVectorsPerSecond.toFixed(0)} vectors/s (batches of ${batch})`);
+    console.log(
+      `ingest: ${ds.nBase} vectors in ${ingestSeconds.toFixed(1)} s = ${ingestVectorsPerSecond.toFixed(0)} vectors/s (batches of ${batch})`,
+    );
 
     const tt = performance.now();
     const job = (await post(`${url}/collections/fmnist/train`, '{}')).job;
@@ -168,14 +170,18 @@ async function main(): Promise<void> {
       );
     }
     const rssAfterQueries = rssMiB(proc.pid!);
-    const evaluate = await post(`${url}/collections/fmnist/evaluate`, JSON.stringify({ sampleSize: 1000, k: 10, rerank: factors[factors.length - 1], nprobe }));
+    const evaluate = await post(
+      `${url}/collections/fmnist/evaluate`,
+      JSON.stringify({ sampleSize: 1000, k: 10, rerank: factors[factors.length - 1], nprobe }),
+    );
     console.log(`/evaluate: ${JSON.stringify(evaluate)}`);
     const core = existsSync(resolve(REPO_ROOT, 'bench/results/quality-fashion-mnist.json'))
       ? JSON.parse(readFileSync(resolve(REPO_ROOT, 'bench/results/quality-fashion-mnist.json'), 'utf8')).rows.find(
           (r: { m: number; quantizer: string }) => r.m === m && r.quantizer === type,
         )
       : undefined;
-    if (core && nlist === null) console.log(`core benchmark ${name} (rerank 0): recall@1 ${core.recall1.toFixed(4)}, 10-recall@10 ${core.recall10at10.toFixed(4)}`);
+    if (core && nlist === null)
+      console.log(`core benchmark ${name} (rerank 0): recall@1 ${core.recall1.toFixed(4)}, 10-recall@10 ${core.recall10at10.toFixed(4)}`);
     const result = {
       dataset: 'fashion-mnist',
       date: new Date().toISOString(),
@@ -192,7 +198,7 @@ async function main(): Promise<void> {
       coreRecall: core && nlist === null ? { recall1: core.recall1, recall10at10: core.recall10at10 } : null,
     };
     mkdirSync(resolve(out, '..'), { recursive: true });
-    writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
+    writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
     console.log(`wrote ${out}`);
   } finally {
     proc.kill('SIGTERM');

@@ -81,66 +81,68 @@ async function main(): Promise<void> {
   console.log(`Fashion-MNIST: ${ds.nBase} base, ${nQueries} queries, d = ${ds.d}; ${machineSummary()}; training on ${pool.threads} threads`);
   try {
     for (const quantizer of args.quantizers.split(',') as ('pq' | 'opq')[])
-    for (const nlist of args.nlist.split(',').map(Number))
-    for (const m of args.m.split(',').map(Number)) {
-      const t0 = performance.now();
-      const rotation = args['opq-iterations'] ? { iterations: Number(args['opq-iterations']) } : {};
-      const { codec } = await trainCodec(ds.base, ds.nBase, ds.d, { type: quantizer, m, nbits: 8, nlist }, { rotation }, pool.trainCompute());
-      const trainSeconds = (performance.now() - t0) / 1000;
-      const t1 = performance.now();
-      const codes = codec.encode(ds.base, ds.nBase);
-      const encodeMicrosPerVector = ((performance.now() - t1) * 1000) / ds.nBase;
-      const rec = codec.decode(codes, ds.nBase);
-      let err = 0;
-      for (let i = 0; i < rec.length; i++) err += (rec[i] - ds.base[i]) ** 2;
-      const lists = InvertedLists.build(nlist, codec.codeSize, codes, ds.nBase, new Uint8Array(ds.nBase)).view();
-      const sizes = Array.from(lists.sizes).sort((a, b) => a - b);
-      settings.push({
-        quantizer,
-        nlist,
-        m,
-        trainSeconds,
-        encodeMicrosPerVector,
-        relativeMse: err / ds.nBase / ms,
-        listSizes: [sizes[0], sizes[sizes.length >> 1], sizes[sizes.length - 1]],
-      });
-      console.log(`${quantizer.toUpperCase()}${m} IVF${nlist}: trained in ${trainSeconds.toFixed(1)} s, relative MSE ${settings.at(-1)!.relativeMse.toFixed(4)}`);
+      for (const nlist of args.nlist.split(',').map(Number))
+        for (const m of args.m.split(',').map(Number)) {
+          const t0 = performance.now();
+          const rotation = args['opq-iterations'] ? { iterations: Number(args['opq-iterations']) } : {};
+          const { codec } = await trainCodec(ds.base, ds.nBase, ds.d, { type: quantizer, m, nbits: 8, nlist }, { rotation }, pool.trainCompute());
+          const trainSeconds = (performance.now() - t0) / 1000;
+          const t1 = performance.now();
+          const codes = codec.encode(ds.base, ds.nBase);
+          const encodeMicrosPerVector = ((performance.now() - t1) * 1000) / ds.nBase;
+          const rec = codec.decode(codes, ds.nBase);
+          let err = 0;
+          for (let i = 0; i < rec.length; i++) err += (rec[i] - ds.base[i]) ** 2;
+          const lists = InvertedLists.build(nlist, codec.codeSize, codes, ds.nBase, new Uint8Array(ds.nBase)).view();
+          const sizes = Array.from(lists.sizes).sort((a, b) => a - b);
+          settings.push({
+            quantizer,
+            nlist,
+            m,
+            trainSeconds,
+            encodeMicrosPerVector,
+            relativeMse: err / ds.nBase / ms,
+            listSizes: [sizes[0], sizes[sizes.length >> 1], sizes[sizes.length - 1]],
+          });
+          console.log(
+            `${quantizer.toUpperCase()}${m} IVF${nlist}: trained in ${trainSeconds.toFixed(1)} s, relative MSE ${settings.at(-1)!.relativeMse.toFixed(4)}`,
+          );
 
-      const searcher = codec.ivfSearcher('l2');
-      for (const factor of factors)
-      for (const nprobe of nprobes) {
-        const sums = emptyRecall();
-        const kc = factor === null ? 10 : 10 * factor;
-        const t = performance.now();
-        for (let q = 0; q < nQueries; q++) {
-          const heap = new TopK(kc);
-          const tq = codec.transformQuery(ds.queries, q * ds.d);
-          searcher.search(tq.q, tq.qo, lists, nprobe, heap);
-          let ids = heap.drainSorted().ids;
-          if (factor !== null) {
-            const best = new TopK(10);
-            for (const row of ids) best.push(l2sq(ds.queries, q * ds.d, ds.base, row * ds.d, ds.d), row);
-            ids = best.drainSorted().ids;
-          }
-          addRecall(sums, ids, ds.groundTruth, q, ds.gtK);
+          const searcher = codec.ivfSearcher('l2');
+          for (const factor of factors)
+            for (const nprobe of nprobes) {
+              const sums = emptyRecall();
+              const kc = factor === null ? 10 : 10 * factor;
+              const t = performance.now();
+              for (let q = 0; q < nQueries; q++) {
+                const heap = new TopK(kc);
+                const tq = codec.transformQuery(ds.queries, q * ds.d);
+                searcher.search(tq.q, tq.qo, lists, nprobe, heap);
+                let ids = heap.drainSorted().ids;
+                if (factor !== null) {
+                  const best = new TopK(10);
+                  for (const row of ids) best.push(l2sq(ds.queries, q * ds.d, ds.base, row * ds.d, ds.d), row);
+                  ids = best.drainSorted().ids;
+                }
+                addRecall(sums, ids, ds.groundTruth, q, ds.gtK);
+              }
+              const msPerQuery = (performance.now() - t) / nQueries;
+              const { recall1, recall10at10 } = finishRecall(sums);
+              const factory = faissFactory(quantizer, nlist, m, factor);
+              const a: IvfAnchorRow | undefined = anchors?.ivf.find((x) => x.faissFactory === factory && x.nprobe === nprobe && x.rerank === factor);
+              rows.push({
+                quantizer,
+                nlist,
+                m,
+                nprobe,
+                rerank: factor,
+                recall1,
+                recall10at10,
+                msPerQuery,
+                faiss: a ? { faissFactory: a.faissFactory, recall1: a.recall1, recall10at10: a.recall10at10, msPerQuery: a.msPerQuery } : null,
+              });
+            }
         }
-        const msPerQuery = (performance.now() - t) / nQueries;
-        const { recall1, recall10at10 } = finishRecall(sums);
-        const factory = faissFactory(quantizer, nlist, m, factor);
-        const a: IvfAnchorRow | undefined = anchors?.ivf.find((x) => x.faissFactory === factory && x.nprobe === nprobe && x.rerank === factor);
-        rows.push({
-          quantizer,
-          nlist,
-          m,
-          nprobe,
-          rerank: factor,
-          recall1,
-          recall10at10,
-          msPerQuery,
-          faiss: a ? { faissFactory: a.faissFactory, recall1: a.recall1, recall10at10: a.recall10at10, msPerQuery: a.msPerQuery } : null,
-        });
-      }
-    }
   } finally {
     await pool.close();
   }
@@ -161,7 +163,7 @@ async function main(): Promise<void> {
   }
   const result = { dataset: 'fashion-mnist', date: new Date().toISOString(), machine: machineSummary(), queries: nQueries, k: 10, settings, rows };
   mkdirSync(resolve(args.out, '..'), { recursive: true });
-  writeFileSync(args.out, JSON.stringify(result, null, 2) + '\n');
+  writeFileSync(args.out, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`wrote ${args.out}`);
   const plot = resolve(args.out, '..', 'ivf-recall-vs-qps.svg');
   writeFileSync(plot, ivfPlot(rows));
@@ -177,10 +179,20 @@ function ivfPlot(rows: IvfRow[]): string {
     const mine = rows.filter((r) => `${r.quantizer === 'opq' ? `OPQ${r.m},` : ''}IVF${r.nlist},PQ${r.m}|${r.rerank ?? 'ADC'}` === key);
     const label = rerank === 'ADC' ? 'ADC' : `re-rank ×${rerank}`;
     const colour = COLOURS[i % COLOURS.length];
-    series.push({ name: `${name} ${label}`, colour, hollow: false, points: mine.map((r) => ({ qps: 1000 / r.msPerQuery, recall: r.recall10at10, label: `${r.nprobe}` })) });
+    series.push({
+      name: `${name} ${label}`,
+      colour,
+      hollow: false,
+      points: mine.map((r) => ({ qps: 1000 / r.msPerQuery, recall: r.recall10at10, label: `${r.nprobe}` })),
+    });
     const theirs = mine.filter((r) => r.faiss !== null);
     if (theirs.length > 0) {
-      series.push({ name: `FAISS ${label}`, colour, hollow: true, points: theirs.map((r) => ({ qps: 1000 / r.faiss!.msPerQuery, recall: r.faiss!.recall10at10, label: '' })) });
+      series.push({
+        name: `FAISS ${label}`,
+        colour,
+        hollow: true,
+        points: theirs.map((r) => ({ qps: 1000 / r.faiss!.msPerQuery, recall: r.faiss!.recall10at10, label: '' })),
+      });
     }
   });
   return svgPlot(series, 'Fashion-MNIST IVF: 10-recall@10 vs queries/s by nprobe (one thread)');

@@ -50,7 +50,9 @@ const out64 = new Float64Array(n * D);
 const out32 = new Float32Array(n * D);
 const scalar = gmacs(n * D * D, () => matmulABt(x, 0, R, 0, n, D, D, out64));
 const simd = gmacs(n * D * D, () => dotsF32(x, 0, R, 0, n, D, D, out32));
-console.log(`rotation ${n} × ${D} · ${D} × ${D}: scalar float64 ${scalar.toFixed(2)} GMAC/s, SIMD float32 ${simd.toFixed(2)} GMAC/s (×${(simd / scalar).toFixed(1)})`);
+console.log(
+  `rotation ${n} × ${D} · ${D} × ${D}: scalar float64 ${scalar.toFixed(2)} GMAC/s, SIMD float32 ${simd.toFixed(2)} GMAC/s (×${(simd / scalar).toFixed(1)})`,
+);
 
 const [k, ds] = [256, 98];
 const c = uniformRows(k, ds);
@@ -64,6 +66,12 @@ const nearest = gmacs(n * k * ds, () => nearestF32(x, 0, D, n, c, 0, k, ds, norm
 console.log(`nearest centroid, ${n} rows, ${k} × ${ds} codebook: SIMD float32 ${nearest.toFixed(2)} GMAC/s`);
 
 mkdirSync(resolve(args.out, '..'), { recursive: true });
-const result = { date: new Date().toISOString(), machine: machineSummary(), rows: n, rotation: { scalarGmacs: scalar, simdGmacs: simd }, nearestGmacs: nearest };
-writeFileSync(args.out, JSON.stringify(result, null, 2) + '\n');
+const result = {
+  date: new Date().toISOString(),
+  machine: machineSummary(),
+  rows: n,
+  rotation: { scalarGmacs: scalar, simdGmacs: simd },
+  nearestGmacs: nearest,
+};
+writeFileSync(args.out, `${JSON.stringify(result, null, 2)}\n`);
 console.log(`wrote ${args.out}`);

@@ -84,84 +84,91 @@ async function main(): Promise<void> {
   console.log(`Fashion-MNIST: ${ds.nBase} base, ${nQueries} queries, d = ${ds.d}; ${machineSummary()}; training on ${pool.threads} threads`);
   try {
     for (const quantizer of args.quantizers.split(',') as ('pq' | 'opq')[])
-    for (const m of args.m.split(',').map(Number)) {
-      const t0 = performance.now();
-      const rotationOptions = args['opq-iterations'] ? { iterations: Number(args['opq-iterations']) } : {};
-      const { codec, report } = await trainCodec(ds.base, ds.nBase, ds.d, { type: quantizer, m, nbits: 8 }, { ...trainOptions, rotation: rotationOptions }, pool.trainCompute());
-      const trainSeconds = (performance.now() - t0) / 1000;
-      const { pq } = codec;
+      for (const m of args.m.split(',').map(Number)) {
+        const t0 = performance.now();
+        const rotationOptions = args['opq-iterations'] ? { iterations: Number(args['opq-iterations']) } : {};
+        const { codec, report } = await trainCodec(
+          ds.base,
+          ds.nBase,
+          ds.d,
+          { type: quantizer, m, nbits: 8 },
+          { ...trainOptions, rotation: rotationOptions },
+          pool.trainCompute(),
+        );
+        const trainSeconds = (performance.now() - t0) / 1000;
+        const { pq } = codec;
 
-      const t1 = performance.now();
-      const codes = codec.encode(ds.base, ds.nBase);
-      const encodeMicrosPerVector = ((performance.now() - t1) * 1000) / ds.nBase;
+        const t1 = performance.now();
+        const codes = codec.encode(ds.base, ds.nBase);
+        const encodeMicrosPerVector = ((performance.now() - t1) * 1000) / ds.nBase;
 
-      let err = 0;
-      const rec = codec.decode(codes, ds.nBase);
-      for (let i = 0; i < rec.length; i++) err += (rec[i] - ds.base[i]) ** 2;
-      const relativeMse = err / ds.nBase / ms;
+        let err = 0;
+        const rec = codec.decode(codes, ds.nBase);
+        for (let i = 0; i < rec.length; i++) err += (rec[i] - ds.base[i]) ** 2;
+        const relativeMse = err / ds.nBase / ms;
 
-      // One query at a time, one thread: distance table, exhaustive scan, top 100.
-      const table = new Float32Array(pq.m * pq.ksub);
-      const sums = emptyRecall();
-      let scanMs = 0;
-      const tq = performance.now();
-      for (let q = 0; q < nQueries; q++) {
-        codec.distanceTable(ds.queries, q * ds.d, 'l2', table);
-        const heap = new TopK(100);
-        const ts = performance.now();
-        adcScan(codes, 0, ds.nBase, pq.m, table, pq.ksub, heap);
-        scanMs += performance.now() - ts;
-        addRecall(sums, heap.drainSorted().ids, ds.groundTruth, q, ds.gtK);
-      }
-      const searchMsPerQuery = (performance.now() - tq) / nQueries;
-      for (const factor of factors) {
-        // One query at a time: table, scan for 10 × factor candidates, exact distances, top 10.
-        const sumsR = emptyRecall();
-        const tr = performance.now();
+        // One query at a time, one thread: distance table, exhaustive scan, top 100.
+        const table = new Float32Array(pq.m * pq.ksub);
+        const sums = emptyRecall();
+        let scanMs = 0;
+        const tq = performance.now();
         for (let q = 0; q < nQueries; q++) {
           codec.distanceTable(ds.queries, q * ds.d, 'l2', table);
-          const heap = new TopK(10 * factor);
+          const heap = new TopK(100);
+          const ts = performance.now();
           adcScan(codes, 0, ds.nBase, pq.m, table, pq.ksub, heap);
-          const candidates = heap.drainSorted().ids;
-          const best = new TopK(10);
-          for (const row of candidates) best.push(l2sq(ds.queries, q * ds.d, ds.base, row * ds.d, ds.d), row);
-          addRecall(sumsR, best.drainSorted().ids, ds.groundTruth, q, ds.gtK);
+          scanMs += performance.now() - ts;
+          addRecall(sums, heap.drainSorted().ids, ds.groundTruth, q, ds.gtK);
         }
-        const { recall1, recall10at10 } = finishRecall(sumsR);
-        reranked.push({ quantizer, m, rerank: factor, recall1, recall10at10, msPerQuery: (performance.now() - tr) / nQueries });
+        const searchMsPerQuery = (performance.now() - tq) / nQueries;
+        for (const factor of factors) {
+          // One query at a time: table, scan for 10 × factor candidates, exact distances, top 10.
+          const sumsR = emptyRecall();
+          const tr = performance.now();
+          for (let q = 0; q < nQueries; q++) {
+            codec.distanceTable(ds.queries, q * ds.d, 'l2', table);
+            const heap = new TopK(10 * factor);
+            adcScan(codes, 0, ds.nBase, pq.m, table, pq.ksub, heap);
+            const candidates = heap.drainSorted().ids;
+            const best = new TopK(10);
+            for (const row of candidates) best.push(l2sq(ds.queries, q * ds.d, ds.base, row * ds.d, ds.d), row);
+            addRecall(sumsR, best.drainSorted().ids, ds.groundTruth, q, ds.gtK);
+          }
+          const { recall1, recall10at10 } = finishRecall(sumsR);
+          reranked.push({ quantizer, m, rerank: factor, recall1, recall10at10, msPerQuery: (performance.now() - tr) / nQueries });
+        }
+        const anchor = anchorFor(anchors, quantizer, m, 8);
+        const row: QualityRow = {
+          quantizer,
+          m,
+          nbits: 8,
+          ...finishRecall(sums),
+          relativeMse,
+          trainSeconds,
+          trainThreads: pool.threads,
+          encodeMicrosPerVector,
+          searchMsPerQuery,
+          nsPerCode: (scanMs * 1e6) / (nQueries * ds.nBase),
+          faiss: anchor
+            ? {
+                dim: anchor.dim,
+                recall1: anchor.recall1,
+                recall10at10: anchor.recall10at10,
+                recall100: anchor.recall100,
+                relativeMse: anchor.relativeMse,
+                trainSeconds: anchor.trainSeconds,
+                ...(anchor.opqIterations === undefined ? {} : { opqIterations: anchor.opqIterations }),
+                encodeMicrosPerVector: anchor.encodeMicrosPerVector,
+                searchMsPerQuery: anchor.searchMsPerQuery,
+              }
+            : null,
+        };
+        rows.push(row);
+        console.log(
+          `${quantizer.toUpperCase()}${m}: trained in ${trainSeconds.toFixed(1)} s (iterations ${report.iterations.join(',')}, ` +
+            `${(report.distanceComputations / 1e6).toFixed(1)} M distances)`,
+        );
       }
-      const anchor = anchorFor(anchors, quantizer, m, 8);
-      const row: QualityRow = {
-        quantizer,
-        m,
-        nbits: 8,
-        ...finishRecall(sums),
-        relativeMse,
-        trainSeconds,
-        trainThreads: pool.threads,
-        encodeMicrosPerVector,
-        searchMsPerQuery,
-        nsPerCode: (scanMs * 1e6) / (nQueries * ds.nBase),
-        faiss: anchor
-          ? {
-              dim: anchor.dim,
-              recall1: anchor.recall1,
-              recall10at10: anchor.recall10at10,
-              recall100: anchor.recall100,
-              relativeMse: anchor.relativeMse,
-              trainSeconds: anchor.trainSeconds,
-              ...(anchor.opqIterations === undefined ? {} : { opqIterations: anchor.opqIterations }),
-              encodeMicrosPerVector: anchor.encodeMicrosPerVector,
-              searchMsPerQuery: anchor.searchMsPerQuery,
-            }
-          : null,
-      };
-      rows.push(row);
-      console.log(
-        `${quantizer.toUpperCase()}${m}: trained in ${trainSeconds.toFixed(1)} s (iterations ${report.iterations.join(',')}, ` +
-          `${(report.distanceComputations / 1e6).toFixed(1)} M distances)`,
-      );
-    }
   } finally {
     await pool.close();
   }
@@ -169,12 +176,14 @@ async function main(): Promise<void> {
   if (reranked.length > 0) {
     console.log('| setting | rerank | recall@1 | 10-recall@10 | ms/query |\n|---|---|---|---|---|');
     for (const r of reranked) {
-      console.log(`| ${r.quantizer.toUpperCase()}${r.m} | ${r.rerank} | ${r.recall1.toFixed(3)} | ${r.recall10at10.toFixed(3)} | ${r.msPerQuery.toFixed(2)} |`);
+      console.log(
+        `| ${r.quantizer.toUpperCase()}${r.m} | ${r.rerank} | ${r.recall1.toFixed(3)} | ${r.recall10at10.toFixed(3)} | ${r.msPerQuery.toFixed(2)} |`,
+      );
     }
   }
   const result = { dataset: 'fashion-mnist', date: new Date().toISOString(), machine: machineSummary(), queries: nQueries, rows, reranked };
   mkdirSync(resolve(args.out, '..'), { recursive: true });
-  writeFileSync(args.out, JSON.stringify(result, null, 2) + '\n');
+  writeFileSync(args.out, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`wrote ${args.out}`);
   const plot = resolve(args.out, '..', 'recall-vs-qps.svg');
   writeFileSync(plot, recallPlot(rows, reranked, anchors));

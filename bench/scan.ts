@@ -59,5 +59,5 @@ for (const m of [8, 16, 32]) {
   );
 }
 mkdirSync(resolve(args.out, '..'), { recursive: true });
-writeFileSync(args.out, JSON.stringify({ date: new Date().toISOString(), machine: machineSummary(), codes: N, rows }, null, 2) + '\n');
+writeFileSync(args.out, `${JSON.stringify({ date: new Date().toISOString(), machine: machineSummary(), codes: N, rows }, null, 2)}\n`);
 console.log(`wrote ${args.out}`);

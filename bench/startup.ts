@@ -47,7 +47,11 @@ try {
   const t0 = performance.now();
   for (let s = 0; s < rows; s += batch) {
     const n = Math.min(batch, rows - s);
-    const items = Array.from({ length: n }, (_, i) => ({ id: `id-${s + i}`, vector: train.subarray(((s + i) % 4096) * d, ((s + i) % 4096 + 1) * d), metadata: null }));
+    const items = Array.from({ length: n }, (_, i) => ({
+      id: `id-${s + i}`,
+      vector: train.subarray(((s + i) % 4096) * d, (((s + i) % 4096) + 1) * d),
+      metadata: null,
+    }));
     const codes = new Uint8Array(n * m).map(() => (Math.random() * 256) | 0);
     store.upsertVectors(col.id, s, items, { codecId: codec.id, codeSize: m, data: codes });
   }
@@ -67,7 +71,11 @@ try {
   const median = times[times.length >> 1];
   console.log(`load of ${rows} rows (${m}-byte codes): median ${median.toFixed(0)} ms (${times.map((t) => t.toFixed(0)).join(', ')})`);
   mkdirSync(resolve(args.out, '..'), { recursive: true });
-  writeFileSync(args.out, JSON.stringify({ date: new Date().toISOString(), machine: machineSummary(), rows, codeBytes: m, loadMsMedian: median, loadMs: times }, null, 2) + '\n');
+  writeFileSync(
+    args.out,
+    JSON.stringify({ date: new Date().toISOString(), machine: machineSummary(), rows, codeBytes: m, loadMsMedian: median, loadMs: times }, null, 2) +
+      '\n',
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -125,7 +125,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     pressureHandler: (request, reply, type) => {
       if (PROBES.has(request.routeOptions.url ?? '')) return;
       reply.status(503).header('retry-after', String(RETRY_AFTER_SECONDS));
-      return errorBody('overloaded', `the service is shedding load (${type}); try again shortly`) as unknown as void;
+      return errorBody('overloaded', `the service is shedding load (${type}); try again shortly`) as unknown as undefined;
     },
   });
   if (config.corsOrigins.length > 0) {

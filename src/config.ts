@@ -7,21 +7,27 @@ import { z } from 'zod';
 import { HARD_LIMITS } from './limits.js';
 
 const integer = (min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, 'must be a whole number')
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
+  z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min).max(max));
 
 /** Comma-separated API keys; each at least 16 characters of printable ASCII without spaces or commas. */
 const keyList = z
   .string()
-  .transform((s) => s.split(',').map((k) => k.trim()).filter((k) => k.length > 0))
+  .transform((s) =>
+    s
+      .split(',')
+      .map((k) => k.trim())
+      .filter((k) => k.length > 0),
+  )
   .pipe(z.array(z.string().regex(/^[\x21-\x2b\x2d-\x7e]{16,256}$/, 'each key must be 16–256 printable ASCII characters (no spaces or commas)')));
 
 const originList = z
   .string()
-  .transform((s) => s.split(',').map((o) => o.trim()).filter((o) => o.length > 0))
+  .transform((s) =>
+    s
+      .split(',')
+      .map((o) => o.trim())
+      .filter((o) => o.length > 0),
+  )
   .pipe(z.array(z.string().regex(/^(\*|https?:\/\/[^\s/,]+)$/, 'each origin must be "*" or like https://example.com[:port]')));
 
 export const ConfigSchema = z.object({

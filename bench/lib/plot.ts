@@ -41,7 +41,13 @@ export function recallPlot(
     const a = anchors?.rows
       .filter((x) => x.quantizer === r.quantizer && x.m === r.m && x.nbits === 8)
       .sort((x, y) => (y.opqIterations ?? 0) - (x.opqIterations ?? 0))[0];
-    if (a) series.push({ name: `FAISS ${a.faissFactory}`, colour: series[i].colour, hollow: true, points: [{ qps: 1000 / a.searchMsPerQuery, recall: a.recall10at10, label: '' }] });
+    if (a)
+      series.push({
+        name: `FAISS ${a.faissFactory}`,
+        colour: series[i].colour,
+        hollow: true,
+        points: [{ qps: 1000 / a.searchMsPerQuery, recall: a.recall10at10, label: '' }],
+      });
   });
   return svgPlot(series, 'Fashion-MNIST: 10-recall@10 vs queries/s (one thread, 60k × 784-d)');
 }
@@ -78,11 +84,15 @@ export function svgPlot(series: Series[], title: string): string {
   out.push(`<text transform="translate(16 ${(H - pad.bottom + pad.top) / 2}) rotate(-90)" text-anchor="middle">10-recall@10</text>`);
   series.forEach((s, i) => {
     if (s.points.length > 1) {
-      out.push(`<polyline fill="none" stroke="${s.colour}" stroke-width="1.5" points="${s.points.map((p) => `${X(p.qps).toFixed(1)},${Y(p.recall).toFixed(1)}`).join(' ')}"/>`);
+      out.push(
+        `<polyline fill="none" stroke="${s.colour}" stroke-width="1.5" points="${s.points.map((p) => `${X(p.qps).toFixed(1)},${Y(p.recall).toFixed(1)}`).join(' ')}"/>`,
+      );
     }
     for (const p of s.points) {
       const fill = s.hollow ? 'white' : s.colour;
-      out.push(`<circle cx="${X(p.qps).toFixed(1)}" cy="${Y(p.recall).toFixed(1)}" r="4" fill="${fill}" stroke="${s.colour}" stroke-width="2"><title>${s.name} ${p.label}: ${p.recall.toFixed(3)} at ${p.qps.toFixed(0)} q/s</title></circle>`);
+      out.push(
+        `<circle cx="${X(p.qps).toFixed(1)}" cy="${Y(p.recall).toFixed(1)}" r="4" fill="${fill}" stroke="${s.colour}" stroke-width="2"><title>${s.name} ${p.label}: ${p.recall.toFixed(3)} at ${p.qps.toFixed(0)} q/s</title></circle>`,
+      );
       if (p.label) out.push(`<text x="${X(p.qps) + 6}" y="${Y(p.recall) - 6}" font-size="10" fill="${s.colour}">${p.label}</text>`);
     }
     const ly = pad.top + 10 + i * 18;
@@ -90,5 +100,5 @@ export function svgPlot(series: Series[], title: string): string {
     out.push(`<text x="${W - pad.right + 30}" y="${ly + 4}">${s.name}</text>`);
   });
   out.push('</svg>');
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }

@@ -12,7 +12,7 @@
  * `adcDistance` and every scan kernel use exactly this order, so they agree bit for bit.
  * These are the functions a WebAssembly kernel will replace.
  */
-import { TopK } from './topk.js';
+import type { TopK } from './topk.js';
 
 /** ADC cost of the code at row `row`. */
 export function adcDistance(codes: Uint8Array, row: number, m: number, table: Float32Array, ksub: number): number {
@@ -70,9 +70,10 @@ export function adcScan(
   if (ksub === 256 && LITTLE_ENDIAN && codes.byteOffset % 4 === 0 && (m === 8 || m === 16 || m === 32)) {
     // Four codes per uint32 load: fewer loads and bounds checks than byte reads.
     const words = new Uint32Array(codes.buffer, codes.byteOffset, codes.length >> 2);
-    if (m === 8) return scan8(words, start, end, table, heap, idBase, skip, rowIds);
-    if (m === 16) return scan16(words, start, end, table, heap, idBase, skip, rowIds);
-    return scan32(words, start, end, table, heap, idBase, skip, rowIds);
+    if (m === 8) scan8(words, start, end, table, heap, idBase, skip, rowIds);
+    else if (m === 16) scan16(words, start, end, table, heap, idBase, skip, rowIds);
+    else scan32(words, start, end, table, heap, idBase, skip, rowIds);
+    return;
   }
   let thr = heap.threshold();
   for (let r = start; r < end; r++) {
@@ -89,7 +90,16 @@ export function adcScan(
 // Unrolled kernels for the common code sizes (256-entry tables), reading codes as
 // little-endian uint32 words. Same summation order as adcDistance; same id and skip rules as adcScan.
 
-function scan8(w: Uint32Array, start: number, end: number, t: Float32Array, heap: TopK, idBase: number, skip: Uint8Array | null, rowIds: Int32Array | null): void {
+function scan8(
+  w: Uint32Array,
+  start: number,
+  end: number,
+  t: Float32Array,
+  heap: TopK,
+  idBase: number,
+  skip: Uint8Array | null,
+  rowIds: Int32Array | null,
+): void {
   let thr = heap.threshold();
   for (let r = start, o = start * 2; r < end; r++, o += 2) {
     const id = rowIds === null ? idBase + r : rowIds[r];
@@ -97,7 +107,8 @@ function scan8(w: Uint32Array, start: number, end: number, t: Float32Array, heap
     const v0 = w[o];
     const v1 = w[o + 1];
     const dist =
-      t[v0 & 255] + t[1024 + (v1 & 255)] +
+      t[v0 & 255] +
+      t[1024 + (v1 & 255)] +
       (t[256 + ((v0 >>> 8) & 255)] + t[1280 + ((v1 >>> 8) & 255)]) +
       (t[512 + ((v0 >>> 16) & 255)] + t[1536 + ((v1 >>> 16) & 255)] + (t[768 + (v0 >>> 24)] + t[1792 + (v1 >>> 24)]));
     if (dist < thr) {
@@ -107,7 +118,16 @@ function scan8(w: Uint32Array, start: number, end: number, t: Float32Array, heap
   }
 }
 
-function scan16(w: Uint32Array, start: number, end: number, t: Float32Array, heap: TopK, idBase: number, skip: Uint8Array | null, rowIds: Int32Array | null): void {
+function scan16(
+  w: Uint32Array,
+  start: number,
+  end: number,
+  t: Float32Array,
+  heap: TopK,
+  idBase: number,
+  skip: Uint8Array | null,
+  rowIds: Int32Array | null,
+): void {
   let thr = heap.threshold();
   for (let r = start, o = start * 4; r < end; r++, o += 4) {
     const id = rowIds === null ? idBase + r : rowIds[r];
@@ -128,7 +148,16 @@ function scan16(w: Uint32Array, start: number, end: number, t: Float32Array, hea
   }
 }
 
-function scan32(w: Uint32Array, start: number, end: number, t: Float32Array, heap: TopK, idBase: number, skip: Uint8Array | null, rowIds: Int32Array | null): void {
+function scan32(
+  w: Uint32Array,
+  start: number,
+  end: number,
+  t: Float32Array,
+  heap: TopK,
+  idBase: number,
+  skip: Uint8Array | null,
+  rowIds: Int32Array | null,
+): void {
   let thr = heap.threshold();
   for (let r = start, o = start * 8; r < end; r++, o += 8) {
     const id = rowIds === null ? idBase + r : rowIds[r];
@@ -142,17 +171,41 @@ function scan32(w: Uint32Array, start: number, end: number, t: Float32Array, hea
     const v6 = w[o + 6];
     const v7 = w[o + 7];
     const a0 =
-      t[v0 & 255] + t[1024 + (v1 & 255)] + t[2048 + (v2 & 255)] + t[3072 + (v3 & 255)] +
-      t[4096 + (v4 & 255)] + t[5120 + (v5 & 255)] + t[6144 + (v6 & 255)] + t[7168 + (v7 & 255)];
+      t[v0 & 255] +
+      t[1024 + (v1 & 255)] +
+      t[2048 + (v2 & 255)] +
+      t[3072 + (v3 & 255)] +
+      t[4096 + (v4 & 255)] +
+      t[5120 + (v5 & 255)] +
+      t[6144 + (v6 & 255)] +
+      t[7168 + (v7 & 255)];
     const a1 =
-      t[256 + ((v0 >>> 8) & 255)] + t[1280 + ((v1 >>> 8) & 255)] + t[2304 + ((v2 >>> 8) & 255)] + t[3328 + ((v3 >>> 8) & 255)] +
-      t[4352 + ((v4 >>> 8) & 255)] + t[5376 + ((v5 >>> 8) & 255)] + t[6400 + ((v6 >>> 8) & 255)] + t[7424 + ((v7 >>> 8) & 255)];
+      t[256 + ((v0 >>> 8) & 255)] +
+      t[1280 + ((v1 >>> 8) & 255)] +
+      t[2304 + ((v2 >>> 8) & 255)] +
+      t[3328 + ((v3 >>> 8) & 255)] +
+      t[4352 + ((v4 >>> 8) & 255)] +
+      t[5376 + ((v5 >>> 8) & 255)] +
+      t[6400 + ((v6 >>> 8) & 255)] +
+      t[7424 + ((v7 >>> 8) & 255)];
     const a2 =
-      t[512 + ((v0 >>> 16) & 255)] + t[1536 + ((v1 >>> 16) & 255)] + t[2560 + ((v2 >>> 16) & 255)] + t[3584 + ((v3 >>> 16) & 255)] +
-      t[4608 + ((v4 >>> 16) & 255)] + t[5632 + ((v5 >>> 16) & 255)] + t[6656 + ((v6 >>> 16) & 255)] + t[7680 + ((v7 >>> 16) & 255)];
+      t[512 + ((v0 >>> 16) & 255)] +
+      t[1536 + ((v1 >>> 16) & 255)] +
+      t[2560 + ((v2 >>> 16) & 255)] +
+      t[3584 + ((v3 >>> 16) & 255)] +
+      t[4608 + ((v4 >>> 16) & 255)] +
+      t[5632 + ((v5 >>> 16) & 255)] +
+      t[6656 + ((v6 >>> 16) & 255)] +
+      t[7680 + ((v7 >>> 16) & 255)];
     const a3 =
-      t[768 + (v0 >>> 24)] + t[1792 + (v1 >>> 24)] + t[2816 + (v2 >>> 24)] + t[3840 + (v3 >>> 24)] +
-      t[4864 + (v4 >>> 24)] + t[5888 + (v5 >>> 24)] + t[6912 + (v6 >>> 24)] + t[7936 + (v7 >>> 24)];
+      t[768 + (v0 >>> 24)] +
+      t[1792 + (v1 >>> 24)] +
+      t[2816 + (v2 >>> 24)] +
+      t[3840 + (v3 >>> 24)] +
+      t[4864 + (v4 >>> 24)] +
+      t[5888 + (v5 >>> 24)] +
+      t[6912 + (v6 >>> 24)] +
+      t[7936 + (v7 >>> 24)];
     const dist = a0 + a1 + (a2 + a3);
     if (dist < thr) {
       heap.push(dist, id);

@@ -34,8 +34,10 @@ export class Codec {
     /** IVF: the coarse quantizer (centroids in the rotated space); null for a flat codec. */
     readonly coarse: CoarseQuantizer | null = null,
   ) {
-    if (rotation !== null && rotation.d !== pq.d) throw new QuantizerInputError(`rotation of dimension ${rotation.d} in front of a ${pq.d}-d quantizer`);
-    if (coarse !== null && coarse.d !== pq.d) throw new QuantizerInputError(`coarse quantizer of dimension ${coarse.d} with a ${pq.d}-d product quantizer`);
+    if (rotation !== null && rotation.d !== pq.d)
+      throw new QuantizerInputError(`rotation of dimension ${rotation.d} in front of a ${pq.d}-d quantizer`);
+    if (coarse !== null && coarse.d !== pq.d)
+      throw new QuantizerInputError(`coarse quantizer of dimension ${coarse.d} with a ${pq.d}-d product quantizer`);
     this.rotated = new Float32Array(rotation === null ? 0 : pq.d);
   }
 

@@ -44,7 +44,8 @@ export class CoarseQuantizer {
     readonly centroids: Float32Array,
   ) {
     checkInteger('nlist', nlist, 1, MAX_NLIST);
-    if (centroids.length !== nlist * d) throw new QuantizerInputError(`${nlist} coarse centroids of dimension ${d} need ${nlist * d} values, got ${centroids.length}`);
+    if (centroids.length !== nlist * d)
+      throw new QuantizerInputError(`${nlist} coarse centroids of dimension ${d} need ${nlist * d} values, got ${centroids.length}`);
     this.norms = squaredNorms(centroids, nlist, d);
   }
 

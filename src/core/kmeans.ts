@@ -194,7 +194,7 @@ function seedRandom(x: Float32Array, n: number, d: number, k: number, rng: Rng, 
     perm[i] = p;
     const h = hashRow(bits, p * d, d);
     const same = seen.get(h);
-    if (same !== undefined && same.some((q) => rowsEqual(x, q * d, p * d, d))) {
+    if (same?.some((q) => rowsEqual(x, q * d, p * d, d))) {
       skipped.push(p);
       continue;
     }

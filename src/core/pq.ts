@@ -125,13 +125,7 @@ export function subspaceColumns(data: Float32Array, n: number, geometry: PQGeome
  * independent of the other sub-spaces, so sub-spaces can train in parallel and
  * give byte-identical results to a sequential run.
  */
-export function trainSubspace(
-  sample: Float32Array,
-  n: number,
-  geometry: PQGeometry,
-  j: number,
-  options: PQTrainOptions = {},
-): SubspaceTrainResult {
+export function trainSubspace(sample: Float32Array, n: number, geometry: PQGeometry, j: number, options: PQTrainOptions = {}): SubspaceTrainResult {
   const cols = subspaceColumns(sample, n, geometry, j);
   const r: KMeansResult = kmeans(cols, n, geometry.dsub(j), {
     k: geometry.ksub,
@@ -175,7 +169,13 @@ export function planPQTraining(
     geometry,
     sample,
     n: nTrain,
-    finish: (parts) => ({ pq: ProductQuantizer.fromSubspaces(geometry, parts.map((p) => p.centroids)), report: summariseTraining(nTrain, parts) }),
+    finish: (parts) => ({
+      pq: ProductQuantizer.fromSubspaces(
+        geometry,
+        parts.map((p) => p.centroids),
+      ),
+      report: summariseTraining(nTrain, parts),
+    }),
   };
 }
 

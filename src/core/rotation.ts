@@ -76,7 +76,13 @@ export interface TrainCompute {
   /** Sub-space j's k-means on a PQ training sample (pq.trainSubspace); the sample is the same for every j of one training. */
   trainSubspace(sample: Float32Array, n: number, geometry: PQGeometry, j: number, options: PQTrainOptions): Promise<SubspaceTrainResult>;
   /** The IVF coarse k-means (ivf.trainCoarse): nlist × d centroids. */
-  trainCoarse(data: Float32Array, n: number, d: number, nlist: number, options: CoarseTrainOptions): Promise<{ centroids: Float32Array; warnings: string[] }>;
+  trainCoarse(
+    data: Float32Array,
+    n: number,
+    d: number,
+    nlist: number,
+    options: CoarseTrainOptions,
+  ): Promise<{ centroids: Float32Array; warnings: string[] }>;
   /** x − nearest coarse centroid for n rows (CoarseQuantizer.assign + residuals). */
   residuals(coarse: CoarseQuantizer, data: Float32Array, n: number): Promise<Float32Array>;
   /** The codes of n rows of y (n × m) and the summed squared error of their reconstruction. */
@@ -241,7 +247,10 @@ export async function trainRotation(
   // One PQ step on the sample rotated by r (null: the identity), warm-started from `from` when given.
   const pqStep = async (r: Rotation | null, from: ProductQuantizer | null) => {
     const y = r === null ? x : await rotated(r);
-    return assign((await trainProductQuantizer(y, ns, d, { m, nbits }, { iterations: pqIterations, seed, warmStart: from?.centroids }, compute)).pq, y);
+    return assign(
+      (await trainProductQuantizer(y, ns, d, { m, nbits }, { iterations: pqIterations, seed, warmStart: from?.centroids }, compute)).pq,
+      y,
+    );
   };
   // Two starts: the identity (plain PQ) and the parametric solution. The one with
   // the lower sample error is kept, so the rotation never does worse than PQ.

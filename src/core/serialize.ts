@@ -102,7 +102,8 @@ export function deserializeCodec(bytes: Uint8Array): Codec {
   const rotated = kind === CodecKind.opq || view.getUint32(HEADER + 8, true) === 1;
   let o = HEADER + 4 * fields;
   const prefix = 4 * fields + (rotated ? d * d * 4 : 0) + nlist * d * 4;
-  if (payload < prefix) throw corrupt(`payload of ${payload} bytes is shorter than the ${prefix} bytes its dimension (${d}) and nlist (${nlist}) need`);
+  if (payload < prefix)
+    throw corrupt(`payload of ${payload} bytes is shorter than the ${prefix} bytes its dimension (${d}) and nlist (${nlist}) need`);
   const pq = readPQ(view, HEADER + prefix, payload - prefix);
   if (pq.d !== d) throw corrupt(`a ${d}-d codec around a ${pq.d}-d quantizer`);
   let rotation: Rotation | null = null;

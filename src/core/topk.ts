@@ -98,7 +98,10 @@ function worse(d1: number, id1: number, d2: number, id2: number): boolean {
 }
 
 /** Merges sorted partial results (e.g. one per worker) into the k best, nearest first. */
-export function mergeTopK(parts: ReadonlyArray<{ ids: ArrayLike<number>; dist: ArrayLike<number> }>, k: number): {
+export function mergeTopK(
+  parts: ReadonlyArray<{ ids: ArrayLike<number>; dist: ArrayLike<number> }>,
+  k: number,
+): {
   ids: Float64Array;
   dist: Float64Array;
 } {

@@ -71,9 +71,12 @@ export async function trainCodec(
     ));
     pqInput = await compute.dotsF32(x, rotation.directions, n, d, d); // = rotation.apply
     pqFrom = share;
-    if (coarse !== null) coarse = new CoarseQuantizer(coarse.nlist, d, await compute.dotsF32(coarse.centroids, rotation.directions, coarse.nlist, d, d));
+    if (coarse !== null)
+      coarse = new CoarseQuantizer(coarse.nlist, d, await compute.dotsF32(coarse.centroids, rotation.directions, coarse.nlist, d, d));
   }
-  const { pq, report } = await trainProductQuantizer(pqInput, n, d, config, options, compute, (done, total) => scaled(pqFrom + ((1 - pqFrom) * done) / total));
+  const { pq, report } = await trainProductQuantizer(pqInput, n, d, config, options, compute, (done, total) =>
+    scaled(pqFrom + ((1 - pqFrom) * done) / total),
+  );
   report.warnings.unshift(...coarseWarnings);
   return { codec: new Codec(pq, rotation, coarse), report, rotation: rotationReport };
 }

@@ -61,7 +61,8 @@ export function routeSchema(r: RouteSchemaInput): FastifySchema {
   const response: Record<number, unknown> = {};
   for (const [status, s] of Object.entries(r.response)) {
     if (s === null) response[Number(status)] = { type: 'null', description: 'No content' };
-    else if ('binary' in s) response[Number(status)] = { description: s.description, content: { [s.binary]: { schema: { type: 'string', format: 'binary' } } } };
+    else if ('binary' in s)
+      response[Number(status)] = { description: s.description, content: { [s.binary]: { schema: { type: 'string', format: 'binary' } } } };
     else if (s === ErrorBody) response[Number(status)] = errorResponse(ErrorBody.description ?? 'Error');
     else response[Number(status)] = jsonSchema(s as z.ZodType, 'output');
   }

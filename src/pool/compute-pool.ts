@@ -9,7 +9,7 @@ import { Piscina } from 'piscina';
 import { ProductQuantizer } from '../core/pq.js';
 import { Codec } from '../core/codec.js';
 import { QuantizerInputError } from '../core/errors.js';
-import { CoarseQuantizer, type ListsView } from '../core/ivf.js';
+import type { CoarseQuantizer, ListsView } from '../core/ivf.js';
 import { serializeCodec } from '../core/serialize.js';
 import { mergeTopK } from '../core/topk.js';
 import { ENCODE_CHUNK, type TrainCompute } from '../core/rotation.js';
@@ -226,7 +226,14 @@ export class ComputePool {
   }
 
   /** out = A·Bᵀ (A: n × k, B: m × k) in float64 (linalg.matmulABt), the output rows split over the workers. */
-  matmulABt(A: Float32Array | Float64Array, B: Float32Array | Float64Array, n: number, m: number, k: number, signal?: AbortSignal): Promise<Float64Array> {
+  matmulABt(
+    A: Float32Array | Float64Array,
+    B: Float32Array | Float64Array,
+    n: number,
+    m: number,
+    k: number,
+    signal?: AbortSignal,
+  ): Promise<Float64Array> {
     return this.product(A, B, n, m, k, false, new Float64Array(new SharedArrayBuffer(n * m * 8)), signal);
   }
 
@@ -276,14 +283,20 @@ export class ComputePool {
     const copies = new WeakMap<Float32Array, Float32Array>();
     const shared = (a: Float32Array): Float32Array => {
       let copy = copies.get(a);
-      if (copy === undefined) copies.set(a, (copy = toShared(a)));
+      if (copy === undefined) {
+        copy = toShared(a);
+        copies.set(a, copy);
+      }
       return copy;
     };
     // One codec (one worker cache entry) per trained quantizer, shared by its encode and cross steps.
     const codecs = new WeakMap<ProductQuantizer, Codec>();
     const handle = (pq: ProductQuantizer) => {
       let codec = codecs.get(pq);
-      if (codec === undefined) codecs.set(pq, (codec = new Codec(pq)));
+      if (codec === undefined) {
+        codec = new Codec(pq);
+        codecs.set(pq, codec);
+      }
       return codecHandle(codec);
     };
     return {
@@ -312,7 +325,14 @@ export class ComputePool {
         const codes = new Uint8Array(new SharedArrayBuffer(n * pq.m));
         const errors = await Promise.all(
           Array.from({ length: Math.ceil(n / ENCODE_CHUNK) }, (_, c) => {
-            const task: EncodeWithErrorTask = { codecKey: key, codec: bytes, y: ys, start: c * ENCODE_CHUNK, end: Math.min(n, (c + 1) * ENCODE_CHUNK), codes };
+            const task: EncodeWithErrorTask = {
+              codecKey: key,
+              codec: bytes,
+              y: ys,
+              start: c * ENCODE_CHUNK,
+              end: Math.min(n, (c + 1) * ENCODE_CHUNK),
+              codes,
+            };
             return this.run('encodeWithError', task, signal);
           }),
         );
@@ -484,7 +504,7 @@ export class ComputePool {
     const offsets = new Int32Array(new SharedArrayBuffer((nq + 1) * 4));
     for (let q = 0; q < nq; q++) offsets[q + 1] = offsets[q] + candidates[q].ids.length;
     const rows = new Float64Array(new SharedArrayBuffer(offsets[nq] * 8));
-    candidates.forEach((c, q) => rows.set(c.ids, offsets[q]));
+    for (const [q, c] of candidates.entries()) rows.set(c.ids, offsets[q]);
     const split = ranges(nq, this.threads, 1);
     const queries = toShared(args.queries);
     const parts = await this.admitted(split.length, () =>

@@ -9,9 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = fileURLToPath(import.meta.url);
 
-export const WORKER_FILE = here.endsWith('.ts')
-  ? resolve(dirname(here), '../../dist/src/pool/worker.js')
-  : resolve(dirname(here), 'worker.js');
+export const WORKER_FILE = here.endsWith('.ts') ? resolve(dirname(here), '../../dist/src/pool/worker.js') : resolve(dirname(here), 'worker.js');
 
 export function assertWorkerBuilt(): void {
   if (!existsSync(WORKER_FILE)) {

@@ -42,14 +42,24 @@ const searchers = new WeakMap<Codec, Map<string, IVFSearcher>>();
 
 function ivfSearcher(codec: Codec, metric: 'l2' | 'ip'): IVFSearcher {
   let byMetric = searchers.get(codec);
-  if (byMetric === undefined) searchers.set(codec, (byMetric = new Map()));
+  if (byMetric === undefined) {
+    byMetric = new Map();
+    searchers.set(codec, byMetric);
+  }
   let searcher = byMetric.get(metric);
-  if (searcher === undefined) byMetric.set(metric, (searcher = codec.ivfSearcher(metric)));
+  if (searcher === undefined) {
+    searcher = codec.ivfSearcher(metric);
+    byMetric.set(metric, searcher);
+  }
   return searcher;
 }
 
 function collect(heaps: TopK[], k: number): PartialResults {
-  const out: PartialResults = { ids: new Float64Array(heaps.length * k), dist: new Float64Array(heaps.length * k), counts: new Int32Array(heaps.length) };
+  const out: PartialResults = {
+    ids: new Float64Array(heaps.length * k),
+    dist: new Float64Array(heaps.length * k),
+    counts: new Int32Array(heaps.length),
+  };
   heaps.forEach((h, q) => {
     const r = h.drainSorted();
     out.ids.set(r.ids, q * k);
@@ -90,7 +100,7 @@ function readVectors(task: ReadRowsTask): ReadRowsResult {
     }
   }
   const data = new Float32Array(new SharedArrayBuffer(found.length * d * 4));
-  blobs.forEach((b, i) => blobInto(b, data, i * d));
+  for (const [i, b] of blobs.entries()) blobInto(b, data, i * d);
   if (task.normalize) normalizeRows(data, found.length, d);
   return { data, rows: Int32Array.from(found), n: found.length };
 }
@@ -294,7 +304,24 @@ export const readRows = portable(handlers.readRows);
 
 // Every task of the protocol is exported above (a missing one fails to compile here).
 const exported = {
-  ping, trainSubspace, matmul, transpose, eigen, orthonormalize, encodeWithError, crossWithReconstruction, encode, scan,
-  trainCoarse, residuals, ivfScan, exactScan, encodeRange, rerank, matchRows, codecError, readRows,
+  ping,
+  trainSubspace,
+  matmul,
+  transpose,
+  eigen,
+  orthonormalize,
+  encodeWithError,
+  crossWithReconstruction,
+  encode,
+  scan,
+  trainCoarse,
+  residuals,
+  ivfScan,
+  exactScan,
+  encodeRange,
+  rerank,
+  matchRows,
+  codecError,
+  readRows,
 } satisfies { [K in TaskName]: unknown };
 void exported;

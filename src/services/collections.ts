@@ -277,10 +277,17 @@ export class CollectionService {
       throw new ApiError(409, 'collection_exists', `collection '${input.name}' already exists`);
     }
     const { maxCollections, maxDimension, maxOpqDimension } = this.limits;
-    if (this.entries.size >= maxCollections) throw limitExceeded(422, 'maxCollections', maxCollections, this.entries.size + 1, 'the number of collections');
+    if (this.entries.size >= maxCollections)
+      throw limitExceeded(422, 'maxCollections', maxCollections, this.entries.size + 1, 'the number of collections');
     if (input.dimension > maxDimension) throw limitExceeded(400, 'maxDimension', maxDimension, input.dimension, 'dimension');
     if (input.quantizer.type === 'opq' && input.dimension > maxOpqDimension) {
-      throw limitExceeded(400, 'maxOpqDimension', maxOpqDimension, input.dimension, 'the dimension of an OPQ collection (its rotation holds dimension² values)');
+      throw limitExceeded(
+        400,
+        'maxOpqDimension',
+        maxOpqDimension,
+        input.dimension,
+        'the dimension of an OPQ collection (its rotation holds dimension² values)',
+      );
     }
     const { type, m, nbits } = input.quantizer;
     const quantizer: QuantizerConfig = { type, m: m ?? defaultM(input.dimension), nbits: nbits ?? 8 };
@@ -364,7 +371,7 @@ export class CollectionService {
           if (this.closing || this.store.deleteCollectionStep(id, PURGE_BATCH_ROWS)) break;
         }
       } catch (err) {
-        this.log.error({ collectionId: id, err }, 'removing a deleted collection\'s data failed; it resumes at the next start');
+        this.log.error({ collectionId: id, err }, "removing a deleted collection's data failed; it resumes at the next start");
       } finally {
         this.purges.delete(id);
       }
@@ -376,7 +383,8 @@ export class CollectionService {
     const e = this.entry(name);
     const { dimension: d, metric } = e.record;
     const { maxVectorsPerRequest, maxMetadataBytes } = this.limits;
-    if (items.length > maxVectorsPerRequest) throw limitExceeded(400, 'maxVectorsPerRequest', maxVectorsPerRequest, items.length, 'the number of vectors in the request');
+    if (items.length > maxVectorsPerRequest)
+      throw limitExceeded(400, 'maxVectorsPerRequest', maxVectorsPerRequest, items.length, 'the number of vectors in the request');
     const seen = new Map<string, number>();
     items.forEach((item, i) => {
       const first = seen.get(item.id);
@@ -404,7 +412,12 @@ export class CollectionService {
         codes = await this.pool.encode(codec.codec, metric === 'cosine' ? normalized(data, items.length, d) : data, items.length, signal);
       }
       const firstRow = e.index.rowCount;
-      const replaced = this.store.upsertVectors(e.record.id, firstRow, rows, codec && codes && { codecId: codec.id, codeSize: codec.codec.codeSize, data: codes });
+      const replaced = this.store.upsertVectors(
+        e.record.id,
+        firstRow,
+        rows,
+        codec && codes && { codecId: codec.id, codeSize: codec.codec.codeSize, data: codes },
+      );
       e.index.append(items.length, codes, replaced);
       e.record.nextRow += items.length;
       e.record.addedSinceTraining += items.length;
@@ -581,11 +594,22 @@ export class CollectionService {
     const nq = q.length / d;
     const extra = self === null ? 0 : 1;
     const t0 = performance.now();
-    const exact = await this.pool.exactSearch({ source: this.source(e), rows: index.rowCount, metric: metric === 'l2' ? 'l2' : 'ip', queries: q, nq, k: k + extra, signal });
+    const exact = await this.pool.exactSearch({
+      source: this.source(e),
+      rows: index.rowCount,
+      metric: metric === 'l2' ? 'l2' : 'ip',
+      queries: q,
+      nq,
+      k: k + extra,
+      signal,
+    });
     const t1 = performance.now();
     const approx = await this.search(e, q, nq, { k: k + extra, rerank, nprobe: options.nprobe, signal });
     const t2 = performance.now();
-    const top = (r: Neighbours, i: number): number[] => Array.from(r.ids).filter((row) => self === null || row !== self[i]).slice(0, k);
+    const top = (r: Neighbours, i: number): number[] =>
+      Array.from(r.ids)
+        .filter((row) => self === null || row !== self[i])
+        .slice(0, k);
     let hit1 = 0;
     let overlap = 0;
     for (let i = 0; i < nq; i++) {
@@ -672,13 +696,20 @@ export class CollectionService {
     const rowsInMemory = Math.floor(maxTrainingSampleBytes / (4 * e.record.dimension));
     if (rowsInMemory < need) {
       const bytes = need * 4 * e.record.dimension;
-      throw limitExceeded(422, 'maxTrainingSampleBytes', maxTrainingSampleBytes, bytes, `the smallest training sample (${need} vectors of ${e.record.dimension} dimensions), in bytes,`);
+      throw limitExceeded(
+        422,
+        'maxTrainingSampleBytes',
+        maxTrainingSampleBytes,
+        bytes,
+        `the smallest training sample (${need} vectors of ${e.record.dimension} dimensions), in bytes,`,
+      );
     }
     const sampleCap = Math.min(KMEANS_DEFAULTS.maxPointsPerCentroid * need, rowsInMemory);
     const sampleSize = params.sampleSize ?? Math.min(live, sampleCap);
     if (sampleSize < need) throw badRequest(`sampleSize must be at least ${need} (one vector per centroid), got ${sampleSize}`);
     const running = this.runningJobs();
-    if (running >= maxTrainingJobs) throw limitExceeded(429, 'maxTrainingJobs', maxTrainingJobs, running + 1, 'the number of training jobs running at once');
+    if (running >= maxTrainingJobs)
+      throw limitExceeded(429, 'maxTrainingJobs', maxTrainingJobs, running + 1, 'the number of training jobs running at once');
     const record = this.store.createJob(randomUUID(), e.record.id, 'train', { ...params, trigger });
     e.job = new TrainingJob(
       record,

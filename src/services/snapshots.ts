@@ -36,7 +36,10 @@ export class SnapshotService {
   async create(): Promise<SnapshotInfo> {
     return this.lock.run(async () => {
       mkdirSync(this.dir, { recursive: true });
-      const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+      const stamp = new Date()
+        .toISOString()
+        .replace(/[-:]/g, '')
+        .replace(/\.\d+Z$/, 'Z');
       const name = `pqvec-${stamp}-${randomBytes(4).toString('hex')}.sqlite`;
       const partial = join(this.dir, `${name}.partial`);
       try {

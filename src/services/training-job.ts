@@ -102,7 +102,10 @@ export class TrainingJob {
       const t = performance.now();
       if (this.phaseStarted !== null) this.phaseSeconds[this.record.phase] = (t - this.phaseStarted) / 1000;
       this.phaseStarted = t;
-      this.log.info({ job: this.record.id, collectionId: this.target.collectionId, phase, progress: Math.round(progress * 100) / 100 }, 'training progress');
+      this.log.info(
+        { job: this.record.id, collectionId: this.target.collectionId, phase, progress: Math.round(progress * 100) / 100 },
+        'training progress',
+      );
     }
     this.record.phase = phase;
     this.record.progress = Math.min(1, Math.max(this.record.progress, progress));
@@ -134,7 +137,9 @@ export class TrainingJob {
       const cap = target.sampleCap;
       let sampleSize = Math.min(this.params.sampleSize ?? cap, live.length);
       if (sampleSize > cap) {
-        warnings.push(`sampleSize ${sampleSize} lowered to ${cap}: k-means uses at most 256 vectors per centroid, and the sample must fit MAX_TRAINING_SAMPLE_MB`);
+        warnings.push(
+          `sampleSize ${sampleSize} lowered to ${cap}: k-means uses at most 256 vectors per centroid, and the sample must fit MAX_TRAINING_SAMPLE_MB`,
+        );
         sampleSize = cap;
       }
       const seed = this.params.seed ?? KMEANS_DEFAULTS.seed;
@@ -148,7 +153,12 @@ export class TrainingJob {
         sample.n,
         source.d,
         { type: target.type, m, nbits, nlist },
-        { iterations: this.params.iterations, seed, rotation: { iterations: this.params.opqIterations, seed }, coarseIterations: this.params.coarseIterations },
+        {
+          iterations: this.params.iterations,
+          seed,
+          rotation: { iterations: this.params.opqIterations, seed },
+          coarseIterations: this.params.coarseIterations,
+        },
         pool.trainCompute(signal),
         (fraction) => this.progress('training', 0.05 + 0.75 * fraction),
       );
@@ -188,7 +198,15 @@ export class TrainingJob {
         store.activateCodec(target.collectionId, codec.id, index.codec?.id ?? null, counts, relativeMse);
         activated = true;
         index.activate({ id: codec.id, version: codec.version, codec: trained }, codes);
-        target.onActivated({ codecId: codec.id, version: codec.version, trainedAt: codec.createdAt, relativeMse, trainVectors: sample.n, trainSeconds, ...counts });
+        target.onActivated({
+          codecId: codec.id,
+          version: codec.version,
+          trainedAt: codec.createdAt,
+          relativeMse,
+          trainVectors: sample.n,
+          trainSeconds,
+          ...counts,
+        });
         this.record.result = {
           codecVersion: codec.version,
           relativeMse,

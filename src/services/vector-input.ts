@@ -8,18 +8,12 @@ import { badRequest } from './errors.js';
 
 const FLOAT32_MAX = 3.4028234663852886e38;
 
-
 /**
  * Packs vectors into an n × d Float32Array. `label(i)` names vector i in
  * messages (e.g. "vectors[3].vector"). Rejects a wrong length, values that do
  * not fit float32 or exceed MAX_ABS_VALUE, and (for cosine) zero vectors, whose direction is undefined.
  */
-export function packVectors(
-  vectors: ReadonlyArray<ReadonlyArray<number>>,
-  d: number,
-  cosine: boolean,
-  label: (i: number) => string,
-): Float32Array {
+export function packVectors(vectors: ReadonlyArray<ReadonlyArray<number>>, d: number, cosine: boolean, label: (i: number) => string): Float32Array {
   const out = new Float32Array(vectors.length * d);
   vectors.forEach((v, i) => {
     if (v.length !== d) {
@@ -31,7 +25,9 @@ export function packVectors(
         throw badRequest(`${label(i)}[${t}] = ${x} is not a finite 32-bit float (|value| ≤ ${FLOAT32_MAX})`);
       }
       if (Math.abs(x) > MAX_ABS_VALUE) {
-        throw badRequest(`${label(i)}[${t}] = ${x} is outside the supported range |value| ≤ ${MAX_ABS_VALUE} (squared distances must fit in 32-bit floats); scale the vectors down`);
+        throw badRequest(
+          `${label(i)}[${t}] = ${x} is outside the supported range |value| ≤ ${MAX_ABS_VALUE} (squared distances must fit in 32-bit floats); scale the vectors down`,
+        );
       }
       out[i * d + t] = x;
     }

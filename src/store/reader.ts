@@ -27,7 +27,9 @@ export class VectorReader {
   private constructor(db: Db) {
     this.range = db.prepare('SELECT row, vector FROM vectors WHERE collection_id = ? AND row >= ? AND row < ? ORDER BY row').raw();
     this.one = db.prepare('SELECT vector FROM vectors WHERE collection_id = ? AND row = ?').pluck();
-    this.metadataRange = db.prepare('SELECT row, metadata FROM vectors WHERE collection_id = ? AND row >= ? AND row < ? AND metadata IS NOT NULL').raw();
+    this.metadataRange = db
+      .prepare('SELECT row, metadata FROM vectors WHERE collection_id = ? AND row >= ? AND row < ? AND metadata IS NOT NULL')
+      .raw();
   }
 
   /** [row, vector BLOB] of every stored row in [start, end), in row order. */

@@ -158,7 +158,8 @@ export class Store {
       deletingCollections: p('SELECT id FROM collections WHERE deleting = 1').pluck(),
       deleteVectorBatch: p('DELETE FROM vectors WHERE collection_id = ? AND row IN (SELECT row FROM vectors WHERE collection_id = ? LIMIT ?)'),
       deleteSegmentBatch: p(
-        'DELETE FROM code_segments WHERE rowid IN (SELECT s.rowid FROM code_segments s JOIN codecs c ON c.id = s.codec_id WHERE c.collection_id = ? LIMIT ?)',
+        'DELETE FROM code_segments WHERE rowid IN (SELECT s.rowid FROM code_segments s JOIN codecs c ON c.id ' +
+          '= s.codec_id WHERE c.collection_id = ? LIMIT ?)',
       ),
       ping: p('SELECT 1').pluck(),
       advanceRows: p('UPDATE collections SET next_row = next_row + ?, added_since_training = added_since_training + ? WHERE id = ?'),
@@ -196,9 +197,7 @@ export class Store {
         `UPDATE jobs SET state = ?, phase = ?, progress = ?, result = ?, error = ?,
            started_at = COALESCE(started_at, ?), finished_at = ? WHERE id = ?`,
       ),
-      interruptedJobs: p(
-        `UPDATE jobs SET state = 'failed', error = ?, finished_at = ? WHERE state IN ('queued', 'running') RETURNING id`,
-      ).pluck(),
+      interruptedJobs: p(`UPDATE jobs SET state = 'failed', error = ?, finished_at = ? WHERE state IN ('queued', 'running') RETURNING id`).pluck(),
     };
   }
 
@@ -318,20 +317,25 @@ export class Store {
     bytes: Uint8Array,
     stats: { relativeMse: number | null; trainVectors: number; trainSeconds: number },
   ): { id: number; version: number; createdAt: string } {
-    return this.s.insertCodec.get(
-      collectionId,
-      collectionId,
-      bytes,
-      stats.relativeMse,
-      stats.trainVectors,
-      stats.trainSeconds,
-      now(),
-    ) as { id: number; version: number; createdAt: string };
+    return this.s.insertCodec.get(collectionId, collectionId, bytes, stats.relativeMse, stats.trainVectors, stats.trainSeconds, now()) as {
+      id: number;
+      version: number;
+      createdAt: string;
+    };
   }
 
   codec(id: number): CodecRecord | undefined {
     const r = this.s.codec.get(id) as
-      | { id: number; collection_id: number; version: number; bytes: Buffer; relative_mse: number | null; train_vectors: number; train_seconds: number; created_at: string }
+      | {
+          id: number;
+          collection_id: number;
+          version: number;
+          bytes: Buffer;
+          relative_mse: number | null;
+          train_vectors: number;
+          train_seconds: number;
+          created_at: string;
+        }
       | undefined;
     return (
       r && {
@@ -355,7 +359,9 @@ export class Store {
   /** Deletes codecs that are not their collection's active one (left by interrupted or failed training). */
   deleteOrphanCodecs(): number {
     const ids = this.s.orphanCodecs.all() as number[];
-    this.db.transaction(() => ids.forEach((id) => this.s.deleteCodec.run(id)))();
+    this.db.transaction(() => {
+      for (const id of ids) this.s.deleteCodec.run(id);
+    })();
     return ids.length;
   }
 

@@ -69,7 +69,12 @@ describe('collections API', () => {
     [{ name: 'ok', dimension: 4, quantizer: { type: 'pq', nbits: 9 } }, /body\.quantizer\.nbits/],
     ['not an object', /body: Invalid input: expected object, received string/],
   ])('rejects a bad creation body %j with 400', async (body, message) => {
-    const r = await t.app.inject({ method: 'POST', url: '/collections', payload: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    const r = await t.app.inject({
+      method: 'POST',
+      url: '/collections',
+      payload: JSON.stringify(body),
+      headers: { 'content-type': 'application/json' },
+    });
     expect(r.statusCode).toBe(400);
     expect(r.json().error.code).toBe('validation_error');
     expect(r.json().error.message).toMatch(message);
@@ -87,7 +92,12 @@ describe('collections API', () => {
       headers: { 'content-type': 'application/json' },
     });
     expect(proto.statusCode).toBe(400);
-    const text = await t.app.inject({ method: 'POST', url: '/collections', payload: 'name=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const text = await t.app.inject({
+      method: 'POST',
+      url: '/collections',
+      payload: 'name=x',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(text.statusCode).toBe(415);
     expect(text.json().error.code).toBe('unsupported_media_type');
     const nope = await t.req('GET', '/nothing/here');

@@ -19,11 +19,14 @@ describe('defects 1–3: filters and metadata that used to answer 500', () => {
   });
   afterAll(() => t.destroy());
 
-  it('1. an `in` list of 1,000 values and 64 fields filter correctly (SQLite\'s expression depth is not involved)', async () => {
+  it("1. an `in` list of 1,000 values and 64 fields filter correctly (SQLite's expression depth is not involved)", async () => {
     const values = Array.from({ length: 1000 }, (_, i) => i * 3); // matches i = 0, 3, …, 297
     const r = await t.req('POST', '/collections/f/query', { vector: data[0].vector, k: 300, filter: { i: { in: values } } });
     expect(r.statusCode).toBe(200);
-    const ids = r.json().results.map((h: { metadata: { i: number } }) => h.metadata.i).sort((a: number, b: number) => a - b);
+    const ids = r
+      .json()
+      .results.map((h: { metadata: { i: number } }) => h.metadata.i)
+      .sort((a: number, b: number) => a - b);
     expect(ids).toEqual(Array.from({ length: 100 }, (_, i) => i * 3));
     const fields = Object.fromEntries(Array.from({ length: 64 }, (_, j) => [j === 0 ? 'i' : `f${j}`, { in: [1, 'x', true] }]));
     const many = await t.req('POST', '/collections/f/query', { vector: data[0].vector, k: 5, filter: fields });
@@ -35,7 +38,7 @@ describe('defects 1–3: filters and metadata that used to answer 500', () => {
     expect(tooMany.json().error.message).toMatch(/more than 64 fields/);
   });
 
-  it('2. one stored row nested deeper than SQLite\'s JSON limit does not break filtered queries, before or after a restart', async () => {
+  it("2. one stored row nested deeper than SQLite's JSON limit does not break filtered queries, before or after a restart", async () => {
     // As an older version could store it: written straight to SQLite.
     t.app.store.db.prepare("UPDATE vectors SET metadata = ? WHERE external_id = 'v5'").run(`{"deep": ${nested(1100)}}`);
     const query = { vector: data[7].vector, k: 3, filter: { i: { in: [5, 7] } } };
@@ -149,7 +152,13 @@ describe('defect 5: filtered IVF queries while the codec switches', () => {
           const i = (q * 7919) % data.length;
           const allowed = Array.from({ length: 300 }, (_, j) => (i + j * 5 + q) % data.length);
           allowed[0] = i;
-          const r = await t.req('POST', '/collections/ivf/query', { vector: data[i].vector, k: 1, rerank: 10, nprobe: 2, filter: { i: { in: allowed } } });
+          const r = await t.req('POST', '/collections/ivf/query', {
+            vector: data[i].vector,
+            k: 1,
+            rerank: 10,
+            nprobe: 2,
+            filter: { i: { in: allowed } },
+          });
           expect(r.statusCode).toBe(200);
           if (r.json().results[0]?.id !== data[i].id) lost++;
         });
@@ -219,7 +228,12 @@ describe('defect 9: every error has the standard body', () => {
   beforeAll(async () => {
     t = await makeApp();
     await t.req('POST', '/collections', { name: 'e', dimension: 2, quantizer: { type: 'pq', m: 1, nbits: 1 } });
-    await t.req('POST', '/collections/e/vectors', { vectors: [{ id: 'a', vector: [0, 1] }, { id: 'b', vector: [1, 0] }] });
+    await t.req('POST', '/collections/e/vectors', {
+      vectors: [
+        { id: 'a', vector: [0, 1] },
+        { id: 'b', vector: [1, 0] },
+      ],
+    });
     base = await t.app.listen({ port: 0, host: '127.0.0.1' });
   });
   afterAll(() => t.destroy());
@@ -258,7 +272,9 @@ describe('defect 9: every error has the standard body', () => {
   });
 
   it('a worker task failure keeps its message and code (SQLITE_CANTOPEN here), not a bare {code}', async () => {
-    const err: any = await t.app.pool.readRows({ dbPath: `${t.dir}/no-such-file.sqlite`, collectionId: 1, d: 2, normalize: false, rows: null, start: 0, end: 1 }).catch((e) => e);
+    const err: any = await t.app.pool
+      .readRows({ dbPath: `${t.dir}/no-such-file.sqlite`, collectionId: 1, d: 2, normalize: false, rows: null, start: 0, end: 1 })
+      .catch((e) => e);
     expect(err).toBeInstanceOf(Error);
     expect(err.message).toMatch(/^worker task readRows failed: unable to open database file/);
     expect(err.code).toBe('SQLITE_CANTOPEN');
@@ -275,7 +291,9 @@ describe('defect 9: every error has the standard body', () => {
     let out = '';
     socket.on('data', (d) => (out += d.toString()));
     const ended = new Promise((res) => socket.on('close', res));
-    socket.write(`POST /collections/heavy/query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    socket.write(
+      `POST /collections/heavy/query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
     await new Promise((res) => setTimeout(res, 200));
     const closing = t.app.close();
     await new Promise((res) => setImmediate(res));

@@ -13,7 +13,11 @@ describe('IVF collections', () => {
   const d = 16;
   const n = 2000;
   const flat = blobs(n, d, 30, 8, 1.5);
-  const data = Array.from({ length: n }, (_, i) => ({ id: `p${i}`, vector: Array.from(flat.subarray(i * d, (i + 1) * d)), metadata: { odd: i % 2 === 1 } }));
+  const data = Array.from({ length: n }, (_, i) => ({
+    id: `p${i}`,
+    vector: Array.from(flat.subarray(i * d, (i + 1) * d)),
+    metadata: { odd: i % 2 === 1 },
+  }));
   const exactTop = (q: number[], k: number, keep?: (i: number) => boolean) => exactTopIds(data, q, k, keep);
   const query = (name: string, body: object) => queryHits(t, name, body);
   const train = async (name: string, body: object = {}) => {
@@ -80,7 +84,7 @@ describe('IVF collections', () => {
     const odd = await query('ivf', { vector: data[0].vector, k: 10, filter: { odd: true } });
     expect(odd).toHaveLength(10);
     expect(odd.every((h) => h.metadata?.odd === true)).toBe(true);
- 
+
     // Five rare vectors far from the query's cell: nprobe 1 finds none of them
     // there, so the search widens until it has k, as a flat index would.
     const rare = [1, 2, 3, 4, 5].map((j) => ({ id: `rare${j}`, vector: data[j * 100].vector.map((x) => -3 * x), metadata: { rare: true } }));
@@ -119,7 +123,12 @@ describe('IVF collections', () => {
     expect(refused.statusCode).toBe(422);
     expect(refused.json().error).toMatchObject({ code: 'insufficient_data' });
     expect(refused.json().error.message).toMatch(/nlist = 64 needs at least 64 vectors.*has 30/);
-    const auto = await t.req('POST', '/collections', { name: 'tiny2', dimension: d, quantizer: { type: 'pq', m: 4, nbits: 2, ivf: { nlist: 64 } }, autoTrain: { minVectors: 10 } });
+    const auto = await t.req('POST', '/collections', {
+      name: 'tiny2',
+      dimension: d,
+      quantizer: { type: 'pq', m: 4, nbits: 2, ivf: { nlist: 64 } },
+      autoTrain: { minVectors: 10 },
+    });
     expect(auto.statusCode).toBe(400);
     expect(auto.json().error.message).toMatch(/at least 64 .* nlist = 64/);
   });

@@ -33,7 +33,11 @@ describe('configurable limits', () => {
     expect((await t.req('POST', '/collections', { name: 'b', dimension: 4, quantizer: { type: 'pq', m: 2, nbits: 2 } })).statusCode).toBe(201);
     limit(await t.req('POST', '/collections', { name: 'c', dimension: 4 }), 422, 'MAX_COLLECTIONS');
     limit(await t.req('POST', '/collections/a/vectors', { vectors: seededVectors(301, 4, 1) }), 400, 'MAX_VECTORS_PER_REQUEST');
-    limit(await t.req('POST', '/collections/a/vectors', { vectors: [{ id: 'm', vector: [1, 2, 3, 4], metadata: { text: 'x'.repeat(20) } }] }), 400, 'MAX_METADATA_BYTES');
+    limit(
+      await t.req('POST', '/collections/a/vectors', { vectors: [{ id: 'm', vector: [1, 2, 3, 4], metadata: { text: 'x'.repeat(20) } }] }),
+      400,
+      'MAX_METADATA_BYTES',
+    );
     const data = seededVectors(300, 4, 1);
     await t.req('POST', '/collections/a/vectors', { vectors: data });
     await t.req('POST', '/collections/b/vectors', { vectors: data });
@@ -165,7 +169,7 @@ describe('deleting a collection', () => {
     expect((await again.req('GET', '/collections')).json().collections).toEqual([]);
     expect((await again.req('POST', '/collections', { name: 'd', dimension: 4 })).statusCode).toBe(201);
     const newId = again.app.store.collection('d')!.id;
-    const left = () => (again.app.store.db.prepare('SELECT COUNT(*) FROM vectors WHERE collection_id <> ?').pluck().get(newId) as number);
+    const left = () => again.app.store.db.prepare('SELECT COUNT(*) FROM vectors WHERE collection_id <> ?').pluck().get(newId) as number;
     // (The new 'd' may get the old id once the old row is gone: SQLite reuses the largest rowid + 1.)
     const gone = () => again.app.store.db.prepare('SELECT COUNT(*) FROM collections WHERE deleting = 1').pluck().get() === 0;
     for (let i = 0; i < 200 && !gone(); i++) await new Promise((res) => setTimeout(res, 10));

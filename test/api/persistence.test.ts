@@ -23,7 +23,12 @@ describe('persistence', () => {
     const a = await makeApp(dir);
     await a.req('POST', '/collections', { name: 'trained', dimension: 12, quantizer: { type: 'opq', m: 3 }, autoTrain: { minVectors: 5000 } });
     await a.req('POST', '/collections', { name: 'raw', dimension: 12, metric: 'ip' });
-    await a.req('POST', '/collections', { name: 'ivf', dimension: 12, metric: 'cosine', quantizer: { type: 'pq', m: 3, nbits: 6, ivf: { nlist: 8 } } });
+    await a.req('POST', '/collections', {
+      name: 'ivf',
+      dimension: 12,
+      metric: 'cosine',
+      quantizer: { type: 'pq', m: 3, nbits: 6, ivf: { nlist: 8 } },
+    });
     await a.req('POST', '/collections/ivf/vectors', { vectors: data.slice(0, 700) });
     const ivfJob = (await a.req('POST', '/collections/ivf/train', { iterations: 10 })).json().job;
     expect((await waitForJob(a, 'ivf', ivfJob.id)).state).toBe('succeeded');
@@ -57,7 +62,9 @@ describe('persistence', () => {
     expect(after).toEqual(before);
     // Writes keep working after the reload, on the loaded codec.
     expect((await b.req('POST', '/collections/trained/vectors', { vectors: [{ id: 'new', vector: data[1].vector }] })).statusCode).toBe(200);
-    const hits = (await b.req('POST', '/collections/trained/query', { vector: data[1].vector, k: 5 })).json().results.map((h: { id: string }) => h.id);
+    const hits = (await b.req('POST', '/collections/trained/query', { vector: data[1].vector, k: 5 }))
+      .json()
+      .results.map((h: { id: string }) => h.id);
     expect(hits).toContain('new');
     await b.close();
   });
@@ -78,7 +85,9 @@ describe('persistence', () => {
     db.prepare(
       "INSERT INTO jobs (id, collection_id, kind, state, phase, progress, params, created_at) VALUES ('crashed', ?, 'train', 'running', 'encoding', 0.9, '{}', '2026-01-01')",
     ).run(cid);
-    db.prepare("INSERT INTO codecs (collection_id, version, bytes, train_vectors, train_seconds, created_at) VALUES (?, 99, x'00', 1, 1, '2026-01-01')").run(cid);
+    db.prepare(
+      "INSERT INTO codecs (collection_id, version, bytes, train_vectors, train_seconds, created_at) VALUES (?, 99, x'00', 1, 1, '2026-01-01')",
+    ).run(cid);
     db.close();
     const c = await makeApp(dir);
     const job = (await c.req('GET', '/collections/trained/jobs/crashed')).json();

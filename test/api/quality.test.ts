@@ -66,7 +66,7 @@ describe('quality features', () => {
         expect(h.distance).toBeCloseTo(l2f32(q, data[Number(h.id.slice(1))].vector), 2); // exact distances
         if (i > 0) expect(h.distance).toBeGreaterThanOrEqual(reranked[i - 1].distance);
       });
-      expect(adc.some((h, i) => Math.abs(h.distance - l2f32(q, data[Number(h.id.slice(1))].vector)) > 1e-3 * (1 + h.distance))).toBe(true);
+      expect(adc.some((h) => Math.abs(h.distance - l2f32(q, data[Number(h.id.slice(1))].vector)) > 1e-3 * (1 + h.distance))).toBe(true);
       recallAdc += adc.filter((h) => truth.includes(h.id)).length / 40;
       recallRerank += reranked.filter((h) => truth.includes(h.id)).length / 40;
     }
@@ -144,7 +144,11 @@ describe('quality features', () => {
     await t.req('POST', '/collections/small/vectors', { vectors: seededVectors(40, 4, 1) });
     const job = await trained(t, 'small');
     expect((job.result as { warnings: string[] }).warnings.join()).toMatch(/nbits lowered from 8 to 5: 40 vectors/);
-    expect((await t.req('GET', '/collections/small')).json()).toMatchObject({ trained: true, trainedNbits: 5, quantizer: { nbits: 8, autoNbits: true } });
+    expect((await t.req('GET', '/collections/small')).json()).toMatchObject({
+      trained: true,
+      trainedNbits: 5,
+      quantizer: { nbits: 8, autoNbits: true },
+    });
   });
 });
 
@@ -158,7 +162,12 @@ describe('automatic training', () => {
   afterAll(() => t.destroy());
 
   it('refuses a minVectors below the centroid count when nbits is fixed', async () => {
-    const r = await t.req('POST', '/collections', { name: 'x', dimension: d, quantizer: { type: 'pq', m: 3, nbits: 8 }, autoTrain: { minVectors: 100 } });
+    const r = await t.req('POST', '/collections', {
+      name: 'x',
+      dimension: d,
+      quantizer: { type: 'pq', m: 3, nbits: 8 },
+      autoTrain: { minVectors: 100 },
+    });
     expect(r.statusCode).toBe(400);
     expect(r.json().error.message).toMatch(/minVectors must be at least 256/);
   });

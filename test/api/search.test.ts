@@ -81,7 +81,12 @@ describe('query and training API', () => {
   it('404s a query to an unknown collection and returns fewer than k when the collection is small', async () => {
     expect((await query({ vector: [1] }, 'nope')).statusCode).toBe(404);
     await t.req('POST', '/collections', { name: 'tiny', dimension: 2, quantizer: { type: 'pq', m: 1, nbits: 8 } });
-    await t.req('POST', '/collections/tiny/vectors', { vectors: [{ id: 'a', vector: [0, 0] }, { id: 'b', vector: [1, 1] }] });
+    await t.req('POST', '/collections/tiny/vectors', {
+      vectors: [
+        { id: 'a', vector: [0, 0] },
+        { id: 'b', vector: [1, 1] },
+      ],
+    });
     const r = await query({ vector: [0.9, 0.9], k: 10 }, 'tiny');
     expect(r.json().results.map((h: { id: string }) => h.id)).toEqual(['b', 'a']);
   });
@@ -143,7 +148,7 @@ describe('query and training API', () => {
         .slice(0, 10);
       const got = (await query({ vector: Array.from(q), k: 10, rerank: 0 })).json().results as { id: string; distance: number }[];
       expect(got.map((h) => h.id)).toEqual(want.map((w) => w.id));
-      got.forEach((h, i) => expect(h.distance).toBe(want[i].s));
+      for (const [i, h] of got.entries()) expect(h.distance).toBe(want[i].s);
     }
   });
 
@@ -176,7 +181,7 @@ describe('query and training API', () => {
       const got = (await query({ vector: q, k: 5 }, `m-${metric}`)).json().results as { id: string; distance: number }[];
       const want = exact(q, data.slice(0, 300), metric, 5);
       expect(got.map((h) => h.id)).toEqual(want.map((w) => w.id));
-      got.forEach((h, i) => expect(h.distance).toBeCloseTo(-want[i].s, 3));
+      for (const [i, h] of got.entries()) expect(h.distance).toBeCloseTo(-want[i].s, 3);
       for (let i = 1; i < got.length; i++) expect(got[i].distance).toBeLessThanOrEqual(got[i - 1].distance);
     }
   });

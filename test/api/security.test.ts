@@ -18,7 +18,12 @@ describe('API keys', () => {
   const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 
   it('refuses requests without a key or with an unknown one (401), with the standard body', async () => {
-    const attempts: Record<string, string>[] = [{}, bearer('wrong-key-0123456789abcdef'), { 'x-api-key': 'nope' }, { authorization: `Basic ${FULL}` }];
+    const attempts: Record<string, string>[] = [
+      {},
+      bearer('wrong-key-0123456789abcdef'),
+      { 'x-api-key': 'nope' },
+      { authorization: `Basic ${FULL}` },
+    ];
     for (const headers of attempts) {
       const r = await call('GET', '/collections', headers);
       expect(r.statusCode).toBe(401);
@@ -31,8 +36,24 @@ describe('API keys', () => {
   });
 
   it('accepts a full key as a Bearer token or in x-api-key, for every route', async () => {
-    expect((await call('POST', '/collections', bearer(FULL), { name: 'k', dimension: 2, quantizer: { type: 'pq', m: 1, nbits: 1 } })).statusCode).toBe(201);
-    expect((await call('POST', '/collections/k/vectors', { 'x-api-key': FULL }, { vectors: [{ id: 'a', vector: [1, 2] }, { id: 'b', vector: [2, 1] }] })).statusCode).toBe(200);
+    expect(
+      (await call('POST', '/collections', bearer(FULL), { name: 'k', dimension: 2, quantizer: { type: 'pq', m: 1, nbits: 1 } })).statusCode,
+    ).toBe(201);
+    expect(
+      (
+        await call(
+          'POST',
+          '/collections/k/vectors',
+          { 'x-api-key': FULL },
+          {
+            vectors: [
+              { id: 'a', vector: [1, 2] },
+              { id: 'b', vector: [2, 1] },
+            ],
+          },
+        )
+      ).statusCode,
+    ).toBe(200);
     expect((await call('GET', '/collections/k', { 'x-api-key': 'another-full-key-xyz0123' })).statusCode).toBe(200);
     expect((await call('POST', '/snapshots', bearer(FULL))).statusCode).toBe(201);
   });
@@ -92,7 +113,11 @@ describe('configuration of keys and origins', () => {
 describe('CORS', () => {
   it('is off unless CORS_ORIGINS lists origins', async () => {
     const t = await makeApp();
-    const r = await t.app.inject({ method: 'OPTIONS', url: '/collections', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' } });
+    const r = await t.app.inject({
+      method: 'OPTIONS',
+      url: '/collections',
+      headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' },
+    });
     expect(r.headers['access-control-allow-origin']).toBeUndefined();
     await t.destroy();
   });
@@ -100,7 +125,11 @@ describe('CORS', () => {
   it('answers preflights for the listed origins only', async () => {
     const t = await makeApp(undefined, { CORS_ORIGINS: 'https://app.example, http://localhost:3000' });
     const pre = (origin: string) =>
-      t.app.inject({ method: 'OPTIONS', url: '/collections', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' } });
+      t.app.inject({
+        method: 'OPTIONS',
+        url: '/collections',
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' },
+      });
     const ok = await pre('https://app.example');
     expect(ok.statusCode).toBe(204);
     expect(ok.headers['access-control-allow-origin']).toBe('https://app.example');

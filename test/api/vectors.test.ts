@@ -49,7 +49,15 @@ describe('vectors API', () => {
 
   it.each([
     [{ vectors: [{ id: 'x', vector: [1, 2, 3] }] }, /vectors\[0\]\.vector has 3 values; the collection's dimension is 4/],
-    [{ vectors: [{ id: 'ok1', vector: [1, 2, 3, 4] }, { id: 'x', vector: [1, 2, 3, 4, 5] }] }, /vectors\[1\]\.vector has 5 values/],
+    [
+      {
+        vectors: [
+          { id: 'ok1', vector: [1, 2, 3, 4] },
+          { id: 'x', vector: [1, 2, 3, 4, 5] },
+        ],
+      },
+      /vectors\[1\]\.vector has 5 values/,
+    ],
     [{ vectors: [{ id: 'x', vector: [1, 2, 'three', 4] }] }, /body\.vectors\[0\]\.vector\[2\]: Invalid input: expected number/],
     [{ vectors: [{ id: 'x', vector: [1, 2, null, 4] }] }, /body\.vectors\[0\]\.vector\[2\]/],
     [{ vectors: [{ id: 'x', vector: [1, 2, 1e39, 4] }] }, /vectors\[0\]\.vector\[2\] = 1e\+39 is not a finite 32-bit float/],
@@ -61,7 +69,13 @@ describe('vectors API', () => {
     [{ vectors: [{ id: 'x', vector: [1, 2, 3, 4], metadata: 'red' }] }, /body\.vectors\[0\]\.metadata/],
     [{ vectors: [{ id: 'x', vector: [1, 2, 3, 4], extra: 1 }] }, /Unrecognized key: "extra"/],
     [
-      { vectors: [{ id: 'd', vector: [1, 2, 3, 4] }, { id: 'e', vector: [1, 2, 3, 4] }, { id: 'd', vector: [4, 3, 2, 1] }] },
+      {
+        vectors: [
+          { id: 'd', vector: [1, 2, 3, 4] },
+          { id: 'e', vector: [1, 2, 3, 4] },
+          { id: 'd', vector: [4, 3, 2, 1] },
+        ],
+      },
       /vectors\[2\]\.id 'd' repeats vectors\[0\]\.id/,
     ],
   ])('rejects %j with 400 and writes nothing', async (body, message) => {

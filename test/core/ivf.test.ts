@@ -181,7 +181,9 @@ describe('inverted lists', () => {
     const before = il.view();
     const snapshot = (v: ListsView, l: number): number[] => Array.from(v.rows.subarray(v.offsets[l], v.offsets[l] + v.sizes[l]));
     const old = Array.from({ length: nlist }, (_, l) => snapshot(before, l));
-    const oldCodes = Array.from({ length: nlist }, (_, l) => Array.from(before.codes.subarray(before.offsets[l] * 4, (before.offsets[l] + before.sizes[l]) * 4)));
+    const oldCodes = Array.from({ length: nlist }, (_, l) =>
+      Array.from(before.codes.subarray(before.offsets[l] * 4, (before.offsets[l] + before.sizes[l]) * 4)),
+    );
     for (let r = few; r < n; r++) il.add(r, codes, r * size);
     expect(il.size).toBe(n);
     const after = il.view();

@@ -17,7 +17,13 @@ function dot64(a: Float32Array, ao: number, b: Float32Array, bo: number, k: numb
 
 describe('WebAssembly SIMD kernels', () => {
   it('dotsF32 computes A·Bᵀ within float32 rounding for shapes off the 2 × 4 × 4 grid, with offsets, beyond one block', () => {
-    for (const [n, m, k] of [[1, 1, 1], [3, 5, 7], [67, 70, 98], [130, 9, 129], [3, 2, 0]]) {
+    for (const [n, m, k] of [
+      [1, 1, 1],
+      [3, 5, 7],
+      [67, 70, 98],
+      [130, 9, 129],
+      [3, 2, 0],
+    ]) {
       const A = randomRows(n + 2, k, n);
       const B = randomRows(m + 1, k, m);
       const out = new Float64Array(n * m + 3).fill(-7);

@@ -93,7 +93,11 @@ describe('OPQ rotation', () => {
       }
     }
     const rec = new ProductQuantizer(g, moved.centroids).decode(codes, rows);
-    for (const [a, b] of [[0, 0], [1, 7], [31, 30]]) {
+    for (const [a, b] of [
+      [0, 0],
+      [1, 7],
+      [31, 30],
+    ]) {
       let direct = 0;
       for (let i = 0; i < rows; i++) direct += x[i * d + a] * rec[i * d + b];
       expect(Math.abs(out[a * d + b] - direct)).toBeLessThan(1e-9 * (1 + Math.abs(direct)));
@@ -101,7 +105,13 @@ describe('OPQ rotation', () => {
   });
 
   it('Lloyd updates never raise the sample error; a rotation ending above the identity start falls back to it', async () => {
-    const { report } = await trainRotation(x, n, geometry, inlineCompute, { iterations: 6, sampleSize: 2000, seed: 5, pqStep: 'lloyd', start: 'parametric' });
+    const { report } = await trainRotation(x, n, geometry, inlineCompute, {
+      iterations: 6,
+      sampleSize: 2000,
+      seed: 5,
+      pqStep: 'lloyd',
+      start: 'parametric',
+    });
     const updates = report.sampleMse.slice(2);
     for (let i = 1; i < updates.length; i++) expect(updates[i]).toBeLessThanOrEqual(updates[i - 1] * (1 + 1e-9));
     expect(report.fellBack).toBe(false);

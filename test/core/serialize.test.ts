@@ -36,7 +36,10 @@ describe('codec serialisation', () => {
   });
 
   it('round-trips an OPQ codec: rotation and quantizer', () => {
-    const rotation = new Rotation(d, Float32Array.from({ length: d * d }, (_, i) => Math.sin(i)));
+    const rotation = new Rotation(
+      d,
+      Float32Array.from({ length: d * d }, (_, i) => Math.sin(i)),
+    );
     const codec = new Codec(pq, rotation);
     const bytes = serializeCodec(codec);
     const back = deserializeCodec(bytes);

@@ -36,8 +36,7 @@ export async function makeApp(dir = tempDir(), env: Record<string, string> = {})
       await close();
       rmSync(dir, { recursive: true, force: true });
     },
-    req: (method, url, body) =>
-      app.inject(body === undefined ? { method, url } : { method, url, payload: body as InjectOptions['payload'] }),
+    req: (method, url, body) => app.inject(body === undefined ? { method, url } : { method, url, payload: body as InjectOptions['payload'] }),
   };
 }
 

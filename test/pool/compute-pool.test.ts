@@ -75,8 +75,14 @@ describe('OPQ training on the pool', () => {
 
   it('trains an OPQ codec: rotation then PQ, with progress up to 1', async () => {
     const progress: number[] = [];
-    const { codec, rotation } = await trainCodec(x, n, d, { type: 'opq', m: 3, nbits: 5 }, { seed: 2, rotation: { iterations: 2 } }, pool.trainCompute(), (f) =>
-      progress.push(f),
+    const { codec, rotation } = await trainCodec(
+      x,
+      n,
+      d,
+      { type: 'opq', m: 3, nbits: 5 },
+      { seed: 2, rotation: { iterations: 2 } },
+      pool.trainCompute(),
+      (f) => progress.push(f),
     );
     expect(codec.type).toBe('opq');
     expect(rotation?.sampleMse.length).toBe(4);
@@ -96,7 +102,15 @@ describe('IVF on the pool', () => {
   it('trains coarse cells then a codec on the residuals (OPQ: centroids rotated too), and searches the lists as the core does', async () => {
     for (const type of ['pq', 'opq'] as const) {
       const progress: number[] = [];
-      const { codec } = await trainCodec(x, n, d, { type, m: 3, nbits: 5, nlist: 12 }, { seed: 2, rotation: { iterations: 1 } }, pool.trainCompute(), (f) => progress.push(f));
+      const { codec } = await trainCodec(
+        x,
+        n,
+        d,
+        { type, m: 3, nbits: 5, nlist: 12 },
+        { seed: 2, rotation: { iterations: 1 } },
+        pool.trainCompute(),
+        (f) => progress.push(f),
+      );
       expect(codec.nlist).toBe(12);
       expect(codec.type).toBe(type);
       expect(progress).toEqual([...progress].sort((a, b) => a - b));
@@ -139,8 +153,14 @@ describe('errors across the worker boundary', () => {
     expect(err.message).toBe('k-means with k = 256 centroids needs at least 256 training points, got 10');
   });
 
-  it('a corrupt codec inside a task is an internal WorkerTaskError, never the client\'s QuantizerInputError', async () => {
-    const err: any = await run('encode', { codecKey: 'corrupt', codec: new Uint8Array(40), data: new Float32Array(4), n: 1, out: new Uint8Array(2) }).catch((e) => e);
+  it("a corrupt codec inside a task is an internal WorkerTaskError, never the client's QuantizerInputError", async () => {
+    const err: any = await run('encode', {
+      codecKey: 'corrupt',
+      codec: new Uint8Array(40),
+      data: new Float32Array(4),
+      n: 1,
+      out: new Uint8Array(2),
+    }).catch((e) => e);
     expect(err).toBeInstanceOf(WorkerTaskError);
     expect(err).not.toBeInstanceOf(QuantizerInputError);
     expect(err.message).toMatch(/^worker task encode failed: serialised codec is invalid: bad magic/);

@@ -32,13 +32,19 @@ function l2(a: number[], b: number[]): number {
 }
 
 /** Starts a training job and kills the server once the job is running in its training phase (plus a seeded 0–150 ms). */
-async function killDuringTraining(server: ServerProcess, collection: string, body: object, rng: () => number): Promise<{ jobId: string; phase: string }> {
+async function killDuringTraining(
+  server: ServerProcess,
+  collection: string,
+  body: object,
+  rng: () => number,
+): Promise<{ jobId: string; phase: string }> {
   const job = (await callOk(server.url, 'POST', `/collections/${collection}/train`, body, 202)).job;
   const deadline = Date.now() + 60_000;
   for (;;) {
     const j = await callOk(server.url, 'GET', `/collections/${collection}/jobs/${job.id}`);
     if (j.state === 'running' && j.phase === 'training') break;
-    if (j.state === 'succeeded' || j.state === 'failed') throw new Error(`job ended (${j.state}) before it could be killed in training: make training longer`);
+    if (j.state === 'succeeded' || j.state === 'failed')
+      throw new Error(`job ended (${j.state}) before it could be killed in training: make training longer`);
     if (Date.now() > deadline) throw new Error(`job ${job.id} never reached the training phase`);
     await sleep(10);
   }
@@ -100,11 +106,16 @@ describe('crash safety: SIGKILL during training', () => {
     expect((await callOk(base, 'POST', '/collections/warm/query', probe)).results).toEqual(answersBefore);
     await expectSelfHits(base, 'warm', warm, rng);
     const job = await callOk(base, 'GET', `/collections/warm/jobs/${killed.jobId}`);
-    expect(job, `the job killed in phase ${killed.phase}`).toMatchObject({ state: 'failed', error: { code: expect.any(String), message: expect.any(String) } });
+    expect(job, `the job killed in phase ${killed.phase}`).toMatchObject({
+      state: 'failed',
+      error: { code: expect.any(String), message: expect.any(String) },
+    });
     expect(job.error.code.length).toBeGreaterThan(0);
     expect(job.error.message.length).toBeGreaterThan(0);
     expect(job.finishedAt).not.toBeNull();
-    console.log(`[reliability] crash-training: warm retraining killed in phase ${killed.phase}; after the restart the job reads ${JSON.stringify(job.error)}`);
+    console.log(
+      `[reliability] crash-training: warm retraining killed in phase ${killed.phase}; after the restart the job reads ${JSON.stringify(job.error)}`,
+    );
     const listed = (await callOk(base, 'GET', '/collections/warm/jobs')).jobs.find((j: { id: string }) => j.id === killed.jobId);
     expect(listed).toMatchObject({ state: 'failed' });
 
@@ -142,7 +153,10 @@ describe('crash safety: SIGKILL during training', () => {
     });
     await expectSelfHits(base, 'cold', cold, rng);
     const job = await callOk(base, 'GET', `/collections/cold/jobs/${killed.jobId}`);
-    expect(job, `the job killed in phase ${killed.phase}`).toMatchObject({ state: 'failed', error: { code: expect.any(String), message: expect.any(String) } });
+    expect(job, `the job killed in phase ${killed.phase}`).toMatchObject({
+      state: 'failed',
+      error: { code: expect.any(String), message: expect.any(String) },
+    });
     // The other collection was not touched.
     expect(await callOk(base, 'GET', '/collections/warm')).toMatchObject({ trained: true, codecVersion: 2 });
 

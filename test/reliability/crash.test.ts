@@ -139,7 +139,8 @@ async function checkQueries(base: string, ledger: Ledger, rng: () => number, rou
     const live = new Set(present);
     const ghosts = hits.filter((h) => !live.has(key(collection, h.id)));
     if (ghosts.length > 0) problems.push(`round ${round}: query ${collection} returned ids not stored: ${ghosts.map((h) => h.id).join(', ')}`);
-    if (hits.length !== Math.min(20, present.length)) problems.push(`round ${round}: query ${collection} k=20 returned ${hits.length} hits for ${present.length} vectors`);
+    if (hits.length !== Math.min(20, present.length))
+      problems.push(`round ${round}: query ${collection} k=20 returned ${hits.length} hits for ${present.length} vectors`);
     for (let i = 1; i < hits.length; i++) {
       if (hits[i].distance < hits[i - 1].distance) problems.push(`round ${round}: query ${collection} results out of order at ${i}`);
     }
@@ -199,7 +200,9 @@ describe('crash safety: SIGKILL during writes', () => {
       const views = await Promise.all(COLLECTIONS.map((c) => callOk(base, 'GET', `/collections/${c}`)));
       expect(views[0]).toMatchObject({ trained: false, codecVersion: null, count: ledger.present('plain').length });
       expect(views[1]).toMatchObject(
-        round >= TRAIN_ROUND ? { trained: true, codecVersion: 1, count: ledger.present('coded').length } : { trained: false, count: ledger.present('coded').length },
+        round >= TRAIN_ROUND
+          ? { trained: true, codecVersion: 1, count: ledger.present('coded').length }
+          : { trained: false, count: ledger.present('coded').length },
       );
       expect(await checkQueries(base, ledger, rng, round)).toEqual([]);
       expect((await call(base, 'GET', '/health')).status).toBe(200);
@@ -207,7 +210,12 @@ describe('crash safety: SIGKILL during writes', () => {
 
       // The stream, and a kill at a random moment in it.
       const stats: StreamStats = { requests: 0, unexpected: [] };
-      const loops = Array.from({ length: OWNERS }, (_, o) => writer(base, o, seededRandom(1000 * round + o), ledger, stats, (seq += 100_000)));
+      // Each owner's ids start at its own block of 100,000.
+      const firstSeq = seq;
+      seq += OWNERS * 100_000;
+      const loops = Array.from({ length: OWNERS }, (_, o) =>
+        writer(base, o, seededRandom(1000 * round + o), ledger, stats, firstSeq + (o + 1) * 100_000),
+      );
       const delay = 100 + Math.floor(rng() * 700);
       delays.push(delay);
       await sleep(delay);

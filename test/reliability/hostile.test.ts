@@ -88,6 +88,7 @@ const NASTY: string[] = [
   'undefined',
   'NaN',
   '<script>alert(1)</script>',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a log-injection string, sent as it is
   '${jndi:ldap://x}',
   '{{7*7}}',
   'A'.repeat(65),
@@ -101,7 +102,10 @@ const hostileString: fc.Arbitrary<string> = fc.oneof(
   { weight: 2, arbitrary: fc.string({ unit: anyUnit, maxLength: 24 }) },
   { weight: 2, arbitrary: fc.string({ unit: 'grapheme', maxLength: 24 }) },
   { weight: 1, arbitrary: fc.tuple(fc.stringMatching(/^[a-z0-9_-]{1,10}$/), lone).map(([a, b]) => a + b) },
-  { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 100, max: 600 }), fc.constantFrom('x', 'é', '中', '😀', '\u0000', '%', '/')).map(([n, c]) => c.repeat(n)) },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(fc.integer({ min: 100, max: 600 }), fc.constantFrom('x', 'é', '中', '😀', '\u0000', '%', '/')).map(([n, c]) => c.repeat(n)),
+  },
   { weight: 1, arbitrary: fc.stringMatching(/^[A-Za-z0-9_-]{60,70}$/) },
   { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...NASTY), fc.constantFrom(...NASTY)).map(([a, b]) => a + b) },
 );
@@ -120,7 +124,7 @@ function encodeSegment(s: string): string {
       out += encodeURIComponent(s.slice(i, i + 2));
       i++;
     } else if (c >= 0xd800 && c <= 0xdfff) {
-      out += [0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f)].map((b) => '%' + b.toString(16).toUpperCase()).join('');
+      out += [0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f)].map((b) => `%${b.toString(16).toUpperCase()}`).join('');
     } else {
       out += encodeURIComponent(s[i]);
     }
@@ -149,11 +153,40 @@ const json = { 'content-type': 'application/json' };
 
 /** Valid bodies per route, to corrupt. */
 const TEMPLATES: { method: Method; url: string; body: unknown }[] = [
-  { method: 'POST', url: '/collections', body: { name: 'h_new', dimension: D, metric: 'l2', quantizer: { type: 'pq', m: 4, nbits: 4, ivf: { nlist: 4 } }, autoTrain: { minVectors: 100, retrainAfterGrowth: 2 } } },
+  {
+    method: 'POST',
+    url: '/collections',
+    body: {
+      name: 'h_new',
+      dimension: D,
+      metric: 'l2',
+      quantizer: { type: 'pq', m: 4, nbits: 4, ivf: { nlist: 4 } },
+      autoTrain: { minVectors: 100, retrainAfterGrowth: 2 },
+    },
+  },
   { method: 'PATCH', url: '/collections/junk', body: { autoTrain: { minVectors: 1000, retrainAfterGrowth: 2 } } },
-  { method: 'POST', url: '/collections/junk/vectors', body: { vectors: [{ id: 'j-new', vector: [1, 2, 3, 4, 5, 6, 7, 8], metadata: { group: 1, tag: 't', nested: { a: [1, 2] } } }] } },
-  { method: 'POST', url: '/collections/prot/query', body: { vector: [1, 2, 3, 4, 5, 6, 7, 8], k: 10, rerank: 4, nprobe: 8, filter: { group: 1, tag: { in: ['a', 'b'] } } } },
-  { method: 'POST', url: '/collections/prot-exact/query', body: { vectors: [[1, 2, 3, 4, 5, 6, 7, 8], [0, 0, 0, 0, 0, 0, 0, 1]], k: 5, filter: { flag: true } } },
+  {
+    method: 'POST',
+    url: '/collections/junk/vectors',
+    body: { vectors: [{ id: 'j-new', vector: [1, 2, 3, 4, 5, 6, 7, 8], metadata: { group: 1, tag: 't', nested: { a: [1, 2] } } }] },
+  },
+  {
+    method: 'POST',
+    url: '/collections/prot/query',
+    body: { vector: [1, 2, 3, 4, 5, 6, 7, 8], k: 10, rerank: 4, nprobe: 8, filter: { group: 1, tag: { in: ['a', 'b'] } } },
+  },
+  {
+    method: 'POST',
+    url: '/collections/prot-exact/query',
+    body: {
+      vectors: [
+        [1, 2, 3, 4, 5, 6, 7, 8],
+        [0, 0, 0, 0, 0, 0, 0, 1],
+      ],
+      k: 5,
+      filter: { flag: true },
+    },
+  },
   { method: 'POST', url: '/collections/prot/evaluate', body: { sampleSize: 10, k: 5, rerank: 2, nprobe: 4, seed: 1 } },
   { method: 'POST', url: '/collections/prot/evaluate', body: { queries: [[1, 2, 3, 4, 5, 6, 7, 8]], k: 3 } },
   { method: 'POST', url: '/collections/junk/train', body: { sampleSize: 30, iterations: 5, opqIterations: 1, coarseIterations: 2, seed: 1 } },
@@ -188,17 +221,83 @@ function mutate(body: unknown, path: Path, op: 'replace' | 'delete' | 'add', val
 /** Odd values a field can be given. */
 const oddValue: fc.Arbitrary<unknown> = fc.oneof(
   fc.jsonValue({ maxDepth: 3 }),
-  fc.constantFrom(null, true, false, '', '0', '10', 'l2', [], {}, [[]], [null], { in: [] }, -1, 0, 1.5, 2 ** 31, 2 ** 53, -(2 ** 53), 1e308, 5e-324, Number.MAX_SAFE_INTEGER + 2),
+  fc.constantFrom(
+    null,
+    true,
+    false,
+    '',
+    '0',
+    '10',
+    'l2',
+    [],
+    {},
+    [[]],
+    [null],
+    { in: [] },
+    -1,
+    0,
+    1.5,
+    2 ** 31,
+    2 ** 53,
+    -(2 ** 53),
+    1e308,
+    5e-324,
+    Number.MAX_SAFE_INTEGER + 2,
+  ),
   hostileString,
 );
 
 /** Number tokens as raw JSON text (some are not valid JSON at all). */
 const NUMBER_TOKENS = [
-  '1e400', '-1e400', '1e-400', '-0', '-0.0', '0e0', '3.5e38', '-3.5e38', '3.4028235e38', '3.4028234663852886e38', '1e16', '1.0000001e16', '1e17',
-  '1e308', '1.7976931348623157e308', '4294967295', '4294967296', '9007199254740993', '-9007199254740993', '1e21', '0.1', '1.5', '-1', '0', '1',
-  '2147483648', `1${'0'.repeat(400)}`, `0.${'0'.repeat(400)}1`, '1E+2', '-1E-2', '65536', '65537', '1000', '1001', '100', '101',
+  '1e400',
+  '-1e400',
+  '1e-400',
+  '-0',
+  '-0.0',
+  '0e0',
+  '3.5e38',
+  '-3.5e38',
+  '3.4028235e38',
+  '3.4028234663852886e38',
+  '1e16',
+  '1.0000001e16',
+  '1e17',
+  '1e308',
+  '1.7976931348623157e308',
+  '4294967295',
+  '4294967296',
+  '9007199254740993',
+  '-9007199254740993',
+  '1e21',
+  '0.1',
+  '1.5',
+  '-1',
+  '0',
+  '1',
+  '2147483648',
+  `1${'0'.repeat(400)}`,
+  `0.${'0'.repeat(400)}1`,
+  '1E+2',
+  '-1E-2',
+  '65536',
+  '65537',
+  '1000',
+  '1001',
+  '100',
+  '101',
   // not JSON:
-  '00', '01', '+1', '.5', '5.', 'NaN', 'Infinity', '-Infinity', '0x10', '1_000', '1e', '--1',
+  '00',
+  '01',
+  '+1',
+  '.5',
+  '5.',
+  'NaN',
+  'Infinity',
+  '-Infinity',
+  '0x10',
+  '1_000',
+  '1e',
+  '--1',
 ];
 
 const NUMBER_SLOTS: { method: Method; url: string; text: string }[] = [
@@ -228,10 +327,10 @@ const NUMBER_SLOTS: { method: Method; url: string; text: string }[] = [
 
 /** `depth` levels of arrays, objects or both around a scalar, as JSON text. */
 function nested(depth: number, kind: 'array' | 'object' | 'mixed'): string {
-  if (kind === 'array') return '['.repeat(depth) + '1' + ']'.repeat(depth);
-  if (kind === 'object') return '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
+  if (kind === 'array') return `${'['.repeat(depth)}1${']'.repeat(depth)}`;
+  if (kind === 'object') return `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
   const half = Math.floor(depth / 2);
-  return '[{"a":'.repeat(half) + '1' + '}]'.repeat(half);
+  return `${'[{"a":'.repeat(half)}1${'}]'.repeat(half)}`;
 }
 
 const DEEP_SLOTS: { method: Method; url: string; text: string }[] = [
@@ -255,38 +354,144 @@ const vec = (x: number) => Array.from({ length: D }, (_, i) => x + i);
 
 /** Huge requests (bodies from a few KB to a few MB). */
 const hugeRequest: fc.Arbitrary<Req> = fc.oneof(
-  fc.integer({ min: 9, max: 50_000 }).map((n) => ({ method: 'POST' as Method, url: '/collections/prot/query', headers: json, payload: JSON.stringify({ vector: Array(n).fill(0.5) }), what: `query with a ${n}-value vector` })),
-  fc.integer({ min: 9, max: 20_000 }).map((n) => ({ method: 'POST' as Method, url: '/collections/junk/vectors', headers: json, payload: JSON.stringify({ vectors: [{ id: 'big', vector: Array(n).fill(1) }] }), what: `upsert of a ${n}-value vector` })),
-  fc.constantFrom(999, 1000, 1001, 5000).map((n) => ({ method: 'POST' as Method, url: '/collections/prot-exact/query', headers: json, payload: JSON.stringify({ vectors: Array.from({ length: n }, (_, i) => vec(i)), k: 2 }), what: `${n} queries in one request` })),
+  fc.integer({ min: 9, max: 50_000 }).map((n) => ({
+    method: 'POST' as Method,
+    url: '/collections/prot/query',
+    headers: json,
+    payload: JSON.stringify({ vector: Array(n).fill(0.5) }),
+    what: `query with a ${n}-value vector`,
+  })),
+  fc.integer({ min: 9, max: 20_000 }).map((n) => ({
+    method: 'POST' as Method,
+    url: '/collections/junk/vectors',
+    headers: json,
+    payload: JSON.stringify({ vectors: [{ id: 'big', vector: Array(n).fill(1) }] }),
+    what: `upsert of a ${n}-value vector`,
+  })),
+  fc.constantFrom(999, 1000, 1001, 5000).map((n) => ({
+    method: 'POST' as Method,
+    url: '/collections/prot-exact/query',
+    headers: json,
+    payload: JSON.stringify({ vectors: Array.from({ length: n }, (_, i) => vec(i)), k: 2 }),
+    what: `${n} queries in one request`,
+  })),
   fc.tuple(fc.constantFrom(999, 1000, 1001, 3000), fc.constantFrom('int', 'str', 'mixed', 'long')).map(([n, kind]) => {
-    const values = Array.from({ length: n }, (_, i) => (kind === 'int' ? i : kind === 'str' ? `v${i}` : kind === 'long' ? `${'s'.repeat(100)}${i}` : [i, `v${i}`, i % 2 === 0][i % 3]));
-    return { method: 'POST' as Method, url: '/collections/prot/query', headers: json, payload: JSON.stringify({ vector: vec(0), k: 5, filter: { group: { in: values } } }), what: `filter with ${n} ${kind} \`in\` values` };
+    const values = Array.from({ length: n }, (_, i) =>
+      kind === 'int' ? i : kind === 'str' ? `v${i}` : kind === 'long' ? `${'s'.repeat(100)}${i}` : [i, `v${i}`, i % 2 === 0][i % 3],
+    );
+    return {
+      method: 'POST' as Method,
+      url: '/collections/prot/query',
+      headers: json,
+      payload: JSON.stringify({ vector: vec(0), k: 5, filter: { group: { in: values } } }),
+      what: `filter with ${n} ${kind} \`in\` values`,
+    };
   }),
   fc.integer({ min: 60, max: 600 }).map((n) => ({
     method: 'POST' as Method,
     url: '/collections/prot/query',
     headers: json,
-    payload: JSON.stringify({ vector: vec(0), filter: Object.fromEntries(Array.from({ length: n }, (_, i) => [`f${i}`, { in: Array.from({ length: 10 }, (_, j) => j) }])) }),
+    payload: JSON.stringify({
+      vector: vec(0),
+      filter: Object.fromEntries(Array.from({ length: n }, (_, i) => [`f${i}`, { in: Array.from({ length: 10 }, (_, j) => j) }])),
+    }),
     what: `filter with ${n} fields`,
   })),
-  fc.constantFrom(65_000, 65_536, 70_000, 1_000_000).map((n) => ({ method: 'POST' as Method, url: '/collections/junk/vectors', headers: json, payload: JSON.stringify({ vectors: [{ id: 'meta', vector: vec(0), metadata: { s: 'x'.repeat(n) } }] }), what: `metadata of ${n} bytes` })),
-  fc.constantFrom(1000, 5000, 20_000).map((n) => ({ method: 'POST' as Method, url: '/collections/junk/vectors', headers: json, payload: JSON.stringify({ vectors: [{ id: 'keys', vector: vec(0), metadata: Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i])) }] }), what: `metadata with ${n} keys` })),
-  fc.constantFrom(511, 512, 513, 600, 5000).map((n) => ({ method: 'POST' as Method, url: '/collections/junk/vectors', headers: json, payload: JSON.stringify({ vectors: [{ id: 'i'.repeat(n), vector: vec(0) }] }), what: `id of ${n} characters` })),
-  fc.constantFrom(1000, 10_000).map((n) => ({ method: 'POST' as Method, url: '/collections/prot/query', headers: json, payload: JSON.stringify({ vector: vec(0), ...Object.fromEntries(Array.from({ length: n }, (_, i) => [`u${i}`, i])) }), what: `${n} unknown keys` })),
-  fc.constantFrom(100_000, 2_000_000).map((n) => ({ method: 'POST' as Method, url: '/collections', headers: json, payload: JSON.stringify({ name: 'n'.repeat(n), dimension: 8 }), what: `a ${n}-character collection name` })),
-  fc.integer({ min: 2000, max: 5000 }).map((n) => ({ method: 'POST' as Method, url: '/collections/junk/vectors', headers: json, payload: JSON.stringify({ vectors: Array.from({ length: n }, (_, i) => ({ id: `bulk-${i}`, vector: vec(i), metadata: { i } })) }), what: `upsert of ${n} vectors` })),
-  fc.constantFrom(1001, 100_001).map((n) => ({ method: 'POST' as Method, url: '/collections/junk/vectors', headers: json, payload: JSON.stringify({ vectors: Array.from({ length: n }, (_, i) => ({ id: `dup`, vector: [i] })) }), what: `${n} items with one repeated id` })),
+  fc.constantFrom(65_000, 65_536, 70_000, 1_000_000).map((n) => ({
+    method: 'POST' as Method,
+    url: '/collections/junk/vectors',
+    headers: json,
+    payload: JSON.stringify({ vectors: [{ id: 'meta', vector: vec(0), metadata: { s: 'x'.repeat(n) } }] }),
+    what: `metadata of ${n} bytes`,
+  })),
+  fc.constantFrom(1000, 5000, 20_000).map((n) => ({
+    method: 'POST' as Method,
+    url: '/collections/junk/vectors',
+    headers: json,
+    payload: JSON.stringify({
+      vectors: [{ id: 'keys', vector: vec(0), metadata: Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i])) }],
+    }),
+    what: `metadata with ${n} keys`,
+  })),
+  fc.constantFrom(511, 512, 513, 600, 5000).map((n) => ({
+    method: 'POST' as Method,
+    url: '/collections/junk/vectors',
+    headers: json,
+    payload: JSON.stringify({ vectors: [{ id: 'i'.repeat(n), vector: vec(0) }] }),
+    what: `id of ${n} characters`,
+  })),
+  fc.constantFrom(1000, 10_000).map((n) => ({
+    method: 'POST' as Method,
+    url: '/collections/prot/query',
+    headers: json,
+    payload: JSON.stringify({ vector: vec(0), ...Object.fromEntries(Array.from({ length: n }, (_, i) => [`u${i}`, i])) }),
+    what: `${n} unknown keys`,
+  })),
+  fc.constantFrom(100_000, 2_000_000).map((n) => ({
+    method: 'POST' as Method,
+    url: '/collections',
+    headers: json,
+    payload: JSON.stringify({ name: 'n'.repeat(n), dimension: 8 }),
+    what: `a ${n}-character collection name`,
+  })),
+  fc.integer({ min: 2000, max: 5000 }).map((n) => ({
+    method: 'POST' as Method,
+    url: '/collections/junk/vectors',
+    headers: json,
+    payload: JSON.stringify({ vectors: Array.from({ length: n }, (_, i) => ({ id: `bulk-${i}`, vector: vec(i), metadata: { i } })) }),
+    what: `upsert of ${n} vectors`,
+  })),
+  fc.constantFrom(1001, 100_001).map((n) => ({
+    method: 'POST' as Method,
+    url: '/collections/junk/vectors',
+    headers: json,
+    payload: JSON.stringify({ vectors: Array.from({ length: n }, (_, i) => ({ id: `dup`, vector: [i] })) }),
+    what: `${n} items with one repeated id`,
+  })),
 );
 
 const FILTER_SPECS: unknown[] = [
-  { gt: 1 }, { $gt: 1 }, { $where: 'sleep(1000)' }, { $ne: null }, { eq: 1 }, { in: [] }, { in: [null] }, { in: [{}] }, { in: [[1]] }, { in: 'x' }, { in: 1 },
-  { in: [1], nin: [2] }, { in: [1], extra: true }, null, [], [1, 2], {}, { a: { b: 1 } }, "' OR 1=1 --", '"; DROP TABLE vectors; --', "$.group') OR 1=1 --", '%', '\u0000',
-  's\ud800', 1e308, -0, true, false, 1.5, { in: ["'); DELETE FROM vectors; --", 1, true] },
+  { gt: 1 },
+  { $gt: 1 },
+  { $where: 'sleep(1000)' },
+  { $ne: null },
+  { eq: 1 },
+  { in: [] },
+  { in: [null] },
+  { in: [{}] },
+  { in: [[1]] },
+  { in: 'x' },
+  { in: 1 },
+  { in: [1], nin: [2] },
+  { in: [1], extra: true },
+  null,
+  [],
+  [1, 2],
+  {},
+  { a: { b: 1 } },
+  "' OR 1=1 --",
+  '"; DROP TABLE vectors; --',
+  "$.group') OR 1=1 --",
+  '%',
+  '\u0000',
+  's\ud800',
+  1e308,
+  -0,
+  true,
+  false,
+  1.5,
+  { in: ["'); DELETE FROM vectors; --", 1, true] },
 ];
 
 const filterRequest: fc.Arbitrary<Req> = fc
   .tuple(
-    fc.array(fc.tuple(fc.oneof(hostileString, fc.constantFrom('group', 'tag', 'flag', 'i', '$where', 'a.b', '$.group', 'json_extract')), fc.oneof(fc.constantFrom(...FILTER_SPECS), oddValue)), { minLength: 0, maxLength: 5 }),
+    fc.array(
+      fc.tuple(
+        fc.oneof(hostileString, fc.constantFrom('group', 'tag', 'flag', 'i', '$where', 'a.b', '$.group', 'json_extract')),
+        fc.oneof(fc.constantFrom(...FILTER_SPECS), oddValue),
+      ),
+      { minLength: 0, maxLength: 5 },
+    ),
     fc.constantFrom('/collections/prot/query', '/collections/prot-exact/query'),
     fc.boolean(),
   )
@@ -298,18 +503,51 @@ const filterRequest: fc.Arbitrary<Req> = fc
   });
 
 const CONTENT_TYPES: (string | undefined)[] = [
-  undefined, 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=utf-16', 'application/json; charset=latin1',
-  'application/xml', '', 'application/jsonx', 'APPLICATION/JSON', '*/*', 'application/json;;;', 'application/octet-stream', 'text/json', 'application/json; boundary=--',
+  undefined,
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=x',
+  'application/json; charset=utf-16',
+  'application/json; charset=latin1',
+  'application/xml',
+  '',
+  'application/jsonx',
+  'APPLICATION/JSON',
+  '*/*',
+  'application/json;;;',
+  'application/octet-stream',
+  'text/json',
+  'application/json; boundary=--',
   'application/json',
 ];
 
 const bodyText: fc.Arbitrary<[string, string]> = fc.oneof(
   fc.constantFrom<[string, string]>(
-    ['', 'empty'], [' ', 'one space'], ['\n\t', 'whitespace'], ['[]', 'array'], ['"string"', 'string'], ['null', 'null'], ['42', 'number'], ['true', 'boolean'],
-    ['{', 'open brace'], ['}', 'close brace'], ['{"a":1}garbage', 'trailing garbage'], ['{"a":1}{"b":2}', 'two objects'], ['\ufeff{}', 'BOM'], ['{"k":1,"k":2}', 'duplicate keys'],
-    ['{"__proto__":{"polluted":1}}', '__proto__'], ['{"constructor":{"prototype":{"polluted":1}}}', 'constructor.prototype'], ["{'a':1}", 'single quotes'],
-    ['{a:1}', 'unquoted key'], ['{"a":1,}', 'trailing comma'], ['{"a":"\\x41"}', 'bad escape'], ['{"a":"\\ud800"}', 'escaped lone surrogate'],
-    ['\u0000', 'NUL'], ['%7B%7D', 'url-encoded'], ['a=1&b=2', 'form'], ['<x/>', 'xml'],
+    ['', 'empty'],
+    [' ', 'one space'],
+    ['\n\t', 'whitespace'],
+    ['[]', 'array'],
+    ['"string"', 'string'],
+    ['null', 'null'],
+    ['42', 'number'],
+    ['true', 'boolean'],
+    ['{', 'open brace'],
+    ['}', 'close brace'],
+    ['{"a":1}garbage', 'trailing garbage'],
+    ['{"a":1}{"b":2}', 'two objects'],
+    ['\ufeff{}', 'BOM'],
+    ['{"k":1,"k":2}', 'duplicate keys'],
+    ['{"__proto__":{"polluted":1}}', '__proto__'],
+    ['{"constructor":{"prototype":{"polluted":1}}}', 'constructor.prototype'],
+    ["{'a':1}", 'single quotes'],
+    ['{a:1}', 'unquoted key'],
+    ['{"a":1,}', 'trailing comma'],
+    ['{"a":"\\x41"}', 'bad escape'],
+    ['{"a":"\\ud800"}', 'escaped lone surrogate'],
+    ['\u0000', 'NUL'],
+    ['%7B%7D', 'url-encoded'],
+    ['a=1&b=2', 'form'],
+    ['<x/>', 'xml'],
   ),
   fc.tuple(fc.constantFrom(...TEMPLATES), fc.double({ min: 0, max: 1, noNaN: true })).map(([t, f]): [string, string] => {
     const s = JSON.stringify(t.body);
@@ -329,7 +567,29 @@ const bodyRequest: fc.Arbitrary<Req> = fc
     what: `${kind} body as ${ct ?? 'no content type'}`,
   }));
 
-const KNOB_TOKENS = ['1e9', '2147483648', '4294967296', '9007199254740993', '1e308', '-1', '0', '1.5', '"10"', 'true', 'null', '[]', '{}', '1000', '1001', '65536', '65537', '100', '101', '-0', '1e400'];
+const KNOB_TOKENS = [
+  '1e9',
+  '2147483648',
+  '4294967296',
+  '9007199254740993',
+  '1e308',
+  '-1',
+  '0',
+  '1.5',
+  '"10"',
+  'true',
+  'null',
+  '[]',
+  '{}',
+  '1000',
+  '1001',
+  '65536',
+  '65537',
+  '100',
+  '101',
+  '-0',
+  '1e400',
+];
 const KNOBS: { method: Method; url: string; base: Record<string, unknown>; keys: string[] }[] = [
   { method: 'POST', url: '/collections/prot/query', base: { vector: vec(0) }, keys: ['k', 'rerank', 'nprobe'] },
   { method: 'POST', url: '/collections/prot-exact/query', base: { vectors: [vec(0), vec(1)] }, keys: ['k', 'rerank', 'nprobe'] },
@@ -337,7 +597,11 @@ const KNOBS: { method: Method; url: string; base: Record<string, unknown>; keys:
   { method: 'POST', url: '/collections/junk/train', base: { sampleSize: 30 }, keys: ['iterations', 'opqIterations', 'coarseIterations', 'seed'] },
 ];
 const knobRequest: fc.Arbitrary<Req> = fc
-  .tuple(fc.constantFrom(...KNOBS), fc.array(fc.nat(), { minLength: 1, maxLength: 3 }), fc.array(fc.constantFrom(...KNOB_TOKENS), { minLength: 3, maxLength: 3 }))
+  .tuple(
+    fc.constantFrom(...KNOBS),
+    fc.array(fc.nat(), { minLength: 1, maxLength: 3 }),
+    fc.array(fc.constantFrom(...KNOB_TOKENS), { minLength: 3, maxLength: 3 }),
+  )
   .map(([knob, picks, tokens]) => {
     const keys = [...new Set(picks.map((p) => knob.keys[p % knob.keys.length]))];
     const base = JSON.stringify(knob.base);
@@ -346,24 +610,89 @@ const knobRequest: fc.Arbitrary<Req> = fc
     return { method: knob.method, url: knob.url, headers: json, payload: text, what: `knobs ${text.slice(0, 200)}` };
   });
 
-const METHODS: Method[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD', 'TRACE', 'PROPFIND', 'SEARCH', 'PURGE', 'CONNECT', 'LOCK', 'MKCOL', 'REPORT'] as Method[];
-const PATH_PARTS = ['collections', 'prot', 'prot-exact', 'junk', 'vectors', 'query', 'jobs', 'train', 'evaluate', 'health', 'ready', 'metrics', 'docs', 'openapi.json', 'snapshots', '', '.', '..', '%2e%2e', '%2F', 'v1', '*'];
+const METHODS: Method[] = [
+  'GET',
+  'POST',
+  'PUT',
+  'PATCH',
+  'DELETE',
+  'OPTIONS',
+  'HEAD',
+  'TRACE',
+  'PROPFIND',
+  'SEARCH',
+  'PURGE',
+  'CONNECT',
+  'LOCK',
+  'MKCOL',
+  'REPORT',
+] as Method[];
+const PATH_PARTS = [
+  'collections',
+  'prot',
+  'prot-exact',
+  'junk',
+  'vectors',
+  'query',
+  'jobs',
+  'train',
+  'evaluate',
+  'health',
+  'ready',
+  'metrics',
+  'docs',
+  'openapi.json',
+  'snapshots',
+  '',
+  '.',
+  '..',
+  '%2e%2e',
+  '%2F',
+  'v1',
+  '*',
+];
 const routeRequest: fc.Arbitrary<Req> = fc
   .tuple(
     fc.constantFrom(...METHODS),
     fc.array(fc.oneof(fc.constantFrom(...PATH_PARTS), hostileString.map(encodeSegment)), { minLength: 0, maxLength: 7 }),
-    fc.oneof(fc.constant(''), fc.constantFrom('?', '?a=1&a=2', '?__proto__[x]=1', '?k=1e400', '?' + 'q'.repeat(5000), '?%', '#x', '/', '//', '?x=%E0%A4%A')),
-    fc.constantFrom<[string | undefined, string | undefined]>([undefined, undefined], ['application/json', '{}'], ['application/json', '{"vector":[1,1,1,1,1,1,1,1]}'], ['text/plain', 'x']),
+    fc.oneof(
+      fc.constant(''),
+      fc.constantFrom('?', '?a=1&a=2', '?__proto__[x]=1', '?k=1e400', `?${'q'.repeat(5000)}`, '?%', '#x', '/', '//', '?x=%E0%A4%A'),
+    ),
+    fc.constantFrom<[string | undefined, string | undefined]>(
+      [undefined, undefined],
+      ['application/json', '{}'],
+      ['application/json', '{"vector":[1,1,1,1,1,1,1,1]}'],
+      ['text/plain', 'x'],
+    ),
   )
   .map(([method, parts, tail, [ct, payload]]) => ({
     method,
-    url: '/' + parts.join('/') + tail,
+    url: `/${parts.join('/')}${tail}`,
     headers: (ct === undefined ? {} : { 'content-type': ct }) as Record<string, string>,
     payload,
     what: `${method} to a made-up route`,
   }));
 
-const BAD_ESCAPES = ['%', '%E0%A4%A', '%zz', '%ED%A0%80', '%C0%AF', '%FF', '%00', '%%', '%E2%82', '%F0%9F%98', '%2', '%u00e9', '%25%', '%C3%28', '%F8%88%80%80%80', '%EF%BF%BE', '%0A%0D'];
+const BAD_ESCAPES = [
+  '%',
+  '%E0%A4%A',
+  '%zz',
+  '%ED%A0%80',
+  '%C0%AF',
+  '%FF',
+  '%00',
+  '%%',
+  '%E2%82',
+  '%F0%9F%98',
+  '%2',
+  '%u00e9',
+  '%25%',
+  '%C3%28',
+  '%F8%88%80%80%80',
+  '%EF%BF%BE',
+  '%0A%0D',
+];
 const URL_SLOTS: { method: Method; url: string; payload?: string }[] = [
   { method: 'GET', url: '/collections/§' },
   { method: 'GET', url: '/collections/prot/vectors/§' },
@@ -380,7 +709,10 @@ const URL_SLOTS: { method: Method; url: string; payload?: string }[] = [
   { method: 'POST', url: '/collections/§/train', payload: '{}' },
 ];
 const urlRequest: fc.Arbitrary<Req> = fc
-  .tuple(fc.constantFrom(...URL_SLOTS), fc.array(fc.oneof(fc.constantFrom(...BAD_ESCAPES), fc.stringMatching(/^[a-z0-9]{0,4}$/)), { minLength: 1, maxLength: 4 }))
+  .tuple(
+    fc.constantFrom(...URL_SLOTS),
+    fc.array(fc.oneof(fc.constantFrom(...BAD_ESCAPES), fc.stringMatching(/^[a-z0-9]{0,4}$/)), { minLength: 1, maxLength: 4 }),
+  )
   .map(([slot, pieces]) => ({
     method: slot.method,
     url: slot.url.replace('§', pieces.join('')),
@@ -408,26 +740,67 @@ const stringRequest: fc.Arbitrary<Req> = fc.tuple(hostileString, fc.nat({ max: 1
     case 6:
       return { method: 'POST', url: '/collections', headers: json, payload: q({ name: s, dimension: D }), what: 'name in a create body' };
     case 7:
-      return { method: 'POST', url: '/collections/junk/vectors', headers: json, payload: q({ vectors: [{ id: s, vector: vec(3), metadata: { [s]: s } }] }), what: 'id and metadata in an upsert' };
+      return {
+        method: 'POST',
+        url: '/collections/junk/vectors',
+        headers: json,
+        payload: q({ vectors: [{ id: s, vector: vec(3), metadata: { [s]: s } }] }),
+        what: 'id and metadata in an upsert',
+      };
     case 8:
-      return { method: 'POST', url: '/collections/prot/query', headers: json, payload: q({ vector: vec(2), k: 3, filter: { [s]: s } }), what: 'filter field and value' };
+      return {
+        method: 'POST',
+        url: '/collections/prot/query',
+        headers: json,
+        payload: q({ vector: vec(2), k: 3, filter: { [s]: s } }),
+        what: 'filter field and value',
+      };
     case 9:
-      return { method: 'POST', url: '/collections/prot-exact/query', headers: json, payload: q({ vector: vec(2), k: 3, filter: { tag: { in: [s, 1, true] } } }), what: 'filter `in` value' };
+      return {
+        method: 'POST',
+        url: '/collections/prot-exact/query',
+        headers: json,
+        payload: q({ vector: vec(2), k: 3, filter: { tag: { in: [s, 1, true] } } }),
+        what: 'filter `in` value',
+      };
     case 10:
-      return { method: 'POST', url: `/collections/${encodeSegment(s)}/query`, headers: json, payload: q({ vector: vec(2) }), what: 'name in a query URL' };
+      return {
+        method: 'POST',
+        url: `/collections/${encodeSegment(s)}/query`,
+        headers: json,
+        payload: q({ vector: vec(2) }),
+        what: 'name in a query URL',
+      };
     default:
-      return { method: 'PATCH', url: `/collections/${encodeSegment(s)}`, headers: json, payload: q({ autoTrain: null }), what: 'name in a PATCH URL' };
+      return {
+        method: 'PATCH',
+        url: `/collections/${encodeSegment(s)}`,
+        headers: json,
+        payload: q({ autoTrain: null }),
+        what: 'name in a PATCH URL',
+      };
   }
 });
 
 const typeRequest: fc.Arbitrary<Req> = fc
-  .tuple(fc.nat({ max: TEMPLATES.length - 1 }), fc.nat(), fc.constantFrom<'replace' | 'delete' | 'add'>('replace', 'replace', 'replace', 'delete', 'add'), oddValue)
+  .tuple(
+    fc.nat({ max: TEMPLATES.length - 1 }),
+    fc.nat(),
+    fc.constantFrom<'replace' | 'delete' | 'add'>('replace', 'replace', 'replace', 'delete', 'add'),
+    oddValue,
+  )
   .map(([ti, pi, op, value]) => {
     const t = TEMPLATES[ti];
     const paths = pathsOf(t.body);
     const path = paths[pi % paths.length];
     const body = mutate(t.body, path, op, value);
-    return { method: t.method, url: t.url, headers: json, payload: JSON.stringify(body) ?? 'null', what: `${op} ${path.join('.')} in ${t.method} ${t.url}` };
+    return {
+      method: t.method,
+      url: t.url,
+      headers: json,
+      payload: JSON.stringify(body) ?? 'null',
+      what: `${op} ${path.join('.')} in ${t.method} ${t.url}`,
+    };
   });
 
 const numberRequest: fc.Arbitrary<Req> = fc.tuple(fc.constantFrom(...NUMBER_SLOTS), fc.constantFrom(...NUMBER_TOKENS)).map(([slot, token]) => ({
@@ -435,12 +808,22 @@ const numberRequest: fc.Arbitrary<Req> = fc.tuple(fc.constantFrom(...NUMBER_SLOT
   url: slot.url,
   headers: json,
   payload: slot.text.replaceAll('§', token),
-  what: `number ${token.length > 20 ? token.slice(0, 12) + `…(${token.length} chars)` : token} in ${slot.text}`,
+  what: `number ${token.length > 20 ? `${token.slice(0, 12)}…(${token.length} chars)` : token} in ${slot.text}`,
 }));
 
 const deepRequest: fc.Arbitrary<Req> = fc
-  .tuple(fc.constantFrom(...DEEP_SLOTS), fc.integer({ min: 100, max: 5000 }), fc.constantFrom<'array' | 'object' | 'mixed'>('array', 'object', 'mixed'))
-  .map(([slot, depth, kind]) => ({ method: slot.method, url: slot.url, headers: json, payload: slot.text.replace('§', nested(depth, kind)), what: `${kind} nested ${depth} deep in ${slot.text}` }));
+  .tuple(
+    fc.constantFrom(...DEEP_SLOTS),
+    fc.integer({ min: 100, max: 5000 }),
+    fc.constantFrom<'array' | 'object' | 'mixed'>('array', 'object', 'mixed'),
+  )
+  .map(([slot, depth, kind]) => ({
+    method: slot.method,
+    url: slot.url,
+    headers: json,
+    payload: slot.text.replace('§', nested(depth, kind)),
+    what: `${kind} nested ${depth} deep in ${slot.text}`,
+  }));
 
 // ---------------------------------------------------------------------------
 
@@ -460,7 +843,7 @@ const CATEGORIES: { name: string; arb: fc.Arbitrary<Req>; runs: number }[] = [
 function describeReq(r: Req): string {
   const body = r.payload === undefined ? '' : ` body(${r.payload.length} chars): ${JSON.stringify(r.payload.slice(0, 160))}`;
   const ct = r.headers?.['content-type'];
-  return `${r.what}: ${r.method} ${r.url.length > 200 ? r.url.slice(0, 200) + '…' : r.url}${ct === undefined ? '' : ` [${ct}]`}${body}`;
+  return `${r.what}: ${r.method} ${r.url.length > 200 ? `${r.url.slice(0, 200)}…` : r.url}${ct === undefined ? '' : ` [${ct}]`}${body}`;
 }
 
 /** Why a response breaks the contract, or null. */
@@ -469,7 +852,8 @@ function violation(method: string, status: number, body: string): string | null 
   if (status >= 400 && method !== 'HEAD') {
     try {
       const b = JSON.parse(body);
-      if (typeof b?.error?.code !== 'string' || typeof b?.error?.message !== 'string') return `status ${status} without {"error": {"code", "message"}}`;
+      if (typeof b?.error?.code !== 'string' || typeof b?.error?.message !== 'string')
+        return `status ${status} without {"error": {"code", "message"}}`;
     } catch {
       return `status ${status} with a body that is not JSON`;
     }
@@ -503,7 +887,11 @@ describe('hostile input, in process (fast-check)', () => {
 
   async function resetJunk(): Promise<void> {
     await t.app.inject({ method: 'DELETE', url: '/collections/junk' });
-    const r = await t.app.inject({ method: 'POST', url: '/collections', payload: { name: 'junk', dimension: D, quantizer: { type: 'pq', m: 4, nbits: 4 } } });
+    const r = await t.app.inject({
+      method: 'POST',
+      url: '/collections',
+      payload: { name: 'junk', dimension: D, quantizer: { type: 'pq', m: 4, nbits: 4 } },
+    });
     expect(r.statusCode, r.body).toBe(201);
     const vectors = Array.from({ length: 40 }, (_, i) => ({ id: `j${i}`, vector: vec(i % 7).map((x) => x * (1 + i / 40)), metadata: { i } }));
     expect((await t.app.inject({ method: 'POST', url: '/collections/junk/vectors', payload: { vectors } })).statusCode).toBe(200);
@@ -512,7 +900,10 @@ describe('hostile input, in process (fast-check)', () => {
   beforeAll(async () => {
     t = await makeApp();
     const rng = seededRandom(SEED);
-    for (const [name, train] of [['prot', true], ['prot-exact', false]] as const) {
+    for (const [name, train] of [
+      ['prot', true],
+      ['prot-exact', false],
+    ] as const) {
       const r = await t.req('POST', '/collections', { name, dimension: D, quantizer: { type: 'pq', m: 4, nbits: 4 } });
       expect(r.statusCode, r.body).toBe(201);
       const vectors = Array.from({ length: 300 }, (_, i) => ({
@@ -534,7 +925,9 @@ describe('hostile input, in process (fast-check)', () => {
     await t?.destroy();
     const total: Record<string, number> = {};
     for (const h of Object.values(histogram)) for (const [s, n] of Object.entries(h)) total[s] = (total[s] ?? 0) + n;
-    console.log(`[reliability] hostile (in process): ${sent} requests sent (${notSent} refused by the injector itself); status codes ${JSON.stringify(total)}`);
+    console.log(
+      `[reliability] hostile (in process): ${sent} requests sent (${notSent} refused by the injector itself); status codes ${JSON.stringify(total)}`,
+    );
     for (const [c, h] of Object.entries(histogram)) console.log(`[reliability]   ${c}: ${JSON.stringify(h)}`);
     console.log(`[reliability] hostile.test.ts (in process): ${((performance.now() - fileStarted) / 1000).toFixed(1)} s`);
   });
@@ -542,11 +935,12 @@ describe('hostile input, in process (fast-check)', () => {
   CATEGORIES.forEach(({ name, arb, runs }, ci) => {
     it(`${name}: never 5xx, every 4xx is {"error": {"code", "message"}} (${runs} runs)`, async () => {
       await resetJunk();
-      const h = (histogram[name] ??= {});
+      histogram[name] ??= {};
+      const h = histogram[name];
       await fc.assert(
         fc.asyncProperty(arb, async (r) => {
           if (touchesProtected(r)) r = { ...r, method: 'GET', what: `${r.what} (as GET: it named a protected collection)` };
-          let res;
+          let res: Awaited<ReturnType<typeof t.app.inject>>;
           try {
             res = await t.app.inject({ method: r.method, url: r.url, headers: r.headers, payload: r.payload });
           } catch (err) {
@@ -569,7 +963,8 @@ describe('hostile input, in process (fast-check)', () => {
 
   it('odd but legal ids and metadata keys round-trip exactly: upsert, GET by URL, DELETE, 404 (150 runs)', async () => {
     await resetJunk();
-    const h = (histogram['odd legal ids round-trip'] ??= {});
+    histogram['odd legal ids round-trip'] ??= {};
+    const h = histogram['odd legal ids round-trip'];
     const wellFormed = fc.oneof(
       fc.string({ unit: 'binary', minLength: 1, maxLength: 40 }),
       fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }),
@@ -607,7 +1002,10 @@ describe('hostile input, in process (fast-check)', () => {
             del.statusCode === 204 &&
             gone.statusCode === 404 &&
             violation('GET', gone.statusCode, gone.body) === null;
-          if (!ok) throw new Error(`id ${JSON.stringify(id)} (${id.length} units) did not round-trip:\n${steps.map((s) => `  ${s[0]} → ${s[1]} ${s[2]}`).join('\n')}`);
+          if (!ok)
+            throw new Error(
+              `id ${JSON.stringify(id)} (${id.length} units) did not round-trip:\n${steps.map((s) => `  ${s[0]} → ${s[1]} ${s[2]}`).join('\n')}`,
+            );
         },
       ),
       { seed: SEED + 100, numRuns: 150 },
@@ -719,14 +1117,34 @@ const RAW_CASES: { name: string; bytes: string | Buffer; mayBeAccepted?: boolean
   { name: 'NUL in the target', bytes: 'GET /hea\u0000lth HTTP/1.1\r\nHost: x\r\n\r\n' },
   { name: 'header without a colon', bytes: 'GET /health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n' },
   { name: 'bare LF line endings', bytes: 'GET /health HTTP/1.1\nHost: x\n\n', mayBeAccepted: true },
-  { name: 'Content-Length and Transfer-Encoding', bytes: 'POST /collections HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' },
-  { name: 'two Content-Lengths', bytes: 'POST /collections HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}' },
+  {
+    name: 'Content-Length and Transfer-Encoding',
+    bytes:
+      'POST /collections HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+  },
+  {
+    name: 'two Content-Lengths',
+    bytes: 'POST /collections HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}',
+  },
   { name: 'negative Content-Length', bytes: 'POST /collections HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: -1\r\n\r\n' },
-  { name: 'bad chunk size', bytes: 'POST /collections HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n' },
-  { name: 'body shorter than Content-Length, then half-close', bytes: 'POST /collections HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"name":' },
-  { name: 'TLS ClientHello on the plain port', bytes: Buffer.from('160301002e0100002a0303' + '00'.repeat(32) + '000002002f0100', 'hex') },
-  { name: 'invalid bytes in a header value', bytes: Buffer.concat([Buffer.from('GET /health HTTP/1.1\r\nHost: x\r\nX-A: '), Buffer.from([0x00, 0x01, 0x7f]), Buffer.from('\r\n\r\n')]) },
-  { name: 'absolute-form target to another host', bytes: 'GET http://example.com/health HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n', mayBeAccepted: true },
+  {
+    name: 'bad chunk size',
+    bytes: 'POST /collections HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n',
+  },
+  {
+    name: 'body shorter than Content-Length, then half-close',
+    bytes: 'POST /collections HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"name":',
+  },
+  { name: 'TLS ClientHello on the plain port', bytes: Buffer.from(`160301002e0100002a0303${'00'.repeat(32)}000002002f0100`, 'hex') },
+  {
+    name: 'invalid bytes in a header value',
+    bytes: Buffer.concat([Buffer.from('GET /health HTTP/1.1\r\nHost: x\r\nX-A: '), Buffer.from([0x00, 0x01, 0x7f]), Buffer.from('\r\n\r\n')]),
+  },
+  {
+    name: 'absolute-form target to another host',
+    bytes: 'GET http://example.com/health HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n',
+    mayBeAccepted: true,
+  },
   { name: 'bad percent-encoding in the target', bytes: 'GET /collections/%E0%A4%A HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' },
 ];
 

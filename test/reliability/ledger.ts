@@ -62,7 +62,7 @@ export class Ledger {
   /** Its 2xx response arrived. */
   ack(w: Write): void {
     this.inFlight.delete(w);
-    w.keys.forEach((k, i) => this.acked.set(k, w.after[i]));
+    for (const [i, k] of w.keys.entries()) this.acked.set(k, w.after[i]);
     if (w.after.every((s) => s === null)) this.counts.ackedDeletes++;
     else {
       this.counts.ackedUpserts++;
@@ -140,7 +140,8 @@ export class Ledger {
           problems.push(`${w.what}: ${k} is half-written: ${show(now)}; expected ${show(before)} (not applied) or ${show(w.after[i])} (applied)`);
         }
       });
-      if (applied > 0 && notApplied > 0) problems.push(`${w.what}: applied to ${applied} of its vectors, not to ${notApplied} (must be all or nothing)`);
+      if (applied > 0 && notApplied > 0)
+        problems.push(`${w.what}: applied to ${applied} of its vectors, not to ${notApplied} (must be all or nothing)`);
       if (applied > 0) this.counts.unknownApplied++;
       else this.counts.unknownNotApplied++;
     }

@@ -79,7 +79,10 @@ describe(`load: autocannon, ${CONNECTIONS} connections, ${LOAD_SECONDS} s`, () =
       method: 'POST',
       path: '/collections/load/query',
       headers: json,
-      setupRequest: (req: object) => ({ ...req, body: JSON.stringify(rng() < 0.2 ? { vector: point(), k: 10, filter: { group: Math.floor(rng() * 10) } } : { vector: point(), k: 10 }) }),
+      setupRequest: (req: object) => ({
+        ...req,
+        body: JSON.stringify(rng() < 0.2 ? { vector: point(), k: 10, filter: { group: Math.floor(rng() * 10) } } : { vector: point(), k: 10 }),
+      }),
       onResponse: (status: number, body: string) => {
         if (status !== 200 && bad.length < 20) bad.push(`query → ${status} ${body.slice(0, 200)}`);
       },
@@ -99,7 +102,13 @@ describe(`load: autocannon, ${CONNECTIONS} connections, ${LOAD_SECONDS} s`, () =
       },
     };
     const reqErrors: string[] = [];
-    const instance = autocannon({ url: base, connections: CONNECTIONS, duration: LOAD_SECONDS, timeout: 10, requests: [query, query, query, upsert] });
+    const instance = autocannon({
+      url: base,
+      connections: CONNECTIONS,
+      duration: LOAD_SECONDS,
+      timeout: 10,
+      requests: [query, query, query, upsert],
+    });
     instance.on('reqError', (err: Error) => {
       if (reqErrors.length < 20) reqErrors.push(String(err));
     });
@@ -125,7 +134,7 @@ describe(`load: autocannon, ${CONNECTIONS} connections, ${LOAD_SECONDS} s`, () =
     const resultsDir = process.env.LOAD_RESULTS_DIR ?? mkdtempSync(join(tmpdir(), 'pqvec-reliability-results-'));
     mkdirSync(resultsDir, { recursive: true });
     const out = join(resultsDir, 'load.json');
-    writeFileSync(out, JSON.stringify(summary, null, 2) + '\n');
+    writeFileSync(out, `${JSON.stringify(summary, null, 2)}\n`);
     console.log(
       `[reliability] load: ${summary.requests} requests in ${LOAD_SECONDS} s = ${summary.requestsPerSecond} req/s; p50 ${summary.latencyMs.p50} ms, p99 ${summary.latencyMs.p99} ms, max ${summary.latencyMs.max} ms; ` +
         `errors ${summary.errors}, timeouts ${summary.timeouts}, non-2xx ${summary.non2xx}; upserts ${upsertsAcked}/${upsertsSent}; ` +
@@ -134,7 +143,12 @@ describe(`load: autocannon, ${CONNECTIONS} connections, ${LOAD_SECONDS} s`, () =
 
     expect(reqErrors).toEqual([]);
     expect(bad).toEqual([]);
-    expect({ errors: result.errors, timeouts: result.timeouts, non2xx: result.non2xx, mismatches: result.mismatches }).toEqual({ errors: 0, timeouts: 0, non2xx: 0, mismatches: 0 });
+    expect({ errors: result.errors, timeouts: result.timeouts, non2xx: result.non2xx, mismatches: result.mismatches }).toEqual({
+      errors: 0,
+      timeouts: 0,
+      non2xx: 0,
+      mismatches: 0,
+    });
     expect(result.requests.total).toBeGreaterThan(0);
     expect(rssAfter - rssBefore).toBeLessThan(RSS_GROWTH_LIMIT_KIB);
 
@@ -144,7 +158,10 @@ describe(`load: autocannon, ${CONNECTIONS} connections, ${LOAD_SECONDS} s`, () =
     expect(view.count).toBeLessThanOrEqual(N + upsertsSent);
     expect(view).toMatchObject({ trained: true, codecVersion: 1 });
     const probe = data[1234];
-    expect((await callOk(base, 'POST', '/collections/load/query', { vector: probe.vector, k: 1 })).results[0]).toMatchObject({ id: probe.id, distance: 0 });
+    expect((await callOk(base, 'POST', '/collections/load/query', { vector: probe.vector, k: 1 })).results[0]).toMatchObject({
+      id: probe.id,
+      distance: 0,
+    });
     expect((await call(base, 'GET', '/health')).status).toBe(200);
     const exit = await server.stop();
     server = null;

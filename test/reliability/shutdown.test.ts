@@ -54,13 +54,17 @@ function parseOrUndefined(text: string): any {
 function freshRequest(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
   return new Promise((res, rej) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(url + path, { method, agent: false, headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {} }, (r) => {
-      let text = '';
-      r.setEncoding('utf8');
-      r.on('data', (c) => (text += c));
-      r.on('end', () => res({ status: r.statusCode!, text }));
-      r.on('error', rej);
-    });
+    const req = http.request(
+      url + path,
+      { method, agent: false, headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {} },
+      (r) => {
+        let text = '';
+        r.setEncoding('utf8');
+        r.on('data', (c) => (text += c));
+        r.on('end', () => res({ status: r.statusCode!, text }));
+        r.on('error', rej);
+      },
+    );
     req.setTimeout(30_000, () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
     req.on('error', rej);
     req.end(payload);
@@ -85,7 +89,11 @@ describe('graceful shutdown (SIGTERM)', () => {
     const base = server.url;
     const ledger = new Ledger();
     await callOk(base, 'POST', '/collections', { name: 's', dimension: D, quantizer: { type: 'pq', m: 4, nbits: 6 } }, 201);
-    const seed = Array.from({ length: 1000 }, (_, i) => ({ id: `seed-${i}`, vector: Array.from({ length: D }, () => Math.fround(rng() * 2 - 1)), metadata: { i } }));
+    const seed = Array.from({ length: 1000 }, (_, i) => ({
+      id: `seed-${i}`,
+      vector: Array.from({ length: D }, () => Math.fround(rng() * 2 - 1)),
+      metadata: { i },
+    }));
     const w0 = ledger.begin(
       seed.map((v) => key('s', v.id)),
       seed.map((v) => ({ vector: v.vector, metadata: v.metadata })),
@@ -112,7 +120,11 @@ describe('graceful shutdown (SIGTERM)', () => {
         let body: unknown;
         let w = null;
         if (kind === 'upsert') {
-          const vectors = Array.from({ length: 5 }, () => ({ id: `w${owner}-${n++}`, vector: Array.from({ length: D }, () => Math.fround(r() * 2 - 1)), metadata: { owner, n } }));
+          const vectors = Array.from({ length: 5 }, () => ({
+            id: `w${owner}-${n++}`,
+            vector: Array.from({ length: D }, () => Math.fround(r() * 2 - 1)),
+            metadata: { owner, n },
+          }));
           path = '/collections/s/vectors';
           body = { vectors };
           const after: State[] = vectors.map((v) => ({ vector: v.vector, metadata: v.metadata }));
@@ -193,7 +205,10 @@ describe('graceful shutdown (SIGTERM)', () => {
 
     // (expect.soft: every broken promise is reported, not just the first.)
     // Exits by itself, with 0, within the grace period.
-    const logTail = stoppedLog.split('\n').filter((l) => /shutting down|shutdown|error/i.test(l)).join('\n');
+    const logTail = stoppedLog
+      .split('\n')
+      .filter((l) => /shutting down|shutdown|error/i.test(l))
+      .join('\n');
     expect.soft(exit, `exit after SIGTERM; server log:\n${logTail}`).toMatchObject({ code: 0, signal: null });
     expect.soft(exit.ms, 'ms from SIGTERM to exit').toBeLessThan(GRACE_MS);
     // The long query was in flight at SIGTERM, and was answered in full.
@@ -229,7 +244,9 @@ describe('graceful shutdown (SIGTERM)', () => {
       await callOk(base, 'POST', '/collections', { name: 'big', dimension: BIG_D }, 201);
       const r = seededRandom(32);
       for (let s = 0; s < BIG_N; s += 5000) {
-        await callOk(base, 'POST', '/collections/big/vectors', { vectors: Array.from({ length: 5000 }, (_, i) => ({ id: `b${s + i}`, vector: Array.from({ length: BIG_D }, () => Math.fround(r())) })) });
+        await callOk(base, 'POST', '/collections/big/vectors', {
+          vectors: Array.from({ length: 5000 }, (_, i) => ({ id: `b${s + i}`, vector: Array.from({ length: BIG_D }, () => Math.fround(r())) })),
+        });
       }
     }
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -256,7 +273,11 @@ describe('graceful shutdown (SIGTERM)', () => {
     const stopping = server.stop(10_000).catch(() => null);
     const answer = await done;
     const exit = await stopping;
-    const logTail = server.log().split('\n').filter((l) => /shutting down|shutdown|stopped|error/i.test(l)).join('\n');
+    const logTail = server
+      .log()
+      .split('\n')
+      .filter((l) => /shutting down|shutdown|stopped|error/i.test(l))
+      .join('\n');
     if (exit === null) await server.kill();
     server = null;
     agent.destroy();

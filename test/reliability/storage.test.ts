@@ -85,7 +85,10 @@ describe.skipIf(!mounted)('storage failures', () => {
       const r = await write();
       if (r.statusCode === 507) {
         refused++;
-        expect(r.json().error).toEqual({ code: 'insufficient_storage', message: 'the disk holding the database is full; writes resume once space is freed' });
+        expect(r.json().error).toEqual({
+          code: 'insufficient_storage',
+          message: 'the disk holding the database is full; writes resume once space is freed',
+        });
       } else {
         expect(r.statusCode).toBe(200);
       }

@@ -37,7 +37,10 @@ function presentedKey(request: FastifyRequest): string | undefined {
 }
 
 async function auth(app: FastifyInstance, options: AuthOptions): Promise<void> {
-  const keys = [...options.apiKeys.map((k) => ({ digest: digest(k), readOnly: false })), ...options.readOnlyApiKeys.map((k) => ({ digest: digest(k), readOnly: true }))];
+  const keys = [
+    ...options.apiKeys.map((k) => ({ digest: digest(k), readOnly: false })),
+    ...options.readOnlyApiKeys.map((k) => ({ digest: digest(k), readOnly: true })),
+  ];
   if (keys.length === 0) {
     app.log.warn('no API keys are set (API_KEYS, READ_ONLY_API_KEYS): every route is open to anyone who can reach the port');
     return;
@@ -47,7 +50,10 @@ async function auth(app: FastifyInstance, options: AuthOptions): Promise<void> {
     if (PUBLIC.test(path)) return;
     const key = presentedKey(request);
     if (key === undefined) {
-      return reply.status(401).header('www-authenticate', 'Bearer').send(errorBody('unauthorized', 'an API key is required: Authorization: Bearer <key> or x-api-key: <key>'));
+      return reply
+        .status(401)
+        .header('www-authenticate', 'Bearer')
+        .send(errorBody('unauthorized', 'an API key is required: Authorization: Bearer <key> or x-api-key: <key>'));
     }
     const presented = digest(key);
     let readOnly: boolean | undefined;

@@ -51,7 +51,8 @@ function unavailable(reply: FastifyReply, code: string, message: string): Fastif
 export function frameworkError(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
   const known = FASTIFY_CODES[err.code];
   const [status, code] = known ?? [400, 'bad_request'];
-  const message = code === 'uri_too_long' ? 'a path parameter is longer than the service accepts' : 'the URL is malformed (invalid percent-encoding?)';
+  const message =
+    code === 'uri_too_long' ? 'a path parameter is longer than the service accepts' : 'the URL is malformed (invalid percent-encoding?)';
   void reply.status(status).send(errorBody(code, message));
 }
 
@@ -64,7 +65,8 @@ export function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
   let status = 400;
   let code = 'bad_request';
   let message = 'malformed HTTP request';
-  if (err.code === 'HPE_HEADER_OVERFLOW') [status, code, message] = [431, 'headers_too_large', 'the request headers are larger than the service accepts'];
+  if (err.code === 'HPE_HEADER_OVERFLOW')
+    [status, code, message] = [431, 'headers_too_large', 'the request headers are larger than the service accepts'];
   else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') [status, code, message] = [408, 'request_timeout', 'the request was not received in time'];
   const body = JSON.stringify(errorBody(code, message));
   if (socket.writable) {
@@ -85,7 +87,8 @@ async function errors(app: FastifyInstance): Promise<void> {
     }
     if (err instanceof RequestValidationError) return reply.status(400).send(errorBody('validation_error', err.message));
     // A corrupt stored codec is the service's failure, not the request's: it falls through to 500.
-    if (err instanceof QuantizerInputError && !(err instanceof CorruptCodecError)) return reply.status(400).send(errorBody('validation_error', err.message));
+    if (err instanceof QuantizerInputError && !(err instanceof CorruptCodecError))
+      return reply.status(400).send(errorBody('validation_error', err.message));
     if (err instanceof RequestTimeoutError) {
       request.log.warn({ timeoutMs: err.timeoutMs }, 'request timed out; its work was cancelled');
       return unavailable(reply, 'timeout', err.message);
@@ -108,7 +111,8 @@ async function errors(app: FastifyInstance): Promise<void> {
     }
     const known = fe.code === undefined ? undefined : FASTIFY_CODES[fe.code];
     if (known !== undefined) {
-      const message = known[1] === 'payload_too_large' ? `request body is larger than the limit of ${app.initialConfig.bodyLimit} bytes (BODY_LIMIT)` : err.message;
+      const message =
+        known[1] === 'payload_too_large' ? `request body is larger than the limit of ${app.initialConfig.bodyLimit} bytes (BODY_LIMIT)` : err.message;
       return reply.status(known[0]).send(errorBody(known[1], message));
     }
     if (err instanceof SyntaxError && fe.statusCode === 400) {

@@ -18,7 +18,12 @@ async function metrics(app: FastifyInstance): Promise<void> {
   const register = new Registry();
   collectDefaultMetrics({ register });
 
-  const requests = new Counter({ name: 'pqvec_http_requests_total', help: 'HTTP requests answered', labelNames: ['method', 'route', 'status'], registers: [register] });
+  const requests = new Counter({
+    name: 'pqvec_http_requests_total',
+    help: 'HTTP requests answered',
+    labelNames: ['method', 'route', 'status'],
+    registers: [register],
+  });
   const latency = new Histogram({
     name: 'pqvec_http_request_duration_seconds',
     help: 'Time from request to response',
@@ -26,9 +31,25 @@ async function metrics(app: FastifyInstance): Promise<void> {
     buckets: SECONDS_BUCKETS,
     registers: [register],
   });
-  const scan = new Histogram({ name: 'pqvec_search_scan_seconds', help: 'Scan time of one search request (exact, flat ADC or IVF)', labelNames: ['index'], buckets: SECONDS_BUCKETS, registers: [register] });
-  const rerank = new Histogram({ name: 'pqvec_search_rerank_seconds', help: 'Exact re-ranking time of one search request', buckets: SECONDS_BUCKETS, registers: [register] });
-  const jobs = new Counter({ name: 'pqvec_training_jobs_total', help: 'Training jobs finished, by outcome', labelNames: ['state'], registers: [register] });
+  const scan = new Histogram({
+    name: 'pqvec_search_scan_seconds',
+    help: 'Scan time of one search request (exact, flat ADC or IVF)',
+    labelNames: ['index'],
+    buckets: SECONDS_BUCKETS,
+    registers: [register],
+  });
+  const rerank = new Histogram({
+    name: 'pqvec_search_rerank_seconds',
+    help: 'Exact re-ranking time of one search request',
+    buckets: SECONDS_BUCKETS,
+    registers: [register],
+  });
+  const jobs = new Counter({
+    name: 'pqvec_training_jobs_total',
+    help: 'Training jobs finished, by outcome',
+    labelNames: ['state'],
+    registers: [register],
+  });
   const jobSeconds = new Histogram({
     name: 'pqvec_training_duration_seconds',
     help: 'Wall time of finished training jobs',
@@ -62,9 +83,30 @@ async function metrics(app: FastifyInstance): Promise<void> {
     (c) => (c.trained ? c.count * c.bytesPerVector : 0),
   );
   const pool = () => app.pool.stats();
-  new Gauge({ name: 'pqvec_pool_queue_depth', help: 'Worker-pool tasks waiting for a thread', registers: [register], collect() { this.set(pool().queued); } });
-  new Gauge({ name: 'pqvec_pool_utilization', help: 'Fraction of time the worker threads have been busy', registers: [register], collect() { this.set(pool().utilization); } });
-  new Gauge({ name: 'pqvec_pool_threads', help: 'Worker threads alive', registers: [register], collect() { this.set(pool().threads); } });
+  new Gauge({
+    name: 'pqvec_pool_queue_depth',
+    help: 'Worker-pool tasks waiting for a thread',
+    registers: [register],
+    collect() {
+      this.set(pool().queued);
+    },
+  });
+  new Gauge({
+    name: 'pqvec_pool_utilization',
+    help: 'Fraction of time the worker threads have been busy',
+    registers: [register],
+    collect() {
+      this.set(pool().utilization);
+    },
+  });
+  new Gauge({
+    name: 'pqvec_pool_threads',
+    help: 'Worker threads alive',
+    registers: [register],
+    collect() {
+      this.set(pool().threads);
+    },
+  });
 
   app.collections.observe({
     searched(t) {
@@ -105,8 +147,7 @@ async function metrics(app: FastifyInstance): Promise<void> {
         response: { 200: { binary: 'text/plain', description: 'Prometheus exposition format 0.0.4' } },
       }),
     },
-    async (_request, reply) =>
-    reply.type(register.contentType).send(await register.metrics()),
+    async (_request, reply) => reply.type(register.contentType).send(await register.metrics()),
   );
 }
 

@@ -43,7 +43,7 @@ export default async function collectionRoutes(app: FastifyInstance): Promise<vo
     '/collections/:name',
     {
       schema: routeSchema({
-        summary: 'Change a collection\'s automatic training',
+        summary: "Change a collection's automatic training",
         description: 'Training starts at once if the new settings say it is due.',
         tags,
         params: NameParams,

@@ -15,7 +15,7 @@ const Health = z.object({ status: z.literal('ok') });
 
 const Checks = z.object({
   database: z.boolean().describe('SQLite answers a query.'),
-  collections: z.boolean().describe('Every collection\'s index has been rebuilt from the database.'),
+  collections: z.boolean().describe("Every collection's index has been rebuilt from the database."),
   workers: z.boolean().describe('The worker pool has its threads.'),
   load: z.boolean().describe('Not shedding load (event-loop delay, heap, queue).'),
   running: z.boolean().describe('Not shutting down.'),
@@ -59,7 +59,9 @@ export default async function healthRoutes(app: FastifyInstance, options: { isCl
         load: !app.isUnderPressure(),
         running: !options.isClosing(),
       };
-      const failing = Object.entries(checks).filter(([, ok]) => !ok).map(([name]) => name);
+      const failing = Object.entries(checks)
+        .filter(([, ok]) => !ok)
+        .map(([name]) => name);
       if (failing.length > 0) {
         return reply
           .status(503)

@@ -15,7 +15,9 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
       schema: routeSchema({
         summary: 'Train (or retrain) the codebook',
         description:
-          'Starts a background job; poll it at /collections/{name}/jobs/{id}. Queries and writes keep being served on the current codebook until the new one is ready; then every vector is encoded with it and the collection switches atomically.',
+          'Starts a background job; poll it at /collections/{name}/jobs/{id}. Queries and writes keep being ' +
+          'served on the current codebook until the new one is ready; then every vector is encoded with it and ' +
+          'the collection switches atomically.',
         tags,
         params: NameParams,
         body: TrainBody,
@@ -27,13 +29,22 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Params: z.infer<typeof JobParams> }>(
     '/collections/:name/jobs/:id',
-    { schema: routeSchema({ summary: 'A job: state, phase, progress, result', tags, params: JobParams, response: { 200: JobView, 404: ErrorBody } }) },
+    {
+      schema: routeSchema({ summary: 'A job: state, phase, progress, result', tags, params: JobParams, response: { 200: JobView, 404: ErrorBody } }),
+    },
     async (request) => service.job(request.params.name, request.params.id),
   );
 
   app.get<{ Params: z.infer<typeof NameParams> }>(
     '/collections/:name/jobs',
-    { schema: routeSchema({ summary: 'Recent jobs of a collection, newest first', tags, params: NameParams, response: { 200: JobList, 404: ErrorBody } }) },
+    {
+      schema: routeSchema({
+        summary: 'Recent jobs of a collection, newest first',
+        tags,
+        params: NameParams,
+        response: { 200: JobList, 404: ErrorBody },
+      }),
+    },
     async (request) => ({ jobs: service.jobs(request.params.name) }),
   );
 }

@@ -14,7 +14,10 @@ export default async function queryRoutes(app: FastifyInstance): Promise<void> {
       schema: routeSchema({
         summary: 'Nearest neighbours',
         description:
-          'Trained collections answer by asymmetric distance computation (ADC) over the codes in memory (IVF collections visit only the nprobe nearest cells), then re-rank the best k × rerank candidates by exact distance; untrained ones by exact search over the stored vectors. A metadata filter is applied during the scan.',
+          'Trained collections answer by asymmetric distance computation (ADC) over the codes in memory (IVF ' +
+          'collections visit only the nprobe nearest cells), then re-rank the best k × rerank candidates by ' +
+          'exact distance; untrained ones by exact search over the stored vectors. A metadata filter is ' +
+          'applied during the scan.',
         tags: ['search'],
         params: NameParams,
         body: QueryBody,
@@ -34,7 +37,8 @@ export default async function queryRoutes(app: FastifyInstance): Promise<void> {
       schema: routeSchema({
         summary: 'Measure search quality',
         description:
-          'Runs exact search and the index\'s search for sample queries drawn from the stored vectors (or given ones) and reports recall@1, k-recall@k, the codec\'s relative MSE and ms per query.',
+          "Runs exact search and the index's search for sample queries drawn from the stored vectors (or given ones) " +
+          "and reports recall@1, k-recall@k, the codec's relative MSE and ms per query.",
         tags: ['search'],
         params: NameParams,
         body: EvaluateBody,

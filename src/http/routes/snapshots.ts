@@ -17,7 +17,7 @@ export default async function snapshotRoutes(app: FastifyInstance, options: { sn
       schema: routeSchema({
         summary: 'Write a consistent copy of the database',
         description:
-          'SQLite\'s online backup: the service keeps serving reads and writes meanwhile, and the copy holds every write acknowledged before the request. Written into DATA_DIR/snapshots/. Restore by starting the service on a data directory whose pqvec.sqlite is this file.',
+          "SQLite's online backup: the service keeps serving reads and writes meanwhile, and the copy holds every write acknowledged before the request. Written into DATA_DIR/snapshots/. Restore by starting the service on a data directory whose pqvec.sqlite is this file.",
         tags,
         response: { 201: Snapshot, 507: ErrorBody },
       }),

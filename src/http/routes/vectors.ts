@@ -15,7 +15,8 @@ export default async function vectorRoutes(app: FastifyInstance): Promise<void> 
       schema: routeSchema({
         summary: 'Insert or replace vectors',
         description:
-          'Acknowledged only after the write is committed to SQLite. Once the collection is trained, vectors are encoded on the way in. All or nothing: a bad vector rejects the whole request.',
+          'Acknowledged only after the write is committed to SQLite. Once the collection is trained, vectors ' +
+          'are encoded on the way in. All or nothing: a bad vector rejects the whole request.',
         tags,
         params: NameParams,
         body: UpsertBody,

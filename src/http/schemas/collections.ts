@@ -18,7 +18,10 @@ export const Quantizer = z
       .min(1)
       .max(8)
       .optional()
-      .describe('Bits per sub-quantizer code (2^nbits centroids each). Default 8; when left out, training on fewer than 256 vectors lowers it instead of refusing.'),
+      .describe(
+        'Bits per sub-quantizer code (2^nbits centroids each). Default 8; when left out, training on fewer ' +
+          'than 256 vectors lowers it instead of refusing.',
+      ),
     ivf: z
       .object({
         nlist: z
@@ -27,13 +30,17 @@ export const Quantizer = z
           .max(65536)
           .optional()
           .describe(
-            'Cells of the coarse quantizer. Default: chosen at each training from the vector count n, the power of two at or below 4·√n, with at least 39 vectors per cell (512 for 60,000 vectors).',
+            'Cells of the coarse quantizer. Default: chosen at each training from the vector count n, the power ' +
+              'of two at or below 4·√n, with at least 39 vectors per cell (512 for 60,000 vectors).',
           ),
       })
       .strict()
       .optional()
       .describe(
-        'Inverted file (IVFADC): vectors are grouped into nlist cells by a coarse k-means, each stored as the PQ code of its residual to the cell centroid; a query scans only the nprobe nearest cells. Costs 6 bytes per vector more in memory (cell id in storage, row number in memory); lowers the error of the same code bytes.',
+        'Inverted file (IVFADC): vectors are grouped into nlist cells by a coarse k-means, each stored as ' +
+          'the PQ code of its residual to the cell centroid; a query scans only the nprobe nearest cells. ' +
+          'Costs 6 bytes per vector more in memory (cell id in storage, row number in memory); lowers the ' +
+          'error of the same code bytes.',
       ),
   })
   .strict();
@@ -80,7 +87,9 @@ export const CollectionView = z.object({
   count: z.int().describe('Vectors stored.'),
   trained: z.boolean().describe('Whether queries use the codes (true) or exact search (false).'),
   codecVersion: z.int().nullable().describe('Version of the active codebook; increases with every training.'),
-  bytesPerVector: z.int().describe('Bytes per vector held in memory for search: m code bytes, plus a 4-byte row number in the inverted lists with IVF.'),
+  bytesPerVector: z
+    .int()
+    .describe('Bytes per vector held in memory for search: m code bytes, plus a 4-byte row number in the inverted lists with IVF.'),
   trainedNbits: z.int().nullable().describe('Bits per code of the active codebook (lower than quantizer.nbits if training lowered it).'),
   trainedNlist: z.int().nullable().describe('IVF cells of the active codebook; null for a flat index or while untrained.'),
   autoTrain: AutoTrain.nullable(),

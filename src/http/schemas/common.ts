@@ -11,7 +11,10 @@ export const NameParams = z.object({ name: CollectionName });
 
 export const Metric = z
   .enum(['l2', 'ip', 'cosine'])
-  .describe('l2: squared Euclidean distance (smaller is nearer). ip: inner product (larger is nearer). cosine: inner product of unit vectors (larger is nearer).');
+  .describe(
+    'l2: squared Euclidean distance (smaller is nearer). ip: inner product (larger is nearer). cosine: ' +
+      'inner product of unit vectors (larger is nearer).',
+  );
 
 export const VectorValues = z
   .array(z.number())

@@ -5,7 +5,12 @@ import { Nprobe, Rerank } from './query.js';
 
 export const EvaluateBody = z
   .object({
-    sampleSize: z.int().min(1).max(HARD_LIMITS.maxQueries).optional().describe('Stored vectors drawn as queries, each left out of its own results. Default 100.'),
+    sampleSize: z
+      .int()
+      .min(1)
+      .max(HARD_LIMITS.maxQueries)
+      .optional()
+      .describe('Stored vectors drawn as queries, each left out of its own results. Default 100.'),
     queries: z.array(VectorValues).min(1).max(HARD_LIMITS.maxQueries).optional().describe('Query vectors to use instead of a sample.'),
     k: z.int().min(1).max(HARD_LIMITS.maxK).optional().describe('Default 10.'),
     rerank: Rerank,

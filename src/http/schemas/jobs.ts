@@ -4,14 +4,21 @@ import { NameParams } from './common.js';
 export const TrainBody = z
   .object({
     sampleSize: z.int().min(1).optional().describe('Vectors to train on (a seeded random sample). Default and maximum: 256 × 2^nbits.'),
-    iterations: z.int().min(1).max(1000).optional().describe('k-means iterations per sub-quantizer (at most; stops early on convergence). Default 50.'),
+    iterations: z
+      .int()
+      .min(1)
+      .max(1000)
+      .optional()
+      .describe('k-means iterations per sub-quantizer (at most; stops early on convergence). Default 50.'),
     opqIterations: z
       .int()
       .min(0)
       .max(200)
       .optional()
       .describe(
-        'OPQ only: rotation updates after the start rotation, on a sample of 8,192 vectors. Default 8; with sub-spaces wider than 64 dimensions (e.g. m = 8 at dimension 784) 80 cheaper one-Lloyd-step updates on 32,768 vectors.',
+        'OPQ only: rotation updates after the start rotation, on a sample of 8,192 vectors. Default 8; with ' +
+          'sub-spaces wider than 64 dimensions (e.g. m = 8 at dimension 784) 80 cheaper one-Lloyd-step updates ' +
+          'on 32,768 vectors.',
       ),
     coarseIterations: z
       .int()
@@ -19,7 +26,12 @@ export const TrainBody = z
       .max(1000)
       .optional()
       .describe('IVF only: k-means iterations of the coarse quantizer (at most; stops early on convergence). Default 25.'),
-    seed: z.int().min(0).max(4294967295).optional().describe('Seed for sampling and k-means. Default 1234: the same data and seed give the same codebook.'),
+    seed: z
+      .int()
+      .min(0)
+      .max(4294967295)
+      .optional()
+      .describe('Seed for sampling and k-means. Default 1234: the same data and seed give the same codebook.'),
   })
   .strict()
   .nullish()

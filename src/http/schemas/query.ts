@@ -8,7 +8,8 @@ export const Rerank = z
   .max(HARD_LIMITS.maxRerank)
   .optional()
   .describe(
-    'Trained collections: the best k × rerank candidates by ADC are re-ranked by exact distance on the stored vectors (read from disk, never held in memory). 0 = ADC only. Default 4.',
+    'Trained collections: the best k × rerank candidates by ADC are re-ranked by exact distance on the ' +
+      'stored vectors (read from disk, never held in memory). 0 = ADC only. Default 4.',
   );
 
 export const Nprobe = z
@@ -16,7 +17,11 @@ export const Nprobe = z
   .min(1)
   .max(65536)
   .optional()
-  .describe('IVF collections: cells visited per query (more = higher recall, slower; capped at nlist). Default nlist / 16 rounded up, at least 8. A query that finds fewer than k candidates in its cells (selective filter) goes on to the next nearest cells until it has k. Ignored by flat indexes.');
+  .describe(
+    'IVF collections: cells visited per query (more = higher recall, slower; capped at nlist). Default ' +
+      'nlist / 16 rounded up, at least 8. A query that finds fewer than k candidates in its cells ' +
+      '(selective filter) goes on to the next nearest cells until it has k. Ignored by flat indexes.',
+  );
 
 const FilterValue = z.union([z.string(), z.number(), z.boolean()]);
 
@@ -24,13 +29,20 @@ export const Filter = z
   .record(z.string(), z.union([FilterValue, z.object({ in: z.array(FilterValue).min(1).max(1000) }).strict()]))
   .refine((f) => Object.keys(f).length <= HARD_LIMITS.maxFilterFields, { message: `names more than ${HARD_LIMITS.maxFilterFields} fields` })
   .describe(
-    'Metadata filter: {"field": value} (equal) or {"field": {"in": [values]}}; fields combine with AND; values match only the same JSON type. Applied during the scan, so k matching results come back when k exist.',
+    'Metadata filter: {"field": value} (equal) or {"field": {"in": [values]}}; fields combine with AND; ' +
+      'values match only the same JSON type. Applied during the scan, so k matching results come back when ' +
+      'k exist.',
   );
 
 export const QueryBody = z
   .object({
     vector: VectorValues.optional().describe('One query vector.'),
-    vectors: z.array(VectorValues).min(1).max(HARD_LIMITS.maxQueries).optional().describe(`Several query vectors (at most ${HARD_LIMITS.maxQueries}).`),
+    vectors: z
+      .array(VectorValues)
+      .min(1)
+      .max(HARD_LIMITS.maxQueries)
+      .optional()
+      .describe(`Several query vectors (at most ${HARD_LIMITS.maxQueries}).`),
     k: z.int().min(1).max(HARD_LIMITS.maxK).default(10).describe(`Neighbours per query, 1–${HARD_LIMITS.maxK}; default 10.`),
     rerank: Rerank,
     nprobe: Nprobe,
@@ -43,7 +55,10 @@ export const Hit = z.object({
   id: z.string(),
   distance: z
     .number()
-    .describe('l2: squared Euclidean distance (smaller is nearer). ip and cosine: inner product (larger is nearer). Exact unless the collection is trained and rerank = 0 (then estimated from the codes).'),
+    .describe(
+      'l2: squared Euclidean distance (smaller is nearer). ip and cosine: inner product (larger is ' +
+        'nearer). Exact unless the collection is trained and rerank = 0 (then estimated from the codes).',
+    ),
   metadata: Metadata.nullable(),
 });
 

@@ -3,7 +3,7 @@ import { z } from 'zod';
 export const SnapshotName = z
   .string()
   .regex(/^pqvec-\d{8}T\d{6}Z-[0-9a-f]{8}\.sqlite$/, 'must be a snapshot name as GET /snapshots lists them')
-  .describe('A snapshot\'s file name, as POST /snapshots returned it.');
+  .describe("A snapshot's file name, as POST /snapshots returned it.");
 
 export const SnapshotParams = z.object({ name: SnapshotName });
 

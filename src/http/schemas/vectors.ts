@@ -20,7 +20,13 @@ export const VectorItem = z
 
 export const UpsertBody = z
   .object({
-    vectors: z.array(VectorItem).min(1).max(HARD_LIMITS.maxBatch).describe(`Vectors to insert (at most MAX_VECTORS_PER_REQUEST, default ${HARD_LIMITS.maxBatch}); an existing id is replaced. Ids must be unique within a request.`),
+    vectors: z
+      .array(VectorItem)
+      .min(1)
+      .max(HARD_LIMITS.maxBatch)
+      .describe(
+        `Vectors to insert (at most MAX_VECTORS_PER_REQUEST, default ${HARD_LIMITS.maxBatch}); an existing id is replaced. Ids must be unique within a request.`,
+      ),
   })
   .strict();
 
