@@ -74,6 +74,10 @@ describe('concurrency', () => {
     expect((await t.req('DELETE', '/collections/c')).statusCode).toBe(204);
     expect((await t.req('GET', '/collections/c')).statusCode).toBe(404);
     expect((await t.req('GET', `/collections/c/jobs/${job.id}`)).statusCode).toBe(404);
+    // The job ended cancelled (not run to completion, nor failed on the vanished collection).
+    const metrics = (await t.req('GET', '/metrics')).body;
+    expect(metrics).toContain('pqvec_training_jobs_total{state="cancelled"} 1');
+    expect(metrics).not.toContain('pqvec_training_jobs_total{state="failed"}');
     // The rows go in the background, a small transaction at a time.
     const count = (table: string) => (t.app.store.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
     for (let i = 0; i < 200 && count('collections') > 0; i++) await new Promise((r) => setTimeout(r, 25));

@@ -10,6 +10,10 @@ describe('API keys', () => {
   let t: TestApp;
   beforeAll(async () => {
     t = await makeApp(undefined, { API_KEYS: `${FULL},another-full-key-xyz0123`, READ_ONLY_API_KEYS: READ });
+    // What the read-only key reads: a collection of its own, so the tests run in any order.
+    const full = { authorization: `Bearer ${FULL}` };
+    await t.app.inject({ method: 'POST', url: '/collections', headers: full, payload: { name: 'ro', dimension: 2, quantizer: { type: 'pq', m: 1, nbits: 1 } } });
+    await t.app.inject({ method: 'POST', url: '/collections/ro/vectors', headers: full, payload: { vectors: [{ id: 'a', vector: [1, 2] }, { id: 'b', vector: [2, 1] }] } });
   });
   afterAll(() => t.destroy());
 
@@ -61,15 +65,15 @@ describe('API keys', () => {
   it('lets a read-only key read, query and evaluate, and nothing else (403)', async () => {
     const ro = bearer(READ);
     expect((await call('GET', '/collections', ro)).statusCode).toBe(200);
-    expect((await call('GET', '/collections/k/vectors/a', ro)).statusCode).toBe(200);
-    expect((await call('POST', '/collections/k/query', ro, { vector: [1, 2], k: 1 })).statusCode).toBe(200);
+    expect((await call('GET', '/collections/ro/vectors/a', ro)).statusCode).toBe(200);
+    expect((await call('POST', '/collections/ro/query', ro, { vector: [1, 2], k: 1 })).statusCode).toBe(200);
     const writes: [Parameters<typeof call>[0], string, unknown][] = [
       ['POST', '/collections', { name: 'x', dimension: 2 }],
-      ['POST', '/collections/k/vectors', { vectors: [{ id: 'c', vector: [1, 1] }] }],
-      ['DELETE', '/collections/k/vectors/a', undefined],
-      ['PATCH', '/collections/k', { autoTrain: null }],
-      ['POST', '/collections/k/train', {}],
-      ['DELETE', '/collections/k', undefined],
+      ['POST', '/collections/ro/vectors', { vectors: [{ id: 'c', vector: [1, 1] }] }],
+      ['DELETE', '/collections/ro/vectors/a', undefined],
+      ['PATCH', '/collections/ro', { autoTrain: null }],
+      ['POST', '/collections/ro/train', {}],
+      ['DELETE', '/collections/ro', undefined],
       ['POST', '/snapshots', undefined],
       ['GET', '/snapshots', undefined],
     ];
@@ -78,7 +82,7 @@ describe('API keys', () => {
       expect(r.statusCode, `${method} ${url}`).toBe(403);
       expect(r.json().error.code).toBe('forbidden');
     }
-    expect((await call('GET', '/collections/k', bearer(FULL))).json().count).toBe(2);
+    expect((await call('GET', '/collections/ro', bearer(FULL))).json().count).toBe(2);
   });
 
   it('leaves health, readiness, metrics and the docs open', async () => {
