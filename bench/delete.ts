@@ -13,7 +13,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildApp } from '../src/app.js';
+import { buildApp, internalsOf } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { machineSummary } from './lib/report.js';
 
@@ -43,7 +43,7 @@ for (let round = 0; round < Number(args.rounds); round++) {
     }));
     await app.inject({ method: 'POST', url: '/collections/big/vectors', payload: { vectors } });
   }
-  const left = () => app.store.db.prepare('SELECT COUNT(*) FROM collections').pluck().get() as number;
+  const left = () => internalsOf(app).store.db.prepare('SELECT COUNT(*) FROM collections').pluck().get() as number;
   let maxGap = 0;
   let last = performance.now();
   const ticker = setInterval(() => {

@@ -29,10 +29,24 @@ import { assertLittleEndian } from './store/vector-blobs.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    store: Store;
-    pool: ComputePool;
+    /** The collection service: the only thing routes and plugins reach (no store, no pool). */
     collections: CollectionService;
   }
+}
+
+/** What an app is built on, for tests and tools that need to look beneath the HTTP layer. */
+export interface AppInternals {
+  store: Store;
+  pool: ComputePool;
+}
+
+const internals = new WeakMap<FastifyInstance, AppInternals>();
+
+/** The store and pool of an app built by buildApp. */
+export function internalsOf(app: FastifyInstance): AppInternals {
+  const found = internals.get(app);
+  if (found === undefined) throw new Error('not an app built by buildApp');
+  return found;
 }
 
 export interface BuildOptions {
@@ -71,8 +85,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const pool = new ComputePool({ threads: config.workers, maxQueue: config.maxQueuedTasks });
   const collections = new CollectionService(store, pool, path, app.log, config.limits);
   const snapshots = new SnapshotService(store, config.dataDir);
-  app.decorate('store', store);
-  app.decorate('pool', pool);
+  internals.set(app, { store, pool });
   app.decorate('collections', collections);
   let closing = false;
   app.addHook('preClose', async () => {

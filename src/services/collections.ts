@@ -190,6 +190,22 @@ export class CollectionService {
     this.observer = observer;
   }
 
+  /** What readiness checks beneath the HTTP layer: the database answers, every index is loaded, the pool has its threads. */
+  readiness(): { database: boolean; collections: boolean; workers: boolean } {
+    let database: boolean;
+    try {
+      database = this.store.ping();
+    } catch {
+      database = false; // a closed or failing database: not ready, said by the caller
+    }
+    return { database, collections: this.loaded, workers: this.pool.stats().threads > 0 };
+  }
+
+  /** The worker pool's queue, utilisation and threads (metrics). */
+  poolStats(): ReturnType<ComputePool['stats']> {
+    return this.pool.stats();
+  }
+
   /** Training jobs running now, across collections. */
   runningJobs(): number {
     let n = 0;

@@ -79,7 +79,7 @@ describe('concurrency', () => {
     expect(metrics).toContain('pqvec_training_jobs_total{state="cancelled"} 1');
     expect(metrics).not.toContain('pqvec_training_jobs_total{state="failed"}');
     // The rows go in the background, a small transaction at a time.
-    const count = (table: string) => (t.app.store.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+    const count = (table: string) => (t.store.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
     for (let i = 0; i < 200 && count('collections') > 0; i++) await new Promise((r) => setTimeout(r, 25));
     expect(count('codecs')).toBe(0);
     expect(count('vectors')).toBe(0);

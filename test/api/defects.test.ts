@@ -40,7 +40,7 @@ describe('defects 1–3: filters and metadata that used to answer 500', () => {
 
   it("2. one stored row nested deeper than SQLite's JSON limit does not break filtered queries, before or after a restart", async () => {
     // As an older version could store it: written straight to SQLite.
-    t.app.store.db.prepare("UPDATE vectors SET metadata = ? WHERE external_id = 'v5'").run(`{"deep": ${nested(1100)}}`);
+    t.store.db.prepare("UPDATE vectors SET metadata = ? WHERE external_id = 'v5'").run(`{"deep": ${nested(1100)}}`);
     const query = { vector: data[7].vector, k: 3, filter: { i: { in: [5, 7] } } };
     const r = await t.req('POST', '/collections/f/query', query);
     expect(r.statusCode).toBe(200);
@@ -216,9 +216,9 @@ describe('defect 8: bounded work per request', () => {
     expect(r.headers['retry-after']).toBe('1');
     expect(r.json().error.code).toBe('timeout');
     // The cancelled tasks' workers were replaced; the pool serves again.
-    for (let i = 0; i < 200 && t.app.pool.stats().threads < 2; i++) await new Promise((res) => setTimeout(res, 25));
+    for (let i = 0; i < 200 && t.pool.stats().threads < 2; i++) await new Promise((res) => setTimeout(res, 25));
     expect((await t.req('POST', '/collections/w/query', { vector: queries[0].slice(0, 8), k: 1 })).statusCode).toBe(200);
-    expect(t.app.pool.stats().queued).toBe(0);
+    expect(t.pool.stats().queued).toBe(0);
   });
 });
 
@@ -272,7 +272,7 @@ describe('defect 9: every error has the standard body', () => {
   });
 
   it('a worker task failure keeps its message and code (SQLITE_CANTOPEN here), not a bare {code}', async () => {
-    const err: any = await t.app.pool
+    const err: any = await t.pool
       .readRows({ dbPath: `${t.dir}/no-such-file.sqlite`, collectionId: 1, d: 2, normalize: false, rows: null, start: 0, end: 1 })
       .catch((e) => e);
     expect(err).toBeInstanceOf(Error);
@@ -327,13 +327,13 @@ describe('worker failure', () => {
     const pending = t.req('POST', '/collections/x/query', { vectors: queries, k: 10 });
     await new Promise((res) => setTimeout(res, 150));
     // The workers die mid-scan, as on a crash or an out-of-memory.
-    const threads = (t.app.pool as unknown as { piscina: { threads: { terminate(): Promise<number> }[] } }).piscina.threads;
+    const threads = (t.pool as unknown as { piscina: { threads: { terminate(): Promise<number> }[] } }).piscina.threads;
     await Promise.all([...threads].map((w) => w.terminate()));
     const r = await pending;
     expect(r.statusCode).toBe(503);
     expect(r.json().error.code).toBe('worker_failed');
-    for (let i = 0; i < 200 && t.app.pool.stats().threads < 2; i++) await new Promise((res) => setTimeout(res, 25));
-    expect(t.app.pool.stats().threads).toBe(2);
+    for (let i = 0; i < 200 && t.pool.stats().threads < 2; i++) await new Promise((res) => setTimeout(res, 25));
+    expect(t.pool.stats().threads).toBe(2);
     const ok = await t.req('POST', '/collections/x/query', { vector: queries[0], k: 3 });
     expect(ok.statusCode).toBe(200);
     expect(ok.json().results).toHaveLength(3);

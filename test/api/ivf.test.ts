@@ -38,7 +38,7 @@ describe('IVF collections', () => {
   it('trains a coarse quantizer and residual codes, and reports them', async () => {
     const view = (await t.req('GET', '/collections/ivf')).json();
     expect(view).toMatchObject({ quantizer: { type: 'pq', m: 4, nbits: 6, ivf: { nlist: 16 } }, trained: true, trainedNlist: 16, bytesPerVector: 8 });
-    const codec = deserializeCodec(t.app.store.codec(t.app.store.collection('ivf')!.activeCodecId!)!.bytes);
+    const codec = deserializeCodec(t.store.codec(t.store.collection('ivf')!.activeCodecId!)!.bytes);
     expect(codec.nlist).toBe(16);
     expect(codec.codeSize).toBe(6);
     // Residual codes lose less than codes of the vectors at the same size.

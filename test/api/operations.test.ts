@@ -130,10 +130,10 @@ describe('snapshots', () => {
     for (const id of [before[0], before[before.length - 1], before[Math.floor(before.length / 2)]]) {
       expect((await restored.req('GET', `/collections/s/vectors/${id}`)).statusCode).toBe(200);
     }
-    const ids = restored.app.store.db.prepare('SELECT external_id FROM vectors').pluck().all() as string[];
+    const ids = restored.store.db.prepare('SELECT external_id FROM vectors').pluck().all() as string[];
     const present = new Set(ids);
     expect(before.filter((id) => !present.has(id))).toEqual([]);
-    expect(restored.app.store.db.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(restored.store.db.pragma('integrity_check', { simple: true })).toBe('ok');
     await restored.destroy();
   });
 
@@ -161,17 +161,17 @@ describe('deleting a collection', () => {
     const t = await makeApp();
     await t.req('POST', '/collections', { name: 'd', dimension: 4, quantizer: { type: 'pq', m: 2, nbits: 2 } });
     await t.req('POST', '/collections/d/vectors', { vectors: seededVectors(5000, 4, 1) });
-    const id = t.app.store.collection('d')!.id;
+    const id = t.store.collection('d')!.id;
     // A deletion interrupted by a stop: marked, rows still there.
-    t.app.store.markDeleting(id);
+    t.store.markDeleting(id);
     await t.close();
     const again = await makeApp(t.dir);
     expect((await again.req('GET', '/collections')).json().collections).toEqual([]);
     expect((await again.req('POST', '/collections', { name: 'd', dimension: 4 })).statusCode).toBe(201);
-    const newId = again.app.store.collection('d')!.id;
-    const left = () => again.app.store.db.prepare('SELECT COUNT(*) FROM vectors WHERE collection_id <> ?').pluck().get(newId) as number;
+    const newId = again.store.collection('d')!.id;
+    const left = () => again.store.db.prepare('SELECT COUNT(*) FROM vectors WHERE collection_id <> ?').pluck().get(newId) as number;
     // (The new 'd' may get the old id once the old row is gone: SQLite reuses the largest rowid + 1.)
-    const gone = () => again.app.store.db.prepare('SELECT COUNT(*) FROM collections WHERE deleting = 1').pluck().get() === 0;
+    const gone = () => again.store.db.prepare('SELECT COUNT(*) FROM collections WHERE deleting = 1').pluck().get() === 0;
     for (let i = 0; i < 200 && !gone(); i++) await new Promise((res) => setTimeout(res, 10));
     expect(gone()).toBe(true);
     expect(left()).toBe(0);

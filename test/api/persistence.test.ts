@@ -92,7 +92,7 @@ describe('persistence', () => {
     const c = await makeApp(dir);
     const job = (await c.req('GET', '/collections/trained/jobs/crashed')).json();
     expect(job).toMatchObject({ state: 'failed', error: { code: 'interrupted' } });
-    expect(c.app.store.db.prepare('SELECT COUNT(*) AS n FROM codecs').get()).toEqual({ n: 2 }); // the active ones of 'trained' and 'ivf'
+    expect(c.store.db.prepare('SELECT COUNT(*) AS n FROM codecs').get()).toEqual({ n: 2 }); // the active ones of 'trained' and 'ivf'
     expect((await c.req('GET', '/collections/trained')).json()).toMatchObject({ trained: true, count: 900 });
     await c.close();
   });

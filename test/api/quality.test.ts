@@ -48,7 +48,7 @@ describe('quality features', () => {
     const pq = (await t.req('GET', '/collections/pq')).json();
     const opq = (await t.req('GET', '/collections/opq')).json();
     expect(opq).toMatchObject({ quantizer: { type: 'opq', m: 4, nbits: 6 }, trained: true, bytesPerVector: 4, trainedNbits: 6 });
-    const codec = deserializeCodec(t.app.store.codec(t.app.store.collection('opq')!.activeCodecId!)!.bytes);
+    const codec = deserializeCodec(t.store.codec(t.store.collection('opq')!.activeCodecId!)!.bytes);
     expect(codec.type).toBe('opq');
     expect(opq.relativeMse).toBeLessThan(pq.relativeMse);
   });

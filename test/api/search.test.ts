@@ -135,7 +135,7 @@ describe('query and training API', () => {
     expect(stats.relativeMse).toBe(result.relativeMse);
 
     // The answers are exactly ADC over the stored codec's codes.
-    const codec = t.app.store.codec(t.app.store.collection('s')!.activeCodecId!)!;
+    const codec = t.store.codec(t.store.collection('s')!.activeCodecId!)!;
     const { pq } = deserializeCodec(codec.bytes);
     const flat = new Float32Array(data.flatMap((v) => v.vector));
     const codes = pq.encode(flat, data.length);

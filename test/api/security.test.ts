@@ -12,8 +12,23 @@ describe('API keys', () => {
     t = await makeApp(undefined, { API_KEYS: `${FULL},another-full-key-xyz0123`, READ_ONLY_API_KEYS: READ });
     // What the read-only key reads: a collection of its own, so the tests run in any order.
     const full = { authorization: `Bearer ${FULL}` };
-    await t.app.inject({ method: 'POST', url: '/collections', headers: full, payload: { name: 'ro', dimension: 2, quantizer: { type: 'pq', m: 1, nbits: 1 } } });
-    await t.app.inject({ method: 'POST', url: '/collections/ro/vectors', headers: full, payload: { vectors: [{ id: 'a', vector: [1, 2] }, { id: 'b', vector: [2, 1] }] } });
+    await t.app.inject({
+      method: 'POST',
+      url: '/collections',
+      headers: full,
+      payload: { name: 'ro', dimension: 2, quantizer: { type: 'pq', m: 1, nbits: 1 } },
+    });
+    await t.app.inject({
+      method: 'POST',
+      url: '/collections/ro/vectors',
+      headers: full,
+      payload: {
+        vectors: [
+          { id: 'a', vector: [1, 2] },
+          { id: 'b', vector: [2, 1] },
+        ],
+      },
+    });
   });
   afterAll(() => t.destroy());
 

@@ -3,11 +3,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
-import { buildApp } from '../../src/app.js';
+import { buildApp, internalsOf } from '../../src/app.js';
+import type { ComputePool } from '../../src/pool/compute-pool.js';
+import type { Store } from '../../src/store/store.js';
 import { loadConfig } from '../../src/config.js';
 
 export interface TestApp {
   app: FastifyInstance;
+  /** Beneath the HTTP layer, for assertions on what is stored. */
+  store: Store;
+  pool: ComputePool;
   dir: string;
   /** Closes the app (keeps the data directory, for restart tests). */
   close(): Promise<void>;
@@ -30,6 +35,7 @@ export async function makeApp(dir = tempDir(), env: Record<string, string> = {})
   };
   return {
     app,
+    ...internalsOf(app),
     dir,
     close,
     destroy: async () => {

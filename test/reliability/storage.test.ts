@@ -97,7 +97,7 @@ describe.skipIf(!mounted)('storage failures', () => {
     await readsWork();
     rmSync(filler);
     expect((await write()).statusCode).toBe(200);
-    expect(t.app.store.db.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(t.store.db.pragma('integrity_check', { simple: true })).toBe('ok');
   });
 
   it('a data directory that cannot be written: writes get 503 storage_unavailable, reads keep working, writes resume once writable', async () => {
@@ -118,7 +118,7 @@ describe.skipIf(!mounted)('storage failures', () => {
     await t.close();
     t = await makeApp(dataDir);
     expect((await t.req('GET', '/collections/s')).json().count).toBe(count);
-    expect(t.app.store.db.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(t.store.db.pragma('integrity_check', { simple: true })).toBe('ok');
     await readsWork();
   });
 });

@@ -82,7 +82,7 @@ async function metrics(app: FastifyInstance): Promise<void> {
     'Bytes held in memory for search per collection (vectors × bytes per vector; 0 while untrained)',
     (c) => (c.trained ? c.count * c.bytesPerVector : 0),
   );
-  const pool = () => app.pool.stats();
+  const pool = () => app.collections.poolStats();
   new Gauge({
     name: 'pqvec_pool_queue_depth',
     help: 'Worker-pool tasks waiting for a thread',

@@ -46,19 +46,7 @@ export default async function healthRoutes(app: FastifyInstance, options: { isCl
       }),
     },
     async (_request, reply) => {
-      let database = false;
-      try {
-        database = app.store.ping();
-      } catch {
-        database = false;
-      }
-      const checks = {
-        database,
-        collections: app.collections.loaded,
-        workers: app.pool.stats().threads > 0,
-        load: !app.isUnderPressure(),
-        running: !options.isClosing(),
-      };
+      const checks = { ...app.collections.readiness(), load: !app.isUnderPressure(), running: !options.isClosing() };
       const failing = Object.entries(checks)
         .filter(([, ok]) => !ok)
         .map(([name]) => name);
