@@ -221,7 +221,7 @@ export class ComputePool {
     try {
       return (await this.run('ping', null, signal)) === 'pong';
     } catch {
-      return false;
+      return false; // no answer in time is the answer: the caller reports it
     }
   }
 

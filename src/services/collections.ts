@@ -22,15 +22,10 @@ import { blobToVector } from '../store/vector-blobs.js';
 import { ApiError, badRequest, collectionNotFound, limitExceeded } from './errors.js';
 import { type Filter, FilterMasks, compileFilter, skipMap } from './filter.js';
 import type { Limits } from '../config.js';
+import type { Logger } from './logger.js';
 import { Mutex } from './mutex.js';
 import { type TrainParams, TrainingJob } from './training-job.js';
 import { packVectors } from './vector-input.js';
-
-export interface Logger {
-  info(o: object, msg: string): void;
-  warn(o: object, msg: string): void;
-  error(o: object, msg: string): void;
-}
 
 export interface CreateCollectionInput {
   name: string;
@@ -195,8 +190,9 @@ export class CollectionService {
     let database: boolean;
     try {
       database = this.store.ping();
-    } catch {
-      database = false; // a closed or failing database: not ready, said by the caller
+    } catch (err) {
+      this.log.warn({ err }, 'readiness: the database did not answer');
+      database = false;
     }
     return { database, collections: this.loaded, workers: this.pool.stats().threads > 0 };
   }

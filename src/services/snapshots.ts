@@ -57,8 +57,9 @@ export class SnapshotService {
     let names: string[];
     try {
       names = readdirSync(this.dir);
-    } catch {
-      return [];
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []; // no snapshot taken yet
+      throw err;
     }
     return names
       .filter((n) => NAME.test(n))

@@ -26,6 +26,7 @@ import { KMEANS_DEFAULTS } from '../core/kmeans.js';
 import { CollectionIndex } from '../index/collection-index.js';
 import type { ComputePool, VectorSource } from '../pool/compute-pool.js';
 import { SEGMENT_ROWS, type JobRecord, type Store } from '../store/store.js';
+import type { Logger } from './logger.js';
 import type { Mutex } from './mutex.js';
 
 export interface TrainParams {
@@ -82,7 +83,7 @@ export class TrainingJob {
     private readonly params: TrainParams,
     /** Notes for the job's result (e.g. settings the service lowered). */
     private readonly notes: string[],
-    private readonly log: { info(o: object, msg: string): void; error(o: object, msg: string): void },
+    private readonly log: Logger,
   ) {
     // Every pool task of the job listens on this one signal.
     setMaxListeners(0, this.abort.signal);
@@ -227,8 +228,9 @@ export class TrainingJob {
       if (codecId !== null && !activated) {
         try {
           store.deleteCodec(codecId);
-        } catch {
-          // The collection (and with it the codec) may be gone already.
+        } catch (cleanup) {
+          // The collection (and with it the codec) may be gone already; an orphan codec is deleted at the next start.
+          this.log.warn({ job: this.record.id, err: cleanup }, 'could not delete the unfinished codec');
         }
       }
       this.record.state = 'failed';
@@ -236,8 +238,9 @@ export class TrainingJob {
       this.record.finishedAt = new Date().toISOString();
       try {
         this.progress(this.record.phase, this.record.progress, true);
-      } catch {
+      } catch (save) {
         // The job row is gone when its collection was deleted.
+        this.log.warn({ job: this.record.id, err: save }, "could not save the job's final state");
       }
       if (!cancelled) this.log.error({ job: this.record.id, err }, 'training failed');
     }
