@@ -10,8 +10,6 @@ import { randomUUID } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { type Metric, normalizeRows } from '../core/distance.js';
 import { QuantizerInputError } from '../core/errors.js';
-import { MAX_NLIST } from '../core/ivf.js';
-import { KMEANS_DEFAULTS } from '../core/kmeans.js';
 import { PQGeometry } from '../core/pq.js';
 import { Rng, sampleIndices } from '../core/rng.js';
 import { deserializeCodec } from '../core/serialize.js';
@@ -24,6 +22,7 @@ import { type Filter, FilterMasks, compileFilter, skipMap } from './filter.js';
 import type { Limits } from '../config.js';
 import type { Logger } from './logger.js';
 import { Mutex } from './mutex.js';
+import { autoTrainDue, defaultM, effectiveNprobe, planTraining } from './training-plan.js';
 import { type TrainParams, TrainingJob } from './training-job.js';
 import { packVectors } from './vector-input.js';
 
@@ -58,23 +57,6 @@ export interface ServiceObserver {
 
 /** Default re-ranking factor: exact distances for k × 4 ADC candidates. */
 export const DEFAULT_RERANK = 4;
-
-/** Cells an IVF query visits: the requested number or nlist / 16 rounded up, at least 8; at most nlist. */
-export function effectiveNprobe(nlist: number, requested?: number): number {
-  return Math.min(nlist, requested ?? Math.max(8, Math.ceil(nlist / 16)));
-}
-
-/** Vectors per IVF cell below which k-means warns (as FAISS). */
-
-/**
- * Automatic nlist for n vectors: the power of two at or below 4·√n (the low end of
- * FAISS's guideline), lowered until every cell gets at least 39 vectors; at least 1.
- */
-export function autoNlist(n: number): number {
-  let nlist = 2 ** Math.floor(Math.log2(Math.max(1, 4 * Math.sqrt(n))));
-  while (nlist > 1 && n < KMEANS_DEFAULTS.minPointsPerCentroid * nlist) nlist /= 2;
-  return Math.min(MAX_NLIST, nlist);
-}
 
 export interface EvaluateOptions {
   /** Stored vectors drawn as queries (each excluded from its own results). Default 100. */
@@ -147,11 +129,6 @@ export interface Hit {
 
 /** A job as the API shows it: the collection by name instead of by id. */
 export type JobView = Omit<JobRecord, 'collectionId'> & { collection: string };
-
-/** Default m: one byte per 8 dimensions (at least 1, at most 64), a divisor-free rule (uneven sub-spaces are fine). */
-export function defaultM(dimension: number): number {
-  return Math.max(1, Math.min(64, Math.floor(dimension / 8)));
-}
 
 interface Entry {
   record: CollectionRecord;
@@ -440,17 +417,11 @@ export class CollectionService {
 
   /** Starts a training job when the collection's autoTrain settings say it is due. */
   private maybeAutoTrain(e: Entry): void {
-    const a = e.record.autoTrain;
-    if (a === null || e.deleted || e.job?.running) return;
+    if (e.deleted || e.job?.running) return;
     const live = e.index.liveCount;
-    let due: boolean;
-    if (e.index.codec === null) {
-      due = live >= a.minVectors;
-    } else {
-      const base = e.record.vectorsAtTraining ?? live - e.record.addedSinceTraining;
-      due = a.retrainAfterGrowth !== undefined && live >= a.retrainAfterGrowth * Math.max(1, base);
-    }
-    if (!due || (e.autoFailedAt !== null && live < e.autoFailedAt * 1.1)) return;
+    const { vectorsAtTraining, addedSinceTraining } = e.record;
+    const state = { trained: e.index.codec !== null, live, vectorsAtTraining, addedSinceTraining, autoFailedAt: e.autoFailedAt };
+    if (!autoTrainDue(e.record.autoTrain, state)) return;
     try {
       const job = this.startTraining(e, {}, 'auto');
       this.log.info({ collection: e.record.name, job: job.record.id, vectors: live }, 'automatic training started');
@@ -668,57 +639,17 @@ export class CollectionService {
         job: e.job.record.id,
       });
     }
-    const { type, m, autoNbits } = e.record.quantizer;
-    let { nbits } = e.record.quantizer;
+    const { type, m } = e.record.quantizer;
     const live = e.index.liveCount;
-    const notes: string[] = [];
-    if (live < 1 << nbits && autoNbits && live >= 2) {
-      // Automatic settings: fewer centroids rather than a refusal (k-means needs one vector per centroid).
-      const lowered = Math.floor(Math.log2(live));
-      notes.push(`nbits lowered from ${nbits} to ${lowered}: ${live} vectors cannot train ${1 << nbits} centroids per sub-space`);
-      nbits = lowered;
-    }
-    const ksub = 1 << nbits;
-    if (live < ksub) {
-      throw new ApiError(
-        422,
-        'insufficient_data',
-        `training a product quantizer with nbits = ${nbits} needs at least ${ksub} vectors (k-means: one per centroid); ` +
-          `collection '${name}' has ${live}`,
-      );
-    }
-    let nlist: number | null = null;
-    if (e.record.quantizer.ivf !== undefined) {
-      nlist = e.record.quantizer.ivf.nlist;
-      if (nlist === null) {
-        nlist = autoNlist(live);
-        notes.push(`nlist ${nlist} chosen automatically for ${live} vectors`);
-      } else if (live < nlist) {
-        throw new ApiError(
-          422,
-          'insufficient_data',
-          `training an IVF index with nlist = ${nlist} needs at least ${nlist} vectors (k-means: one per cell), ${KMEANS_DEFAULTS.minPointsPerCentroid * nlist} for good cells; ` +
-            `collection '${name}' has ${live}`,
-        );
-      }
-    }
-    const need = Math.max(ksub, nlist ?? 0);
-    // k-means samples at most 256 vectors per centroid (codebooks and coarse cells alike), and the sample must fit its memory limit.
-    const { maxTrainingSampleBytes, maxTrainingJobs } = this.limits;
-    const rowsInMemory = Math.floor(maxTrainingSampleBytes / (4 * e.record.dimension));
-    if (rowsInMemory < need) {
-      const bytes = need * 4 * e.record.dimension;
-      throw limitExceeded(
-        422,
-        'maxTrainingSampleBytes',
-        maxTrainingSampleBytes,
-        bytes,
-        `the smallest training sample (${need} vectors of ${e.record.dimension} dimensions), in bytes,`,
-      );
-    }
-    const sampleCap = Math.min(KMEANS_DEFAULTS.maxPointsPerCentroid * need, rowsInMemory);
-    const sampleSize = params.sampleSize ?? Math.min(live, sampleCap);
-    if (sampleSize < need) throw badRequest(`sampleSize must be at least ${need} (one vector per centroid), got ${sampleSize}`);
+    const { nbits, nlist, sampleCap, notes } = planTraining({
+      name,
+      dimension: e.record.dimension,
+      quantizer: e.record.quantizer,
+      live,
+      sampleSize: params.sampleSize,
+      limits: this.limits,
+    });
+    const { maxTrainingJobs } = this.limits;
     const running = this.runningJobs();
     if (running >= maxTrainingJobs)
       throw limitExceeded(429, 'maxTrainingJobs', maxTrainingJobs, running + 1, 'the number of training jobs running at once');
