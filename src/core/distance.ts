@@ -69,6 +69,15 @@ export function normalizeRows(data: Float32Array, n: number, d: number): Float32
   return data;
 }
 
+/**
+ * The metric a search runs under: cosine collections search by inner product on
+ * unit vectors (stored vectors and queries are normalised first). The one place
+ * that maps a collection's metric to a scan's.
+ */
+export function searchMetric(metric: Metric): 'l2' | 'ip' {
+  return metric === 'l2' ? 'l2' : 'ip';
+}
+
 /** Exact distance used for ranking under a metric: smaller is nearer (inner product is negated). */
 export function rankingDistance(metric: Metric, a: Float32Array, ao: number, b: Float32Array, bo: number, d: number): number {
   return metric === 'l2' ? l2sq(a, ao, b, bo, d) : -dot(a, ao, b, bo, d);

@@ -38,22 +38,7 @@ export class TopK {
       return;
     }
     if (!worse(dist[0], ids[0], d, id)) return;
-    // Replace the root and sift down.
-    const n = this.size;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      let c = l;
-      const r = l + 1;
-      if (r < n && worse(dist[r], ids[r], dist[l], ids[l])) c = r;
-      if (!worse(dist[c], ids[c], d, id)) break;
-      dist[i] = dist[c];
-      ids[i] = ids[c];
-      i = c;
-    }
-    dist[i] = d;
-    ids[i] = id;
+    this.siftDown(d, id, this.size); // replaces the worst kept
   }
 
   /** The kept candidates, nearest first (ties by smaller id). Leaves the heap empty. */
@@ -70,11 +55,13 @@ export class TopK {
   }
 
   private popRoot(): void {
-    const { dist, ids } = this;
     const n = --this.size;
-    if (n === 0) return;
-    const d = dist[n];
-    const id = ids[n];
+    if (n > 0) this.siftDown(this.dist[n], this.ids[n], n);
+  }
+
+  /** Puts (d, id) at the root of the heap's first n entries and sifts it down to its place. */
+  private siftDown(d: number, id: number, n: number): void {
+    const { dist, ids } = this;
     let i = 0;
     for (;;) {
       const l = 2 * i + 1;

@@ -34,6 +34,8 @@ export interface BinaryResponse {
 }
 
 export interface RouteSchemaInput {
+  /** A stable name for the operation (generated clients name their methods after it). */
+  operationId: string;
   summary: string;
   description?: string;
   tags: string[];
@@ -70,6 +72,7 @@ export function routeSchema(r: RouteSchemaInput): FastifySchema {
     for (const [status, description] of Object.entries(GUARDED_RESPONSES)) response[Number(status)] ??= errorResponse(description);
   }
   return {
+    operationId: r.operationId,
     summary: r.summary,
     description: r.description,
     tags: r.tags,

@@ -9,7 +9,7 @@
  */
 import { adcScan } from '../core/adc.js';
 import type { Codec } from '../core/codec.js';
-import { dot, l2sq, normalizeRows } from '../core/distance.js';
+import { dot, l2sq, normalizeRows, rankingDistance } from '../core/distance.js';
 import { CoarseQuantizer, type IVFSearcher, trainCoarse as trainCoarseQuantizer } from '../core/ivf.js';
 import { gramSchmidtRows, matmulABt, symmetricEigen, transpose as transposeMatrix } from '../core/linalg.js';
 import { PQGeometry, trainSubspace as trainOne } from '../core/pq.js';
@@ -197,7 +197,7 @@ const handlers: TaskHandlers = {
       blobInto(blob, v, 0);
       if (task.normalize) normalizeRows(v, 1, d);
       for (let q = 0; q < nq; q++) {
-        const dist = task.metric === 'l2' ? l2sq(queries, q * d, v, 0, d) : -dot(queries, q * d, v, 0, d);
+        const dist = rankingDistance(task.metric, queries, q * d, v, 0, d);
         if (dist < heaps[q].threshold()) heaps[q].push(dist, row);
       }
     }
@@ -237,7 +237,7 @@ const handlers: TaskHandlers = {
         if (blob === undefined) continue;
         blobInto(blob, v, 0);
         if (task.normalize) normalizeRows(v, 1, d);
-        heap.push(task.metric === 'l2' ? l2sq(task.queries, q * d, v, 0, d) : -dot(task.queries, q * d, v, 0, d), row);
+        heap.push(rankingDistance(task.metric, task.queries, q * d, v, 0, d), row);
       }
       heaps.push(heap);
     }

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { type Metric, normalizeRows } from '../core/distance.js';
+import { type Metric, normalizeRows, searchMetric } from '../core/distance.js';
 import { QuantizerInputError } from '../core/errors.js';
 import { PQGeometry } from '../core/pq.js';
 import { Rng, sampleIndices } from '../core/rng.js';
@@ -464,7 +464,7 @@ export class CollectionService {
     this.checkSearchWork(e, queries.length, options.k, options.rerank ?? DEFAULT_RERANK);
     let q = packVectors(queries, d, cosine, (i) => (many ? `vectors[${i}]` : 'vector'));
     if (cosine) q = normalized(q, queries.length, d);
-    const kind = metric === 'l2' ? 'l2' : 'ip';
+    const kind = searchMetric(metric);
     const found = await this.search(e, q, queries.length, options);
     return found.map((r) => this.hits(e, r, kind));
   }
@@ -473,7 +473,7 @@ export class CollectionService {
   private async search(e: Entry, q: Float32Array, nq: number, options: SearchOptions): Promise<Neighbours[]> {
     const { index } = e;
     const { signal } = options;
-    const kind = e.record.metric === 'l2' ? 'l2' : 'ip';
+    const kind = searchMetric(e.record.metric);
     let match: { mask: Uint8Array; rows: number } | null = null;
     if (options.filter !== undefined) {
       const f = compileFilter(options.filter);
@@ -580,7 +580,7 @@ export class CollectionService {
     const exact = await this.pool.exactSearch({
       source: this.source(e),
       rows: index.rowCount,
-      metric: metric === 'l2' ? 'l2' : 'ip',
+      metric: searchMetric(metric),
       queries: q,
       nq,
       k: k + extra,

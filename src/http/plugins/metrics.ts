@@ -141,6 +141,7 @@ async function metrics(app: FastifyInstance): Promise<void> {
     {
       logLevel: 'warn',
       schema: routeSchema({
+        operationId: 'getMetrics',
         summary: 'Metrics in Prometheus text format',
         tags: ['service'],
         public: true,

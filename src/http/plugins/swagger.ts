@@ -20,6 +20,8 @@ async function openapi(app: FastifyInstance): Promise<void> {
           'When the service has API keys (API_KEYS, READ_ONLY_API_KEYS), every route but /health, /ready and /metrics needs one, ' +
           'as `Authorization: Bearer <key>` or `x-api-key: <key>`; read-only keys may only read, query and evaluate.',
       },
+      // Relative: the service that serves the document (whatever its HOST and PORT) is the one it describes.
+      servers: [{ url: '/', description: 'This service' }],
       components: {
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer', description: 'Authorization: Bearer <API key>' },

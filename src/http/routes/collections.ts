@@ -13,6 +13,7 @@ export default async function collectionRoutes(app: FastifyInstance): Promise<vo
     '/collections',
     {
       schema: routeSchema({
+        operationId: 'createCollection',
         summary: 'Create a collection',
         tags,
         body: CreateCollectionBody,
@@ -22,14 +23,19 @@ export default async function collectionRoutes(app: FastifyInstance): Promise<vo
     async (request, reply) => reply.status(201).send(service.create(request.body)),
   );
 
-  app.get('/collections', { schema: routeSchema({ summary: 'List collections', tags, response: { 200: CollectionList } }) }, async () => ({
-    collections: service.list(),
-  }));
+  app.get(
+    '/collections',
+    { schema: routeSchema({ operationId: 'listCollections', summary: 'List collections', tags, response: { 200: CollectionList } }) },
+    async () => ({
+      collections: service.list(),
+    }),
+  );
 
   app.get<{ Params: z.infer<typeof NameParams> }>(
     '/collections/:name',
     {
       schema: routeSchema({
+        operationId: 'getCollection',
         summary: 'A collection and its statistics',
         tags,
         params: NameParams,
@@ -43,6 +49,7 @@ export default async function collectionRoutes(app: FastifyInstance): Promise<vo
     '/collections/:name',
     {
       schema: routeSchema({
+        operationId: 'updateCollection',
         summary: "Change a collection's automatic training",
         description: 'Training starts at once if the new settings say it is due.',
         tags,
@@ -58,6 +65,7 @@ export default async function collectionRoutes(app: FastifyInstance): Promise<vo
     '/collections/:name',
     {
       schema: routeSchema({
+        operationId: 'deleteCollection',
         summary: 'Delete a collection with all its vectors',
         description: 'A running training job is cancelled first.',
         tags,

@@ -29,7 +29,16 @@ export default async function healthRoutes(app: FastifyInstance, options: { isCl
 
   app.get(
     '/health',
-    { ...quiet, schema: routeSchema({ summary: 'Liveness: the process serves HTTP', tags: ['service'], public: true, response: { 200: Health } }) },
+    {
+      ...quiet,
+      schema: routeSchema({
+        operationId: 'getHealth',
+        summary: 'Liveness: the process serves HTTP',
+        tags: ['service'],
+        public: true,
+        response: { 200: Health },
+      }),
+    },
     async () => ({ status: 'ok' as const }),
   );
 
@@ -38,6 +47,7 @@ export default async function healthRoutes(app: FastifyInstance, options: { isCl
     {
       ...quiet,
       schema: routeSchema({
+        operationId: 'getReadiness',
         summary: 'Readiness: database, indexes, worker pool, load and shutdown',
         description: '503 with details.checks naming what is not ready.',
         tags: ['service'],

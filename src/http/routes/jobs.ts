@@ -13,6 +13,7 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
     '/collections/:name/train',
     {
       schema: routeSchema({
+        operationId: 'trainCollection',
         summary: 'Train (or retrain) the codebook',
         description:
           'Starts a background job; poll it at /collections/{name}/jobs/{id}. Queries and writes keep being ' +
@@ -30,7 +31,13 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: z.infer<typeof JobParams> }>(
     '/collections/:name/jobs/:id',
     {
-      schema: routeSchema({ summary: 'A job: state, phase, progress, result', tags, params: JobParams, response: { 200: JobView, 404: ErrorBody } }),
+      schema: routeSchema({
+        operationId: 'getJob',
+        summary: 'A job: state, phase, progress, result',
+        tags,
+        params: JobParams,
+        response: { 200: JobView, 404: ErrorBody },
+      }),
     },
     async (request) => service.job(request.params.name, request.params.id),
   );
@@ -39,6 +46,7 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
     '/collections/:name/jobs',
     {
       schema: routeSchema({
+        operationId: 'listJobs',
         summary: 'Recent jobs of a collection, newest first',
         tags,
         params: NameParams,

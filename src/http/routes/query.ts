@@ -12,6 +12,7 @@ export default async function queryRoutes(app: FastifyInstance): Promise<void> {
     '/collections/:name/query',
     {
       schema: routeSchema({
+        operationId: 'queryCollection',
         summary: 'Nearest neighbours',
         description:
           'Trained collections answer by asymmetric distance computation (ADC) over the codes in memory (IVF ' +
@@ -35,6 +36,7 @@ export default async function queryRoutes(app: FastifyInstance): Promise<void> {
     '/collections/:name/evaluate',
     {
       schema: routeSchema({
+        operationId: 'evaluateCollection',
         summary: 'Measure search quality',
         description:
           "Runs exact search and the index's search for sample queries drawn from the stored vectors (or given ones) " +

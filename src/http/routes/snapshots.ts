@@ -15,6 +15,7 @@ export default async function snapshotRoutes(app: FastifyInstance, options: { sn
     '/snapshots',
     {
       schema: routeSchema({
+        operationId: 'createSnapshot',
         summary: 'Write a consistent copy of the database',
         description:
           "SQLite's online backup: the service keeps serving reads and writes meanwhile, and the copy holds every write acknowledged before the request. Written into DATA_DIR/snapshots/. Restore by starting the service on a data directory whose pqvec.sqlite is this file.",
@@ -25,14 +26,19 @@ export default async function snapshotRoutes(app: FastifyInstance, options: { sn
     async (_request, reply) => reply.status(201).send(await snapshots.create()),
   );
 
-  app.get('/snapshots', { schema: routeSchema({ summary: 'List snapshots', tags, response: { 200: SnapshotList } }) }, async () => ({
-    snapshots: snapshots.list(),
-  }));
+  app.get(
+    '/snapshots',
+    { schema: routeSchema({ operationId: 'listSnapshots', summary: 'List snapshots', tags, response: { 200: SnapshotList } }) },
+    async () => ({
+      snapshots: snapshots.list(),
+    }),
+  );
 
   app.get<{ Params: z.infer<typeof SnapshotParams> }>(
     '/snapshots/:name',
     {
       schema: routeSchema({
+        operationId: 'downloadSnapshot',
         summary: 'Download a snapshot',
         tags,
         params: SnapshotParams,
@@ -50,7 +56,15 @@ export default async function snapshotRoutes(app: FastifyInstance, options: { sn
 
   app.delete<{ Params: z.infer<typeof SnapshotParams> }>(
     '/snapshots/:name',
-    { schema: routeSchema({ summary: 'Delete a snapshot', tags, params: SnapshotParams, response: { 204: null, 404: ErrorBody } }) },
+    {
+      schema: routeSchema({
+        operationId: 'deleteSnapshot',
+        summary: 'Delete a snapshot',
+        tags,
+        params: SnapshotParams,
+        response: { 204: null, 404: ErrorBody },
+      }),
+    },
     async (request, reply) => {
       snapshots.remove(request.params.name);
       return reply.status(204).send();

@@ -13,6 +13,7 @@ export default async function vectorRoutes(app: FastifyInstance): Promise<void> 
     '/collections/:name/vectors',
     {
       schema: routeSchema({
+        operationId: 'upsertVectors',
         summary: 'Insert or replace vectors',
         description:
           'Acknowledged only after the write is committed to SQLite. Once the collection is trained, vectors ' +
@@ -30,6 +31,7 @@ export default async function vectorRoutes(app: FastifyInstance): Promise<void> 
     '/collections/:name/vectors/:id',
     {
       schema: routeSchema({
+        operationId: 'getVector',
         summary: 'A stored vector and its metadata',
         tags,
         params: VectorParams,
@@ -42,7 +44,13 @@ export default async function vectorRoutes(app: FastifyInstance): Promise<void> 
   app.delete<{ Params: z.infer<typeof VectorParams> }>(
     '/collections/:name/vectors/:id',
     {
-      schema: routeSchema({ summary: 'Delete a vector', tags, params: VectorParams, response: { 204: null, 404: ErrorBody } }),
+      schema: routeSchema({
+        operationId: 'deleteVector',
+        summary: 'Delete a vector',
+        tags,
+        params: VectorParams,
+        response: { 204: null, 404: ErrorBody },
+      }),
     },
     async (request, reply) => {
       await service.deleteVector(request.params.name, request.params.id);
