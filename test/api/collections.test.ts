@@ -1,12 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type TestApp, makeApp } from '../helpers/app.js';
 
 describe('collections API', () => {
+  // A fresh app for every test: each runs alone, in any order.
   let t: TestApp;
-  beforeAll(async () => {
+  beforeEach(async () => {
     t = await makeApp();
   });
-  afterAll(() => t.destroy());
+  afterEach(() => t.destroy());
 
   it('answers /health (alive) and /ready (database, indexes, workers, load, running)', async () => {
     const r = await t.req('GET', '/health');
@@ -36,6 +37,7 @@ describe('collections API', () => {
   });
 
   it('lists, gets and deletes collections', async () => {
+    await t.req('POST', '/collections', { name: 'alpha', dimension: 32 });
     await t.req('POST', '/collections', { name: 'beta_2', dimension: 4, metric: 'cosine', quantizer: { type: 'pq', m: 2, nbits: 4 } });
     const list = await t.req('GET', '/collections');
     expect(list.statusCode).toBe(200);
@@ -50,6 +52,7 @@ describe('collections API', () => {
   });
 
   it('refuses a duplicate name with 409', async () => {
+    await t.req('POST', '/collections', { name: 'alpha', dimension: 32 });
     const r = await t.req('POST', '/collections', { name: 'alpha', dimension: 8 });
     expect(r.statusCode).toBe(409);
     expect(r.json().error.code).toBe('collection_exists');

@@ -70,6 +70,10 @@ describe('concurrency', () => {
   });
 
   it('cancels a running training job when its collection is deleted', async () => {
+    // An app of its own: the collection goes, and so must every row of the database.
+    const t = await makeApp();
+    await t.req('POST', '/collections', { name: 'c', dimension: d, quantizer: { type: 'pq', m: 8 } });
+    await t.req('POST', '/collections/c/vectors', { vectors: data.slice(0, stored) });
     const job = (await t.req('POST', '/collections/c/train', { iterations: 200 })).json().job;
     expect((await t.req('DELETE', '/collections/c')).statusCode).toBe(204);
     expect((await t.req('GET', '/collections/c')).statusCode).toBe(404);
@@ -84,5 +88,6 @@ describe('concurrency', () => {
     expect(count('codecs')).toBe(0);
     expect(count('vectors')).toBe(0);
     expect(count('collections')).toBe(0);
+    await t.destroy();
   });
 });

@@ -32,6 +32,10 @@ describe('IVF collections', () => {
     expect(created.statusCode).toBe(201);
     expect((await t.req('POST', '/collections/ivf/vectors', { vectors: data })).statusCode).toBe(200);
     expect((await train('ivf', { iterations: 20 })).state).toBe('succeeded');
+    // The flat collection of the same data that IVF is compared with.
+    await t.req('POST', '/collections', { name: 'flat', dimension: d, quantizer: { type: 'pq', m: 4, nbits: 6 } });
+    await t.req('POST', '/collections/flat/vectors', { vectors: data });
+    expect((await train('flat', { iterations: 20 })).state).toBe('succeeded');
   }, 60_000);
   afterAll(() => t.destroy());
 
@@ -42,9 +46,6 @@ describe('IVF collections', () => {
     expect(codec.nlist).toBe(16);
     expect(codec.codeSize).toBe(6);
     // Residual codes lose less than codes of the vectors at the same size.
-    await t.req('POST', '/collections', { name: 'flat', dimension: d, quantizer: { type: 'pq', m: 4, nbits: 6 } });
-    await t.req('POST', '/collections/flat/vectors', { vectors: data });
-    expect((await train('flat', { iterations: 20 })).state).toBe('succeeded');
     expect(view.relativeMse).toBeLessThan((await t.req('GET', '/collections/flat')).json().relativeMse);
   });
 
@@ -67,31 +68,35 @@ describe('IVF collections', () => {
   });
 
   it('places writes after training in their cells, honours deletes, replacements and filters', async () => {
+    // A collection of its own to write to (the others keep the data the other tests measure).
+    await t.req('POST', '/collections', { name: 'ivfw', dimension: d, quantizer: { type: 'pq', m: 4, nbits: 6, ivf: { nlist: 16 } } });
+    await t.req('POST', '/collections/ivfw/vectors', { vectors: data });
+    expect((await train('ivfw', { iterations: 20 })).state).toBe('succeeded');
     const fresh = seededVectors(50, d, 77).map((v) => ({ ...v, id: `new${v.id}`, metadata: { odd: false } }));
-    expect((await t.req('POST', '/collections/ivf/vectors', { vectors: fresh })).statusCode).toBe(200);
+    expect((await t.req('POST', '/collections/ivfw/vectors', { vectors: fresh })).statusCode).toBe(200);
     for (const v of fresh.slice(0, 10)) {
-      const [hit] = await query('ivf', { vector: v.vector, k: 1 });
+      const [hit] = await query('ivfw', { vector: v.vector, k: 1 });
       expect(hit).toMatchObject({ id: v.id, distance: 0 });
     }
-    expect((await t.req('DELETE', `/collections/ivf/vectors/${fresh[0].id}`)).statusCode).toBe(204);
-    expect((await query('ivf', { vector: fresh[0].vector, k: 3 })).map((h) => h.id)).not.toContain(fresh[0].id);
+    expect((await t.req('DELETE', `/collections/ivfw/vectors/${fresh[0].id}`)).statusCode).toBe(204);
+    expect((await query('ivfw', { vector: fresh[0].vector, k: 3 })).map((h) => h.id)).not.toContain(fresh[0].id);
     // Replacing a vector moves it (probably to another cell): only the new one is found.
-    await t.req('POST', '/collections/ivf/vectors', { vectors: [{ id: fresh[1].id, vector: data[10].vector }] });
-    const [moved] = await query('ivf', { vector: data[10].vector, k: 2, nprobe: 16 });
+    await t.req('POST', '/collections/ivfw/vectors', { vectors: [{ id: fresh[1].id, vector: data[10].vector }] });
+    const [moved] = await query('ivfw', { vector: data[10].vector, k: 2, nprobe: 16 });
     expect(moved.distance).toBe(0);
-    expect((await query('ivf', { vector: fresh[1].vector, k: 5, nprobe: 16 })).map((h) => h.id)).not.toContain(fresh[1].id);
+    expect((await query('ivfw', { vector: fresh[1].vector, k: 5, nprobe: 16 })).map((h) => h.id)).not.toContain(fresh[1].id);
     // A filter keeps k matching hits, from the lists.
-    const odd = await query('ivf', { vector: data[0].vector, k: 10, filter: { odd: true } });
+    const odd = await query('ivfw', { vector: data[0].vector, k: 10, filter: { odd: true } });
     expect(odd).toHaveLength(10);
     expect(odd.every((h) => h.metadata?.odd === true)).toBe(true);
 
     // Five rare vectors far from the query's cell: nprobe 1 finds none of them
     // there, so the search widens until it has k, as a flat index would.
     const rare = [1, 2, 3, 4, 5].map((j) => ({ id: `rare${j}`, vector: data[j * 100].vector.map((x) => -3 * x), metadata: { rare: true } }));
-    await t.req('POST', '/collections/ivf/vectors', { vectors: rare });
-    const found = await query('ivf', { vector: data[0].vector, k: 5, nprobe: 1, rerank: 0, filter: { rare: true } });
+    await t.req('POST', '/collections/ivfw/vectors', { vectors: rare });
+    const found = await query('ivfw', { vector: data[0].vector, k: 5, nprobe: 1, rerank: 0, filter: { rare: true } });
     expect(found.map((h) => h.id).sort()).toEqual(rare.map((r) => r.id).sort());
-    expect(await query('ivf', { vector: data[0].vector, k: 10, nprobe: 1, filter: { rare: true } })).toHaveLength(5);
+    expect(await query('ivfw', { vector: data[0].vector, k: 10, nprobe: 1, filter: { rare: true } })).toHaveLength(5);
   });
 
   it('evaluates with a given nprobe and reports it', async () => {

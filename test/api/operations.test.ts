@@ -49,12 +49,20 @@ describe('configurable limits', () => {
   });
 
   it('bounds training jobs running at once across collections (429 with Retry-After)', async () => {
+    // An app of its own (MAX_COLLECTIONS is 2 above): two collections ready to train.
+    const t = await makeApp(undefined, { MAX_TRAINING_JOBS: '1' });
+    const data = seededVectors(300, 4, 1);
+    for (const name of ['a', 'b']) {
+      await t.req('POST', '/collections', { name, dimension: 4, quantizer: { type: 'pq', m: 2, nbits: 2 } });
+      await t.req('POST', `/collections/${name}/vectors`, { vectors: data });
+    }
     const first = (await t.req('POST', '/collections/a/train', { iterations: 200 })).json().job;
     const second = await t.req('POST', '/collections/b/train', {});
     limit(second, 429, 'MAX_TRAINING_JOBS');
     expect(second.headers['retry-after']).toBe('5');
     await waitForJob(t, 'a', first.id);
     expect((await t.req('POST', '/collections/b/train', {})).statusCode).toBe(202);
+    await t.destroy();
   });
 });
 

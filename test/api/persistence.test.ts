@@ -19,7 +19,8 @@ describe('persistence', () => {
     return { stats, trained, adc, raw, ivf, vec };
   }
 
-  it('rebuilds identical indexes from SQLite after a restart', async () => {
+  /** The session of the restart test, on a data directory of its own choosing (the crash test builds its own). */
+  async function sessionWithRestart(dir: string): Promise<void> {
     const a = await makeApp(dir);
     await a.req('POST', '/collections', { name: 'trained', dimension: 12, quantizer: { type: 'opq', m: 3 }, autoTrain: { minVectors: 5000 } });
     await a.req('POST', '/collections', { name: 'raw', dimension: 12, metric: 'ip' });
@@ -67,18 +68,25 @@ describe('persistence', () => {
       .results.map((h: { id: string }) => h.id);
     expect(hits).toContain('new');
     await b.close();
+  }
+
+  it('rebuilds identical indexes from SQLite after a restart', async () => {
+    await sessionWithRestart(dir);
   });
 
   it('applies each migration once', () => {
     const first = openDatabase(tempDir());
     expect(first.applied).toEqual(['001_initial.sql', '002_auto_train.sql', '003_deleting.sql']);
     first.db.close();
+    openDatabase(dir).db.close(); // a directory opened once already (it may be the first time here)
     const again = openDatabase(dir);
     expect(again.applied).toEqual([]);
     again.db.close();
   });
 
   it('fails jobs and drops codecs left behind by a crash', async () => {
+    const dir = tempDir();
+    await sessionWithRestart(dir);
     // What a process killed mid-training leaves: a running job and a codec that never became active.
     const { db } = openDatabase(dir);
     const cid = (db.prepare("SELECT id FROM collections WHERE name = 'trained'").get() as { id: number }).id;
@@ -94,6 +102,6 @@ describe('persistence', () => {
     expect(job).toMatchObject({ state: 'failed', error: { code: 'interrupted' } });
     expect(c.store.db.prepare('SELECT COUNT(*) AS n FROM codecs').get()).toEqual({ n: 2 }); // the active ones of 'trained' and 'ivf'
     expect((await c.req('GET', '/collections/trained')).json()).toMatchObject({ trained: true, count: 900 });
-    await c.close();
+    await c.destroy();
   });
 });

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { adcDistance } from '../../src/core/adc.js';
 import { deserializeCodec } from '../../src/core/serialize.js';
 import { type TestApp, makeApp, seededVectors, waitForJob } from '../helpers/app.js';
@@ -23,14 +23,15 @@ function exact(query: number[], vectors: { id: string; vector: number[] }[], met
 }
 
 describe('query and training API', () => {
+  // A fresh app with the untrained collection 's' for every test: each runs alone, in any order.
   let t: TestApp;
-  beforeAll(async () => {
+  beforeEach(async () => {
     t = await makeApp();
     await t.req('POST', '/collections', { name: 's', dimension: d, quantizer: { type: 'pq', m: 4, nbits: 8 } });
     const r = await t.req('POST', '/collections/s/vectors', { vectors: data });
     expect(r.statusCode).toBe(200);
   });
-  afterAll(() => t.destroy());
+  afterEach(() => t.destroy());
 
   const query = (body: unknown, name = 's') => t.req('POST', `/collections/${name}/query`, body);
 
@@ -92,6 +93,13 @@ describe('query and training API', () => {
   });
 
   it('refuses to train with fewer vectors than centroids (422) and bad parameters (400)', async () => {
+    await t.req('POST', '/collections', { name: 'tiny', dimension: 2, quantizer: { type: 'pq', m: 1, nbits: 8 } });
+    await t.req('POST', '/collections/tiny/vectors', {
+      vectors: [
+        { id: 'a', vector: [0, 0] },
+        { id: 'b', vector: [1, 1] },
+      ],
+    });
     const r = await t.req('POST', '/collections/tiny/train');
     expect(r.statusCode).toBe(422);
     expect(r.json().error).toEqual({
@@ -153,6 +161,8 @@ describe('query and training API', () => {
   });
 
   it('encodes writes after training, skips deleted vectors, and retrains to a new version', async () => {
+    const first = (await t.req('POST', '/collections/s/train', { iterations: 20 })).json().job;
+    expect((await waitForJob(t, 's', first.id)).state).toBe('succeeded');
     const extra = seededVectors(50, d, 7, 5000);
     expect((await t.req('POST', '/collections/s/vectors', { vectors: extra })).statusCode).toBe(200);
     expect((await t.req('GET', '/collections/s')).json()).toMatchObject({ count: 1250, addedSinceTraining: 50 });

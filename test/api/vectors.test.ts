@@ -1,14 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type TestApp, makeApp, seededVectors } from '../helpers/app.js';
 
 describe('vectors API', () => {
+  // A fresh app for every test: each runs alone, in any order.
   let t: TestApp;
-  beforeAll(async () => {
+  beforeEach(async () => {
     t = await makeApp(undefined, { BODY_LIMIT: '200000' });
     await t.req('POST', '/collections', { name: 'v', dimension: 4, quantizer: { type: 'pq', m: 2, nbits: 4 } });
     await t.req('POST', '/collections', { name: 'cos', dimension: 3, metric: 'cosine', quantizer: { type: 'pq', m: 1, nbits: 2 } });
   });
-  afterAll(() => t.destroy());
+  afterEach(() => t.destroy());
 
   const count = async (name = 'v') => (await t.req('GET', `/collections/${name}`)).json().count as number;
 
@@ -32,6 +33,12 @@ describe('vectors API', () => {
   });
 
   it('deletes a vector, 404 when absent', async () => {
+    await t.req('POST', '/collections/v/vectors', {
+      vectors: [
+        { id: 'a', vector: [5, 6, 7, 8] },
+        { id: 'b', vector: [0.1, 0.2, 0.3, 0.4] },
+      ],
+    });
     expect((await t.req('DELETE', '/collections/v/vectors/b')).statusCode).toBe(204);
     const again = await t.req('DELETE', '/collections/v/vectors/b');
     expect(again.statusCode).toBe(404);

@@ -67,13 +67,25 @@ describe('pqvec server (real process)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('runs the README walkthrough as written', async () => {
-    server = await startServer(dir);
+  /** Runs the README's walkthrough block as written against a server; its output lines. */
+  function runWalkthrough(url: string): string[] {
     const readme = readFileSync(resolve(ROOT, 'README.md'), 'utf8');
     const block = /<!-- walkthrough:start -->\s*```sh\n([\s\S]*?)```/.exec(readme)![1];
-    const script = block.replace(/^PQVEC=.*$/m, `PQVEC=${server.url}`);
-    const out = execFileSync('bash', ['-e', '-c', script], { encoding: 'utf8', timeout: 60_000 });
-    const lines = out.trim().split('\n');
+    const script = block.replace(/^PQVEC=.*$/m, `PQVEC=${url}`);
+    return execFileSync('bash', ['-e', '-c', script], { encoding: 'utf8', timeout: 60_000 }).trim().split('\n');
+  }
+
+  it('runs the README walkthrough as written', async () => {
+    // A server and data directory of its own: the walkthrough starts from nothing.
+    const own = tempDir();
+    const walk = await startServer(own);
+    let lines: string[];
+    try {
+      lines = runWalkthrough(walk.url);
+    } finally {
+      expect(await walk.stop()).toBe(0);
+      rmSync(own, { recursive: true, force: true });
+    }
     expect(JSON.parse(lines[0])).toMatchObject({ name: 'demo', dimension: 8, trained: false });
     expect(JSON.parse(lines[1])).toEqual({ upserted: 1000 });
     expect(JSON.parse(lines[2]).results).toHaveLength(3);
@@ -91,7 +103,10 @@ describe('pqvec server (real process)', () => {
   });
 
   it('serves a session, stops cleanly and answers identically after a restart', async () => {
-    const base = server!.url;
+    server = await startServer(dir);
+    const base = server.url;
+    // The walkthrough's collection too: the restart below must keep it.
+    runWalkthrough(base);
     const d = 24;
     const data = seededVectors(2000, d, 99);
     expect((await call(base, 'POST', '/collections', { name: 'e2e', dimension: d, quantizer: { type: 'pq', m: 6 } })).status).toBe(201);
