@@ -23,7 +23,7 @@ import type { Limits } from '../config.js';
 import type { Logger } from './logger.js';
 import { Mutex } from './mutex.js';
 import { autoTrainDue, defaultM, effectiveNprobe, planTraining } from './training-plan.js';
-import { type TrainParams, TrainingJob } from './training-job.js';
+import { type TrainParams, type TrainedCodec, TrainingJob, persistCodes } from './training-job.js';
 import { packVectors } from './vector-input.js';
 
 export interface CreateCollectionInput {
@@ -666,14 +666,8 @@ export class CollectionService {
         nlist,
         sampleCap,
         index: e.index,
-        lock: e.lock,
         source: this.source(e),
-        onActivated: (s) => {
-          e.record.activeCodecId = s.codecId;
-          e.record.addedSinceTraining = s.addedSinceTraining;
-          e.record.vectorsAtTraining = s.vectorsAtTraining;
-          e.codecInfo = { relativeMse: s.relativeMse, trainedAt: s.trainedAt };
-        },
+        switchTo: (trained, signal) => this.switchCodec(e, trained, signal),
       },
       params,
       notes,
@@ -691,6 +685,45 @@ export class CollectionService {
       for (const other of this.entries.values()) if (other !== e) this.maybeAutoTrain(other);
     });
     return job;
+  }
+
+  /**
+   * The one place a collection switches codec. Under the collection's write
+   * lock: rows written since the training's snapshot are encoded too, then one
+   * transaction makes the new codec active (and drops the old one with its
+   * codes), then the in-memory index and the record follow. A cancellation
+   * before the transaction leaves the old codec in charge.
+   */
+  private switchCodec(e: Entry, trained: TrainedCodec, signal: AbortSignal): Promise<{ relativeMse: number; encodedVectors: number }> {
+    return e.lock.run(async () => {
+      if (signal.aborted) throw signal.reason;
+      const { index } = e;
+      const { codec, stored, snapshot, totals } = trained;
+      const size = codec.codeSize;
+      let { codes } = trained;
+      const end = index.rowCount;
+      if (end > snapshot) {
+        if (codes.length < end * size) {
+          const grown = CollectionIndex.codesBuffer(end, size);
+          grown.set(codes.subarray(0, snapshot * size));
+          codes = grown;
+        }
+        const late = await this.pool.encodeRange(this.source(e), codec, snapshot, end, codes.subarray(snapshot * size, end * size), { signal });
+        totals.errorSum += late.errorSum;
+        totals.normSum += late.normSum;
+        await persistCodes(this.store, stored.id, size, snapshot, codes.subarray(snapshot * size, end * size), signal);
+      }
+      if (signal.aborted) throw signal.reason;
+      const relativeMse = totals.normSum > 0 ? totals.errorSum / totals.normSum : 0;
+      const counts = { addedSinceTraining: end - snapshot, vectorsAtTraining: index.liveCount };
+      this.store.activateCodec(e.record.id, stored.id, index.codec?.id ?? null, counts, relativeMse);
+      index.activate({ id: stored.id, version: stored.version, codec }, codes);
+      e.record.activeCodecId = stored.id;
+      e.record.addedSinceTraining = counts.addedSinceTraining;
+      e.record.vectorsAtTraining = counts.vectorsAtTraining;
+      e.codecInfo = { relativeMse, trainedAt: stored.createdAt };
+      return { relativeMse, encodedVectors: totals.count };
+    });
   }
 
   job(name: string, id: string): JobView {

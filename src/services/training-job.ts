@@ -22,12 +22,12 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Rng, sampleIndices } from '../core/rng.js';
 import { serializeCodec } from '../core/serialize.js';
 import { trainCodec } from '../core/train.js';
+import type { Codec } from '../core/codec.js';
 import { KMEANS_DEFAULTS } from '../core/kmeans.js';
 import { CollectionIndex } from '../index/collection-index.js';
 import type { ComputePool, VectorSource } from '../pool/compute-pool.js';
 import { SEGMENT_ROWS, type JobRecord, type Store } from '../store/store.js';
 import type { Logger } from './logger.js';
-import type { Mutex } from './mutex.js';
 
 export interface TrainParams {
   /** Vectors to train on; default and maximum 256 × 2^nbits (what k-means uses). */
@@ -50,20 +50,50 @@ export interface TrainTarget {
   nlist: number | null;
   /** Most rows the training sample may hold: 256 per centroid (what k-means uses), lowered to fit MAX_TRAINING_SAMPLE_MB. */
   sampleCap: number;
+  /** Read only: the rows that exist when the job starts (the snapshot). */
   index: CollectionIndex;
-  lock: Mutex;
   source: VectorSource;
-  /** Called inside the switch, after the commit, so the caller updates its view of the collection. */
-  onActivated(stats: {
-    codecId: number;
-    version: number;
-    trainedAt: string;
-    relativeMse: number;
-    trainVectors: number;
-    trainSeconds: number;
-    addedSinceTraining: number;
-    vectorsAtTraining: number;
-  }): void;
+  /**
+   * Switches the collection to the trained codec: the service, the one place a
+   * collection changes state, encodes the rows written since the snapshot and
+   * activates it atomically. Returns what the result reports.
+   */
+  switchTo(trained: TrainedCodec, signal: AbortSignal): Promise<{ relativeMse: number; encodedVectors: number }>;
+}
+
+/** What a training job hands to the switch: the new codec, stored but not active, and the codes of the snapshot's rows. */
+export interface TrainedCodec {
+  codec: Codec;
+  stored: { id: number; version: number; createdAt: string };
+  /** Codes of rows [0, snapshot), in a buffer with room to grow. */
+  codes: Uint8Array;
+  snapshot: number;
+  /** Encoding totals over the snapshot's rows. */
+  totals: { count: number; errorSum: number; normSum: number };
+  trainVectors: number;
+  trainSeconds: number;
+}
+
+/**
+ * Writes codes (codeSize bytes per row) under a codec in transactions of 64
+ * segments, yielding between them so requests keep flowing; stops when aborted.
+ */
+export async function persistCodes(
+  store: Store,
+  codecId: number,
+  codeSize: number,
+  firstRow: number,
+  codes: Uint8Array,
+  signal: AbortSignal,
+): Promise<void> {
+  const rowsPerTx = 64 * SEGMENT_ROWS;
+  const n = codes.length / codeSize;
+  for (let s = 0; s < n; s += rowsPerTx) {
+    if (signal.aborted) throw signal.reason;
+    const e = Math.min(n, s + rowsPerTx);
+    store.appendCodes(codecId, codeSize, firstRow + s, codes.subarray(s * codeSize, e * codeSize));
+    await yieldToEventLoop();
+  }
 }
 
 const PERSIST_EVERY_MS = 500;
@@ -171,53 +201,28 @@ export class TrainingJob {
       const codec = store.insertCodec(target.collectionId, serializeCodec(trained), { relativeMse: null, trainVectors: sample.n, trainSeconds });
       codecId = codec.id;
       const size = trained.codeSize;
-      let codes = CollectionIndex.codesBuffer(snapshot, size);
+      const codes = CollectionIndex.codesBuffer(snapshot, size);
       const totals = await pool.encodeRange(source, trained, 0, snapshot, codes.subarray(0, snapshot * size), {
         signal,
         onProgress: (done) => this.progress('encoding', 0.8 + (0.15 * done) / Math.max(1, snapshot)),
       });
-      await this.persistCodes(codec.id, size, 0, codes.subarray(0, snapshot * size));
+      await persistCodes(store, codec.id, size, 0, codes.subarray(0, snapshot * size), signal);
 
       this.progress('switching', 0.97, true);
-      await target.lock.run(async () => {
-        this.checkAborted();
-        const end = index.rowCount;
-        if (end > snapshot) {
-          if (codes.length < end * size) {
-            const grown = CollectionIndex.codesBuffer(end, size);
-            grown.set(codes.subarray(0, snapshot * size));
-            codes = grown;
-          }
-          const late = await pool.encodeRange(source, trained, snapshot, end, codes.subarray(snapshot * size, end * size), { signal });
-          totals.errorSum += late.errorSum;
-          totals.normSum += late.normSum;
-          await this.persistCodes(codec.id, size, snapshot, codes.subarray(snapshot * size, end * size));
-        }
-        this.checkAborted();
-        const relativeMse = totals.normSum > 0 ? totals.errorSum / totals.normSum : 0;
-        const counts = { addedSinceTraining: end - snapshot, vectorsAtTraining: index.liveCount };
-        store.activateCodec(target.collectionId, codec.id, index.codec?.id ?? null, counts, relativeMse);
-        activated = true;
-        index.activate({ id: codec.id, version: codec.version, codec: trained }, codes);
-        target.onActivated({
-          codecId: codec.id,
-          version: codec.version,
-          trainedAt: codec.createdAt,
-          relativeMse,
-          trainVectors: sample.n,
-          trainSeconds,
-          ...counts,
-        });
-        this.record.result = {
-          codecVersion: codec.version,
-          relativeMse,
-          trainVectors: sample.n,
-          encodedVectors: totals.count,
-          seconds: (performance.now() - started) / 1000,
-          phaseSeconds: this.phaseSeconds,
-          warnings,
-        };
-      });
+      const switched = await target.switchTo(
+        { codec: trained, stored: codec, codes, snapshot, totals, trainVectors: sample.n, trainSeconds },
+        signal,
+      );
+      activated = true;
+      this.record.result = {
+        codecVersion: codec.version,
+        relativeMse: switched.relativeMse,
+        trainVectors: sample.n,
+        encodedVectors: switched.encodedVectors,
+        seconds: (performance.now() - started) / 1000,
+        phaseSeconds: this.phaseSeconds,
+        warnings,
+      };
       this.record.state = 'succeeded';
       this.record.finishedAt = new Date().toISOString();
       this.progress('done', 1, true);
@@ -225,7 +230,8 @@ export class TrainingJob {
     } catch (err) {
       const cancelled = signal.aborted;
       const message = cancelled ? String((signal.reason as Error)?.message ?? signal.reason) : err instanceof Error ? err.message : String(err);
-      if (codecId !== null && !activated) {
+      // A codec the switch made active stays, even if something failed after its transaction.
+      if (codecId !== null && !activated && store.collectionById(target.collectionId)?.activeCodecId !== codecId) {
         try {
           store.deleteCodec(codecId);
         } catch (cleanup) {
@@ -243,18 +249,6 @@ export class TrainingJob {
         this.log.warn({ job: this.record.id, err: save }, "could not save the job's final state");
       }
       if (!cancelled) this.log.error({ job: this.record.id, err }, 'training failed');
-    }
-  }
-
-  /** Writes codes (codeSize bytes per row) in transactions of 64 segments, yielding between them so requests keep flowing. */
-  private async persistCodes(codecId: number, codeSize: number, firstRow: number, codes: Uint8Array): Promise<void> {
-    const rowsPerTx = 64 * SEGMENT_ROWS;
-    const n = codes.length / codeSize;
-    for (let s = 0; s < n; s += rowsPerTx) {
-      this.checkAborted();
-      const e = Math.min(n, s + rowsPerTx);
-      this.store.appendCodes(codecId, codeSize, firstRow + s, codes.subarray(s * codeSize, e * codeSize));
-      await yieldToEventLoop();
     }
   }
 }
