@@ -64,9 +64,9 @@ const MAX_PARAM_LENGTH = HARD_LIMITS.maxIdLength * 9;
 /** Routes that answer even while the service sheds load: probes must see the state, not be refused by it. */
 const PROBES = new Set(['/health', '/ready', '/metrics']);
 
-export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
-  assertLittleEndian();
-  const app = Fastify({
+/** The Fastify instance with the service's HTTP settings (no routes yet). */
+function createFastify(config: Config, options: BuildOptions): FastifyInstance {
+  return Fastify({
     logger: { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] },
     bodyLimit: config.bodyLimit,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
@@ -79,6 +79,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     http: { requireHostHeader: false },
     ...options.fastify,
   });
+}
+
+export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  assertLittleEndian();
+  const app = createFastify(config, options);
   const { db, path, applied } = openDatabase(config.dataDir, { synchronous: config.sqliteSynchronous });
   if (applied.length > 0) app.log.info({ migrations: applied }, 'database migrated');
   const store = new Store(db);
@@ -104,7 +109,41 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     db.close();
     throw err;
   }
+  await registerApi(app, config, { snapshots, isClosing: () => closing, instrument: true });
+  return app;
+}
 
+/**
+ * An app that only describes the API: every route and schema of buildApp, no
+ * database, no worker pool, no handler that can run (`npm run openapi`). Any
+ * use of its service throws.
+ */
+export async function buildDocumentApp(config: Config): Promise<FastifyInstance> {
+  const app = createFastify(config, {});
+  // Every method of the service refuses: building the document registers the routes, and never calls them.
+  const refuse = <T>(service: { prototype: T; name: string }): T =>
+    Object.fromEntries(
+      Object.getOwnPropertyNames(service.prototype)
+        .filter((m) => m !== 'constructor')
+        .map((m) => [
+          m,
+          () => {
+            throw new Error(`the document app serves no requests (${service.name}.${m})`);
+          },
+        ]),
+    ) as T;
+  app.decorate('collections', refuse(CollectionService));
+  await registerApi(app, config, { snapshots: refuse(SnapshotService), isClosing: () => false, instrument: false });
+  return app;
+}
+
+/** The plugins and routes of the API, in order, over a service decorated as `collections`. */
+async function registerApi(
+  app: FastifyInstance,
+  config: Config,
+  deps: { snapshots: SnapshotService; isClosing: () => boolean; instrument: boolean },
+): Promise<void> {
+  const { snapshots, isClosing } = deps;
   app.addSchema(ERROR_BODY_SCHEMA);
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
@@ -120,14 +159,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     if (request.raw.httpVersionMajor === 1 && request.raw.httpVersionMinor >= 1 && request.headers.host === undefined) {
       return reply.status(400).send(errorBody('bad_request', 'an HTTP/1.1 request needs a Host header'));
     }
-    if (!closing) return;
+    if (!isClosing()) return;
     reply.header('connection', 'close');
     return reply.status(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send(errorBody('shutting_down', 'the service is shutting down'));
   });
   // Once shutting down, every response closes its connection: a keep-alive connection busy when the
   // shutdown began would otherwise hold the server open until the client or the keep-alive timeout closes it.
   app.addHook('onSend', async (_request, reply, payload) => {
-    if (closing) reply.header('connection', 'close');
+    if (isClosing()) reply.header('connection', 'close');
     return payload;
   });
   await app.register(underPressure, {
@@ -152,12 +191,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(auth, { apiKeys: config.apiKeys, readOnlyApiKeys: config.readOnlyApiKeys });
   await app.register(deadline, { timeoutMs: config.requestTimeoutMs });
   await app.register(openapi);
-  await app.register(metrics);
-  await app.register(healthRoutes, { isClosing: () => closing });
+  await app.register(metrics, { instrument: deps.instrument });
+  await app.register(healthRoutes, { isClosing });
   await app.register(collectionRoutes);
   await app.register(vectorRoutes);
   await app.register(queryRoutes);
   await app.register(jobRoutes);
   await app.register(snapshotRoutes, { snapshots });
-  return app;
 }

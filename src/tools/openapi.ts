@@ -3,23 +3,20 @@
  *   npm run openapi
  * A test fails when the file differs from what the code generates.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildApp } from '../app.js';
+import { buildDocumentApp } from '../app.js';
 import { loadConfig } from '../config.js';
 
-/** The OpenAPI document as YAML, from a throw-away app instance. */
+/** The OpenAPI document as YAML, from an app that only describes the API (no database, no workers). */
 export async function generateOpenApiYaml(): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'pqvec-openapi-'));
-  const app = await buildApp(loadConfig({ DATA_DIR: dir, WORKERS: '1', LOG_LEVEL: 'silent' }));
+  const app = await buildDocumentApp(loadConfig({ LOG_LEVEL: 'silent' }));
   try {
     await app.ready();
     return app.swagger({ yaml: true });
   } finally {
     await app.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

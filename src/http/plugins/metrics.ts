@@ -14,8 +14,25 @@ import { ClientGoneError, RequestTimeoutError } from './deadline.js';
 /** Latency buckets in seconds: 1 ms to 60 s (the default request timeout). */
 const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-async function metrics(app: FastifyInstance): Promise<void> {
+/** instrument: false registers only the route (the document-only app has no service to observe). */
+async function metrics(app: FastifyInstance, options: { instrument: boolean }): Promise<void> {
   const register = new Registry();
+  app.get(
+    '/metrics',
+    {
+      logLevel: 'warn',
+      schema: routeSchema({
+        operationId: 'getMetrics',
+        summary: 'Metrics in Prometheus text format',
+        tags: ['service'],
+        public: true,
+        response: { 200: { binary: 'text/plain', description: 'Prometheus exposition format 0.0.4' } },
+      }),
+    },
+    async (_request, reply) => reply.type(register.contentType).send(await register.metrics()),
+  );
+  if (!options.instrument) return;
+
   collectDefaultMetrics({ register });
 
   const requests = new Counter({
@@ -135,21 +152,6 @@ async function metrics(app: FastifyInstance): Promise<void> {
     requests.inc(labels);
     latency.observe(labels, reply.elapsedTime / 1000);
   });
-
-  app.get(
-    '/metrics',
-    {
-      logLevel: 'warn',
-      schema: routeSchema({
-        operationId: 'getMetrics',
-        summary: 'Metrics in Prometheus text format',
-        tags: ['service'],
-        public: true,
-        response: { 200: { binary: 'text/plain', description: 'Prometheus exposition format 0.0.4' } },
-      }),
-    },
-    async (_request, reply) => reply.type(register.contentType).send(await register.metrics()),
-  );
 }
 
 export default fp(metrics, { name: 'metrics' });
