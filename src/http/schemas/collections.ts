@@ -66,11 +66,14 @@ export const CreateCollectionBody = z
     quantizer: Quantizer.default({ type: 'pq' }),
     autoTrain: AutoTrain.nullable().optional(),
   })
-  .strict();
+  .strict()
+  // The examples of the request bodies make a working session, in the order of the README's walkthrough.
+  .meta({ example: { name: 'demo', dimension: 8, metric: 'l2', quantizer: { type: 'pq', m: 4 } } });
 
 export const UpdateCollectionBody = z
   .object({ autoTrain: AutoTrain.nullable().describe('New automatic training settings; null turns it off.') })
-  .strict();
+  .strict()
+  .meta({ example: { autoTrain: { minVectors: 1000, retrainAfterGrowth: 2 } } });
 
 export const CollectionView = z.object({
   name: z.string(),

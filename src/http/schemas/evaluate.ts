@@ -19,7 +19,8 @@ export const EvaluateBody = z
   })
   .strict()
   .refine((b) => b.sampleSize === undefined || b.queries === undefined, { message: 'give "sampleSize" or "queries", not both' })
-  .nullish();
+  .nullish()
+  .meta({ example: { sampleSize: 3, k: 2, rerank: 4 } });
 
 export const EvaluateReport = z.object({
   codecVersion: z.int(),

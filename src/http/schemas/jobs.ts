@@ -35,7 +35,8 @@ export const TrainBody = z
   })
   .strict()
   .nullish()
-  .describe('Optional: an empty body trains with the defaults.');
+  .describe('Optional: an empty body trains with the defaults.')
+  .meta({ example: { iterations: 25, seed: 1234 } });
 
 export const JobParams = NameParams.extend({ id: z.string().min(1).max(64) });
 

@@ -49,7 +49,8 @@ export const QueryBody = z
     filter: Filter.optional(),
   })
   .strict()
-  .refine((b) => (b.vector === undefined) !== (b.vectors === undefined), { message: 'give exactly one of "vector" or "vectors"' });
+  .refine((b) => (b.vector === undefined) !== (b.vectors === undefined), { message: 'give exactly one of "vector" or "vectors"' })
+  .meta({ example: { vector: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8], k: 2, filter: { genre: { in: ['news', 'sport'] } } } });
 
 export const Hit = z.object({
   id: z.string(),

@@ -28,7 +28,16 @@ export const UpsertBody = z
         `Vectors to insert (at most MAX_VECTORS_PER_REQUEST, default ${HARD_LIMITS.maxBatch}); an existing id is replaced. Ids must be unique within a request.`,
       ),
   })
-  .strict();
+  .strict()
+  .meta({
+    example: {
+      vectors: [
+        { id: 'doc-1', vector: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8], metadata: { genre: 'news' } },
+        { id: 'doc-2', vector: [0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1], metadata: { genre: 'sport' } },
+        { id: 'doc-3', vector: [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5], metadata: null },
+      ],
+    },
+  });
 
 export const UpsertResponse = z.object({ upserted: z.int() });
 
