@@ -23,6 +23,7 @@ import type { Limits } from '../config.js';
 import type { Logger } from './logger.js';
 import { Mutex } from './mutex.js';
 import { autoTrainDue, defaultM, effectiveNprobe, planTraining } from './training-plan.js';
+import { type EvaluateOptions, type EvaluateReport, recallAgainstExact } from './evaluation.js';
 import { type TrainParams, type TrainedCodec, TrainingJob, persistCodes } from './training-job.js';
 import { packVectors } from './vector-input.js';
 
@@ -57,34 +58,6 @@ export interface ServiceObserver {
 
 /** Default re-ranking factor: exact distances for k × 4 ADC candidates. */
 export const DEFAULT_RERANK = 4;
-
-export interface EvaluateOptions {
-  /** Stored vectors drawn as queries (each excluded from its own results). Default 100. */
-  sampleSize?: number;
-  /** Given query vectors instead of a sample. */
-  queries?: number[][];
-  k?: number;
-  rerank?: number;
-  nprobe?: number;
-  seed?: number;
-  signal?: AbortSignal;
-}
-
-export interface EvaluateReport {
-  codecVersion: number;
-  queries: number;
-  k: number;
-  rerank: number;
-  /** Cells visited per query; null for a flat index. */
-  nprobe: number | null;
-  /** Fraction of queries whose exact nearest neighbour the index ranks first. */
-  recall1: number;
-  /** |index top k ∩ exact top k| / k, averaged. */
-  recallAtK: number;
-  /** Σ‖x − x̂‖² / Σ‖x‖² of the codec over the query vectors. */
-  relativeMse: number;
-  msPerQuery: { index: number; exact: number };
-}
 
 export interface CollectionView {
   name: string;
@@ -589,19 +562,7 @@ export class CollectionService {
     const t1 = performance.now();
     const approx = await this.search(e, q, nq, { k: k + extra, rerank, nprobe: options.nprobe, signal });
     const t2 = performance.now();
-    const top = (r: Neighbours, i: number): number[] =>
-      Array.from(r.ids)
-        .filter((row) => self === null || row !== self[i])
-        .slice(0, k);
-    let hit1 = 0;
-    let overlap = 0;
-    for (let i = 0; i < nq; i++) {
-      const truth = top(exact[i], i);
-      const got = top(approx[i], i);
-      if (truth.length > 0 && got[0] === truth[0]) hit1++;
-      const want = new Set(truth);
-      overlap += truth.length === 0 ? 1 : got.filter((row) => want.has(row)).length / truth.length;
-    }
+    const { recall1, recallAtK } = recallAgainstExact(exact, approx, self, k);
     const err = await this.pool.codecError(codec.codec, q, nq, signal);
     return {
       codecVersion: codec.version,
@@ -609,8 +570,8 @@ export class CollectionService {
       k,
       rerank,
       nprobe: codec.codec.nlist === null ? null : effectiveNprobe(codec.codec.nlist, options.nprobe),
-      recall1: hit1 / nq,
-      recallAtK: overlap / nq,
+      recall1,
+      recallAtK,
       relativeMse: err.normSum > 0 ? err.errorSum / err.normSum : 0,
       msPerQuery: { index: (t2 - t1) / nq, exact: (t1 - t0) / nq },
     };
