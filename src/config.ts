@@ -9,26 +9,22 @@ import { HARD_LIMITS } from './limits.js';
 const integer = (min: number, max: number) =>
   z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min).max(max));
 
-/** Comma-separated API keys; each at least 16 characters of printable ASCII without spaces or commas. */
-const keyList = z
-  .string()
-  .transform((s) =>
-    s
-      .split(',')
-      .map((k) => k.trim())
-      .filter((k) => k.length > 0),
-  )
-  .pipe(z.array(z.string().regex(/^[\x21-\x2b\x2d-\x7e]{16,256}$/, 'each key must be 16–256 printable ASCII characters (no spaces or commas)')));
+/** A comma-separated list (blanks around items and empty items ignored) whose every item matches `item`. */
+const commaList = (item: RegExp, message: string) =>
+  z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x.length > 0),
+    )
+    .pipe(z.array(z.string().regex(item, message)));
 
-const originList = z
-  .string()
-  .transform((s) =>
-    s
-      .split(',')
-      .map((o) => o.trim())
-      .filter((o) => o.length > 0),
-  )
-  .pipe(z.array(z.string().regex(/^(\*|https?:\/\/[^\s/,]+)$/, 'each origin must be "*" or like https://example.com[:port]')));
+/** API keys: each 16–256 characters of printable ASCII without spaces or commas. */
+const keyList = commaList(/^[\x21-\x2b\x2d-\x7e]{16,256}$/, 'each key must be 16–256 printable ASCII characters (no spaces or commas)');
+
+const originList = commaList(/^(\*|https?:\/\/[^\s/,]+)$/, 'each origin must be "*" or like https://example.com[:port]');
 
 export const ConfigSchema = z.object({
   PORT: integer(0, 65535).default(8080),

@@ -215,16 +215,6 @@ export class ComputePool {
     return { queued: Math.max(0, this.inFlight - this.threads), utilization: this.piscina.utilization, threads: this.piscina.threads.length };
   }
 
-  /** Resolves when a worker answers within timeoutMs (a busy pool answers late: use for readiness, never liveness). */
-  async ping(timeoutMs = 2000): Promise<boolean> {
-    const signal = AbortSignal.timeout(timeoutMs);
-    try {
-      return (await this.run('ping', null, signal)) === 'pong';
-    } catch {
-      return false; // no answer in time is the answer: the caller reports it
-    }
-  }
-
   /** out = A·Bᵀ (A: n × k, B: m × k) in float64 (linalg.matmulABt), the output rows split over the workers. */
   matmulABt(
     A: Float32Array | Float64Array,

@@ -197,8 +197,6 @@ export interface CodecErrorTask extends CodecRef {
 
 /** Every task: name → input and output. */
 export interface TaskMap {
-  /** Answers 'pong' (a round trip through a worker). */
-  ping: { input: null; output: string };
   trainSubspace: { input: TrainSubspaceTask; output: SubspaceTrainResult };
   matmul: { input: MatmulTask; output: number };
   transpose: { input: { A: Float32Array; n: number; m: number }; output: Float32Array };

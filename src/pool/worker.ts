@@ -106,8 +106,6 @@ function readVectors(task: ReadRowsTask): ReadRowsResult {
 }
 
 const handlers: TaskHandlers = {
-  ping: () => 'pong',
-
   trainSubspace: (task) => trainOne(task.sample, task.n, new PQGeometry(task.d, task.m, task.nbits), task.j, task.options),
 
   matmul: (task) => {
@@ -282,7 +280,6 @@ function portable<T, R>(handler: (input: T) => R): (input: T) => R {
 }
 
 // Piscina calls the named export of each task.
-export const ping = portable(handlers.ping);
 export const trainSubspace = portable(handlers.trainSubspace);
 export const matmul = portable(handlers.matmul);
 export const transpose = portable(handlers.transpose);
@@ -304,7 +301,6 @@ export const readRows = portable(handlers.readRows);
 
 // Every task of the protocol is exported above (a missing one fails to compile here).
 const exported = {
-  ping,
   trainSubspace,
   matmul,
   transpose,

@@ -6,6 +6,15 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestApp, makeApp, seededVectors, waitForJob } from '../helpers/app.js';
 
+/**
+ * An untrained collection of 10,000 seeded 128-d vectors: 1,000 exact queries on it
+ * keep both workers busy for about a second (timeouts, dying workers, shutdown).
+ */
+async function heavyCollection(t: TestApp, name: string): Promise<void> {
+  await t.req('POST', '/collections', { name, dimension: 128, quantizer: { type: 'pq', m: 8, nbits: 4 } });
+  for (let b = 0; b < 4; b++) await t.req('POST', `/collections/${name}/vectors`, { vectors: seededVectors(2500, 128, b, b * 2500) });
+}
+
 /** `[[[…]]]` nested `depth` levels (as raw JSON text). */
 const nested = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth);
 
@@ -287,8 +296,7 @@ describe('defect 9: every error has the standard body', () => {
     // An app of its own: this test shuts it down.
     const t = await makeApp();
     const base = await t.app.listen({ port: 0, host: '127.0.0.1' });
-    await t.req('POST', '/collections', { name: 'heavy', dimension: 128 });
-    for (let b = 0; b < 4; b++) await t.req('POST', '/collections/heavy/vectors', { vectors: seededVectors(2500, 128, b, b * 2500) });
+    await heavyCollection(t, 'heavy');
     // Two requests on one connection: an exact search of about a second, then, once the shutdown has begun, a read.
     const queries = Array.from({ length: 1000 }, (_, i) => seededVectors(1, 128, 50 + i)[0].vector);
     const body = JSON.stringify({ vectors: queries, k: 1 });
@@ -327,8 +335,7 @@ describe('defect 9: every error has the standard body', () => {
 describe('worker failure', () => {
   it('a worker that dies mid-task is replaced; its request gets 503 worker_failed; the service keeps serving', async () => {
     const t = await makeApp();
-    await t.req('POST', '/collections', { name: 'x', dimension: 128, quantizer: { type: 'pq', m: 8, nbits: 4 } });
-    for (let b = 0; b < 4; b++) await t.req('POST', '/collections/x/vectors', { vectors: seededVectors(2500, 128, b, b * 2500) });
+    await heavyCollection(t, 'x');
     const queries = Array.from({ length: 1000 }, (_, i) => seededVectors(1, 128, 50 + i)[0].vector);
     // 1,000 × 10,000 exact distances in 128 dimensions: about a second on both workers.
     const pending = t.req('POST', '/collections/x/query', { vectors: queries, k: 10 });
@@ -351,8 +358,7 @@ describe('worker failure', () => {
 describe('defect 8: a client that leaves', () => {
   it('cancels its request: its pool tasks stop (counted as cancelled, client_gone; never answered 200)', async () => {
     const t = await makeApp();
-    await t.req('POST', '/collections', { name: 'x', dimension: 128, quantizer: { type: 'pq', m: 8, nbits: 4 } });
-    for (let b = 0; b < 4; b++) await t.req('POST', '/collections/x/vectors', { vectors: seededVectors(2500, 128, b, b * 2500) });
+    await heavyCollection(t, 'x');
     const base = await t.app.listen({ port: 0, host: '127.0.0.1' });
     const queries = Array.from({ length: 1000 }, (_, i) => seededVectors(1, 128, 50 + i)[0].vector);
     const client = new AbortController();
