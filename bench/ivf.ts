@@ -87,6 +87,7 @@ async function main(): Promise<void> {
           const rotation = args['opq-iterations'] ? { iterations: Number(args['opq-iterations']) } : {};
           const { codec } = await trainCodec(ds.base, ds.nBase, ds.d, { type: quantizer, m, nbits: 8, nlist }, { rotation }, pool.trainCompute());
           const trainSeconds = (performance.now() - t0) / 1000;
+          if (codec.kind !== 'ivf') throw new Error('an nlist was given: expected an IVF codec');
           const t1 = performance.now();
           const codes = codec.encode(ds.base, ds.nBase);
           const encodeMicrosPerVector = ((performance.now() - t1) * 1000) / ds.nBase;

@@ -96,6 +96,7 @@ async function main(): Promise<void> {
           pool.trainCompute(),
         );
         const trainSeconds = (performance.now() - t0) / 1000;
+        if (codec.kind !== 'flat') throw new Error('no nlist was given: expected a flat codec');
         const { pq } = codec;
 
         const t1 = performance.now();

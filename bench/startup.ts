@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ProductQuantizer } from '../src/core/pq.js';
-import { Codec } from '../src/core/codec.js';
+import { FlatCodec } from '../src/core/codec.js';
 import { serializeCodec } from '../src/core/serialize.js';
 import { ComputePool } from '../src/pool/compute-pool.js';
 import { CollectionService } from '../src/services/collections.js';
@@ -41,7 +41,7 @@ try {
   const col = store.createCollection('big', d, 'l2', { type: 'pq', m, nbits: 8 }, null);
   const train = new Float32Array(4096 * d).map(() => Math.random());
   const { pq } = ProductQuantizer.train(train, 4096, d, { m }, { iterations: 2 });
-  const codec = store.insertCodec(col.id, serializeCodec(new Codec(pq)), { relativeMse: 0, trainVectors: 4096, trainSeconds: 0 });
+  const codec = store.insertCodec(col.id, serializeCodec(new FlatCodec(pq)), { relativeMse: 0, trainVectors: 4096, trainSeconds: 0 });
   store.activateCodec(col.id, codec.id, null, { addedSinceTraining: 0, vectorsAtTraining: rows }, 0);
   const batch = 10_000;
   const t0 = performance.now();

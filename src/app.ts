@@ -7,7 +7,7 @@ import cors from '@fastify/cors';
 import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config.js';
-import { HARD_LIMITS } from './limits.js';
+import { HARD_LIMITS } from './tunables.js';
 import auth from './http/plugins/auth.js';
 import deadline from './http/plugins/deadline.js';
 import errors, { RETRY_AFTER_SECONDS, clientError, errorBody, frameworkError } from './http/plugins/errors.js';

@@ -1,12 +1,18 @@
 /**
- * A codec: what turns a vector into the bytes a collection keeps and back.
- * An optional transform (the OPQ rotation), an optional coarse quantizer (IVF),
- * then a product quantizer — of the vector, or with IVF of its residual to the
- * cell centroid. Rotations are orthogonal, so squared L2 distances and inner
- * products are the same before and after: queries are rotated once and all
- * tables are built in the rotated space, where the coarse centroids live too.
+ * Codecs: what turns a vector into the bytes a collection keeps and back.
+ * An optional transform (the OPQ rotation) then a product quantizer, of the
+ * vector itself (FlatCodec) or, with a coarse quantizer in front, of its
+ * residual to its cell's centroid (IVFCodec). Rotations are orthogonal, so
+ * squared L2 distances and inner products are the same before and after:
+ * queries are rotated once and all tables are built in the rotated space,
+ * where the coarse centroids live too.
  *
- * Code layout (codeSize bytes per vector): plain PQ / OPQ: the m PQ bytes.
+ * Both implement the Codec interface (encode, decode, transformQuery); how a
+ * query is scored differs, so each adds its own: a flat codec has one ADC table
+ * per query (distanceTable), an IVF codec one per visited cell (ivfSearcher).
+ * Callers switch on `kind`, and the compiler checks they did.
+ *
+ * Code layout (codeSize bytes per vector): flat: the m PQ bytes.
  * IVF: the cell (list id, uint16 little-endian) then the m PQ bytes of the residual.
  */
 import type { Metric } from './distance.js';
@@ -23,21 +29,41 @@ export function listOf(codes: Uint8Array, o: number): number {
   return codes[o] | (codes[o + 1] << 8);
 }
 
-export class Codec {
-  /** Rotated copies of query rows, reused by distanceTable. */
-  private rotated: Float32Array;
+/** What every codec does, whatever its kind. */
+interface CodecOperations {
+  readonly kind: 'flat' | 'ivf';
+  readonly pq: ProductQuantizer;
+  /** Applied before the quantizers; null for plain PQ. */
+  readonly rotation: Rotation | null;
+  /** 'opq' when a rotation comes first. */
+  readonly type: 'pq' | 'opq';
+  readonly d: number;
+  readonly ksub: number;
+  /** Bytes of code per vector (list id included for IVF). */
+  readonly codeSize: number;
+  /** IVF cells, or null for a flat codec. */
+  readonly nlist: number | null;
+  /** Codes of rows [0, n) of data (n × d) into out (n × codeSize). */
+  encode(data: Float32Array, n: number, out?: Uint8Array): Uint8Array;
+  /** Reconstructions of n codes into out (n × d), in the original space. */
+  decode(codes: Uint8Array, n: number, out?: Float32Array): Float32Array;
+  /** Query row qo/d in the codec's space: rotated into scratch for OPQ (valid until the next call). */
+  transformQuery(query: Float32Array, qo: number): { q: Float32Array; qo: number };
+}
+
+export type Codec = FlatCodec | IVFCodec;
+
+/** The rotation in front and the queries' scratch, shared by both kinds. */
+abstract class RotatedCodec {
+  /** Rotated copy of one query row, reused by transformQuery. */
+  private readonly rotated: Float32Array;
 
   constructor(
     readonly pq: ProductQuantizer,
-    /** Applied before the quantizers; null for plain PQ. */
     readonly rotation: Rotation | null = null,
-    /** IVF: the coarse quantizer (centroids in the rotated space); null for a flat codec. */
-    readonly coarse: CoarseQuantizer | null = null,
   ) {
     if (rotation !== null && rotation.d !== pq.d)
       throw new QuantizerInputError(`rotation of dimension ${rotation.d} in front of a ${pq.d}-d quantizer`);
-    if (coarse !== null && coarse.d !== pq.d)
-      throw new QuantizerInputError(`coarse quantizer of dimension ${coarse.d} with a ${pq.d}-d product quantizer`);
     this.rotated = new Float32Array(rotation === null ? 0 : pq.d);
   }
 
@@ -47,22 +73,74 @@ export class Codec {
   get d(): number {
     return this.pq.d;
   }
-  /** IVF cells, or null for a flat codec. */
-  get nlist(): number | null {
-    return this.coarse?.nlist ?? null;
-  }
-  /** Bytes of code per vector (list id included for IVF). */
-  get codeSize(): number {
-    return this.pq.codeSize + (this.coarse === null ? 0 : LIST_ID_BYTES);
-  }
   get ksub(): number {
     return this.pq.ksub;
   }
 
-  /** Codes of rows [0, n) of data (n × d) into out (n × codeSize). */
+  transformQuery(query: Float32Array, qo: number): { q: Float32Array; qo: number } {
+    if (this.rotation === null) return { q: query, qo };
+    this.rotation.apply(query, 1, this.rotated, qo);
+    return { q: this.rotated, qo: 0 };
+  }
+
+  /** Rows in the quantizers' space (rotated for OPQ). */
+  protected forward(data: Float32Array, n: number): Float32Array {
+    return this.rotation === null ? data : this.rotation.apply(data, n);
+  }
+
+  /** Reconstructions y (n × d, rotated space) back into out, or y itself when there is no rotation. */
+  protected backward(y: Float32Array, n: number, out: Float32Array): Float32Array {
+    return this.rotation === null ? y : this.rotation.reverse(y, n, out);
+  }
+}
+
+/** PQ or OPQ over the whole collection: one ADC table per query, scanned over every code. */
+export class FlatCodec extends RotatedCodec implements CodecOperations {
+  readonly kind = 'flat';
+  readonly nlist = null;
+
+  get codeSize(): number {
+    return this.pq.codeSize;
+  }
+
   encode(data: Float32Array, n: number, out: Uint8Array = new Uint8Array(n * this.codeSize)): Uint8Array {
-    const y = this.rotation === null ? data : this.rotation.apply(data, n);
-    if (this.coarse === null) return this.pq.encode(y, n, out);
+    return this.pq.encode(this.forward(data, n), n, out);
+  }
+
+  decode(codes: Uint8Array, n: number, out: Float32Array = new Float32Array(n * this.d)): Float32Array {
+    return this.backward(this.pq.decode(codes, n, this.rotation === null ? out : undefined), n, out);
+  }
+
+  /** ADC table (m × ksub, smaller is nearer) of query row qo/d; see ProductQuantizer.distanceTable. */
+  distanceTable(query: Float32Array, qo: number, metric: Exclude<Metric, 'cosine'>, out?: Float32Array): Float32Array {
+    const t = this.transformQuery(query, qo);
+    return this.pq.distanceTable(t.q, t.qo, metric, out);
+  }
+}
+
+/** IVF in front of PQ or OPQ: a cell per vector, the residual to its centroid quantized. */
+export class IVFCodec extends RotatedCodec implements CodecOperations {
+  readonly kind = 'ivf';
+
+  constructor(
+    pq: ProductQuantizer,
+    rotation: Rotation | null,
+    /** The coarse quantizer; its centroids live in the rotated space. */
+    readonly coarse: CoarseQuantizer,
+  ) {
+    super(pq, rotation);
+    if (coarse.d !== pq.d) throw new QuantizerInputError(`coarse quantizer of dimension ${coarse.d} with a ${pq.d}-d product quantizer`);
+  }
+
+  get nlist(): number {
+    return this.coarse.nlist;
+  }
+  get codeSize(): number {
+    return this.pq.codeSize + LIST_ID_BYTES;
+  }
+
+  encode(data: Float32Array, n: number, out: Uint8Array = new Uint8Array(n * this.codeSize)): Uint8Array {
+    const y = this.forward(data, n);
     const lists = this.coarse.assign(y, n);
     const m = this.pq.codeSize;
     const pqCodes = this.pq.encode(this.coarse.residuals(y, n, lists), n);
@@ -75,16 +153,10 @@ export class Codec {
     return out;
   }
 
-  /** Reconstructions of n codes into out (n × d), in the original space. */
   decode(codes: Uint8Array, n: number, out: Float32Array = new Float32Array(n * this.d)): Float32Array {
-    let y: Float32Array;
-    if (this.coarse === null) {
-      y = this.pq.decode(codes, n, this.rotation === null ? out : undefined);
-    } else {
-      const { pqCodes, lists } = this.split(codes, n);
-      y = this.coarse.addCentroids(this.pq.decode(pqCodes, n, this.rotation === null ? out : undefined), n, lists);
-    }
-    return this.rotation === null ? y : this.rotation.reverse(y, n, out);
+    const { pqCodes, lists } = this.split(codes, n);
+    const y = this.coarse.addCentroids(this.pq.decode(pqCodes, n, this.rotation === null ? out : undefined), n, lists);
+    return this.backward(y, n, out);
   }
 
   /** IVF codes → their list ids and PQ codes. */
@@ -100,23 +172,13 @@ export class Codec {
     return { lists, pqCodes };
   }
 
-  /** Query row qo/d in the codec's space: rotated into scratch for OPQ (valid until the next call). */
-  transformQuery(query: Float32Array, qo: number): { q: Float32Array; qo: number } {
-    if (this.rotation === null) return { q: query, qo };
-    this.rotation.apply(query, 1, this.rotated, qo);
-    return { q: this.rotated, qo: 0 };
-  }
-
-  /** ADC table (m × ksub, smaller is nearer) of query row qo/d for a flat codec; see ProductQuantizer.distanceTable. */
-  distanceTable(query: Float32Array, qo: number, metric: Exclude<Metric, 'cosine'>, out?: Float32Array): Float32Array {
-    if (this.coarse !== null) throw new QuantizerInputError('an IVF codec has one table per cell: search it with ivfSearcher');
-    const t = this.transformQuery(query, qo);
-    return this.pq.distanceTable(t.q, t.qo, metric, out);
-  }
-
-  /** A searcher over this IVF codec's lists (queries go through transformQuery first). */
+  /** A searcher over this codec's lists (queries go through transformQuery first). */
   ivfSearcher(metric: Exclude<Metric, 'cosine'>): IVFSearcher {
-    if (this.coarse === null) throw new QuantizerInputError('a flat codec has no inverted lists');
     return new IVFSearcher(this.coarse, this.pq, metric);
   }
+}
+
+/** The codec for a quantizer, an optional rotation and an optional coarse quantizer. */
+export function makeCodec(pq: ProductQuantizer, rotation: Rotation | null = null, coarse: CoarseQuantizer | null = null): Codec {
+  return coarse === null ? new FlatCodec(pq, rotation) : new IVFCodec(pq, rotation, coarse);
 }

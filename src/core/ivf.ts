@@ -20,18 +20,13 @@
 import { adcScan } from './adc.js';
 import { dot, squaredNorms } from './distance.js';
 import { QuantizerInputError, checkInteger } from './errors.js';
-import { KMEANS_DEFAULTS, kmeans } from './kmeans.js';
-import { dotsWithCentroids } from './nearest.js';
+import { kmeans } from './kmeans.js';
+import { matmulABt } from './linalg.js';
 import { nearestF32 } from './wasm/kernels.js';
 import type { ProductQuantizer } from './pq.js';
 import { deriveSeed } from './rng.js';
 import { TopK } from './topk.js';
-
-/** Cell terms above this size are computed per visited cell instead of held per worker. */
-export const PRECOMPUTED_TERMS_MAX_BYTES = 32 * 1024 * 1024;
-
-/** Largest nlist: list ids are stored in two bytes in front of each code. */
-export const MAX_NLIST = 65536;
+import { COARSE_ITERATIONS, HARD_LIMITS, KMEANS_DEFAULTS, PRECOMPUTED_TERMS_MAX_BYTES } from '../tunables.js';
 
 export class CoarseQuantizer {
   /** ‖centroid‖², nlist entries. */
@@ -43,7 +38,7 @@ export class CoarseQuantizer {
     /** nlist × d, row-major. */
     readonly centroids: Float32Array,
   ) {
-    checkInteger('nlist', nlist, 1, MAX_NLIST);
+    checkInteger('nlist', nlist, 1, HARD_LIMITS.maxNlist);
     if (centroids.length !== nlist * d)
       throw new QuantizerInputError(`${nlist} coarse centroids of dimension ${d} need ${nlist * d} values, got ${centroids.length}`);
     this.norms = squaredNorms(centroids, nlist, d);
@@ -83,7 +78,7 @@ export class CoarseQuantizer {
    * ‖q − c‖² ('l2') or −⟨q, c⟩ ('ip'), into out (nlist entries).
    */
   costs(q: Float32Array, qo: number, metric: 'l2' | 'ip', out: Float64Array): Float64Array {
-    dotsWithCentroids(q, qo, this.centroids, 0, this.nlist, this.d, out, 0);
+    matmulABt(q, qo, this.centroids, 0, 1, this.nlist, this.d, out);
     if (metric === 'l2') {
       const qn = dot(q, qo, q, qo, this.d);
       for (let l = 0; l < this.nlist; l++) out[l] = Math.max(0, qn + this.norms[l] - 2 * out[l]);
@@ -107,10 +102,11 @@ export function cellTerms(
   oo: number,
   dots: Float64Array = new Float64Array(pq.ksub),
 ): void {
-  const { m, ksub, offsets } = pq.geometry;
+  const { geometry } = pq;
+  const { m, ksub, offsets } = geometry;
   for (let j = 0; j < m; j++) {
-    const lo = offsets[j];
-    dotsWithCentroids(coarse.centroids, list * coarse.d + lo, pq.centroids, ksub * lo, ksub, offsets[j + 1] - lo, dots, 0);
+    // The cell centroid's sub-vector j against sub-space j's codebook.
+    matmulABt(coarse.centroids, list * coarse.d + offsets[j], pq.centroids, geometry.codebookStart(j), 1, ksub, geometry.dsub(j), dots);
     const o = oo + j * ksub;
     for (let c = 0; c < ksub; c++) out[o + c] = pq.norms[j * ksub + c] + 2 * dots[c];
   }
@@ -246,9 +242,6 @@ export interface CoarseTrainOptions {
   seed?: number;
 }
 
-/** Lloyd iterations of the coarse k-means (FAISS: 25 for its IVF clustering, where it stops without converging). */
-export const COARSE_ITERATIONS = 25;
-
 /**
  * Trains the coarse quantizer: k-means with nlist centroids on at most 256 × nlist
  * of the n rows (seeded sample). Needs n ≥ nlist; warns under 39 rows per cell.
@@ -260,7 +253,7 @@ export function trainCoarse(
   nlist: number,
   options: CoarseTrainOptions = {},
 ): { coarse: CoarseQuantizer; warnings: string[] } {
-  checkInteger('nlist', nlist, 1, MAX_NLIST);
+  checkInteger('nlist', nlist, 1, HARD_LIMITS.maxNlist);
   const r = kmeans(data, n, d, {
     k: nlist,
     maxIterations: options.iterations ?? COARSE_ITERATIONS,

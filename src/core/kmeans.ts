@@ -23,8 +23,9 @@
  */
 import { dot, l2sq } from './distance.js';
 import { QuantizerInputError, checkInteger } from './errors.js';
-import { squaredDistancesTo } from './nearest.js';
+import { matmulABt } from './linalg.js';
 import { Rng, sampleIndices } from './rng.js';
+import { KMEANS_DEFAULTS } from '../tunables.js';
 
 export interface KMeansOptions {
   /** Number of centroids. */
@@ -64,13 +65,6 @@ export interface KMeansResult {
   splits: number;
   warnings: string[];
 }
-
-export const KMEANS_DEFAULTS = {
-  maxIterations: 50,
-  seed: 1234,
-  maxPointsPerCentroid: 256,
-  minPointsPerCentroid: 39,
-} as const;
 
 /**
  * Lower bounds are stored in float32. Rounding to nearest could raise a bound
@@ -555,5 +549,29 @@ class Lloyd {
     let total = 0;
     for (let i = 0; i < this.n; i++) total += l2sq(this.x, i * this.d, this.c, this.a[i] * this.d, this.d);
     return total;
+  }
+}
+
+/**
+ * Squared distances of rows [0, n) (row i at x[xo + i·d]) to all k centroids (k × d from c[0]):
+ * out[i·k + j] = max(0, xNorms[i] + cNorms[j] − 2⟨x_i, c_j⟩), the dot products by the
+ * blocked A·Bᵀ kernel. The norm form loses a little precision to cancellation:
+ * |error| ≤ d · 2⁻⁵⁰ · (xNorms[i] + cNorms[j]), which callers that need bounds subtract.
+ */
+function squaredDistancesTo(
+  x: Float32Array,
+  xo: number,
+  n: number,
+  d: number,
+  xNorms: Float64Array,
+  c: Float32Array,
+  k: number,
+  cNorms: Float64Array,
+  out: Float64Array,
+): void {
+  matmulABt(x, xo, c, 0, n, k, d, out);
+  for (let i = 0; i < n; i++) {
+    const xn = xNorms[i];
+    for (let j = 0, o = i * k; j < k; j++, o++) out[o] = Math.max(0, xn + cNorms[j] - 2 * out[o]);
   }
 }

@@ -1,13 +1,19 @@
 /**
- * Dense linear algebra for the rotation (OPQ) and PCA: a blocked A·Bᵀ product,
+ * Dense linear algebra for the rotation (OPQ) and PCA: the blocked A·Bᵀ product,
  * a symmetric eigendecomposition, Gram–Schmidt.
  * Matrices are flat, row-major; "rows × cols" is stated beside each argument.
  */
 
 /**
- * out[oo + i·m + j] = ⟨A row i, B row j⟩ for A: n × k (from ao), B: m × k (from bo).
- * That is A·Bᵀ; with B = Cᵀ stored row-major it is A·C. Two rows × four columns
- * per step, so each loaded value feeds several multiply-adds.
+ * The A·Bᵀ kernel of the float64 family: out[oo + i·m + j] = ⟨A row i, B row j⟩
+ * for A: n × k (from ao), B: m × k (from bo); with B = Cᵀ stored row-major it is A·C.
+ * Every other product of rows in the core is this one: a query's dot products with
+ * a codebook (distance tables, IVF cell terms) is n = 1, k-means distances are
+ * built on it. Its float32 SIMD twin is wasm/kernels.dotsF32 (same arguments).
+ *
+ * Each entry is one float64 sum over t in order, so the result does not depend on
+ * the blocking: two rows × four columns per step (each loaded value feeds several
+ * multiply-adds), a last odd row four columns at a time.
  */
 export function matmulABt(
   A: Float32Array | Float64Array,
@@ -25,13 +31,7 @@ export function matmulABt(
     const a0 = ao + i * k;
     const o0 = oo + i * m;
     if (i + 1 === n) {
-      // A last odd row (n = 1: one query's rotation) alone, same summation order.
-      for (let j = 0; j < m; j++) {
-        const b0 = bo + j * k;
-        let s = 0;
-        for (let t = 0; t < k; t++) s += A[a0 + t] * B[b0 + t];
-        out[o0 + j] = s;
-      }
+      rowTimesBt(A, a0, B, bo, m, k, out, o0);
       break;
     }
     const a1 = a0 + k;
@@ -86,6 +86,48 @@ export function matmulABt(
       out[o0 + j] = s;
       out[o1 + j] = r;
     }
+  }
+}
+
+/** One row of A·Bᵀ (row a0 of A against the m rows of B from bo), four rows of B at a time. */
+function rowTimesBt(
+  A: Float32Array | Float64Array,
+  a0: number,
+  B: Float32Array | Float64Array,
+  bo: number,
+  m: number,
+  k: number,
+  out: Float32Array | Float64Array,
+  o0: number,
+): void {
+  const m4 = m & ~3;
+  let j = 0;
+  for (; j < m4; j += 4) {
+    const b0 = bo + j * k;
+    const b1 = b0 + k;
+    const b2 = b1 + k;
+    const b3 = b2 + k;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    for (let t = 0; t < k; t++) {
+      const x = A[a0 + t];
+      s0 += x * B[b0 + t];
+      s1 += x * B[b1 + t];
+      s2 += x * B[b2 + t];
+      s3 += x * B[b3 + t];
+    }
+    out[o0 + j] = s0;
+    out[o0 + j + 1] = s1;
+    out[o0 + j + 2] = s2;
+    out[o0 + j + 3] = s3;
+  }
+  for (; j < m; j++) {
+    const b0 = bo + j * k;
+    let s = 0;
+    for (let t = 0; t < k; t++) s += A[a0 + t] * B[b0 + t];
+    out[o0 + j] = s;
   }
 }
 

@@ -9,12 +9,12 @@
  */
 import { dot, l2sq } from './distance.js';
 import { QuantizerInputError, checkInteger } from './errors.js';
-import { KMEANS_DEFAULTS, type KMeansResult, gatherRows, kmeans } from './kmeans.js';
-import { dotsWithCentroids } from './nearest.js';
+import { type KMeansResult, gatherRows, kmeans } from './kmeans.js';
+import { matmulABt } from './linalg.js';
 import { nearestF32 } from './wasm/kernels.js';
 import { Rng, deriveSeed, sampleIndices } from './rng.js';
 import type { TrainCompute } from './rotation.js';
-
+import { KMEANS_DEFAULTS } from '../tunables.js';
 export interface PQTrainOptions {
   /** Lloyd iterations per sub-space (at most; stops early when converged). Default 50. */
   iterations?: number;
@@ -70,6 +70,20 @@ export class PQGeometry {
 
   dsub(j: number): number {
     return this.offsets[j + 1] - this.offsets[j];
+  }
+
+  /**
+   * Where sub-space j's codebook starts in a centroids array (ProductQuantizer.centroids,
+   * a warm start): ksub × dsub(j) floats, row-major; it ends where j + 1's starts
+   * (j + 1 = m: at ksub × d). The one place that knows the layout.
+   */
+  codebookStart(j: number): number {
+    return this.ksub * this.offsets[j];
+  }
+
+  /** Where centroid c of sub-space j starts (dsub(j) floats). */
+  centroidStart(j: number, c: number): number {
+    return this.codebookStart(j) + c * this.dsub(j);
   }
 
   /** Bytes per encoded vector. */
@@ -135,9 +149,7 @@ export function trainSubspace(sample: Float32Array, n: number, geometry: PQGeome
     minPointsPerCentroid: options.minPointsPerCentroid,
     init: options.init,
     initialCentroids:
-      options.warmStart === undefined
-        ? undefined
-        : options.warmStart.subarray(geometry.ksub * geometry.offsets[j], geometry.ksub * geometry.offsets[j + 1]),
+      options.warmStart === undefined ? undefined : options.warmStart.subarray(geometry.codebookStart(j), geometry.codebookStart(j + 1)),
   });
   return {
     centroids: r.centroids,
@@ -229,7 +241,8 @@ export class ProductQuantizer {
   readonly geometry: PQGeometry;
   /**
    * Codebooks: for sub-space j, ksub × dsub(j) row-major, starting at
-   * ksub × offsets[j]; total ksub × d floats.
+   * geometry.codebookStart(j); total ksub × d floats. Read through codebook()
+   * and centroid(), or the geometry's offsets, never by hand-written arithmetic.
    */
   readonly centroids: Float32Array;
   /** ‖centroid‖², ksub per sub-space (m × ksub), for encoding and tables by dot products. */
@@ -247,11 +260,22 @@ export class ProductQuantizer {
     this.scratch = new Float64Array(geometry.ksub);
     for (let j = 0; j < geometry.m; j++) {
       const ds = geometry.dsub(j);
-      const base = geometry.ksub * geometry.offsets[j];
       for (let c = 0; c < geometry.ksub; c++) {
-        this.norms[j * geometry.ksub + c] = dot(centroids, base + c * ds, centroids, base + c * ds, ds);
+        const o = geometry.centroidStart(j, c);
+        this.norms[j * geometry.ksub + c] = dot(centroids, o, centroids, o, ds);
       }
     }
+  }
+
+  /** Sub-space j's codebook: ksub × dsub(j) floats, row-major (a view, not a copy). */
+  codebook(j: number): Float32Array {
+    return this.centroids.subarray(this.geometry.codebookStart(j), this.geometry.codebookStart(j + 1));
+  }
+
+  /** Centroid c of sub-space j: dsub(j) floats (a view, not a copy). */
+  centroid(j: number, c: number): Float32Array {
+    const start = this.geometry.centroidStart(j, c);
+    return this.centroids.subarray(start, start + this.geometry.dsub(j));
   }
 
   get d(): number {
@@ -285,21 +309,22 @@ export class ProductQuantizer {
 
   static fromSubspaces(geometry: PQGeometry, codebooks: Float32Array[]): ProductQuantizer {
     const centroids = new Float32Array(geometry.ksub * geometry.d);
-    for (let j = 0; j < geometry.m; j++) centroids.set(codebooks[j], geometry.ksub * geometry.offsets[j]);
+    for (let j = 0; j < geometry.m; j++) centroids.set(codebooks[j], geometry.codebookStart(j));
     return new ProductQuantizer(geometry, centroids);
   }
 
   /** Encodes rows [0, n) of data (n × d) into out (n × m bytes). */
   encode(data: Float32Array, n: number, out: Uint8Array = new Uint8Array(n * this.m)): Uint8Array {
     checkData(data, n, this.d);
-    const { d, m, ksub, offsets } = this.geometry;
+    const { geometry } = this;
+    const { d, m, ksub, offsets } = geometry;
     // Blocks of rows, so a block stays in cache while every sub-space encodes it.
     const block = 256;
     for (let s = 0; s < n; s += block) {
       const b = Math.min(block, n - s);
       for (let j = 0; j < m; j++) {
-        const lo = offsets[j];
-        nearestF32(data, s * d + lo, d, b, this.centroids, ksub * lo, ksub, offsets[j + 1] - lo, this.norms, j * ksub, out, s * m + j, m);
+        const cb = geometry.codebookStart(j);
+        nearestF32(data, s * d + offsets[j], d, b, this.centroids, cb, ksub, geometry.dsub(j), this.norms, j * ksub, out, s * m + j, m);
       }
     }
     return out;
@@ -307,14 +332,9 @@ export class ProductQuantizer {
 
   /** Reconstructs n vectors from their codes (n × m) into out (n × d). */
   decode(codes: Uint8Array, n: number, out: Float32Array = new Float32Array(n * this.d)): Float32Array {
-    const { d, m, ksub, offsets } = this.geometry;
+    const { d, m, offsets } = this.geometry;
     for (let i = 0; i < n; i++) {
-      for (let j = 0; j < m; j++) {
-        const lo = offsets[j];
-        const ds = offsets[j + 1] - lo;
-        const src = ksub * lo + codes[i * m + j] * ds;
-        out.set(this.centroids.subarray(src, src + ds), i * d + lo);
-      }
+      for (let j = 0; j < m; j++) out.set(this.centroid(j, codes[i * m + j]), i * d + offsets[j]);
     }
     return out;
   }
@@ -324,14 +344,14 @@ export class ProductQuantizer {
    * 'l2': ‖q_j − c‖²; 'ip': −⟨q_j, c⟩ (cosine callers pass unit vectors and use 'ip').
    */
   distanceTable(query: Float32Array, qo: number, metric: 'l2' | 'ip', out: Float32Array = new Float32Array(this.m * this.ksub)): Float32Array {
-    const { m, ksub, offsets } = this.geometry;
-    const { centroids, norms } = this;
+    const { geometry, centroids, norms } = this;
+    const { m, ksub, offsets } = geometry;
     const dots = this.scratch;
     for (let j = 0; j < m; j++) {
       const lo = offsets[j];
-      const ds = offsets[j + 1] - lo;
+      const ds = geometry.dsub(j);
       const to = j * ksub;
-      dotsWithCentroids(query, qo + lo, centroids, ksub * lo, ksub, ds, dots, 0);
+      matmulABt(query, qo + lo, centroids, geometry.codebookStart(j), 1, ksub, ds, dots); // one row × the codebook
       if (metric === 'l2') {
         // ‖q − c‖² = ‖q‖² + ‖c‖² − 2⟨q, c⟩ (clamped: rounding can dip below 0 for c ≈ q).
         const qn = dot(query, qo + lo, query, qo + lo, ds);

@@ -25,6 +25,7 @@ import { type PQGeometry, type PQTrainOptions, ProductQuantizer, type SubspaceTr
 import { Rng, sampleIndices } from './rng.js';
 import { gatherRows } from './kmeans.js';
 import { dotsF32 } from './wasm/kernels.js';
+import { ENCODE_CHUNK, ROTATION_DEFAULTS, WIDE_ROTATION_DEFAULTS, WIDE_SUBSPACE } from '../tunables.js';
 
 export class Rotation {
   private inverse: Float32Array | null = null;
@@ -134,22 +135,6 @@ export interface RotationTrainReport {
   /** Sample MSE of PQ on the rotated sample: identity start, parametric start, then after each iteration. */
   sampleMse: number[];
 }
-
-export const ROTATION_DEFAULTS = { iterations: 8, sampleSize: 8192, pqIterations: 4, seed: 1234 } as const;
-
-/** Sub-spaces wider than this many dimensions get WIDE_ROTATION_DEFAULTS. */
-const WIDE_SUBSPACE = 64;
-
-/**
- * Wide sub-spaces (M = 8 at d = 784: 98 dimensions) need more: k-means in 98
- * dimensions overfits 32 rows per centroid, and the rotation keeps improving for
- * longer. The identity start reaches a low error quickly but ranks worse (error
- * piled into a few sub-spaces: OPQ8 on Fashion-MNIST stalls at 10-recall@10 0.455
- * with relative MSE 0.0589); the parametric start balances the sub-spaces and
- * needs many cheap updates: 80 Lloyd updates on 32,768 rows reach 0.477 at
- * 0.0624 in 534 s on 2 cores (FAISS's OPQ8: 0.462 at 0.0626 in 632 s, see README).
- */
-export const WIDE_ROTATION_DEFAULTS = { iterations: 80, sampleSize: 32768, pqStep: 'lloyd', start: 'parametric' } as const;
 
 export interface RotationDefaults {
   iterations: number;
@@ -352,9 +337,6 @@ export const inlineCompute: TrainCompute = {
   },
 };
 
-/** Rows per chunk of `encodeWithError`; errors are summed per chunk, then over chunks in order, everywhere. */
-export const ENCODE_CHUNK = 1024;
-
 /** Codes of rows [start, end) of y into the same rows of codes (n × m); returns the rows' squared reconstruction error. */
 export function encodeRowsWithError(pq: ProductQuantizer, y: Float32Array, start: number, end: number, codes: Uint8Array): number {
   const { d, m } = pq;
@@ -401,8 +383,7 @@ export function crossWithReconstruction(
       for (let a = 0; a < d; a++) sums[so + a] += x[xo + a];
     }
     const lo = offsets[j];
-    const ds = offsets[j + 1] - lo;
-    const co = ksub * lo; // c_j: ksub × ds
+    const ds = pq.geometry.dsub(j);
     if (recentre !== null) {
       const D = recentre.directions;
       for (let c = 0; c < ksub; c++) {
@@ -411,13 +392,13 @@ export function crossWithReconstruction(
           const r = (lo + b) * d;
           let s = 0;
           for (let a = 0; a < d; a++) s += sums[c * d + a] * D[r + a];
-          centroids[co + c * ds + b] = s / counts[c];
+          centroids[pq.geometry.centroidStart(j, c) + b] = s / counts[c];
         }
       }
     }
     for (let a = 0; a < d; a++) out.fill(0, a * d + lo, a * d + lo + ds);
     for (let c = 0; c < ksub; c++) {
-      const cc = co + c * ds;
+      const cc = pq.geometry.centroidStart(j, c);
       for (let a = 0; a < d; a++) {
         const s = sums[c * d + a];
         const oa = a * d + lo;

@@ -19,7 +19,7 @@
  * centroids (CoarseQuantizer.centroids layout), then a product quantizer payload.
  * All numbers little-endian.
  */
-import { Codec } from './codec.js';
+import { type Codec, makeCodec } from './codec.js';
 import { CorruptCodecError } from './errors.js';
 import { CoarseQuantizer } from './ivf.js';
 import { PQGeometry, ProductQuantizer } from './pq.js';
@@ -62,7 +62,8 @@ function readFloats(view: DataView, o: number, count: number): Float32Array {
 
 /** The bytes of a codec: kind 1 for plain PQ, 2 with a rotation in front, 3 with IVF. */
 export function serializeCodec(codec: Codec): Uint8Array {
-  const { pq, rotation, coarse } = codec;
+  const { pq, rotation } = codec;
+  const coarse = codec.kind === 'ivf' ? codec.coarse : null;
   const rotationBytes = rotation === null ? 0 : rotation.directions.length * 4;
   const prefix = coarse !== null ? 12 + rotationBytes + coarse.centroids.length * 4 : rotation !== null ? 4 + rotationBytes : 0;
   const payload = prefix + pqPayloadBytes(pq);
@@ -94,7 +95,7 @@ export function serializeCodec(codec: Codec): Uint8Array {
 
 export function deserializeCodec(bytes: Uint8Array): Codec {
   const { view, payload, kind } = readHeader(bytes);
-  if (kind === CodecKind.pq) return new Codec(readPQ(view, HEADER, payload));
+  if (kind === CodecKind.pq) return makeCodec(readPQ(view, HEADER, payload));
   const fields = kind === CodecKind.ivf ? 3 : 1;
   if (payload < 4 * fields) throw corrupt('payload too short');
   const d = view.getUint32(HEADER, true);
@@ -119,7 +120,7 @@ export function deserializeCodec(bytes: Uint8Array): Codec {
       throw corrupt(err instanceof Error ? err.message : String(err));
     }
   }
-  return new Codec(pq, rotation, coarse);
+  return makeCodec(pq, rotation, coarse);
 }
 
 function writeHeader(view: DataView, kind: number, payload: number): void {

@@ -9,10 +9,11 @@
  * data, and the coarse centroids are rotated too, so cells and codes live in one
  * space.
  */
-import { Codec } from './codec.js';
+import { type Codec, makeCodec } from './codec.js';
 import { CoarseQuantizer } from './ivf.js';
 import { PQGeometry, type PQTrainOptions, type PQTrainReport, trainProductQuantizer } from './pq.js';
 import { type Rotation, type RotationTrainOptions, type RotationTrainReport, type TrainCompute, trainRotation } from './rotation.js';
+import { TRAIN_PROGRESS } from '../tunables.js';
 
 export interface CodecTrainConfig {
   type: 'pq' | 'opq';
@@ -27,13 +28,6 @@ export interface CodecTrainOptions extends PQTrainOptions {
   /** IVF: Lloyd iterations of the coarse k-means (at most). */
   coarseIterations?: number;
 }
-
-/**
- * Where the progress fraction stands after each step: the coarse k-means, then
- * the residuals (IVF only); of what follows, the rotation's share (OPQ only),
- * then the product quantizer's sub-spaces.
- */
-export const TRAIN_PROGRESS = { coarseTrained: 0.25, residualsDone: 0.3, rotationShare: 0.6 } as const;
 
 /** Trains a codec on n × d rows; onProgress(fraction) runs from 0 to 1. */
 export async function trainCodec(
@@ -78,5 +72,5 @@ export async function trainCodec(
     scaled(pqFrom + ((1 - pqFrom) * done) / total),
   );
   report.warnings.unshift(...coarseWarnings);
-  return { codec: new Codec(pq, rotation, coarse), report, rotation: rotationReport };
+  return { codec: makeCodec(pq, rotation, coarse), report, rotation: rotationReport };
 }

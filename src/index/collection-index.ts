@@ -19,8 +19,7 @@
  */
 import type { Codec } from '../core/codec.js';
 import { InvertedLists } from './inverted-lists.js';
-
-const INITIAL_CAPACITY = 4096;
+import { INITIAL_CAPACITY } from '../tunables.js';
 
 export interface ActiveCodec {
   id: number;

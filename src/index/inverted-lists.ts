@@ -14,9 +14,7 @@
  */
 import { LIST_ID_BYTES, listOf } from '../core/codec.js';
 import type { ListsView } from '../core/ivf.js';
-
-/** Free slots per list at layout: an eighth of its size, at least this many. */
-const MIN_SLACK = 8;
+import { MIN_SLACK } from '../tunables.js';
 
 export class InvertedLists {
   codes: Uint8Array;

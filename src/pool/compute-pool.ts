@@ -7,12 +7,12 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { ProductQuantizer } from '../core/pq.js';
-import { Codec } from '../core/codec.js';
+import { type Codec, FlatCodec, type IVFCodec } from '../core/codec.js';
 import { QuantizerInputError } from '../core/errors.js';
 import type { CoarseQuantizer, ListsView } from '../core/ivf.js';
 import { serializeCodec } from '../core/serialize.js';
 import { mergeTopK } from '../core/topk.js';
-import { ENCODE_CHUNK, type TrainCompute } from '../core/rotation.js';
+import type { TrainCompute } from '../core/rotation.js';
 import type {
   CodecErrorTask,
   CrossTask,
@@ -38,6 +38,7 @@ import type {
   VectorSource,
 } from './tasks.js';
 import { WORKER_FILE, assertWorkerBuilt } from './worker-file.js';
+import { ENCODE_CHUNK, MIN_ROWS_PER_TASK } from '../tunables.js';
 
 export type { VectorSource } from './tasks.js';
 
@@ -106,9 +107,6 @@ function workerStopped(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   return /^worker exited with code|^Terminating worker thread/.test(err.message) || (err as { code?: unknown }).code === 'ERR_WORKER_OUT_OF_MEMORY';
 }
-
-/** Rows per scan task below which splitting a search costs more than it saves. */
-const MIN_ROWS_PER_TASK = 16_384;
 
 /** Copies a typed array into shared memory unless it already is there. */
 export function toShared<T extends Float32Array | Float64Array | Uint8Array>(a: T): T {
@@ -284,7 +282,7 @@ export class ComputePool {
     const handle = (pq: ProductQuantizer) => {
       let codec = codecs.get(pq);
       if (codec === undefined) {
-        codec = new Codec(pq);
+        codec = new FlatCodec(pq);
         codecs.set(pq, codec);
       }
       return codecHandle(codec);
@@ -375,7 +373,7 @@ export class ComputePool {
    * tables and scans its range, and the per-range top-k lists are merged here.
    */
   async search(args: {
-    codec: Codec;
+    codec: FlatCodec;
     codes: Uint8Array;
     dead: Uint8Array;
     rows: number;
@@ -415,7 +413,7 @@ export class ComputePool {
    * nprobe nearest cells in the shared inverted lists. Ids are row numbers.
    */
   async ivfSearch(args: {
-    codec: Codec;
+    codec: IVFCodec;
     lists: ListsView;
     /** One byte per row, nonzero = leave out. */
     dead: Uint8Array;

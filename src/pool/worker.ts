@@ -8,7 +8,7 @@
  * leaves as a PortableError, so its name, message and code survive.
  */
 import { adcScan } from '../core/adc.js';
-import type { Codec } from '../core/codec.js';
+import type { Codec, FlatCodec, IVFCodec } from '../core/codec.js';
 import { dot, l2sq, normalizeRows, rankingDistance } from '../core/distance.js';
 import { CoarseQuantizer, type IVFSearcher, trainCoarse as trainCoarseQuantizer } from '../core/ivf.js';
 import { gramSchmidtRows, matmulABt, symmetricEigen, transpose as transposeMatrix } from '../core/linalg.js';
@@ -21,9 +21,7 @@ import { filterPredicate } from '../index/metadata-filter.js';
 import { VectorReader } from '../store/reader.js';
 import { blobInto } from '../store/vector-blobs.js';
 import type { CodecRef, ErrorSums, PartialResults, PortableError, ReadRowsResult, ReadRowsTask, TaskHandlers, TaskName } from './tasks.js';
-
-/** Parsed codecs kept per worker (LRU): a collection's codec plus the ones a training job is working with. */
-const CODEC_CACHE_SIZE = 16;
+import { CODEC_CACHE_SIZE } from '../tunables.js';
 const codecs = new Map<string, Codec>();
 
 function codecFor(ref: CodecRef): Codec {
@@ -38,9 +36,19 @@ function codecFor(ref: CodecRef): Codec {
   return codec;
 }
 
-const searchers = new WeakMap<Codec, Map<string, IVFSearcher>>();
+/**
+ * The codec of a task that needs one kind: a flat scan of an IVF codec (or the
+ * reverse) is a bug of the caller, an internal error, never the client's.
+ */
+function codecOfKind<K extends Codec['kind']>(ref: CodecRef, kind: K): Extract<Codec, { kind: K }> {
+  const codec = codecFor(ref);
+  if (codec.kind !== kind) throw new Error(`a ${kind} task was given a ${codec.kind} codec`);
+  return codec as Extract<Codec, { kind: K }>;
+}
 
-function ivfSearcher(codec: Codec, metric: 'l2' | 'ip'): IVFSearcher {
+const searchers = new WeakMap<IVFCodec, Map<string, IVFSearcher>>();
+
+function ivfSearcher(codec: IVFCodec, metric: 'l2' | 'ip'): IVFSearcher {
   let byMetric = searchers.get(codec);
   if (byMetric === undefined) {
     byMetric = new Map();
@@ -144,7 +152,7 @@ const handlers: TaskHandlers = {
 
   /** ADC search of a row range: per query, a distance table and a scan. Ids are row numbers. */
   scan: (task) => {
-    const codec = codecFor(task);
+    const codec: FlatCodec = codecOfKind(task, 'flat');
     const m = codec.codeSize;
     const table = new Float32Array(m * codec.ksub);
     const heaps: TopK[] = [];
@@ -173,7 +181,7 @@ const handlers: TaskHandlers = {
 
   /** IVF search of a few queries over the inverted lists, filling k when k rows are eligible. Ids are row numbers; results indexed from q0. */
   ivfScan: (task) => {
-    const codec = codecFor(task);
+    const codec = codecOfKind(task, 'ivf');
     const searcher = ivfSearcher(codec, task.metric);
     const heaps: TopK[] = [];
     for (let q = task.q0; q < task.q0 + task.nq; q++) {

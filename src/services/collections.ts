@@ -26,6 +26,7 @@ import { autoTrainDue, defaultM, effectiveNprobe, planTraining } from './trainin
 import { type EvaluateOptions, type EvaluateReport, recallAgainstExact } from './evaluation.js';
 import { type TrainParams, type TrainedCodec, TrainingJob, persistCodes } from './training-job.js';
 import { packVectors } from './vector-input.js';
+import { DEFAULT_RERANK, PURGE_BATCH_ROWS } from '../tunables.js';
 
 export interface CreateCollectionInput {
   name: string;
@@ -47,17 +48,11 @@ export interface SearchOptions {
   signal?: AbortSignal;
 }
 
-/** Rows removed per transaction when a deleted collection's data is purged (~a few ms of event loop each). */
-const PURGE_BATCH_ROWS = 500;
-
 /** What the metrics want to know of searches and jobs; the service stays free of any metrics library. */
 export interface ServiceObserver {
   searched(t: { index: 'exact' | 'flat' | 'ivf'; scanSeconds: number; rerankSeconds: number | null }): void;
   trainingFinished(t: { state: 'succeeded' | 'failed' | 'cancelled'; seconds: number }): void;
 }
-
-/** Default re-ranking factor: exact distances for k × 4 ADC candidates. */
-export const DEFAULT_RERANK = 4;
 
 export interface CollectionView {
   name: string;
@@ -470,22 +465,23 @@ export class CollectionService {
     }
     const rerank = options.rerank ?? DEFAULT_RERANK;
     const candidates = rerank > 0 ? k * rerank : k;
+    const c = codec.codec;
     const found =
-      codec.codec.nlist !== null
+      c.kind === 'ivf'
         ? await this.pool.ivfSearch({
-            codec: codec.codec,
+            codec: c,
             lists: lists!,
             dead: skip,
             metric: kind,
             queries: q,
             nq,
             k: candidates,
-            nprobe: effectiveNprobe(codec.codec.nlist, options.nprobe),
+            nprobe: effectiveNprobe(c.nlist, options.nprobe),
             signal,
           })
-        : await this.pool.search({ codec: codec.codec, codes: codes!, dead: skip, rows, metric: kind, queries: q, nq, k: candidates, signal });
+        : await this.pool.search({ codec: c, codes: codes!, dead: skip, rows, metric: kind, queries: q, nq, k: candidates, signal });
     const t1 = performance.now();
-    const scanned = codec.codec.nlist !== null ? 'ivf' : 'flat';
+    const scanned = c.kind;
     if (rerank === 0) {
       this.observer?.searched({ index: scanned, scanSeconds: (t1 - t0) / 1000, rerankSeconds: null });
       return found;

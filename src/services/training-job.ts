@@ -23,11 +23,11 @@ import { Rng, sampleIndices } from '../core/rng.js';
 import { serializeCodec } from '../core/serialize.js';
 import { trainCodec } from '../core/train.js';
 import type { Codec } from '../core/codec.js';
-import { KMEANS_DEFAULTS } from '../core/kmeans.js';
 import { CollectionIndex } from '../index/collection-index.js';
 import type { ComputePool, VectorSource } from '../pool/compute-pool.js';
 import { SEGMENT_ROWS, type JobRecord, type Store } from '../store/store.js';
 import type { Logger } from './logger.js';
+import { KMEANS_DEFAULTS, PERSIST_EVERY_MS } from '../tunables.js';
 
 export interface TrainParams {
   /** Vectors to train on; default and maximum 256 × 2^nbits (what k-means uses). */
@@ -95,8 +95,6 @@ export async function persistCodes(
     await yieldToEventLoop();
   }
 }
-
-const PERSIST_EVERY_MS = 500;
 
 export class TrainingJob {
   readonly abort = new AbortController();

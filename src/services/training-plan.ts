@@ -4,30 +4,37 @@
  * size, when automatic training is due, and the search defaults that follow
  * from a codec. No I/O: the service asks, then acts; tests call it directly.
  */
-import { MAX_NLIST } from '../core/ivf.js';
-import { KMEANS_DEFAULTS } from '../core/kmeans.js';
 import type { Limits } from '../config.js';
 import type { AutoTrainConfig, QuantizerConfig } from '../store/store.js';
 import { ApiError, badRequest, limitExceeded } from './errors.js';
+import { AUTO, HARD_LIMITS, KMEANS_DEFAULTS } from '../tunables.js';
 
-/** Default m: one byte per 8 dimensions (at least 1, at most 64), a divisor-free rule (uneven sub-spaces are fine). */
+/**
+ * Default m: one byte per AUTO.dimensionsPerCodeByte (8) dimensions, at least 1,
+ * at most AUTO.maxDefaultM (64); a divisor-free rule (uneven sub-spaces are fine).
+ */
 export function defaultM(dimension: number): number {
-  return Math.max(1, Math.min(64, Math.floor(dimension / 8)));
-}
-
-/** Cells an IVF query visits: the requested number or nlist / 16 rounded up, at least 8; at most nlist. */
-export function effectiveNprobe(nlist: number, requested?: number): number {
-  return Math.min(nlist, requested ?? Math.max(8, Math.ceil(nlist / 16)));
+  return Math.max(1, Math.min(AUTO.maxDefaultM, Math.floor(dimension / AUTO.dimensionsPerCodeByte)));
 }
 
 /**
- * Automatic nlist for n vectors: the power of two at or below 4·√n (the low end of
- * FAISS's guideline), lowered until every cell gets at least 39 vectors; at least 1.
+ * Cells an IVF query visits: the requested number, or nlist / AUTO.nprobeDivisor
+ * (16) rounded up and at least AUTO.minNprobe (8); at most nlist.
+ */
+export function effectiveNprobe(nlist: number, requested?: number): number {
+  return Math.min(nlist, requested ?? Math.max(AUTO.minNprobe, Math.ceil(nlist / AUTO.nprobeDivisor)));
+}
+
+/**
+ * Automatic nlist for n vectors: the power of two at or below AUTO.cellsPerSqrtN
+ * (4) · √n (the low end of FAISS's guideline), lowered until every cell gets at
+ * least KMEANS_DEFAULTS.minPointsPerCentroid (39) vectors; at least 1, at most
+ * HARD_LIMITS.maxNlist.
  */
 export function autoNlist(n: number): number {
-  let nlist = 2 ** Math.floor(Math.log2(Math.max(1, 4 * Math.sqrt(n))));
+  let nlist = 2 ** Math.floor(Math.log2(Math.max(1, AUTO.cellsPerSqrtN * Math.sqrt(n))));
   while (nlist > 1 && n < KMEANS_DEFAULTS.minPointsPerCentroid * nlist) nlist /= 2;
-  return Math.min(MAX_NLIST, nlist);
+  return Math.min(HARD_LIMITS.maxNlist, nlist);
 }
 
 export interface TrainingPlan {
@@ -103,14 +110,11 @@ export function planTraining(input: {
   return { nbits, nlist, sampleCap, notes };
 }
 
-/** A failed automatic training is retried once the collection has grown this much past the count it failed at. */
-export const AUTO_RETRY_GROWTH = 1.1;
-
 /**
  * Whether automatic training is due: untrained and at least minVectors, or
  * trained and grown to retrainAfterGrowth × the vectors at the last switch —
  * unless the last automatic training failed and the collection has not grown
- * AUTO_RETRY_GROWTH past it since.
+ * AUTO.retryGrowth past it since.
  */
 export function autoTrainDue(
   autoTrain: AutoTrainConfig | null,
@@ -125,5 +129,5 @@ export function autoTrainDue(
     const base = state.vectorsAtTraining ?? live - state.addedSinceTraining;
     due = autoTrain.retrainAfterGrowth !== undefined && live >= autoTrain.retrainAfterGrowth * Math.max(1, base);
   }
-  return due && (state.autoFailedAt === null || live >= state.autoFailedAt * AUTO_RETRY_GROWTH);
+  return due && (state.autoFailedAt === null || live >= state.autoFailedAt * AUTO.retryGrowth);
 }

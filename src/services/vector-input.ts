@@ -3,7 +3,7 @@
  * schemas) into float32 rows, with the checks that depend on the collection.
  */
 import { dot } from '../core/distance.js';
-import { MAX_ABS_VALUE } from '../limits.js';
+import { MAX_ABS_VALUE } from '../tunables.js';
 import { badRequest } from './errors.js';
 
 const FLOAT32_MAX = 3.4028234663852886e38;

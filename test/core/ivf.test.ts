@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { adcDistance } from '../../src/core/adc.js';
-import { Codec, LIST_ID_BYTES, listOf } from '../../src/core/codec.js';
+import { FlatCodec, IVFCodec, LIST_ID_BYTES, listOf } from '../../src/core/codec.js';
 import { l2sq } from '../../src/core/distance.js';
 import { CoarseQuantizer, IVFSearcher, type ListsView, trainCoarse } from '../../src/core/ivf.js';
 import { ProductQuantizer } from '../../src/core/pq.js';
@@ -16,13 +16,13 @@ const nlist = 16;
 const x = blobs(n, d, 40, 3, 1);
 
 /** An IVF codec trained inline: coarse k-means, then PQ on the residuals. */
-function trainIVF(data: Float32Array, rows: number, m: number, nbits: number): Codec {
+function trainIVF(data: Float32Array, rows: number, m: number, nbits: number): IVFCodec {
   const { coarse } = trainCoarse(data, rows, d, nlist, { seed: 1 });
   const residuals = coarse.residuals(data, rows, coarse.assign(data, rows));
-  return new Codec(ProductQuantizer.train(residuals, rows, d, { m, nbits }, { iterations: 20, seed: 2 }).pq, null, coarse);
+  return new IVFCodec(ProductQuantizer.train(residuals, rows, d, { m, nbits }, { iterations: 20, seed: 2 }).pq, null, coarse);
 }
 
-function mse(codec: Codec, data: Float32Array, rows: number): number {
+function mse(codec: FlatCodec | IVFCodec, data: Float32Array, rows: number): number {
   const rec = codec.decode(codec.encode(data, rows), rows);
   let err = 0;
   for (let i = 0; i < rows; i++) err += l2sq(data, i * d, rec, i * d, d);
@@ -35,7 +35,7 @@ const lists = InvertedLists.build(nlist, codec.codeSize, codes, n, new Uint8Arra
 
 describe('IVF (coarse quantizer + residual PQ)', () => {
   it('stores each vector in its nearest cell and encodes the residual: lower MSE than PQ of the vectors', () => {
-    const coarse = codec.coarse!;
+    const coarse = codec.coarse;
     for (let i = 0; i < n; i += 97) {
       const list = listOf(codes, i * codec.codeSize);
       let best = 0;
@@ -43,7 +43,7 @@ describe('IVF (coarse quantizer + residual PQ)', () => {
       expect(l2sq(x, i * d, coarse.centroids, list * d, d)).toBeCloseTo(l2sq(x, i * d, coarse.centroids, best * d, d), 2);
     }
     // Same code bytes, same PQ training: residuals are smaller, so they lose less.
-    const flat = new Codec(ProductQuantizer.train(x, n, d, { m: 4, nbits: 6 }, { iterations: 20, seed: 2 }).pq);
+    const flat = new FlatCodec(ProductQuantizer.train(x, n, d, { m: 4, nbits: 6 }, { iterations: 20, seed: 2 }).pq);
     expect(mse(codec, x, n)).toBeLessThan(0.8 * mse(flat, x, n));
   });
 
@@ -152,7 +152,7 @@ describe('IVF (coarse quantizer + residual PQ)', () => {
 
   it('serialises with a rotation and coarse centroids, byte for byte', () => {
     const rotation = Rotation.identity(d);
-    const withRotation = new Codec(codec.pq, rotation, codec.coarse);
+    const withRotation = new IVFCodec(codec.pq, rotation, codec.coarse);
     for (const c of [codec, withRotation]) {
       const bytes = serializeCodec(c);
       const back = deserializeCodec(bytes);

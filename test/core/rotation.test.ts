@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Codec } from '../../src/core/codec.js';
+import { FlatCodec } from '../../src/core/codec.js';
 import { orthogonalityError } from '../../src/core/linalg.js';
 import { PQGeometry, ProductQuantizer } from '../../src/core/pq.js';
 import { Rotation, allocateEigenvalues, crossWithReconstruction, inlineCompute, rotationDefaults, trainRotation } from '../../src/core/rotation.js';
@@ -29,7 +29,7 @@ describe('OPQ rotation', () => {
     const options = { iterations: 25, seed: 9 };
     const plain = ProductQuantizer.train(x, n, d, { m: 4, nbits: 5 }, options).pq;
     const rotated = rotation.apply(x, n);
-    const opq = new Codec(ProductQuantizer.train(rotated, n, d, { m: 4, nbits: 5 }, options).pq, rotation);
+    const opq = new FlatCodec(ProductQuantizer.train(rotated, n, d, { m: 4, nbits: 5 }, options).pq, rotation);
     const plainMse = plain.mse(x, n);
     const rec = opq.decode(opq.encode(x, n), n);
     let err = 0;

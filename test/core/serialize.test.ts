@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { QuantizerInputError } from '../../src/core/errors.js';
 import { ProductQuantizer } from '../../src/core/pq.js';
-import { Codec } from '../../src/core/codec.js';
+import { FlatCodec } from '../../src/core/codec.js';
 import { Rotation } from '../../src/core/rotation.js';
 import { crc32, deserializeCodec, serializeCodec } from '../../src/core/serialize.js';
 import { blobs } from '../helpers/data.js';
@@ -12,7 +12,7 @@ describe('codec serialisation', () => {
   const { pq } = ProductQuantizer.train(x, 1500, d, { m: 5, nbits: 7 }, { iterations: 10 });
 
   it('round-trips to identical codes and centroids', () => {
-    const bytes = serializeCodec(new Codec(pq));
+    const bytes = serializeCodec(new FlatCodec(pq));
     const codec = deserializeCodec(bytes);
     expect(codec.rotation).toBeNull();
     const back = codec.pq;
@@ -26,7 +26,7 @@ describe('codec serialisation', () => {
   });
 
   it('rejects corrupted, truncated or foreign bytes', () => {
-    const bytes = serializeCodec(new Codec(pq));
+    const bytes = serializeCodec(new FlatCodec(pq));
     const flipped = bytes.slice();
     flipped[100] ^= 1;
     expect(() => deserializeCodec(flipped)).toThrow(/checksum mismatch/);
@@ -40,7 +40,7 @@ describe('codec serialisation', () => {
       d,
       Float32Array.from({ length: d * d }, (_, i) => Math.sin(i)),
     );
-    const codec = new Codec(pq, rotation);
+    const codec = new FlatCodec(pq, rotation);
     const bytes = serializeCodec(codec);
     const back = deserializeCodec(bytes);
     expect(back.type).toBe('opq');

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { Codec } from '../../src/core/codec.js';
+import { FlatCodec } from '../../src/core/codec.js';
 import { PQGeometry, ProductQuantizer, trainProductQuantizer } from '../../src/core/pq.js';
 import { trainCodec } from '../../src/core/train.js';
 import { serializeCodec } from '../../src/core/serialize.js';
@@ -28,7 +28,7 @@ describe('ComputePool (real worker threads)', () => {
 
   it('encodes in parallel exactly as the main thread does', async () => {
     const { pq } = ProductQuantizer.train(x, n, d, { m: 8 }, { iterations: 5 });
-    const codec = new Codec(pq);
+    const codec = new FlatCodec(pq);
     const codes = await pool.encode(codec, x, n);
     expect(Buffer.from(codes)).toEqual(Buffer.from(pq.encode(x, n)));
     // Cached codec in the workers: a second call gives the same.
@@ -113,13 +113,14 @@ describe('IVF on the pool', () => {
       );
       expect(codec.nlist).toBe(12);
       expect(codec.type).toBe(type);
+      if (codec.kind !== 'ivf') throw new Error('an nlist was given: expected an IVF codec');
       expect(progress).toEqual([...progress].sort((a, b) => a - b));
       expect(progress[progress.length - 1]).toBeCloseTo(1, 9);
       const codes = await pool.encode(codec, x, n);
       expect(Buffer.from(codes)).toEqual(Buffer.from(codec.encode(x, n)));
       // The coarse cell of a code is the nearest centroid in the codec's space.
       const t = codec.transformQuery(x, 0);
-      const costs = codec.coarse!.costs(t.q, t.qo, 'l2', new Float64Array(12));
+      const costs = codec.coarse.costs(t.q, t.qo, 'l2', new Float64Array(12));
       expect(costs[codes[0] | (codes[1] << 8)]).toBeCloseTo(Math.min(...costs), 3);
 
       const lists = InvertedLists.build(12, codec.codeSize, codes, n, new Uint8Array(n)).view();

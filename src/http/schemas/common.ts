@@ -1,6 +1,6 @@
 /** Shared request/response pieces and the documented limits. */
 import { z } from 'zod';
-import { HARD_LIMITS, MAX_ABS_VALUE } from '../../limits.js';
+import { HARD_LIMITS, MAX_ABS_VALUE } from '../../tunables.js';
 
 export const CollectionName = z
   .string()

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { VectorValues } from './common.js';
-import { HARD_LIMITS } from '../../limits.js';
+import { HARD_LIMITS } from '../../tunables.js';
 import { Nprobe, Rerank } from './query.js';
 
 export const EvaluateBody = z

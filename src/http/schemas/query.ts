@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Metadata, VectorValues } from './common.js';
-import { HARD_LIMITS } from '../../limits.js';
+import { HARD_LIMITS } from '../../tunables.js';
 
 export const Rerank = z
   .int()

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Metadata, NameParams, VectorValues } from './common.js';
-import { HARD_LIMITS } from '../../limits.js';
+import { HARD_LIMITS } from '../../tunables.js';
 
 export const VectorId = z
   .string()

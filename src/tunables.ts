@@ -1,0 +1,140 @@
+/**
+ * Every tunable of pqvec in one place: the API's hard ceilings, the training
+ * defaults, the automatic choices, and the sizes of work units and buffers.
+ * Pure constants (no imports), so the core, the workers, the services and the
+ * HTTP schemas all read the same numbers; the schemas' bounds and the error
+ * messages quote these, never a copied literal. Configurable limits (config.ts,
+ * MAX_* environment variables) may only lower the hard ceilings.
+ */
+
+// ---------------------------------------------------------------------------
+// Hard ceilings of the API
+// ---------------------------------------------------------------------------
+
+/**
+ * Hard ceilings of the API: the schemas refuse anything above them, and the
+ * configurable limits (config.ts, MAX_* variables) may only lower them.
+ */
+export const HARD_LIMITS = {
+  /** Largest vector dimension. */
+  maxDimension: 16_384,
+  /** Largest k of a query. */
+  maxK: 1_000,
+  /** Most queries in one request. */
+  maxQueries: 1_000,
+  /** Most vectors in one upsert request (the body limit usually binds first). */
+  maxBatch: 100_000,
+  /** Longest vector id, in characters. */
+  maxIdLength: 512,
+  /** Largest metadata object, as JSON, in bytes. */
+  maxMetadataBytes: 65_536,
+  /** Largest re-ranking factor. */
+  maxRerank: 100,
+  /** Deepest nesting of a metadata value (an object or array inside another counts one level). */
+  maxMetadataDepth: 32,
+  /** Most fields in one filter. */
+  maxFilterFields: 64,
+  /** Most IVF cells: a code's cell is stored in two bytes in front of it (codec.LIST_ID_BYTES). */
+  maxNlist: 65_536,
+} as const;
+
+/**
+ * Largest |value| of a vector component. Distance tables and kernels hold
+ * squared distances in float32: with |x| ≤ 1e16 and dimension ≤ 16,384,
+ * d · (2 · 1e16)² ≈ 6.6e36 stays below float32's 3.4e38, so no distance
+ * overflows to Infinity (which would drop every candidate from the scan).
+ */
+export const MAX_ABS_VALUE = 1e16;
+
+// ---------------------------------------------------------------------------
+// Training defaults
+// ---------------------------------------------------------------------------
+
+/**
+ * k-means defaults (FAISS's): iterations, seed, and the sample it trains on:
+ * at most maxPointsPerCentroid rows per centroid (a larger sample buys nothing
+ * measurable), and a warning below minPointsPerCentroid.
+ */
+export const KMEANS_DEFAULTS = {
+  maxIterations: 50,
+  seed: 1234,
+  maxPointsPerCentroid: 256,
+  minPointsPerCentroid: 39,
+} as const;
+
+/** Lloyd iterations of the coarse (IVF) k-means (FAISS: 25 for its IVF clustering, where it stops without converging). */
+export const COARSE_ITERATIONS = 25;
+
+/** OPQ rotation training: alternations of rotation and PQ updates, their sample, PQ iterations per alternation. */
+export const ROTATION_DEFAULTS = { iterations: 8, sampleSize: 8192, pqIterations: 4, seed: 1234 } as const;
+
+/** Sub-spaces wider than this many dimensions get WIDE_ROTATION_DEFAULTS. */
+export const WIDE_SUBSPACE = 64;
+
+/**
+ * Wide sub-spaces (M = 8 at d = 784: 98 dimensions) need more: k-means in 98
+ * dimensions overfits 32 rows per centroid, and the rotation keeps improving for
+ * longer. The identity start reaches a low error quickly but ranks worse (error
+ * piled into a few sub-spaces: OPQ8 on Fashion-MNIST stalls at 10-recall@10 0.455
+ * with relative MSE 0.0589); the parametric start balances the sub-spaces and
+ * needs many cheap updates: 80 Lloyd updates on 32,768 rows reach 0.477 at
+ * 0.0624 in 534 s on 2 cores (FAISS's OPQ8: 0.462 at 0.0626 in 632 s, see README).
+ */
+export const WIDE_ROTATION_DEFAULTS = { iterations: 80, sampleSize: 32768, pqStep: 'lloyd', start: 'parametric' } as const;
+
+/**
+ * Where a training job's progress fraction stands after each step: the coarse
+ * k-means, then the residuals (IVF only); of what follows, the rotation's share
+ * (OPQ only), then the product quantizer's sub-spaces.
+ */
+export const TRAIN_PROGRESS = { coarseTrained: 0.25, residualsDone: 0.3, rotationShare: 0.6 } as const;
+
+// ---------------------------------------------------------------------------
+// Automatic choices (what the service picks when the user leaves it open)
+// ---------------------------------------------------------------------------
+
+export const AUTO = {
+  /** Default m: one code byte per this many dimensions… */
+  dimensionsPerCodeByte: 8,
+  /** …but at most this many sub-spaces. */
+  maxDefaultM: 64,
+  /** Default nprobe: nlist / nprobeDivisor, rounded up… */
+  nprobeDivisor: 16,
+  /** …and at least this many cells (capped at nlist). */
+  minNprobe: 8,
+  /** Automatic nlist: the power of two at or below cellsPerSqrtN · √n (the low end of FAISS's guideline). */
+  cellsPerSqrtN: 4,
+  /** A failed automatic training is retried once the collection has grown this much past the count it failed at. */
+  retryGrowth: 1.1,
+} as const;
+
+/** Default re-ranking factor of a query: exact distances for k × 4 ADC candidates. */
+export const DEFAULT_RERANK = 4;
+
+// ---------------------------------------------------------------------------
+// Work units and buffers
+// ---------------------------------------------------------------------------
+
+/** Rows per scan task below which splitting a search over the workers costs more than it saves. */
+export const MIN_ROWS_PER_TASK = 16_384;
+
+/** Rows per encoding chunk during training; errors are summed per chunk, then over chunks in order, everywhere (so results do not depend on the thread count). */
+export const ENCODE_CHUNK = 1024;
+
+/** Cell terms (IVF, L2) above this size are computed per visited cell instead of held per worker. */
+export const PRECOMPUTED_TERMS_MAX_BYTES = 32 * 1024 * 1024;
+
+/** Parsed codecs kept per worker (LRU): a collection's codec plus the ones a training job is working with. */
+export const CODEC_CACHE_SIZE = 16;
+
+/** Rows removed per transaction when a deleted collection's data is purged (a few ms of event loop each). */
+export const PURGE_BATCH_ROWS = 500;
+
+/** A training job writes its progress to the store at most this often. */
+export const PERSIST_EVERY_MS = 500;
+
+/** Rows a new collection's in-memory code buffer starts with (it doubles as it fills). */
+export const INITIAL_CAPACITY = 4096;
+
+/** Free slots per inverted list when the lists are laid out: an eighth of its size, at least this many. */
+export const MIN_SLACK = 8;
