@@ -111,6 +111,9 @@ export const AUTO = {
 /** Default re-ranking factor of a query: exact distances for k × 4 ADC candidates. */
 export const DEFAULT_RERANK = 4;
 
+/** An evaluation's defaults: k, stored vectors drawn as queries, the seed that draws them. */
+export const EVALUATE_DEFAULTS = { k: 10, sampleSize: 100, seed: 42 } as const;
+
 // ---------------------------------------------------------------------------
 // Work units and buffers
 // ---------------------------------------------------------------------------

@@ -1,6 +1,11 @@
 /**
  * The collection service: everything the routes do, over the store (SQLite, the
- * source of truth), the in-memory indexes and the worker pool.
+ * source of truth), the in-memory indexes and the worker pool. It holds the
+ * registry (load, create, delete and purge), the writes (upserts, deletes, and
+ * the one place a collection switches codec) and the queries (search, evaluate,
+ * jobs). The decisions are pure modules it asks first: admission.ts (may this
+ * request run), training-plan.ts (what a training will use), evaluation.ts
+ * (recall arithmetic); training-job.ts computes a codec and hands it back here.
  *
  * Writes to a collection run one at a time under its lock: encode (pool) → one
  * SQLite transaction → append to the in-memory index → acknowledge. Queries take
@@ -8,95 +13,24 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { type Metric, normalizeRows, searchMetric } from '../core/distance.js';
-import { QuantizerInputError } from '../core/errors.js';
-import { PQGeometry } from '../core/pq.js';
-import { Rng, sampleIndices } from '../core/rng.js';
+import type { Limits } from '../config.js';
+import { normalizeRows, searchMetric } from '../core/distance.js';
 import { deserializeCodec } from '../core/serialize.js';
 import { CollectionIndex } from '../index/collection-index.js';
 import type { ComputePool, Neighbours, VectorSource } from '../pool/compute-pool.js';
-import type { AutoTrainConfig, CollectionRecord, JobRecord, QuantizerConfig, Store } from '../store/store.js';
+import type { AutoTrainConfig, CollectionRecord, JobRecord, Store } from '../store/store.js';
 import { blobToVector } from '../store/vector-blobs.js';
-import { ApiError, badRequest, collectionNotFound, limitExceeded } from './errors.js';
-import { type Filter, FilterMasks, compileFilter, skipMap } from './filter.js';
-import type { Limits } from '../config.js';
+import { DEFAULT_RERANK, EVALUATE_DEFAULTS, PURGE_BATCH_ROWS } from '../tunables.js';
+import { admitCollection, admitSearch, admitUpsert, checkAutoTrain, metadataJson } from './admission.js';
+import { ApiError, collectionNotFound, limitExceeded } from './errors.js';
+import { type EvaluateOptions, type EvaluateReport, evaluationQueryCount, recallAgainstExact, sampleQueryRows } from './evaluation.js';
+import { FilterMasks, compileFilter, skipMap } from './filter.js';
 import type { Logger } from './logger.js';
 import { Mutex } from './mutex.js';
-import { autoTrainDue, defaultM, effectiveNprobe, planTraining } from './training-plan.js';
-import { type EvaluateOptions, type EvaluateReport, recallAgainstExact } from './evaluation.js';
+import { autoTrainDue, effectiveNprobe, planTraining } from './training-plan.js';
 import { type TrainParams, type TrainedCodec, TrainingJob, persistCodes } from './training-job.js';
+import type { CollectionView, CreateCollectionInput, Hit, JobView, SearchOptions, ServiceObserver, VectorInput } from './types.js';
 import { packVectors } from './vector-input.js';
-import { DEFAULT_RERANK, PURGE_BATCH_ROWS } from '../tunables.js';
-
-export interface CreateCollectionInput {
-  name: string;
-  dimension: number;
-  metric: Metric;
-  quantizer: { type: 'pq' | 'opq'; m?: number; nbits?: number; ivf?: { nlist?: number } };
-  autoTrain?: AutoTrainConfig | null;
-}
-
-/** Search knobs of one request. */
-export interface SearchOptions {
-  k: number;
-  /** k × rerank candidates by ADC, re-ranked by exact distance; 0 = ADC only. Default DEFAULT_RERANK. */
-  rerank?: number;
-  /** IVF: cells visited per query (capped at nlist); default in effectiveNprobe. */
-  nprobe?: number;
-  filter?: Filter;
-  /** Cancels the search (request timeout, client gone): queued and running pool tasks stop. */
-  signal?: AbortSignal;
-}
-
-/** What the metrics want to know of searches and jobs; the service stays free of any metrics library. */
-export interface ServiceObserver {
-  searched(t: { index: 'exact' | 'flat' | 'ivf'; scanSeconds: number; rerankSeconds: number | null }): void;
-  trainingFinished(t: { state: 'succeeded' | 'failed' | 'cancelled'; seconds: number }): void;
-}
-
-export interface CollectionView {
-  name: string;
-  dimension: number;
-  metric: Metric;
-  quantizer: QuantizerConfig;
-  createdAt: string;
-  /** Live vectors. */
-  count: number;
-  trained: boolean;
-  codecVersion: number | null;
-  /** Bytes per vector held in memory for search: m code bytes (+ 4 for the row number in IVF lists). */
-  bytesPerVector: number;
-  /** Bits per code of the active codec (below quantizer.nbits when it was lowered for lack of data). */
-  trainedNbits: number | null;
-  /** IVF cells of the active codec. */
-  trainedNlist: number | null;
-  autoTrain: AutoTrainConfig | null;
-  /** Relative MSE (‖x − x̂‖² / ‖x‖² over the vectors encoded) of the last training. */
-  relativeMse: number | null;
-  trainedAt: string | null;
-  /** Vectors written since the active codec was trained. */
-  addedSinceTraining: number;
-  /** Live vectors when the active codec was switched in (retrainAfterGrowth compares against it). */
-  vectorsAtTraining: number | null;
-  /** The running training job's id, if any. */
-  trainingJob: string | null;
-}
-
-export interface VectorInput {
-  id: string;
-  vector: number[];
-  metadata?: Record<string, unknown> | null;
-}
-
-export interface Hit {
-  id: string;
-  /** Squared L2 distance (l2), or inner product (ip, cosine; larger is nearer). */
-  distance: number;
-  metadata: Record<string, unknown> | null;
-}
-
-/** A job as the API shows it: the collection by name instead of by id. */
-export type JobView = Omit<JobRecord, 'collectionId'> & { collection: string };
 
 interface Entry {
   record: CollectionRecord;
@@ -202,6 +136,10 @@ export class CollectionService {
     return e;
   }
 
+  private searchState(e: Entry): { trained: boolean; live: number } {
+    return { trained: e.index.codec !== null, live: e.index.liveCount };
+  }
+
   private source(e: Entry): VectorSource {
     return { dbPath: this.dbPath, collectionId: e.record.id, d: e.record.dimension, normalize: e.record.metric === 'cosine' };
   }
@@ -233,52 +171,17 @@ export class CollectionService {
     if (this.entries.has(input.name)) {
       throw new ApiError(409, 'collection_exists', `collection '${input.name}' already exists`);
     }
-    const { maxCollections, maxDimension, maxOpqDimension } = this.limits;
-    if (this.entries.size >= maxCollections)
-      throw limitExceeded(422, 'maxCollections', maxCollections, this.entries.size + 1, 'the number of collections');
-    if (input.dimension > maxDimension) throw limitExceeded(400, 'maxDimension', maxDimension, input.dimension, 'dimension');
-    if (input.quantizer.type === 'opq' && input.dimension > maxOpqDimension) {
-      throw limitExceeded(
-        400,
-        'maxOpqDimension',
-        maxOpqDimension,
-        input.dimension,
-        'the dimension of an OPQ collection (its rotation holds dimension² values)',
-      );
-    }
-    const { type, m, nbits } = input.quantizer;
-    const quantizer: QuantizerConfig = { type, m: m ?? defaultM(input.dimension), nbits: nbits ?? 8 };
-    if (nbits === undefined) quantizer.autoNbits = true;
-    if (input.quantizer.ivf !== undefined) quantizer.ivf = { nlist: input.quantizer.ivf.nlist ?? null };
-    try {
-      new PQGeometry(input.dimension, quantizer.m, quantizer.nbits);
-    } catch (err) {
-      if (err instanceof QuantizerInputError) throw badRequest(`quantizer: ${err.message}`);
-      throw err;
-    }
-    const autoTrain = input.autoTrain ?? null;
-    if (autoTrain !== null) this.checkAutoTrain(autoTrain, quantizer);
+    const { quantizer, autoTrain } = admitCollection(input, this.entries.size, this.limits);
     const record = this.store.createCollection(input.name, input.dimension, input.metric, quantizer, autoTrain);
     const e = this.newEntry(record, new CollectionIndex(), null);
     this.entries.set(record.name, e);
     return this.view(e);
   }
 
-  private checkAutoTrain(a: AutoTrainConfig, q: QuantizerConfig): void {
-    const ksub = 1 << q.nbits;
-    if (!q.autoNbits && a.minVectors < ksub) {
-      throw badRequest(`autoTrain.minVectors must be at least ${ksub} (one vector per centroid with nbits = ${q.nbits}), got ${a.minVectors}`);
-    }
-    const nlist = q.ivf?.nlist ?? null;
-    if (nlist !== null && a.minVectors < nlist) {
-      throw badRequest(`autoTrain.minVectors must be at least ${nlist} (one vector per IVF cell with nlist = ${nlist}), got ${a.minVectors}`);
-    }
-  }
-
   /** Changes a collection's automatic training (null turns it off); may start a training at once. */
   setAutoTrain(name: string, autoTrain: AutoTrainConfig | null): CollectionView {
     const e = this.entry(name);
-    if (autoTrain !== null) this.checkAutoTrain(autoTrain, e.record.quantizer);
+    if (autoTrain !== null) checkAutoTrain(autoTrain, e.record.quantizer);
     this.store.setAutoTrain(e.record.id, autoTrain);
     e.record.autoTrain = autoTrain;
     e.autoFailedAt = null;
@@ -339,28 +242,15 @@ export class CollectionService {
   async upsert(name: string, items: VectorInput[], signal?: AbortSignal): Promise<{ upserted: number }> {
     const e = this.entry(name);
     const { dimension: d, metric } = e.record;
-    const { maxVectorsPerRequest, maxMetadataBytes } = this.limits;
-    if (items.length > maxVectorsPerRequest)
-      throw limitExceeded(400, 'maxVectorsPerRequest', maxVectorsPerRequest, items.length, 'the number of vectors in the request');
-    const seen = new Map<string, number>();
-    items.forEach((item, i) => {
-      const first = seen.get(item.id);
-      if (first !== undefined) throw badRequest(`vectors[${i}].id '${item.id}' repeats vectors[${first}].id; ids must be unique in a batch`);
-      seen.set(item.id, i);
-    });
+    admitUpsert(items, this.limits);
     const data = packVectors(
       items.map((it) => it.vector),
       d,
       metric === 'cosine',
       (i) => `vectors[${i}].vector`,
     );
-    const rows = items.map((it, i) => {
-      const metadata = it.metadata === undefined || it.metadata === null ? null : JSON.stringify(it.metadata);
-      if (metadata !== null && Buffer.byteLength(metadata) > maxMetadataBytes) {
-        throw limitExceeded(400, 'maxMetadataBytes', maxMetadataBytes, Buffer.byteLength(metadata), `vectors[${i}].metadata as JSON, in bytes,`);
-      }
-      return { id: it.id, vector: data.subarray(i * d, (i + 1) * d), metadata };
-    });
+    const metadata = metadataJson(items, this.limits);
+    const rows = items.map((it, i) => ({ id: it.id, vector: data.subarray(i * d, (i + 1) * d), metadata: metadata[i] }));
     return e.lock.run(async () => {
       if (e.deleted) throw collectionNotFound(name);
       const codec = e.index.codec;
@@ -429,7 +319,7 @@ export class CollectionService {
     const { dimension: d, metric } = e.record;
     const cosine = metric === 'cosine';
     const many = queries.length > 1;
-    this.checkSearchWork(e, queries.length, options.k, options.rerank ?? DEFAULT_RERANK);
+    admitSearch(this.limits, this.searchState(e), queries.length, options.k, options.rerank ?? DEFAULT_RERANK);
     let q = packVectors(queries, d, cosine, (i) => (many ? `vectors[${i}]` : 'vector'));
     if (cosine) q = normalized(q, queries.length, d);
     const kind = searchMetric(metric);
@@ -492,27 +382,6 @@ export class CollectionService {
   }
 
   /**
-   * Bounds one request's work before any of it starts: k and rerank each under
-   * their limits, candidates (k × rerank × queries: heap entries and vectors
-   * re-ranked) and, on an untrained collection, exact distances (queries ×
-   * stored vectors) under theirs. `exact` adds an exact search over every stored
-   * vector (evaluate).
-   */
-  private checkSearchWork(e: Entry, nq: number, k: number, rerank: number, exact = false): void {
-    const { maxQueriesPerRequest, maxK, maxRerank, maxCandidates, maxExactWork } = this.limits;
-    if (nq > maxQueriesPerRequest) throw limitExceeded(400, 'maxQueriesPerRequest', maxQueriesPerRequest, nq, 'the number of queries in the request');
-    if (k > maxK) throw limitExceeded(400, 'maxK', maxK, k, 'k');
-    if (rerank > maxRerank) throw limitExceeded(400, 'maxRerank', maxRerank, rerank, 'rerank');
-    const trained = e.index.codec !== null;
-    const candidates = k * (trained ? Math.max(1, rerank) : 1) * nq;
-    if (candidates > maxCandidates) throw limitExceeded(422, 'maxCandidates', maxCandidates, candidates, 'k × rerank × queries');
-    const work = nq * e.index.liveCount;
-    if ((exact || !trained) && work > maxExactWork) {
-      throw limitExceeded(422, 'maxExactWork', maxExactWork, work, 'exact search work (queries × stored vectors)');
-    }
-  }
-
-  /**
    * Measures the index against exact search: sample queries drawn from the stored
    * vectors (each left out of its own results) or given ones; recall@1,
    * k-recall@k, the codec's relative MSE on the query vectors, ms per query.
@@ -523,11 +392,11 @@ export class CollectionService {
     const codec = index.codec;
     if (codec === null) throw new ApiError(409, 'not_trained', `collection '${name}' is not trained yet: there is no index to evaluate`);
     const { dimension: d, metric } = e.record;
-    const k = options.k ?? 10;
+    const k = options.k ?? EVALUATE_DEFAULTS.k;
     const rerank = options.rerank ?? DEFAULT_RERANK;
     const { signal } = options;
-    const nRequested = options.queries?.length ?? Math.min(options.sampleSize ?? 100, index.liveCount);
-    this.checkSearchWork(e, nRequested, k, rerank, true);
+    const nRequested = evaluationQueryCount(options, index.liveCount);
+    admitSearch(this.limits, this.searchState(e), nRequested, k, rerank, true);
     let q: Float32Array;
     let self: Int32Array | null = null;
     if (options.queries !== undefined) {
@@ -537,8 +406,7 @@ export class CollectionService {
       const rows = index.rowCount;
       const live = index.liveRowsBelow(rows);
       if (live.length < 2) throw new ApiError(422, 'insufficient_data', `collection '${name}' needs at least 2 vectors to draw sample queries`);
-      const n = Math.min(options.sampleSize ?? 100, live.length);
-      const picked = Int32Array.from(sampleIndices(live.length, n, new Rng(options.seed ?? 42)), (i) => live[i]);
+      const picked = sampleQueryRows(live, options);
       const read = await this.pool.readRows({ ...this.source(e), rows: picked, start: 0, end: rows }, signal);
       q = read.data;
       self = read.rows;

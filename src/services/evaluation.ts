@@ -4,10 +4,12 @@
  * service draws the queries, runs the exact and the index's searches, and
  * hands both result lists here.
  */
+import { Rng, sampleIndices } from '../core/rng.js';
 import type { Neighbours } from '../pool/compute-pool.js';
+import { EVALUATE_DEFAULTS } from '../tunables.js';
 
 export interface EvaluateOptions {
-  /** Stored vectors drawn as queries (each excluded from its own results). Default 100. */
+  /** Stored vectors drawn as queries (each excluded from its own results). Default EVALUATE_DEFAULTS.sampleSize. */
   sampleSize?: number;
   /** Given query vectors instead of a sample. */
   queries?: number[][];
@@ -32,6 +34,17 @@ export interface EvaluateReport {
   /** Σ‖x − x̂‖² / Σ‖x‖² of the codec over the query vectors. */
   relativeMse: number;
   msPerQuery: { index: number; exact: number };
+}
+
+/** Queries an evaluation will run: the given ones, or min(sampleSize, live) drawn from the stored vectors. */
+export function evaluationQueryCount(options: EvaluateOptions, live: number): number {
+  return options.queries?.length ?? Math.min(options.sampleSize ?? EVALUATE_DEFAULTS.sampleSize, live);
+}
+
+/** The stored rows drawn as queries: a seeded sample of min(sampleSize, |live|) of the live rows. */
+export function sampleQueryRows(live: Int32Array, options: EvaluateOptions): Int32Array {
+  const n = Math.min(options.sampleSize ?? EVALUATE_DEFAULTS.sampleSize, live.length);
+  return Int32Array.from(sampleIndices(live.length, n, new Rng(options.seed ?? EVALUATE_DEFAULTS.seed)), (i) => live[i]);
 }
 
 /**

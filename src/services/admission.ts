@@ -1,0 +1,114 @@
+/**
+ * Request admission: what a request may do, decided before any of its work
+ * starts, from the request, the configured limits and a little collection
+ * state. Pure (no I/O, no service state): the service asks, then acts; tests
+ * call these directly. Training admission is its sibling, training-plan.ts.
+ */
+import type { Limits } from '../config.js';
+import { QuantizerInputError } from '../core/errors.js';
+import { PQGeometry } from '../core/pq.js';
+import type { AutoTrainConfig, QuantizerConfig } from '../store/store.js';
+import { badRequest, limitExceeded } from './errors.js';
+import { defaultM } from './training-plan.js';
+import type { CreateCollectionInput, VectorInput } from './types.js';
+
+/**
+ * A new collection's stored settings (defaults filled in), or the 4xx that
+ * refuses it: too many collections (422), a dimension over its limit, an OPQ
+ * rotation too large, a quantizer shape that cannot be (400).
+ */
+export function admitCollection(
+  input: CreateCollectionInput,
+  existing: number,
+  limits: Limits,
+): { quantizer: QuantizerConfig; autoTrain: AutoTrainConfig | null } {
+  const { maxCollections, maxDimension, maxOpqDimension } = limits;
+  if (existing >= maxCollections) throw limitExceeded(422, 'maxCollections', maxCollections, existing + 1, 'the number of collections');
+  if (input.dimension > maxDimension) throw limitExceeded(400, 'maxDimension', maxDimension, input.dimension, 'dimension');
+  if (input.quantizer.type === 'opq' && input.dimension > maxOpqDimension) {
+    throw limitExceeded(
+      400,
+      'maxOpqDimension',
+      maxOpqDimension,
+      input.dimension,
+      'the dimension of an OPQ collection (its rotation holds dimension² values)',
+    );
+  }
+  const { type, m, nbits } = input.quantizer;
+  const quantizer: QuantizerConfig = { type, m: m ?? defaultM(input.dimension), nbits: nbits ?? 8 };
+  if (nbits === undefined) quantizer.autoNbits = true;
+  if (input.quantizer.ivf !== undefined) quantizer.ivf = { nlist: input.quantizer.ivf.nlist ?? null };
+  try {
+    new PQGeometry(input.dimension, quantizer.m, quantizer.nbits);
+  } catch (err) {
+    if (err instanceof QuantizerInputError) throw badRequest(`quantizer: ${err.message}`);
+    throw err;
+  }
+  const autoTrain = input.autoTrain ?? null;
+  if (autoTrain !== null) checkAutoTrain(autoTrain, quantizer);
+  return { quantizer, autoTrain };
+}
+
+/** Automatic training must not start below one vector per centroid (fixed nbits) or per IVF cell (fixed nlist). */
+export function checkAutoTrain(a: AutoTrainConfig, q: QuantizerConfig): void {
+  const ksub = 1 << q.nbits;
+  if (!q.autoNbits && a.minVectors < ksub) {
+    throw badRequest(`autoTrain.minVectors must be at least ${ksub} (one vector per centroid with nbits = ${q.nbits}), got ${a.minVectors}`);
+  }
+  const nlist = q.ivf?.nlist ?? null;
+  if (nlist !== null && a.minVectors < nlist) {
+    throw badRequest(`autoTrain.minVectors must be at least ${nlist} (one vector per IVF cell with nlist = ${nlist}), got ${a.minVectors}`);
+  }
+}
+
+/** An upsert batch: at most maxVectorsPerRequest vectors, each id once. */
+export function admitUpsert(items: readonly VectorInput[], limits: Limits): void {
+  const { maxVectorsPerRequest } = limits;
+  if (items.length > maxVectorsPerRequest)
+    throw limitExceeded(400, 'maxVectorsPerRequest', maxVectorsPerRequest, items.length, 'the number of vectors in the request');
+  const seen = new Map<string, number>();
+  items.forEach((item, i) => {
+    const first = seen.get(item.id);
+    if (first !== undefined) throw badRequest(`vectors[${i}].id '${item.id}' repeats vectors[${first}].id; ids must be unique in a batch`);
+    seen.set(item.id, i);
+  });
+}
+
+/** Each item's metadata as the JSON text stored (null for none), each at most maxMetadataBytes. */
+export function metadataJson(items: readonly VectorInput[], limits: Limits): (string | null)[] {
+  const { maxMetadataBytes } = limits;
+  return items.map((it, i) => {
+    const metadata = it.metadata === undefined || it.metadata === null ? null : JSON.stringify(it.metadata);
+    if (metadata !== null && Buffer.byteLength(metadata) > maxMetadataBytes) {
+      throw limitExceeded(400, 'maxMetadataBytes', maxMetadataBytes, Buffer.byteLength(metadata), `vectors[${i}].metadata as JSON, in bytes,`);
+    }
+    return metadata;
+  });
+}
+
+/**
+ * Bounds one search request's work: k and rerank each under their limits,
+ * candidates (k × rerank × queries: heap entries and vectors re-ranked) and, on
+ * an untrained collection, exact distances (queries × stored vectors) under
+ * theirs. `exact` adds an exact search over every stored vector (evaluate).
+ */
+export function admitSearch(
+  limits: Limits,
+  collection: { trained: boolean; live: number },
+  nq: number,
+  k: number,
+  rerank: number,
+  exact = false,
+): void {
+  const { maxQueriesPerRequest, maxK, maxRerank, maxCandidates, maxExactWork } = limits;
+  if (nq > maxQueriesPerRequest) throw limitExceeded(400, 'maxQueriesPerRequest', maxQueriesPerRequest, nq, 'the number of queries in the request');
+  if (k > maxK) throw limitExceeded(400, 'maxK', maxK, k, 'k');
+  if (rerank > maxRerank) throw limitExceeded(400, 'maxRerank', maxRerank, rerank, 'rerank');
+  const { trained } = collection;
+  const candidates = k * (trained ? Math.max(1, rerank) : 1) * nq;
+  if (candidates > maxCandidates) throw limitExceeded(422, 'maxCandidates', maxCandidates, candidates, 'k × rerank × queries');
+  const work = nq * collection.live;
+  if ((exact || !trained) && work > maxExactWork) {
+    throw limitExceeded(422, 'maxExactWork', maxExactWork, work, 'exact search work (queries × stored vectors)');
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * What the collection service takes and gives: the shapes its callers (routes,
+ * metrics, benchmarks) see. Types only; the HTTP schemas describe the same
+ * shapes on the wire.
+ */
+import type { Metric } from '../core/distance.js';
+import type { AutoTrainConfig, JobRecord, QuantizerConfig } from '../store/store.js';
+import type { Filter } from './filter.js';
+
+export interface CreateCollectionInput {
+  name: string;
+  dimension: number;
+  metric: Metric;
+  quantizer: { type: 'pq' | 'opq'; m?: number; nbits?: number; ivf?: { nlist?: number } };
+  autoTrain?: AutoTrainConfig | null;
+}
+
+/** Search knobs of one request. */
+export interface SearchOptions {
+  k: number;
+  /** k × rerank candidates by ADC, re-ranked by exact distance; 0 = ADC only. Default DEFAULT_RERANK. */
+  rerank?: number;
+  /** IVF: cells visited per query (capped at nlist); default in effectiveNprobe. */
+  nprobe?: number;
+  filter?: Filter;
+  /** Cancels the search (request timeout, client gone): queued and running pool tasks stop. */
+  signal?: AbortSignal;
+}
+
+/** What the metrics want to know of searches and jobs; the service stays free of any metrics library. */
+export interface ServiceObserver {
+  searched(t: { index: 'exact' | 'flat' | 'ivf'; scanSeconds: number; rerankSeconds: number | null }): void;
+  trainingFinished(t: { state: 'succeeded' | 'failed' | 'cancelled'; seconds: number }): void;
+}
+
+export interface CollectionView {
+  name: string;
+  dimension: number;
+  metric: Metric;
+  quantizer: QuantizerConfig;
+  createdAt: string;
+  /** Live vectors. */
+  count: number;
+  trained: boolean;
+  codecVersion: number | null;
+  /** Bytes per vector held in memory for search: m code bytes (+ 4 for the row number in IVF lists). */
+  bytesPerVector: number;
+  /** Bits per code of the active codec (below quantizer.nbits when it was lowered for lack of data). */
+  trainedNbits: number | null;
+  /** IVF cells of the active codec. */
+  trainedNlist: number | null;
+  autoTrain: AutoTrainConfig | null;
+  /** Relative MSE (‖x − x̂‖² / ‖x‖² over the vectors encoded) of the last training. */
+  relativeMse: number | null;
+  trainedAt: string | null;
+  /** Vectors written since the active codec was trained. */
+  addedSinceTraining: number;
+  /** Live vectors when the active codec was switched in (retrainAfterGrowth compares against it). */
+  vectorsAtTraining: number | null;
+  /** The running training job's id, if any. */
+  trainingJob: string | null;
+}
+
+export interface VectorInput {
+  id: string;
+  vector: number[];
+  metadata?: Record<string, unknown> | null;
+}
+
+export interface Hit {
+  id: string;
+  /** Squared L2 distance (l2), or inner product (ip, cosine; larger is nearer). */
+  distance: number;
+  metadata: Record<string, unknown> | null;
+}
+
+/** A job as the API shows it: the collection by name instead of by id. */
+export type JobView = Omit<JobRecord, 'collectionId'> & { collection: string };
