@@ -6,7 +6,8 @@ import { serializeCodec } from '../../src/core/serialize.js';
 import { inlineCompute, trainRotation } from '../../src/core/rotation.js';
 import { TopK } from '../../src/core/topk.js';
 import { InvertedLists } from '../../src/index/inverted-lists.js';
-import { ComputePool, WorkerTaskError } from '../../src/pool/compute-pool.js';
+import { ComputePool } from '../../src/pool/compute-pool.js';
+import { WorkerTaskError } from '../../src/pool/errors.js';
 import { QuantizerInputError } from '../../src/core/errors.js';
 import { blobs, correlated } from '../helpers/data.js';
 

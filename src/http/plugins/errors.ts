@@ -10,7 +10,7 @@ import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { CorruptCodecError, QuantizerInputError } from '../../core/errors.js';
-import { PoolOverloadedError, WorkerExitedError } from '../../pool/compute-pool.js';
+import { PoolOverloadedError, WorkerExitedError } from '../../pool/errors.js';
 import { ApiError } from '../../services/errors.js';
 import { RequestValidationError } from '../zod.js';
 import { ClientGoneError, RequestTimeoutError } from './deadline.js';
