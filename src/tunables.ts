@@ -89,6 +89,13 @@ export const WIDE_ROTATION_DEFAULTS = { iterations: 80, sampleSize: 32768, pqSte
  */
 export const TRAIN_PROGRESS = { coarseTrained: 0.25, residualsDone: 0.3, rotationShare: 0.6 } as const;
 
+/**
+ * A training job's progress at the start of each phase: reading the sample
+ * (from 0), training (TRAIN_PROGRESS spread over [training, encoding)),
+ * encoding the snapshot's rows (up to encodingEnd), switching codecs, done (1).
+ */
+export const JOB_PROGRESS = { training: 0.05, encoding: 0.8, encodingEnd: 0.95, switching: 0.97 } as const;
+
 // ---------------------------------------------------------------------------
 // Automatic choices (what the service picks when the user leaves it open)
 // ---------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import { CollectionIndex } from '../index/collection-index.js';
 import type { ComputePool, VectorSource } from '../pool/compute-pool.js';
 import { SEGMENT_ROWS, type JobRecord, type Store } from '../store/store.js';
 import type { Logger } from './logger.js';
-import { KMEANS_DEFAULTS, PERSIST_EVERY_MS } from '../tunables.js';
+import { JOB_PROGRESS, KMEANS_DEFAULTS, PERSIST_EVERY_MS } from '../tunables.js';
 
 export interface TrainParams {
   /** Vectors to train on; default and maximum 256 × 2^nbits (what k-means uses). */
@@ -167,7 +167,7 @@ export class TrainingJob {
       let sampleSize = Math.min(this.params.sampleSize ?? cap, live.length);
       if (sampleSize > cap) {
         warnings.push(
-          `sampleSize ${sampleSize} lowered to ${cap}: k-means uses at most 256 vectors per centroid, and the sample must fit MAX_TRAINING_SAMPLE_MB`,
+          `sampleSize ${sampleSize} lowered to ${cap}: k-means uses at most ${KMEANS_DEFAULTS.maxPointsPerCentroid} vectors per centroid, and the sample must fit MAX_TRAINING_SAMPLE_MB`,
         );
         sampleSize = cap;
       }
@@ -176,7 +176,7 @@ export class TrainingJob {
       const sample = await pool.readRows({ ...source, rows, start: 0, end: snapshot }, signal);
       this.checkAborted();
 
-      this.progress('training', 0.05, true);
+      this.progress('training', JOB_PROGRESS.training, true);
       const { codec: trained, report } = await trainCodec(
         sample.data,
         sample.n,
@@ -189,12 +189,12 @@ export class TrainingJob {
           coarseIterations: this.params.coarseIterations,
         },
         pool.trainCompute(signal),
-        (fraction) => this.progress('training', 0.05 + 0.75 * fraction),
+        (fraction) => this.progress('training', JOB_PROGRESS.training + (JOB_PROGRESS.encoding - JOB_PROGRESS.training) * fraction),
       );
       warnings.push(...report.warnings);
       this.checkAborted();
 
-      this.progress('encoding', 0.8, true);
+      this.progress('encoding', JOB_PROGRESS.encoding, true);
       const trainSeconds = (performance.now() - started) / 1000;
       const codec = store.insertCodec(target.collectionId, serializeCodec(trained), { relativeMse: null, trainVectors: sample.n, trainSeconds });
       codecId = codec.id;
@@ -202,11 +202,12 @@ export class TrainingJob {
       const codes = CollectionIndex.codesBuffer(snapshot, size);
       const totals = await pool.encodeRange(source, trained, 0, snapshot, codes.subarray(0, snapshot * size), {
         signal,
-        onProgress: (done) => this.progress('encoding', 0.8 + (0.15 * done) / Math.max(1, snapshot)),
+        onProgress: (done) =>
+          this.progress('encoding', JOB_PROGRESS.encoding + ((JOB_PROGRESS.encodingEnd - JOB_PROGRESS.encoding) * done) / Math.max(1, snapshot)),
       });
       await persistCodes(store, codec.id, size, 0, codes.subarray(0, snapshot * size), signal);
 
-      this.progress('switching', 0.97, true);
+      this.progress('switching', JOB_PROGRESS.switching, true);
       const switched = await target.switchTo(
         { codec: trained, stored: codec, codes, snapshot, totals, trainVectors: sample.n, trainSeconds },
         signal,
