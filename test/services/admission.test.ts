@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, type Limits } from '../../src/config.js';
 import { admitCollection, admitSearch, admitUpsert, checkAutoTrain, metadataJson } from '../../src/services/admission.js';
-import { ApiError } from '../../src/services/errors.js';
+import { refusal } from '../helpers/refusal.js';
 
 const limits = (over: Partial<Limits> = {}): Limits => ({ ...DEFAULT_LIMITS, ...over });
-const refusal = (f: () => unknown): ApiError => {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof ApiError) return err;
-    throw err;
-  }
-  throw new Error('expected a refusal');
-};
 
 describe('request admission', () => {
   it('fills a new collection’s defaults: m from the dimension, nbits 8 marked automatic, nlist left open', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/services/errors.js';
 import { autoNlist, autoTrainDue, defaultM, effectiveNprobe, planTraining } from '../../src/services/training-plan.js';
+import { refusal } from '../helpers/refusal.js';
 
 const MiB = 1024 * 1024;
 const plan = (over: Partial<Parameters<typeof planTraining>[0]> = {}) =>
@@ -13,15 +13,6 @@ const plan = (over: Partial<Parameters<typeof planTraining>[0]> = {}) =>
     limits: { maxTrainingSampleBytes: 512 * MiB },
     ...over,
   });
-const refusal = (f: () => unknown): ApiError => {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof ApiError) return err;
-    throw err;
-  }
-  throw new Error('expected a refusal');
-};
 
 describe('training plan', () => {
   it('keeps the configured settings when the data suffices: 256 rows per centroid at most', () => {
