@@ -15,6 +15,21 @@ function dot64(a: Float32Array, ao: number, b: Float32Array, bo: number, k: numb
   return s;
 }
 
+/**
+ * The kernels' arithmetic in scalar float32: lane l sums the products of
+ * columns l, l + 4, l + 8 … (each product and each sum rounded to float32; rows
+ * padded with zeros to a multiple of four), then ((lane 0 + lane 1) + lane 2) + lane 3.
+ */
+function dot32(a: Float32Array, ao: number, b: Float32Array, bo: number, k: number): number {
+  const f = Math.fround;
+  const lanes = [0, 0, 0, 0];
+  for (let t = 0; t < k + (-k & 3); t++) {
+    const product = t < k ? f(a[ao + t] * b[bo + t]) : 0;
+    lanes[t & 3] = f(lanes[t & 3] + product);
+  }
+  return f(f(f(lanes[0] + lanes[1]) + lanes[2]) + lanes[3]);
+}
+
 describe('WebAssembly SIMD kernels', () => {
   it('dotsF32 computes A·Bᵀ within float32 rounding for shapes off the 2 × 4 × 4 grid, with offsets, beyond one block', () => {
     for (const [n, m, k] of [
@@ -73,6 +88,39 @@ describe('WebAssembly SIMD kernels', () => {
       expect(out[2 * i]).toBe(-1);
     }
     expect(sawTie).toBe(true);
+  });
+
+  it('dotsF32 and nearestF32 equal, bit for bit, the scalar float32 reference summed in the same order', () => {
+    for (const [n, m, k] of [
+      [1, 1, 1],
+      [3, 5, 7],
+      [4, 9, 13],
+      [67, 70, 98],
+      [130, 9, 129],
+    ]) {
+      const A = randomRows(n, k, 40 + n);
+      const B = randomRows(m, k, 50 + m);
+      const out = new Float32Array(n * m);
+      dotsF32(A, 0, B, 0, n, m, k, out);
+      const expected = Float32Array.from({ length: n * m }, (_, e) => dot32(A, Math.floor(e / m) * k, B, (e % m) * k, k));
+      expect(Array.from(new Uint32Array(out.buffer))).toEqual(Array.from(new Uint32Array(expected.buffer)));
+
+      // nearest: argmin of ‖c_j‖² − 2·dot in float64, a later centroid winning only when strictly lower
+      B.set(B.subarray(0, k), (m - 1) * k); // the last centroid duplicates the first: the first must win
+      const norms = Float64Array.from({ length: m }, (_, j) => dot64(B, j * k, B, j * k, k));
+      const codes = new Int32Array(n);
+      nearestF32(A, 0, k, n, B, 0, m, k, norms, 0, codes, 0, 1);
+      const expectedCodes = Int32Array.from({ length: n }, (_, i) => {
+        let best = 0;
+        let bv = Infinity;
+        for (let j = 0; j < m; j++) {
+          const v = norms[j] - dot32(A, i * k, B, j * k, k) * 2;
+          if (v < bv) [bv, best] = [v, j];
+        }
+        return best;
+      });
+      expect(Array.from(codes)).toEqual(Array.from(expectedCodes));
+    }
   });
 
   it('keeps working after its memory grows (views are refreshed)', () => {
