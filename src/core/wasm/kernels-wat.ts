@@ -1,6 +1,6 @@
 /**
  * The WebAssembly text (WAT) of the SIMD kernels; kernels.ts compiles it with
- * watr when it loads. Parameters, locals and loops are addressed by name only.
+ * watr on first use in each thread. Parameters, locals and loops are addressed by name only.
  * The 2 × 4 unrolling repeats one line per accumulator, so small helpers write
  * those lines; the loops are plain text. To read the module as compiled:
  *   npm run build && node -e "import('./dist/src/core/wasm/kernels-wat.js').then((m) => console.log(m.KERNELS_WAT))"
