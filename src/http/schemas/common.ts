@@ -17,7 +17,8 @@ export const Metric = z
   );
 
 export const VectorValues = z
-  .array(z.number())
+  // The service checks the range (its message names the vector and the position): the bounds here only document it.
+  .array(z.number().meta({ minimum: -MAX_ABS_VALUE, maximum: MAX_ABS_VALUE }))
   .min(1)
   .max(HARD_LIMITS.maxDimension)
   .describe(`The vector: exactly \`dimension\` numbers with |value| ≤ ${MAX_ABS_VALUE} (stored as 32-bit floats).`);
@@ -58,4 +59,6 @@ export const ErrorBody = z
       details: z.record(z.string(), z.unknown()).optional(),
     }),
   })
-  .describe('Every error response has this shape.');
+  .describe('Every error response has this shape.')
+  // A shared component: every error response of the document refers to it.
+  .meta({ id: 'ErrorBody' });

@@ -10,9 +10,16 @@ export const EvaluateBody = z
       .min(1)
       .max(HARD_LIMITS.maxQueries)
       .optional()
-      .describe('Stored vectors drawn as queries, each left out of its own results. Default 100.'),
-    queries: z.array(VectorValues).min(1).max(HARD_LIMITS.maxQueries).optional().describe('Query vectors to use instead of a sample.'),
-    k: z.int().min(1).max(HARD_LIMITS.maxK).optional().describe('Default 10.'),
+      .describe(
+        `Stored vectors drawn as queries, each left out of its own results (at most MAX_QUERIES_PER_REQUEST, default ${HARD_LIMITS.maxQueries}). Default 100.`,
+      ),
+    queries: z
+      .array(VectorValues)
+      .min(1)
+      .max(HARD_LIMITS.maxQueries)
+      .optional()
+      .describe(`Query vectors to use instead of a sample (at most MAX_QUERIES_PER_REQUEST, default ${HARD_LIMITS.maxQueries}).`),
+    k: z.int().min(1).max(HARD_LIMITS.maxK).optional().describe(`Neighbours per query, at most MAX_K (default ${HARD_LIMITS.maxK}). Default 10.`),
     rerank: Rerank,
     nprobe: Nprobe,
     seed: z.int().min(0).max(4294967295).optional().describe('Seed of the sample. Default 42.'),

@@ -3,7 +3,15 @@ import { NameParams } from './common.js';
 
 export const TrainBody = z
   .object({
-    sampleSize: z.int().min(1).optional().describe('Vectors to train on (a seeded random sample). Default and maximum: 256 × 2^nbits.'),
+    sampleSize: z
+      .int()
+      // 2 = 2^nbits at the smallest nbits: the service refuses less than one vector per centroid (and per IVF cell).
+      .min(2)
+      .optional()
+      .describe(
+        'Vectors to train on (a seeded random sample): at least 2^nbits (one per centroid) and, with IVF, at least nlist. ' +
+          'Default and maximum: 256 × 2^nbits (256 × max(2^nbits, nlist) with IVF), lowered to fit MAX_TRAINING_SAMPLE_MB.',
+      ),
     iterations: z
       .int()
       .min(1)
@@ -40,30 +48,32 @@ export const TrainBody = z
 
 export const JobParams = NameParams.extend({ id: z.string().min(1).max(64) });
 
-export const JobView = z.object({
-  id: z.string(),
-  collection: z.string(),
-  kind: z.literal('train'),
-  state: z.enum(['queued', 'running', 'succeeded', 'failed']),
-  phase: z.string().describe('reading → training → encoding → switching → done.'),
-  progress: z.number().min(0).max(1),
-  params: z.record(z.string(), z.unknown()).describe('The request\'s parameters, and trigger: "request" or "auto" (autoTrain).'),
-  result: z
-    .object({
-      codecVersion: z.int(),
-      relativeMse: z.number(),
-      trainVectors: z.int(),
-      encodedVectors: z.int(),
-      seconds: z.number(),
-      phaseSeconds: z.record(z.string(), z.number()).describe('Seconds spent in each phase.'),
-      warnings: z.array(z.string()),
-    })
-    .nullable(),
-  error: z.object({ code: z.string(), message: z.string() }).nullable(),
-  createdAt: z.string(),
-  startedAt: z.string().nullable(),
-  finishedAt: z.string().nullable(),
-});
+export const JobView = z
+  .object({
+    id: z.string(),
+    collection: z.string(),
+    kind: z.literal('train'),
+    state: z.enum(['queued', 'running', 'succeeded', 'failed']),
+    phase: z.string().describe('reading → training → encoding → switching → done.'),
+    progress: z.number().min(0).max(1),
+    params: z.record(z.string(), z.unknown()).describe('The request\'s parameters, and trigger: "request" or "auto" (autoTrain).'),
+    result: z
+      .object({
+        codecVersion: z.int(),
+        relativeMse: z.number(),
+        trainVectors: z.int(),
+        encodedVectors: z.int(),
+        seconds: z.number(),
+        phaseSeconds: z.record(z.string(), z.number()).describe('Seconds spent in each phase.'),
+        warnings: z.array(z.string()),
+      })
+      .nullable(),
+    error: z.object({ code: z.string(), message: z.string() }).nullable(),
+    createdAt: z.string(),
+    startedAt: z.string().nullable(),
+    finishedAt: z.string().nullable(),
+  })
+  .meta({ id: 'JobView' });
 
 export const JobAccepted = z.object({ job: JobView });
 export const JobList = z.object({ jobs: z.array(JobView) });
