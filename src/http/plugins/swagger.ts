@@ -41,6 +41,21 @@ function dropUnusedComponents(doc: { components?: { schemas?: Record<string, unk
   for (const name of Object.keys(schemas)) if (!reached.has(name)) delete schemas[name];
 }
 
+type OptionalBody = { required?: boolean; content: Record<string, { schema: { nullable?: boolean } } | undefined> };
+
+/**
+ * @fastify/swagger marks every request body required; a body whose schema
+ * admits null (train, evaluate) may be left out, since Fastify hands the
+ * validator null for a missing body.
+ */
+function markOptionalBodies(doc: { paths?: Record<string, Record<string, { requestBody?: OptionalBody }>> }): void {
+  for (const operations of Object.values(doc.paths ?? {})) {
+    for (const { requestBody } of Object.values(operations)) {
+      if (requestBody?.content['application/json']?.schema.nullable === true) requestBody.required = false;
+    }
+  }
+}
+
 async function openapi(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
     // Route schemas are zod: the library turns them into JSON Schema, and schemas with an id (.meta({ id })) into components.
@@ -48,7 +63,9 @@ async function openapi(app: FastifyInstance): Promise<void> {
     transformObject: (input) => {
       const doc = jsonSchemaTransformObject(input);
       dropSafeIntegerBounds(doc);
+      // The document is OpenAPI 3 (the union the library returns also admits Swagger 2).
       dropUnusedComponents(doc as Parameters<typeof dropUnusedComponents>[0]);
+      markOptionalBodies(doc as Parameters<typeof markOptionalBodies>[0]);
       return doc;
     },
     openapi: {

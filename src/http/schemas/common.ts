@@ -5,7 +5,9 @@ import { HARD_LIMITS, MAX_ABS_VALUE } from '../../limits.js';
 export const CollectionName = z
   .string()
   .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 characters: letters, digits, "-" or "_"')
-  .describe('Collection name: 1–64 letters, digits, "-" or "_".');
+  .describe('Collection name: 1–64 letters, digits, "-" or "_".')
+  // The examples make a working session, in the order of the README's walkthrough (collection "demo", vector "doc-1").
+  .meta({ example: 'demo' });
 
 export const NameParams = z.object({ name: CollectionName });
 

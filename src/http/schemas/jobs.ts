@@ -46,7 +46,10 @@ export const TrainBody = z
   .describe('Optional: an empty body trains with the defaults.')
   .meta({ example: { iterations: 25, seed: 1234 } });
 
-export const JobParams = NameParams.extend({ id: z.string().min(1).max(64) });
+// No example: job ids are made by the service (POST …/train returns one).
+export const JobParams = NameParams.extend({
+  id: z.string().min(1).max(64).describe('A job id, as POST /collections/{name}/train returned it or GET /collections/{name}/jobs lists it.'),
+});
 
 export const JobView = z
   .object({

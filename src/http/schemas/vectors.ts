@@ -8,7 +8,8 @@ export const VectorId = z
   .max(HARD_LIMITS.maxIdLength)
   // A lone UTF-16 surrogate has no UTF-8 form: SQLite would store a replacement character and two ids would collide.
   .refine((s) => !/\p{Cs}/u.test(s), { message: 'must be well-formed Unicode (no lone UTF-16 surrogates)' })
-  .describe(`Your id for the vector, 1–${HARD_LIMITS.maxIdLength} characters of well-formed Unicode.`);
+  .describe(`Your id for the vector, 1–${HARD_LIMITS.maxIdLength} characters of well-formed Unicode.`)
+  .meta({ example: 'doc-1' });
 
 export const VectorItem = z
   .object({
