@@ -9,9 +9,14 @@ import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import { ErrorBody } from './schemas/common.js';
 
+/** A JSON answer and what it means (a bare schema would be documented as "Default Response"). */
+export function json<T extends z.ZodType>(schema: T, description: string) {
+  return { description, content: { 'application/json': { schema } } };
+}
+
 /** An error answer: the shared ErrorBody component, with what this status means on this route. */
 export function error(description: string) {
-  return { description, content: { 'application/json': { schema: ErrorBody } } };
+  return json(ErrorBody, description);
 }
 
 /** A 204: no body. */

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { error, guarded, noContent } from '../responses.js';
+import { error, json, guarded, noContent } from '../responses.js';
 import { CollectionList, CollectionView, CreateCollectionBody, UpdateCollectionBody } from '../schemas/collections.js';
 import { NameParams } from '../schemas/common.js';
 
@@ -19,7 +19,7 @@ const collectionRoutes: FastifyPluginAsyncZod = async (app) => {
         tags,
         body: CreateCollectionBody,
         response: guarded({
-          201: CollectionView,
+          201: json(CollectionView, 'The new collection.'),
           400: error(
             'Invalid body (validation_error, e.g. m above the dimension) or a limit exceeded (limit_exceeded: MAX_DIMENSION, MAX_OPQ_DIMENSION).',
           ),
@@ -39,7 +39,7 @@ const collectionRoutes: FastifyPluginAsyncZod = async (app) => {
         summary: 'List collections',
         description: 'Every collection with its statistics, as GET /collections/{name} shows them.',
         tags,
-        response: guarded({ 200: CollectionList }),
+        response: guarded({ 200: json(CollectionList, 'Every collection.') }),
       },
     },
     async () => ({ collections: service.list() }),
@@ -54,7 +54,7 @@ const collectionRoutes: FastifyPluginAsyncZod = async (app) => {
         description: 'Settings, vector count, training state and the running training job, if any.',
         tags,
         params: NameParams,
-        response: guarded({ 200: CollectionView, 404: notFound }),
+        response: guarded({ 200: json(CollectionView, 'The collection.'), 404: notFound }),
       },
     },
     async (request) => service.get(request.params.name),
@@ -70,7 +70,11 @@ const collectionRoutes: FastifyPluginAsyncZod = async (app) => {
         tags,
         params: NameParams,
         body: UpdateCollectionBody,
-        response: guarded({ 200: CollectionView, 400: error('Invalid body (validation_error).'), 404: notFound }),
+        response: guarded({
+          200: json(CollectionView, 'The collection with its new settings.'),
+          400: error('Invalid body (validation_error).'),
+          404: notFound,
+        }),
       },
     },
     async (request) => service.setAutoTrain(request.params.name, request.body.autoTrain),

@@ -8,7 +8,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { errorBody, RETRY_AFTER_SECONDS } from '../plugins/errors.js';
-import { error } from '../responses.js';
+import { error, json } from '../responses.js';
 
 const Health = z.object({ status: z.literal('ok') });
 
@@ -36,7 +36,7 @@ const healthRoutes: FastifyPluginAsyncZod<{ isClosing: () => boolean }> = async 
         description: 'Answers 200 whenever the process serves HTTP, however busy: a busy service is alive.',
         tags: ['service'],
         security: [],
-        response: { 200: Health },
+        response: { 200: json(Health, 'Alive.') },
       },
     },
     async () => ({ status: 'ok' as const }),
@@ -52,7 +52,7 @@ const healthRoutes: FastifyPluginAsyncZod<{ isClosing: () => boolean }> = async 
         description: '503 with details.checks naming what is not ready.',
         tags: ['service'],
         security: [],
-        response: { 200: Ready, 503: error('Not ready (not_ready); details.checks says which check fails.') },
+        response: { 200: json(Ready, 'Ready: every check passes.'), 503: error('Not ready (not_ready); details.checks says which check fails.') },
       },
     },
     async (_request, reply) => {

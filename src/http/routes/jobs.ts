@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
 import type { JobView as ServiceJobView } from '../../services/collections.js';
-import { error, guarded } from '../responses.js';
+import { error, json, guarded } from '../responses.js';
 import { NameParams } from '../schemas/common.js';
 import { JobAccepted, JobList, JobParams, JobView, TrainBody } from '../schemas/jobs.js';
 
@@ -30,7 +30,7 @@ const jobRoutes: FastifyPluginAsyncZod = async (app) => {
         params: NameParams,
         body: TrainBody,
         response: guarded({
-          202: JobAccepted,
+          202: json(JobAccepted, 'The job, queued or running.'),
           400: error('Invalid body (validation_error), e.g. a sampleSize below 2^nbits.'),
           404: error('No such collection (collection_not_found).'),
           409: error('The collection is training already (training_in_progress; details.job names the job).'),
@@ -53,7 +53,7 @@ const jobRoutes: FastifyPluginAsyncZod = async (app) => {
         description: 'Poll it until state is succeeded (result: the new codebook version, its relative MSE, timings) or failed (error).',
         tags,
         params: JobParams,
-        response: guarded({ 200: JobView, 404: error('No such collection (collection_not_found) or job (job_not_found).') }),
+        response: guarded({ 200: json(JobView, 'The job.'), 404: error('No such collection (collection_not_found) or job (job_not_found).') }),
       },
     },
     async (request) => view(service.job(request.params.name, request.params.id)),
@@ -68,7 +68,7 @@ const jobRoutes: FastifyPluginAsyncZod = async (app) => {
         description: 'The last 50 training jobs, requested and automatic.',
         tags,
         params: NameParams,
-        response: guarded({ 200: JobList, 404: error('No such collection (collection_not_found).') }),
+        response: guarded({ 200: json(JobList, 'The jobs, newest first.'), 404: error('No such collection (collection_not_found).') }),
       },
     },
     async (request) => ({ jobs: service.jobs(request.params.name).map(view) }),

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { error, guarded } from '../responses.js';
+import { error, json, guarded } from '../responses.js';
 import { NameParams } from '../schemas/common.js';
 import { EvaluateBody, EvaluateReport } from '../schemas/evaluate.js';
 import { QueryBody, QueryResponse } from '../schemas/query.js';
@@ -29,7 +29,7 @@ const queryRoutes: FastifyPluginAsyncZod = async (app) => {
         tags,
         params: NameParams,
         body: QueryBody,
-        response: guarded({ 200: QueryResponse, 400: badSearch, 404: notFound, 422: tooMuchWork }),
+        response: guarded({ 200: json(QueryResponse, 'The nearest neighbours of each query.'), 400: badSearch, 404: notFound, 422: tooMuchWork }),
       },
     },
     async (request) => {
@@ -53,7 +53,7 @@ const queryRoutes: FastifyPluginAsyncZod = async (app) => {
         params: NameParams,
         body: EvaluateBody,
         response: guarded({
-          200: EvaluateReport,
+          200: json(EvaluateReport, 'Recall, error and speed of the index against exact search.'),
           400: badSearch,
           404: notFound,
           409: error('The collection is not trained: there is no index to evaluate (not_trained).'),

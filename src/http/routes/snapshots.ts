@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { SnapshotService } from '../../services/snapshots.js';
-import { error, file, guarded, noContent } from '../responses.js';
+import { error, json, file, guarded, noContent } from '../responses.js';
 import { Snapshot, SnapshotList, SnapshotParams } from '../schemas/snapshots.js';
 
 const tags = ['snapshots'];
@@ -19,7 +19,7 @@ const snapshotRoutes: FastifyPluginAsyncZod<{ snapshots: SnapshotService }> = as
         description:
           "SQLite's online backup: the service keeps serving reads and writes meanwhile, and the copy holds every write acknowledged before the request. Written into DATA_DIR/snapshots/. Restore by starting the service on a data directory whose pqvec.sqlite is this file.",
         tags,
-        response: guarded({ 201: Snapshot, 507: error('The disk is full (insufficient_storage).') }),
+        response: guarded({ 201: json(Snapshot, 'The snapshot, complete.'), 507: error('The disk is full (insufficient_storage).') }),
       },
     },
     async (_request, reply) => reply.status(201).send(await snapshots.create()),
@@ -33,7 +33,7 @@ const snapshotRoutes: FastifyPluginAsyncZod<{ snapshots: SnapshotService }> = as
         summary: 'List snapshots',
         description: 'The snapshots in DATA_DIR/snapshots/, newest first.',
         tags,
-        response: guarded({ 200: SnapshotList }),
+        response: guarded({ 200: json(SnapshotList, 'The snapshots, newest first.') }),
       },
     },
     async () => ({ snapshots: snapshots.list() }),

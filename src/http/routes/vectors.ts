@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { error, guarded, noContent } from '../responses.js';
+import { error, json, guarded, noContent } from '../responses.js';
 import { NameParams } from '../schemas/common.js';
 import { StoredVector, UpsertBody, UpsertResponse, VectorParams } from '../schemas/vectors.js';
 
@@ -22,7 +22,7 @@ const vectorRoutes: FastifyPluginAsyncZod = async (app) => {
         params: NameParams,
         body: UpsertBody,
         response: guarded({
-          200: UpsertResponse,
+          200: json(UpsertResponse, 'How many vectors were written.'),
           400: error(
             'Invalid body (validation_error: a wrong dimension, a value out of range, a repeated id) or a limit exceeded ' +
               '(limit_exceeded: MAX_VECTORS_PER_REQUEST, MAX_METADATA_BYTES).',
@@ -44,7 +44,7 @@ const vectorRoutes: FastifyPluginAsyncZod = async (app) => {
         description: 'The vector as stored (its values rounded to 32-bit floats) and its metadata.',
         tags,
         params: VectorParams,
-        response: guarded({ 200: StoredVector, 404: notFound }),
+        response: guarded({ 200: json(StoredVector, 'The vector and its metadata.'), 404: notFound }),
       },
     },
     async (request) => service.getVector(request.params.name, request.params.id),
