@@ -47,11 +47,16 @@ const JsonValue = z.custom<unknown>((v) => jsonDepthAtMost(v, HARD_LIMITS.maxMet
   message: `nests deeper than ${HARD_LIMITS.maxMetadataDepth} levels`,
 });
 
-export const Metadata = z
-  .record(z.string(), JsonValue)
-  .describe(
-    `Any JSON object (at most MAX_METADATA_BYTES, default ${HARD_LIMITS.maxMetadataBytes}, bytes as JSON; nesting at most ${HARD_LIMITS.maxMetadataDepth} levels), returned with query results.`,
-  );
+const METADATA_DESCRIPTION = `Any JSON object (at most MAX_METADATA_BYTES, default ${HARD_LIMITS.maxMetadataBytes}, bytes as JSON; nesting at most ${HARD_LIMITS.maxMetadataDepth} levels), returned with query results.`;
+
+export const Metadata = z.record(z.string(), JsonValue).describe(METADATA_DESCRIPTION);
+
+/**
+ * Metadata in answers: checked on the way in, so not walked again on the way
+ * out (the depth check would triple the cost of checking a large query answer).
+ * Documented the same.
+ */
+export const StoredMetadata = z.record(z.string(), z.unknown()).describe(METADATA_DESCRIPTION);
 
 export const ErrorBody = z
   .object({

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Metadata, VectorValues } from './common.js';
+import { StoredMetadata, VectorValues } from './common.js';
 import { MAX_NLIST } from '../../core/ivf.js';
 import { HARD_LIMITS } from '../../limits.js';
 
@@ -69,7 +69,7 @@ export const Hit = z
         'l2: squared Euclidean distance (smaller is nearer). ip and cosine: inner product (larger is ' +
           'nearer). Exact unless the collection is trained and rerank = 0 (then estimated from the codes).',
       ),
-    metadata: Metadata.nullable(),
+    metadata: StoredMetadata.nullable(),
   })
   .meta({ id: 'Hit' });
 

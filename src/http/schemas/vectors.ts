@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Metadata, NameParams, VectorValues } from './common.js';
+import { Metadata, NameParams, StoredMetadata, VectorValues } from './common.js';
 import { HARD_LIMITS } from '../../limits.js';
 
 export const VectorId = z
@@ -44,4 +44,4 @@ export const UpsertResponse = z.object({ upserted: z.int() });
 
 export const VectorParams = NameParams.extend({ id: VectorId });
 
-export const StoredVector = z.object({ id: z.string(), vector: z.array(z.number()), metadata: Metadata.nullable() });
+export const StoredVector = z.object({ id: z.string(), vector: z.array(z.number()), metadata: StoredMetadata.nullable() });
