@@ -6,11 +6,13 @@
 import cors from '@fastify/cors';
 import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Config } from './config.js';
-import { HARD_LIMITS } from './tunables.js';
+import { HARD_LIMITS, RETRY_AFTER_SECONDS } from './tunables.js';
 import auth from './http/plugins/auth.js';
 import deadline from './http/plugins/deadline.js';
-import errors, { RETRY_AFTER_SECONDS, clientError, errorBody, frameworkError } from './http/plugins/errors.js';
+import errors, { clientError, frameworkError } from './http/plugins/errors.js';
+import { errorBody } from './http/responses.js';
 import metrics from './http/plugins/metrics.js';
 import openapi from './http/plugins/swagger.js';
 import collectionRoutes from './http/routes/collections.js';
@@ -19,7 +21,6 @@ import jobRoutes from './http/routes/jobs.js';
 import queryRoutes from './http/routes/query.js';
 import snapshotRoutes from './http/routes/snapshots.js';
 import vectorRoutes from './http/routes/vectors.js';
-import { ERROR_BODY_SCHEMA, zodValidatorCompiler } from './http/zod.js';
 import { ComputePool } from './pool/compute-pool.js';
 import { CollectionService } from './services/collections.js';
 import { SnapshotService } from './services/snapshots.js';
@@ -144,9 +145,9 @@ async function registerApi(
   deps: { snapshots: SnapshotService; isClosing: () => boolean; instrument: boolean },
 ): Promise<void> {
   const { snapshots, isClosing } = deps;
-  app.addSchema(ERROR_BODY_SCHEMA);
-  app.setValidatorCompiler(zodValidatorCompiler);
-  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  // zod validates requests and checks every JSON response against its route's schema before it is sent.
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
   // An empty JSON body means "no body" (POST /train with defaults), not a parse error.
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');

@@ -26,6 +26,9 @@ const keyList = commaList(/^[\x21-\x2b\x2d-\x7e]{16,256}$/, 'each key must be 16
 
 const originList = commaList(/^(\*|https?:\/\/[^\s/,]+)$/, 'each origin must be "*" or like https://example.com[:port]');
 
+/** Default MAX_OPQ_DIMENSION; the API document quotes it. */
+export const DEFAULT_MAX_OPQ_DIMENSION = 4096;
+
 export const ConfigSchema = z.object({
   PORT: integer(0, 65535).default(8080),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -58,7 +61,7 @@ export const ConfigSchema = z.object({
   /** Exact-search work one request may ask for: queries × stored vectors (untrained collections, /evaluate). */
   MAX_EXACT_WORK: integer(1, 1e12).default(100_000_000),
   /** OPQ learns a d × d rotation (several d² float64 matrices): collections above this dimension cannot use it. */
-  MAX_OPQ_DIMENSION: integer(1, HARD_LIMITS.maxDimension).default(4096),
+  MAX_OPQ_DIMENSION: integer(1, HARD_LIMITS.maxDimension).default(DEFAULT_MAX_OPQ_DIMENSION),
   /** Largest training sample in MiB (rows × dimension × 4 bytes); larger samples are lowered, with a warning. */
   MAX_TRAINING_SAMPLE_MB: integer(1, 65_536).default(512),
   /** Worker-pool tasks allowed to wait; beyond it requests are shed with 503 and Retry-After. */

@@ -36,6 +36,8 @@ export const HARD_LIMITS = {
   maxFilterFields: 64,
   /** Most IVF cells: a code's cell is stored in two bytes in front of it (codec.LIST_ID_BYTES). */
   maxNlist: 65_536,
+  /** Most bits per sub-quantizer code: one byte per code. */
+  maxNbits: 8,
 } as const;
 
 /**
@@ -115,15 +117,24 @@ export const AUTO = {
   retryGrowth: 1.1,
 } as const;
 
+/** Default neighbours per query (query and evaluate). */
+export const DEFAULT_K = 10;
+
 /** Default re-ranking factor of a query: exact distances for k × 4 ADC candidates. */
 export const DEFAULT_RERANK = 4;
 
+/** Default bits per sub-quantizer code (256 centroids per sub-space). */
+export const DEFAULT_NBITS = 8;
+
 /** An evaluation's defaults: k, stored vectors drawn as queries, the seed that draws them. */
-export const EVALUATE_DEFAULTS = { k: 10, sampleSize: 100, seed: 42 } as const;
+export const EVALUATE_DEFAULTS = { k: DEFAULT_K, sampleSize: 100, seed: 42 } as const;
 
 // ---------------------------------------------------------------------------
 // Work units and buffers
 // ---------------------------------------------------------------------------
+
+/** Seconds a client is asked to wait (Retry-After) before retrying a 503. */
+export const RETRY_AFTER_SECONDS = 1;
 
 /** Rows per scan task below which splitting a search over the workers costs more than it saves. */
 export const MIN_ROWS_PER_TASK = 16_384;

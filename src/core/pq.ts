@@ -14,7 +14,7 @@ import { matmulABt } from './linalg.js';
 import { nearestF32 } from './wasm/kernels.js';
 import { Rng, deriveSeed, sampleIndices } from './rng.js';
 import type { TrainCompute } from './rotation.js';
-import { KMEANS_DEFAULTS } from '../tunables.js';
+import { DEFAULT_NBITS, HARD_LIMITS, KMEANS_DEFAULTS } from '../tunables.js';
 export interface PQTrainOptions {
   /** Lloyd iterations per sub-space (at most; stops early when converged). Default 50. */
   iterations?: number;
@@ -63,7 +63,7 @@ export class PQGeometry {
   ) {
     checkInteger('dimension', d, 1);
     checkInteger('m (sub-quantizers)', m, 1, d);
-    checkInteger('nbits', nbits, 1, 8);
+    checkInteger('nbits', nbits, 1, HARD_LIMITS.maxNbits);
     this.ksub = 1 << nbits;
     this.offsets = subspaceOffsets(d, m);
   }
@@ -174,7 +174,7 @@ export function planPQTraining(
   config: { m: number; nbits?: number },
   options: PQTrainOptions = {},
 ): { geometry: PQGeometry; sample: Float32Array; n: number; finish(parts: SubspaceTrainResult[]): { pq: ProductQuantizer; report: PQTrainReport } } {
-  const geometry = new PQGeometry(d, config.m, config.nbits ?? 8);
+  const geometry = new PQGeometry(d, config.m, config.nbits ?? DEFAULT_NBITS);
   checkData(data, n, d);
   const { sample, n: nTrain } = pqTrainingSample(data, n, geometry, options);
   return {

@@ -13,7 +13,7 @@ import { type Codec, makeCodec } from './codec.js';
 import { CoarseQuantizer } from './ivf.js';
 import { PQGeometry, type PQTrainOptions, type PQTrainReport, trainProductQuantizer } from './pq.js';
 import { type Rotation, type RotationTrainOptions, type RotationTrainReport, type TrainCompute, trainRotation } from './rotation.js';
-import { TRAIN_PROGRESS } from '../tunables.js';
+import { DEFAULT_NBITS, TRAIN_PROGRESS } from '../tunables.js';
 
 export interface CodecTrainConfig {
   type: 'pq' | 'opq';
@@ -39,7 +39,7 @@ export async function trainCodec(
   compute: TrainCompute,
   onProgress?: (fraction: number) => void,
 ): Promise<{ codec: Codec; report: PQTrainReport; rotation: RotationTrainReport | null }> {
-  const geometry = new PQGeometry(d, config.m, config.nbits ?? 8);
+  const geometry = new PQGeometry(d, config.m, config.nbits ?? DEFAULT_NBITS);
   let coarse: CoarseQuantizer | null = null;
   let x = data;
   let from = 0;

@@ -9,6 +9,7 @@ import { QuantizerInputError } from '../core/errors.js';
 import { PQGeometry } from '../core/pq.js';
 import type { AutoTrainConfig, QuantizerConfig } from '../store/store.js';
 import { badRequest, limitExceeded } from './errors.js';
+import { DEFAULT_NBITS } from '../tunables.js';
 import { defaultM } from './training-plan.js';
 import type { CreateCollectionInput, VectorInput } from './types.js';
 
@@ -35,7 +36,7 @@ export function admitCollection(
     );
   }
   const { type, m, nbits } = input.quantizer;
-  const quantizer: QuantizerConfig = { type, m: m ?? defaultM(input.dimension), nbits: nbits ?? 8 };
+  const quantizer: QuantizerConfig = { type, m: m ?? defaultM(input.dimension), nbits: nbits ?? DEFAULT_NBITS };
   if (nbits === undefined) quantizer.autoNbits = true;
   if (input.quantizer.ivf !== undefined) quantizer.ivf = { nlist: input.quantizer.ivf.nlist ?? null };
   try {

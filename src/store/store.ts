@@ -55,6 +55,18 @@ export interface CodecRecord {
 
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed';
 
+/** What a succeeded training job reports (kept as JSON in jobs.result). */
+export interface TrainResult {
+  codecVersion: number;
+  relativeMse: number;
+  trainVectors: number;
+  encodedVectors: number;
+  seconds: number;
+  /** Seconds spent in each phase. */
+  phaseSeconds: Record<string, number>;
+  warnings: string[];
+}
+
 export interface JobRecord {
   id: string;
   collectionId: number;
@@ -63,7 +75,7 @@ export interface JobRecord {
   phase: string;
   progress: number;
   params: Record<string, unknown>;
-  result: Record<string, unknown> | null;
+  result: TrainResult | null;
   error: { code: string; message: string } | null;
   createdAt: string;
   startedAt: string | null;
@@ -133,7 +145,7 @@ function toJob(r: JobRow): JobRecord {
     phase: r.phase,
     progress: r.progress,
     params: JSON.parse(r.params) as Record<string, unknown>,
-    result: r.result === null ? null : (JSON.parse(r.result) as Record<string, unknown>),
+    result: r.result === null ? null : (JSON.parse(r.result) as TrainResult),
     error: r.error === null ? null : (JSON.parse(r.error) as { code: string; message: string }),
     createdAt: r.created_at,
     startedAt: r.started_at,

@@ -12,7 +12,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { errorBody } from './errors.js';
+import { errorBody } from '../responses.js';
 
 export interface AuthOptions {
   apiKeys: string[];

@@ -9,14 +9,13 @@ import type { Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { ResponseSerializationError, hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { CorruptCodecError, QuantizerInputError } from '../../core/errors.js';
 import { PoolOverloadedError, WorkerExitedError } from '../../pool/errors.js';
 import { ApiError } from '../../services/errors.js';
-import { RequestValidationError } from '../zod.js';
+import { RETRY_AFTER_SECONDS } from '../../tunables.js';
+import { errorBody } from '../responses.js';
 import { ClientGoneError, RequestTimeoutError } from './deadline.js';
-
-/** Seconds a client should wait before retrying a 503. */
-export const RETRY_AFTER_SECONDS = 1;
 
 /** Fastify's own request errors → our status and code. */
 const FASTIFY_CODES: Record<string, [number, string]> = {
@@ -39,8 +38,27 @@ function storageFailure(code: unknown): [number, string, string] | undefined {
   return undefined;
 }
 
-export function errorBody(code: string, message: string, details?: Record<string, unknown>) {
-  return { error: details === undefined ? { code, message } : { code, message, details } };
+/** Where each part of a request is named in validation messages. */
+const PARTS: Record<string, string> = { body: 'body', querystring: 'query', params: 'params', headers: 'headers' };
+
+/**
+ * One line per problem zod found, each with its place in the request:
+ * "body.vectors[2].id: Too small: ...". The library hands the path over as a
+ * JSON pointer ("/vectors/2/id"), so a segment of digits reads as an array
+ * index; a record key made of digits (metadata {"7": ...}) reads the same way.
+ */
+function validationMessage(context: string | undefined, problems: { instancePath: string; message?: string }[]): string {
+  const part = PARTS[context ?? 'body'] ?? context;
+  return problems
+    .map(({ instancePath, message }) => {
+      let path = part;
+      for (const segment of instancePath.split('/').slice(1)) {
+        if (segment === '') continue;
+        path += /^\d+$/.test(segment) ? `[${segment}]` : `.${segment}`;
+      }
+      return `${path}: ${message}`;
+    })
+    .join('; ');
 }
 
 function unavailable(reply: FastifyReply, code: string, message: string): FastifyReply {
@@ -85,7 +103,14 @@ async function errors(app: FastifyInstance): Promise<void> {
       if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
       return reply.status(err.status).send(errorBody(err.code, err.message, err.details));
     }
-    if (err instanceof RequestValidationError) return reply.status(400).send(errorBody('validation_error', err.message));
+    if (hasZodFastifySchemaValidationErrors(err)) {
+      return reply.status(400).send(errorBody('validation_error', validationMessage(err.validationContext, err.validation)));
+    }
+    if (err instanceof ResponseSerializationError) {
+      // The handler produced what its response schema does not allow: the service's fault, never sent half-checked.
+      request.log.error({ err, issues: err.cause.issues }, 'response does not match its schema');
+      return reply.status(500).send(errorBody('internal_error', 'internal error; the service log has the details'));
+    }
     // A corrupt stored codec is the service's failure, not the request's: it falls through to 500.
     if (err instanceof QuantizerInputError && !(err instanceof CorruptCodecError))
       return reply.status(400).send(errorBody('validation_error', err.message));

@@ -7,8 +7,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { routeSchema } from '../zod.js';
+import { file } from '../responses.js';
 import { ClientGoneError, RequestTimeoutError } from './deadline.js';
 
 /** Latency buckets in seconds: 1 ms to 60 s (the default request timeout). */
@@ -17,17 +18,18 @@ const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 /** instrument: false registers only the route (the document-only app has no service to observe). */
 async function metrics(app: FastifyInstance, options: { instrument: boolean }): Promise<void> {
   const register = new Registry();
-  app.get(
+  app.withTypeProvider<ZodTypeProvider>().get(
     '/metrics',
     {
       logLevel: 'warn',
-      schema: routeSchema({
+      schema: {
         operationId: 'getMetrics',
         summary: 'Metrics in Prometheus text format',
+        description: 'Requests, latency, search and training times, collection sizes, the worker pool and Node.js process metrics.',
         tags: ['service'],
-        public: true,
-        response: { 200: { binary: 'text/plain', description: 'Prometheus exposition format 0.0.4' } },
-      }),
+        security: [],
+        response: { 200: file('text/plain', 'Prometheus exposition format 0.0.4') },
+      },
     },
     async (_request, reply) => reply.type(register.contentType).send(await register.metrics()),
   );

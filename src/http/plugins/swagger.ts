@@ -3,13 +3,71 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 
 export const API_VERSION = '0.1.0';
 
+/** z.int() documents ±(2⁵³ − 1) bounds; they say nothing to a reader, so the document leaves them out. */
+function dropSafeIntegerBounds(node: unknown): void {
+  if (node === null || typeof node !== 'object') return;
+  const o = node as Record<string, unknown>;
+  if (o.minimum === Number.MIN_SAFE_INTEGER) delete o.minimum;
+  if (o.maximum === Number.MAX_SAFE_INTEGER) delete o.maximum;
+  for (const v of Object.values(o)) dropSafeIntegerBounds(v);
+}
+
+/**
+ * Components no operation reaches, left out: the library emits every schema
+ * with an id twice (as request, "…Input", and as response), and each of ours
+ * is used in one direction only.
+ */
+function dropUnusedComponents(doc: { components?: { schemas?: Record<string, unknown> } }): void {
+  const schemas = doc.components?.schemas;
+  if (schemas === undefined) return;
+  const reached = new Set<string>();
+  const visit = (node: unknown): void => {
+    if (node === null || typeof node !== 'object') return;
+    const ref = (node as { $ref?: unknown }).$ref;
+    if (typeof ref === 'string' && ref.startsWith('#/components/schemas/')) {
+      const name = ref.slice('#/components/schemas/'.length);
+      if (!reached.has(name)) {
+        reached.add(name);
+        visit(schemas[name]);
+      }
+    }
+    for (const v of Object.values(node)) visit(v);
+  };
+  visit({ ...doc, components: { ...doc.components, schemas: {} } });
+  for (const name of Object.keys(schemas)) if (!reached.has(name)) delete schemas[name];
+}
+
+type OptionalBody = { required?: boolean; content: Record<string, { schema: { nullable?: boolean } } | undefined> };
+
+/**
+ * @fastify/swagger marks every request body required; a body whose schema
+ * admits null (train, evaluate) may be left out, since Fastify hands the
+ * validator null for a missing body.
+ */
+function markOptionalBodies(doc: { paths?: Record<string, Record<string, { requestBody?: OptionalBody }>> }): void {
+  for (const operations of Object.values(doc.paths ?? {})) {
+    for (const { requestBody } of Object.values(operations)) {
+      if (requestBody?.content['application/json']?.schema.nullable === true) requestBody.required = false;
+    }
+  }
+}
+
 async function openapi(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
-    // Shared schemas (the error body) appear under components.schemas by their $id.
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+    // Route schemas are zod: the library turns them into JSON Schema, and schemas with an id (.meta({ id })) into components.
+    transform: jsonSchemaTransform,
+    transformObject: (input) => {
+      const doc = jsonSchemaTransformObject(input);
+      dropSafeIntegerBounds(doc);
+      // The document is OpenAPI 3 (the union the library returns also admits Swagger 2).
+      dropUnusedComponents(doc as Parameters<typeof dropUnusedComponents>[0]);
+      markOptionalBodies(doc as Parameters<typeof markOptionalBodies>[0]);
+      return doc;
+    },
     openapi: {
       openapi: '3.0.3',
       info: {

@@ -5,11 +5,10 @@
  * database answers, every collection's index is loaded, the worker pool has its
  * threads, the service is not shedding load and not shutting down.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ErrorBody } from '../schemas/common.js';
-import { routeSchema } from '../zod.js';
-import { errorBody, RETRY_AFTER_SECONDS } from '../plugins/errors.js';
+import { RETRY_AFTER_SECONDS } from '../../tunables.js';
+import { error, errorBody, json } from '../responses.js';
 
 const Health = z.object({ status: z.literal('ok') });
 
@@ -23,7 +22,7 @@ const Checks = z.object({
 
 const Ready = z.object({ status: z.literal('ready'), checks: Checks });
 
-export default async function healthRoutes(app: FastifyInstance, options: { isClosing: () => boolean }): Promise<void> {
+const healthRoutes: FastifyPluginAsyncZod<{ isClosing: () => boolean }> = async (app, options) => {
   // Probes run every few seconds: their request logs would drown the rest.
   const quiet = { logLevel: 'warn' as const };
 
@@ -31,13 +30,14 @@ export default async function healthRoutes(app: FastifyInstance, options: { isCl
     '/health',
     {
       ...quiet,
-      schema: routeSchema({
+      schema: {
         operationId: 'getHealth',
         summary: 'Liveness: the process serves HTTP',
+        description: 'Answers 200 whenever the process serves HTTP, however busy: a busy service is alive.',
         tags: ['service'],
-        public: true,
-        response: { 200: Health },
-      }),
+        security: [],
+        response: { 200: json(Health, 'Alive.') },
+      },
     },
     async () => ({ status: 'ok' as const }),
   );
@@ -46,14 +46,14 @@ export default async function healthRoutes(app: FastifyInstance, options: { isCl
     '/ready',
     {
       ...quiet,
-      schema: routeSchema({
+      schema: {
         operationId: 'getReadiness',
         summary: 'Readiness: database, indexes, worker pool, load and shutdown',
         description: '503 with details.checks naming what is not ready.',
         tags: ['service'],
-        public: true,
-        response: { 200: Ready, 503: ErrorBody },
-      }),
+        security: [],
+        response: { 200: json(Ready, 'Ready: every check passes.'), 503: error('Not ready (not_ready); details.checks says which check fails.') },
+      },
     },
     async (_request, reply) => {
       const checks = { ...app.collections.readiness(), load: !app.isUnderPressure(), running: !options.isClosing() };
@@ -69,4 +69,6 @@ export default async function healthRoutes(app: FastifyInstance, options: { isCl
       return { status: 'ready' as const, checks };
     },
   );
-}
+};
+
+export default healthRoutes;

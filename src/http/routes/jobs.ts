@@ -1,18 +1,17 @@
-import type { FastifyInstance } from 'fastify';
-import type { z } from 'zod';
-import { ErrorBody, NameParams } from '../schemas/common.js';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { error, json, guarded } from '../responses.js';
+import { NameParams } from '../schemas/common.js';
 import { JobAccepted, JobList, JobParams, JobView, TrainBody } from '../schemas/jobs.js';
-import { routeSchema } from '../zod.js';
 
 const tags = ['training'];
 
-export default async function jobRoutes(app: FastifyInstance): Promise<void> {
+const jobRoutes: FastifyPluginAsyncZod = async (app) => {
   const service = app.collections;
 
-  app.post<{ Params: z.infer<typeof NameParams>; Body: z.infer<typeof TrainBody> }>(
+  app.post(
     '/collections/:name/train',
     {
-      schema: routeSchema({
+      schema: {
         operationId: 'trainCollection',
         summary: 'Train (or retrain) the codebook',
         description:
@@ -22,37 +21,50 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
         tags,
         params: NameParams,
         body: TrainBody,
-        response: { 202: JobAccepted, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody, 429: ErrorBody },
-      }),
+        response: guarded({
+          202: json(JobAccepted, 'The job, queued or running.'),
+          400: error('Invalid body (validation_error), e.g. a sampleSize below 2^nbits.'),
+          404: error('No such collection (collection_not_found).'),
+          409: error('The collection is training already (training_in_progress; details.job names the job).'),
+          422: error(
+            'Too few vectors for 2^nbits centroids or nlist cells (insufficient_data), or the smallest sample exceeds MAX_TRAINING_SAMPLE_MB (limit_exceeded).',
+          ),
+          429: error('MAX_TRAINING_JOBS jobs are running (limit_exceeded); see Retry-After.'),
+        }),
+      },
     },
     async (request, reply) => reply.status(202).send({ job: service.train(request.params.name, request.body ?? {}) }),
   );
 
-  app.get<{ Params: z.infer<typeof JobParams> }>(
+  app.get(
     '/collections/:name/jobs/:id',
     {
-      schema: routeSchema({
+      schema: {
         operationId: 'getJob',
         summary: 'A job: state, phase, progress, result',
+        description: 'Poll it until state is succeeded (result: the new codebook version, its relative MSE, timings) or failed (error).',
         tags,
         params: JobParams,
-        response: { 200: JobView, 404: ErrorBody },
-      }),
+        response: guarded({ 200: json(JobView, 'The job.'), 404: error('No such collection (collection_not_found) or job (job_not_found).') }),
+      },
     },
     async (request) => service.job(request.params.name, request.params.id),
   );
 
-  app.get<{ Params: z.infer<typeof NameParams> }>(
+  app.get(
     '/collections/:name/jobs',
     {
-      schema: routeSchema({
+      schema: {
         operationId: 'listJobs',
         summary: 'Recent jobs of a collection, newest first',
+        description: 'The last 50 training jobs, requested and automatic.',
         tags,
         params: NameParams,
-        response: { 200: JobList, 404: ErrorBody },
-      }),
+        response: guarded({ 200: json(JobList, 'The jobs, newest first.'), 404: error('No such collection (collection_not_found).') }),
+      },
     },
     async (request) => ({ jobs: service.jobs(request.params.name) }),
   );
-}
+};
+
+export default jobRoutes;

@@ -1,17 +1,24 @@
-import type { FastifyInstance } from 'fastify';
-import type { z } from 'zod';
-import { ErrorBody, NameParams } from '../schemas/common.js';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { error, json, guarded } from '../responses.js';
+import { NameParams } from '../schemas/common.js';
 import { EvaluateBody, EvaluateReport } from '../schemas/evaluate.js';
 import { QueryBody, QueryResponse } from '../schemas/query.js';
-import { routeSchema } from '../zod.js';
 
-export default async function queryRoutes(app: FastifyInstance): Promise<void> {
+const tags = ['search'];
+const notFound = error('No such collection (collection_not_found).');
+const badSearch = error(
+  'Invalid body (validation_error: a wrong dimension, a value out of range) or a limit exceeded (limit_exceeded: ' +
+    'MAX_QUERIES_PER_REQUEST, MAX_K, MAX_RERANK).',
+);
+const tooMuchWork = error('The request asks for more work than the service allows (limit_exceeded: MAX_CANDIDATES, MAX_EXACT_WORK).');
+
+const queryRoutes: FastifyPluginAsyncZod = async (app) => {
   const service = app.collections;
 
-  app.post<{ Params: z.infer<typeof NameParams>; Body: z.infer<typeof QueryBody> }>(
+  app.post(
     '/collections/:name/query',
     {
-      schema: routeSchema({
+      schema: {
         operationId: 'queryCollection',
         summary: 'Nearest neighbours',
         description:
@@ -19,34 +26,45 @@ export default async function queryRoutes(app: FastifyInstance): Promise<void> {
           'collections visit only the nprobe nearest cells), then re-rank the best k × rerank candidates by ' +
           'exact distance; untrained ones by exact search over the stored vectors. A metadata filter is ' +
           'applied during the scan.',
-        tags: ['search'],
+        tags,
         params: NameParams,
         body: QueryBody,
-        response: { 200: QueryResponse, 400: ErrorBody, 404: ErrorBody, 422: ErrorBody },
-      }),
+        response: guarded({ 200: json(QueryResponse, 'The nearest neighbours of each query.'), 400: badSearch, 404: notFound, 422: tooMuchWork }),
+      },
     },
     async (request) => {
       const { vector, vectors, k, rerank, nprobe, filter } = request.body;
+      // The schema admits exactly one of the two.
       const results = await service.query(request.params.name, vectors ?? [vector!], { k, rerank, nprobe, filter, signal: request.deadline });
       return { results: vectors === undefined ? results[0] : results };
     },
   );
 
-  app.post<{ Params: z.infer<typeof NameParams>; Body: z.infer<typeof EvaluateBody> }>(
+  app.post(
     '/collections/:name/evaluate',
     {
-      schema: routeSchema({
+      schema: {
         operationId: 'evaluateCollection',
         summary: 'Measure search quality',
         description:
           "Runs exact search and the index's search for sample queries drawn from the stored vectors (or given ones) " +
           "and reports recall@1, k-recall@k, the codec's relative MSE and ms per query.",
-        tags: ['search'],
+        tags,
         params: NameParams,
         body: EvaluateBody,
-        response: { 200: EvaluateReport, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody },
-      }),
+        response: guarded({
+          200: json(EvaluateReport, 'Recall, error and speed of the index against exact search.'),
+          400: badSearch,
+          404: notFound,
+          409: error('The collection is not trained: there is no index to evaluate (not_trained).'),
+          422: error(
+            'Fewer than 2 vectors to draw queries from (insufficient_data), or more work than allowed (limit_exceeded: MAX_CANDIDATES, MAX_EXACT_WORK).',
+          ),
+        }),
+      },
     },
     async (request) => service.evaluate(request.params.name, { ...request.body, signal: request.deadline }),
   );
-}
+};
+
+export default queryRoutes;

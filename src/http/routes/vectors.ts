@@ -1,18 +1,18 @@
-import type { FastifyInstance } from 'fastify';
-import type { z } from 'zod';
-import { ErrorBody, NameParams } from '../schemas/common.js';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { error, json, guarded, noContent } from '../responses.js';
+import { NameParams } from '../schemas/common.js';
 import { StoredVector, UpsertBody, UpsertResponse, VectorParams } from '../schemas/vectors.js';
-import { routeSchema } from '../zod.js';
 
 const tags = ['vectors'];
+const notFound = error('No such collection (collection_not_found) or vector (vector_not_found).');
 
-export default async function vectorRoutes(app: FastifyInstance): Promise<void> {
+const vectorRoutes: FastifyPluginAsyncZod = async (app) => {
   const service = app.collections;
 
-  app.post<{ Params: z.infer<typeof NameParams>; Body: z.infer<typeof UpsertBody> }>(
+  app.post(
     '/collections/:name/vectors',
     {
-      schema: routeSchema({
+      schema: {
         operationId: 'upsertVectors',
         summary: 'Insert or replace vectors',
         description:
@@ -21,40 +21,52 @@ export default async function vectorRoutes(app: FastifyInstance): Promise<void> 
         tags,
         params: NameParams,
         body: UpsertBody,
-        response: { 200: UpsertResponse, 400: ErrorBody, 404: ErrorBody, 413: ErrorBody },
-      }),
+        response: guarded({
+          200: json(UpsertResponse, 'How many vectors were written.'),
+          400: error(
+            'Invalid body (validation_error: a wrong dimension, a value out of range, a repeated id) or a limit exceeded ' +
+              '(limit_exceeded: MAX_VECTORS_PER_REQUEST, MAX_METADATA_BYTES).',
+          ),
+          404: error('No such collection (collection_not_found).'),
+          413: error('The body is larger than BODY_LIMIT (payload_too_large).'),
+        }),
+      },
     },
     async (request) => service.upsert(request.params.name, request.body.vectors, request.deadline),
   );
 
-  app.get<{ Params: z.infer<typeof VectorParams> }>(
+  app.get(
     '/collections/:name/vectors/:id',
     {
-      schema: routeSchema({
+      schema: {
         operationId: 'getVector',
         summary: 'A stored vector and its metadata',
+        description: 'The vector as stored (its values rounded to 32-bit floats) and its metadata.',
         tags,
         params: VectorParams,
-        response: { 200: StoredVector, 404: ErrorBody },
-      }),
+        response: guarded({ 200: json(StoredVector, 'The vector and its metadata.'), 404: notFound }),
+      },
     },
     async (request) => service.getVector(request.params.name, request.params.id),
   );
 
-  app.delete<{ Params: z.infer<typeof VectorParams> }>(
+  app.delete(
     '/collections/:name/vectors/:id',
     {
-      schema: routeSchema({
+      schema: {
         operationId: 'deleteVector',
         summary: 'Delete a vector',
+        description: 'Acknowledged only after the delete is committed; queries stop returning the vector at once.',
         tags,
         params: VectorParams,
-        response: { 204: null, 404: ErrorBody },
-      }),
+        response: guarded({ 204: noContent, 404: notFound }),
+      },
     },
     async (request, reply) => {
       await service.deleteVector(request.params.name, request.params.id);
       return reply.status(204).send();
     },
   );
-}
+};
+
+export default vectorRoutes;

@@ -1,37 +1,44 @@
 import { z } from 'zod';
 import { CollectionName, Metric } from './common.js';
-import { HARD_LIMITS } from '../../tunables.js';
+import { DEFAULT_MAX_OPQ_DIMENSION } from '../../config.js';
+import { AUTO, DEFAULT_NBITS, HARD_LIMITS, KMEANS_DEFAULTS } from '../../tunables.js';
 
 export const Quantizer = z
   .object({
     type: z
       .enum(['pq', 'opq'])
-      .describe('pq: product quantization. opq: a learned rotation (optimized PQ) before it: lower error for correlated data, slower training.'),
+      .describe(
+        'pq: product quantization. opq: a learned rotation (optimized PQ) before it: lower error for correlated data, slower ' +
+          `training; only for dimensions up to MAX_OPQ_DIMENSION (default ${DEFAULT_MAX_OPQ_DIMENSION}).`,
+      ),
     m: z
       .int()
       .min(1)
       .max(HARD_LIMITS.maxDimension)
       .optional()
-      .describe('Sub-quantizers = bytes of code per vector. Default: dimension / 8 rounded down, between 1 and 64. Need not divide the dimension.'),
+      .describe(
+        `Sub-quantizers = bytes of code per vector, at most the dimension. Default: dimension / ${AUTO.dimensionsPerCodeByte} rounded down, between 1 and ${AUTO.maxDefaultM}. ` +
+          'Need not divide the dimension.',
+      ),
     nbits: z
       .int()
       .min(1)
-      .max(8)
+      .max(HARD_LIMITS.maxNbits)
       .optional()
       .describe(
-        'Bits per sub-quantizer code (2^nbits centroids each). Default 8; when left out, training on fewer ' +
-          'than 256 vectors lowers it instead of refusing.',
+        `Bits per sub-quantizer code (2^nbits centroids each). Default ${DEFAULT_NBITS}; when left out, training on fewer ` +
+          `than ${2 ** DEFAULT_NBITS} vectors lowers it instead of refusing.`,
       ),
     ivf: z
       .object({
         nlist: z
           .int()
           .min(1)
-          .max(65536)
+          .max(HARD_LIMITS.maxNlist)
           .optional()
           .describe(
             'Cells of the coarse quantizer. Default: chosen at each training from the vector count n, the power ' +
-              'of two at or below 4·√n, with at least 39 vectors per cell (512 for 60,000 vectors).',
+              `of two at or below ${AUTO.cellsPerSqrtN}·√n, with at least ${KMEANS_DEFAULTS.minPointsPerCentroid} vectors per cell (512 for 60,000 vectors).`,
           ),
       })
       .strict()
@@ -61,7 +68,11 @@ export const AutoTrain = z
 export const CreateCollectionBody = z
   .object({
     name: CollectionName,
-    dimension: z.int().min(1).max(HARD_LIMITS.maxDimension).describe('Number of values in every vector.'),
+    dimension: z
+      .int()
+      .min(1)
+      .max(HARD_LIMITS.maxDimension)
+      .describe(`Number of values in every vector, at most MAX_DIMENSION (default ${HARD_LIMITS.maxDimension}).`),
     metric: Metric.default('l2'),
     quantizer: Quantizer.default({ type: 'pq' }),
     autoTrain: AutoTrain.nullable().optional(),
@@ -75,32 +86,34 @@ export const UpdateCollectionBody = z
   .strict()
   .meta({ example: { autoTrain: { minVectors: 1000, retrainAfterGrowth: 2 } } });
 
-export const CollectionView = z.object({
-  name: z.string(),
-  dimension: z.int(),
-  metric: Metric,
-  quantizer: z.object({
-    type: z.enum(['pq', 'opq']),
-    m: z.int(),
-    nbits: z.int(),
-    autoNbits: z.boolean().optional().describe('nbits was left to the service.'),
-    ivf: z.object({ nlist: z.int().nullable().describe('null: chosen at training from the vector count.') }).optional(),
-  }),
-  createdAt: z.string(),
-  count: z.int().describe('Vectors stored.'),
-  trained: z.boolean().describe('Whether queries use the codes (true) or exact search (false).'),
-  codecVersion: z.int().nullable().describe('Version of the active codebook; increases with every training.'),
-  bytesPerVector: z
-    .int()
-    .describe('Bytes per vector held in memory for search: m code bytes, plus a 4-byte row number in the inverted lists with IVF.'),
-  trainedNbits: z.int().nullable().describe('Bits per code of the active codebook (lower than quantizer.nbits if training lowered it).'),
-  trainedNlist: z.int().nullable().describe('IVF cells of the active codebook; null for a flat index or while untrained.'),
-  autoTrain: AutoTrain.nullable(),
-  relativeMse: z.number().nullable().describe('‖x − decode(encode(x))‖² / ‖x‖² over the stored vectors at the last training.'),
-  trainedAt: z.string().nullable(),
-  addedSinceTraining: z.int().describe('Vectors written since the active codebook was trained.'),
-  vectorsAtTraining: z.int().nullable().describe('Vectors the collection held when the active codebook was switched in.'),
-  trainingJob: z.string().nullable().describe('Id of the running training job, if any.'),
-});
+export const CollectionView = z
+  .object({
+    name: z.string(),
+    dimension: z.int(),
+    metric: Metric,
+    quantizer: z.object({
+      type: z.enum(['pq', 'opq']),
+      m: z.int(),
+      nbits: z.int(),
+      autoNbits: z.boolean().optional().describe('nbits was left to the service.'),
+      ivf: z.object({ nlist: z.int().nullable().describe('null: chosen at training from the vector count.') }).optional(),
+    }),
+    createdAt: z.string(),
+    count: z.int().describe('Vectors stored.'),
+    trained: z.boolean().describe('Whether queries use the codes (true) or exact search (false).'),
+    codecVersion: z.int().nullable().describe('Version of the active codebook; increases with every training.'),
+    bytesPerVector: z
+      .int()
+      .describe('Bytes per vector held in memory for search: m code bytes, plus a 4-byte row number in the inverted lists with IVF.'),
+    trainedNbits: z.int().nullable().describe('Bits per code of the active codebook (lower than quantizer.nbits if training lowered it).'),
+    trainedNlist: z.int().nullable().describe('IVF cells of the active codebook; null for a flat index or while untrained.'),
+    autoTrain: AutoTrain.nullable(),
+    relativeMse: z.number().nullable().describe('‖x − decode(encode(x))‖² / ‖x‖² over the stored vectors at the last training.'),
+    trainedAt: z.string().nullable(),
+    addedSinceTraining: z.int().describe('Vectors written since the active codebook was trained.'),
+    vectorsAtTraining: z.int().nullable().describe('Vectors the collection held when the active codebook was switched in.'),
+    trainingJob: z.string().nullable().describe('Id of the running training job, if any.'),
+  })
+  .meta({ id: 'CollectionView' });
 
 export const CollectionList = z.object({ collections: z.array(CollectionView) });

@@ -5,7 +5,9 @@ import { HARD_LIMITS, MAX_ABS_VALUE } from '../../tunables.js';
 export const CollectionName = z
   .string()
   .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 characters: letters, digits, "-" or "_"')
-  .describe('Collection name: 1–64 letters, digits, "-" or "_".');
+  .describe('Collection name: 1–64 letters, digits, "-" or "_".')
+  // The examples make a working session, in the order of the README's walkthrough (collection "demo", vector "doc-1").
+  .meta({ example: 'demo' });
 
 export const NameParams = z.object({ name: CollectionName });
 
@@ -17,7 +19,8 @@ export const Metric = z
   );
 
 export const VectorValues = z
-  .array(z.number())
+  // The service checks the range (its message names the vector and the position): the bounds here only document it.
+  .array(z.number().meta({ minimum: -MAX_ABS_VALUE, maximum: MAX_ABS_VALUE }))
   .min(1)
   .max(HARD_LIMITS.maxDimension)
   .describe(`The vector: exactly \`dimension\` numbers with |value| ≤ ${MAX_ABS_VALUE} (stored as 32-bit floats).`);
@@ -44,11 +47,16 @@ const JsonValue = z.custom<unknown>((v) => jsonDepthAtMost(v, HARD_LIMITS.maxMet
   message: `nests deeper than ${HARD_LIMITS.maxMetadataDepth} levels`,
 });
 
-export const Metadata = z
-  .record(z.string(), JsonValue)
-  .describe(
-    `Any JSON object (at most MAX_METADATA_BYTES, default ${HARD_LIMITS.maxMetadataBytes}, bytes as JSON; nesting at most ${HARD_LIMITS.maxMetadataDepth} levels), returned with query results.`,
-  );
+const METADATA_DESCRIPTION = `Any JSON object (at most MAX_METADATA_BYTES, default ${HARD_LIMITS.maxMetadataBytes}, bytes as JSON; nesting at most ${HARD_LIMITS.maxMetadataDepth} levels), returned with query results.`;
+
+export const Metadata = z.record(z.string(), JsonValue).describe(METADATA_DESCRIPTION);
+
+/**
+ * Metadata in answers: checked on the way in, so not walked again on the way
+ * out (the depth check would triple the cost of checking a large query answer).
+ * Documented the same.
+ */
+export const StoredMetadata = z.record(z.string(), z.unknown()).describe(METADATA_DESCRIPTION);
 
 export const ErrorBody = z
   .object({
@@ -58,4 +66,6 @@ export const ErrorBody = z
       details: z.record(z.string(), z.unknown()).optional(),
     }),
   })
-  .describe('Every error response has this shape.');
+  .describe('Every error response has this shape.')
+  // A shared component: every error response of the document refers to it.
+  .meta({ id: 'ErrorBody' });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { VectorValues } from './common.js';
-import { HARD_LIMITS } from '../../tunables.js';
+import { EVALUATE_DEFAULTS, HARD_LIMITS } from '../../tunables.js';
 import { Nprobe, Rerank } from './query.js';
 
 export const EvaluateBody = z
@@ -10,12 +10,24 @@ export const EvaluateBody = z
       .min(1)
       .max(HARD_LIMITS.maxQueries)
       .optional()
-      .describe('Stored vectors drawn as queries, each left out of its own results. Default 100.'),
-    queries: z.array(VectorValues).min(1).max(HARD_LIMITS.maxQueries).optional().describe('Query vectors to use instead of a sample.'),
-    k: z.int().min(1).max(HARD_LIMITS.maxK).optional().describe('Default 10.'),
+      .describe(
+        `Stored vectors drawn as queries, each left out of its own results (at most MAX_QUERIES_PER_REQUEST, default ${HARD_LIMITS.maxQueries}). Default ${EVALUATE_DEFAULTS.sampleSize}.`,
+      ),
+    queries: z
+      .array(VectorValues)
+      .min(1)
+      .max(HARD_LIMITS.maxQueries)
+      .optional()
+      .describe(`Query vectors to use instead of a sample (at most MAX_QUERIES_PER_REQUEST, default ${HARD_LIMITS.maxQueries}).`),
+    k: z
+      .int()
+      .min(1)
+      .max(HARD_LIMITS.maxK)
+      .optional()
+      .describe(`Neighbours per query, at most MAX_K (default ${HARD_LIMITS.maxK}). Default ${EVALUATE_DEFAULTS.k}.`),
     rerank: Rerank,
     nprobe: Nprobe,
-    seed: z.int().min(0).max(4294967295).optional().describe('Seed of the sample. Default 42.'),
+    seed: z.int().min(0).max(4294967295).optional().describe(`Seed of the sample. Default ${EVALUATE_DEFAULTS.seed}.`),
   })
   .strict()
   .refine((b) => b.sampleSize === undefined || b.queries === undefined, { message: 'give "sampleSize" or "queries", not both' })

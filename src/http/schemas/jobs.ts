@@ -1,69 +1,83 @@
 import { z } from 'zod';
+import { COARSE_ITERATIONS, KMEANS_DEFAULTS, ROTATION_DEFAULTS, WIDE_ROTATION_DEFAULTS, WIDE_SUBSPACE } from '../../tunables.js';
 import { NameParams } from './common.js';
 
 export const TrainBody = z
   .object({
-    sampleSize: z.int().min(1).optional().describe('Vectors to train on (a seeded random sample). Default and maximum: 256 × 2^nbits.'),
+    sampleSize: z
+      .int()
+      // 2 = 2^nbits at the smallest nbits: the service refuses less than one vector per centroid (and per IVF cell).
+      .min(2)
+      .optional()
+      .describe(
+        'Vectors to train on (a seeded random sample): at least 2^nbits (one per centroid) and, with IVF, at least nlist. ' +
+          `Default and maximum: ${KMEANS_DEFAULTS.maxPointsPerCentroid} × 2^nbits (${KMEANS_DEFAULTS.maxPointsPerCentroid} × max(2^nbits, nlist) with IVF), lowered to fit MAX_TRAINING_SAMPLE_MB.`,
+      ),
     iterations: z
       .int()
       .min(1)
       .max(1000)
       .optional()
-      .describe('k-means iterations per sub-quantizer (at most; stops early on convergence). Default 50.'),
+      .describe(`k-means iterations per sub-quantizer (at most; stops early on convergence). Default ${KMEANS_DEFAULTS.maxIterations}.`),
     opqIterations: z
       .int()
       .min(0)
       .max(200)
       .optional()
       .describe(
-        'OPQ only: rotation updates after the start rotation, on a sample of 8,192 vectors. Default 8; with ' +
-          'sub-spaces wider than 64 dimensions (e.g. m = 8 at dimension 784) 80 cheaper one-Lloyd-step updates ' +
-          'on 32,768 vectors.',
+        `OPQ only: rotation updates after the start rotation, on a sample of ${ROTATION_DEFAULTS.sampleSize.toLocaleString('en-US')} vectors. Default ${ROTATION_DEFAULTS.iterations}; with ` +
+          `sub-spaces wider than ${WIDE_SUBSPACE} dimensions (e.g. m = 8 at dimension 784) ${WIDE_ROTATION_DEFAULTS.iterations} cheaper one-Lloyd-step updates ` +
+          `on ${WIDE_ROTATION_DEFAULTS.sampleSize.toLocaleString('en-US')} vectors.`,
       ),
     coarseIterations: z
       .int()
       .min(1)
       .max(1000)
       .optional()
-      .describe('IVF only: k-means iterations of the coarse quantizer (at most; stops early on convergence). Default 25.'),
+      .describe(`IVF only: k-means iterations of the coarse quantizer (at most; stops early on convergence). Default ${COARSE_ITERATIONS}.`),
     seed: z
       .int()
       .min(0)
       .max(4294967295)
       .optional()
-      .describe('Seed for sampling and k-means. Default 1234: the same data and seed give the same codebook.'),
+      .describe(`Seed for sampling and k-means. Default ${KMEANS_DEFAULTS.seed}: the same data and seed give the same codebook.`),
   })
   .strict()
   .nullish()
   .describe('Optional: an empty body trains with the defaults.')
   .meta({ example: { iterations: 25, seed: 1234 } });
 
-export const JobParams = NameParams.extend({ id: z.string().min(1).max(64) });
-
-export const JobView = z.object({
-  id: z.string(),
-  collection: z.string(),
-  kind: z.literal('train'),
-  state: z.enum(['queued', 'running', 'succeeded', 'failed']),
-  phase: z.string().describe('reading → training → encoding → switching → done.'),
-  progress: z.number().min(0).max(1),
-  params: z.record(z.string(), z.unknown()).describe('The request\'s parameters, and trigger: "request" or "auto" (autoTrain).'),
-  result: z
-    .object({
-      codecVersion: z.int(),
-      relativeMse: z.number(),
-      trainVectors: z.int(),
-      encodedVectors: z.int(),
-      seconds: z.number(),
-      phaseSeconds: z.record(z.string(), z.number()).describe('Seconds spent in each phase.'),
-      warnings: z.array(z.string()),
-    })
-    .nullable(),
-  error: z.object({ code: z.string(), message: z.string() }).nullable(),
-  createdAt: z.string(),
-  startedAt: z.string().nullable(),
-  finishedAt: z.string().nullable(),
+// No example: job ids are made by the service (POST …/train returns one).
+export const JobParams = NameParams.extend({
+  id: z.string().min(1).max(64).describe('A job id, as POST /collections/{name}/train returned it or GET /collections/{name}/jobs lists it.'),
 });
+
+export const JobView = z
+  .object({
+    id: z.string(),
+    collection: z.string(),
+    kind: z.literal('train'),
+    state: z.enum(['queued', 'running', 'succeeded', 'failed']),
+    phase: z.string().describe('reading → training → encoding → switching → done.'),
+    progress: z.number().min(0).max(1),
+    params: z.record(z.string(), z.unknown()).describe('The request\'s parameters, and trigger: "request" or "auto" (autoTrain).'),
+    result: z
+      .object({
+        codecVersion: z.int(),
+        relativeMse: z.number(),
+        trainVectors: z.int(),
+        encodedVectors: z.int(),
+        seconds: z.number(),
+        phaseSeconds: z.record(z.string(), z.number()).describe('Seconds spent in each phase.'),
+        warnings: z.array(z.string()),
+      })
+      .nullable(),
+    error: z.object({ code: z.string(), message: z.string() }).nullable(),
+    createdAt: z.string(),
+    startedAt: z.string().nullable(),
+    finishedAt: z.string().nullable(),
+  })
+  .meta({ id: 'JobView' });
 
 export const JobAccepted = z.object({ job: JobView });
 export const JobList = z.object({ jobs: z.array(JobView) });

@@ -7,10 +7,12 @@ export const SnapshotName = z
 
 export const SnapshotParams = z.object({ name: SnapshotName });
 
-export const Snapshot = z.object({
-  name: z.string(),
-  bytes: z.int().describe('Size of the file.'),
-  createdAt: z.string().describe('When it was completed (ISO 8601).'),
-});
+export const Snapshot = z
+  .object({
+    name: z.string(),
+    bytes: z.int().describe('Size of the file.'),
+    createdAt: z.string().describe('When it was completed (ISO 8601).'),
+  })
+  .meta({ id: 'Snapshot' });
 
 export const SnapshotList = z.object({ snapshots: z.array(Snapshot).describe('Newest first.') });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Metadata, NameParams, VectorValues } from './common.js';
+import { Metadata, NameParams, StoredMetadata, VectorValues } from './common.js';
 import { HARD_LIMITS } from '../../tunables.js';
 
 export const VectorId = z
@@ -8,7 +8,8 @@ export const VectorId = z
   .max(HARD_LIMITS.maxIdLength)
   // A lone UTF-16 surrogate has no UTF-8 form: SQLite would store a replacement character and two ids would collide.
   .refine((s) => !/\p{Cs}/u.test(s), { message: 'must be well-formed Unicode (no lone UTF-16 surrogates)' })
-  .describe(`Your id for the vector, 1–${HARD_LIMITS.maxIdLength} characters of well-formed Unicode.`);
+  .describe(`Your id for the vector, 1–${HARD_LIMITS.maxIdLength} characters of well-formed Unicode.`)
+  .meta({ example: 'doc-1' });
 
 export const VectorItem = z
   .object({
@@ -43,4 +44,4 @@ export const UpsertResponse = z.object({ upserted: z.int() });
 
 export const VectorParams = NameParams.extend({ id: VectorId });
 
-export const StoredVector = z.object({ id: z.string(), vector: z.array(z.number()), metadata: Metadata.nullable() });
+export const StoredVector = z.object({ id: z.string(), vector: z.array(z.number()), metadata: StoredMetadata.nullable() });
