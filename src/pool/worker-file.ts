@@ -9,7 +9,10 @@ import { fileURLToPath } from 'node:url';
 
 const here = fileURLToPath(import.meta.url);
 
-export const WORKER_FILE = here.endsWith('.ts') ? resolve(dirname(here), '../../dist/src/pool/worker.js') : resolve(dirname(here), 'worker.js');
+/** The CommonJS entry piscina loads (worker-entry.cts says why), beside the ES worker it imports. */
+export const WORKER_FILE = here.endsWith('.ts')
+  ? resolve(dirname(here), '../../dist/src/pool/worker-entry.cjs')
+  : resolve(dirname(here), 'worker-entry.cjs');
 
 export function assertWorkerBuilt(): void {
   if (!existsSync(WORKER_FILE)) {
