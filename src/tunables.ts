@@ -32,8 +32,12 @@ export const HARD_LIMITS = {
   maxRerank: 100,
   /** Deepest nesting of a metadata value (an object or array inside another counts one level). */
   maxMetadataDepth: 32,
-  /** Most fields in one filter. */
+  /** Most conditions in one filter (each operator on a field counts one). */
   maxFilterFields: 64,
+  /** Deepest nesting of and / or / not in one filter. */
+  maxFilterDepth: 16,
+  /** Most values in one in / nin list. */
+  maxFilterValues: 1_000,
   /** Most IVF cells: a code's cell is stored in two bytes in front of it (codec.LIST_ID_BYTES). */
   maxNlist: 65_536,
   /** Most bits per sub-quantizer code: one byte per code. */

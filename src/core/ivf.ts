@@ -17,7 +17,7 @@
  * the query terms once per query. A visited cell's table is then one addition
  * per entry. Inner product needs no cell terms: −⟨q, c + r̂⟩ = −⟨q, c⟩ − Σⱼ ⟨qⱼ, rⱼ⟩.
  */
-import { adcScan } from './adc.js';
+import { adcDistance, adcScan } from './adc.js';
 import { dot, squaredNorms } from './distance.js';
 import { QuantizerInputError, checkInteger } from './errors.js';
 import { kmeans } from './kmeans.js';
@@ -225,6 +225,55 @@ export class IVFSearcher {
     // probes() orders by (cost, cell), so the full order continues where the first stopped.
     const rest = this.probes(this.coarse.nlist).subarray(first.length);
     for (let i = 0; i < rest.length && heap.size < heap.k; i++) this.scanCell(rest[i], lists, heap, skip);
+  }
+
+  /**
+   * Scores every eligible row of every cell instead of probing the nearest cells:
+   * for a selective filter, whose matching rows are spread over many cells. With
+   * the cell terms held (L2) or not needed (inner product), a code's cost is its
+   * cell's coarse cost plus, per sub-space, the cell term and the query term of
+   * its byte: 2m look-ups, no per-cell table. Otherwise each cell holding an
+   * eligible row gets its table, as a probe would.
+   */
+  searchRows(q: Float32Array, qo: number, lists: ListsView, heap: TopK, skip: Uint8Array): void {
+    this.prepare(q, qo);
+    const { m, ksub } = this.pq;
+    const size = m * ksub;
+    const terms = this.metric === 'l2' ? this.precomputed() : null;
+    const direct = this.metric === 'ip' || terms !== null;
+    const { codes, rows, offsets, sizes } = lists;
+    const query = this.queryTable;
+    let thr = heap.threshold();
+    for (let l = 0; l < this.coarse.nlist; l++) {
+      const start = offsets[l];
+      const end = start + sizes[l];
+      const cost = this.coarseCost[l];
+      let table: Float32Array | null = null;
+      for (let slot = start; slot < end; slot++) {
+        const row = rows[slot];
+        if (skip[row] !== 0) continue;
+        let dist: number;
+        if (direct) {
+          dist = cost;
+          const co = slot * m;
+          if (terms === null) for (let j = 0; j < m; j++) dist += query[j * ksub + codes[co + j]];
+          else {
+            const to = l * size;
+            for (let j = 0; j < m; j++) {
+              const e = j * ksub + codes[co + j];
+              dist += terms[to + e] + query[e];
+            }
+          }
+        } else {
+          table ??= this.cellTable(l);
+          dist = adcDistance(codes, slot, m, table, ksub);
+        }
+        if (dist < thr) {
+          heap.push(dist, row);
+          thr = heap.threshold();
+        }
+      }
+    }
   }
 
   private scanCell(list: number, lists: ListsView, heap: TopK, skip: Uint8Array | null): void {

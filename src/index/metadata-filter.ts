@@ -1,27 +1,178 @@
 /**
- * Evaluates a metadata filter on parsed metadata, in plain JavaScript: no SQL
- * expression whose depth grows with the filter (SQLite stops at 1,000), and no
- * SQLite JSON function that fails on one row nested deeper than its limit.
- * Pure: the match-mask worker task runs it over stored rows.
+ * Evaluates a compiled metadata filter on parsed metadata, in plain JavaScript:
+ * no SQL expression whose depth grows with the filter (SQLite stops at 1,000),
+ * and no SQLite JSON function that fails on one row nested deeper than its
+ * limit. Pure: the match-mask worker task runs it over stored rows.
+ *
+ * Semantics (the README's "Filters" states them for users):
+ * - A path (["author", "country"]) walks objects by own keys; where it meets an
+ *   array, every element is walked, so a field holding an array matches when
+ *   any element does ({"tags": "a"} matches tags ["a", "b"]).
+ * - eq / in: some value at the path equals the operand, JSON type included
+ *   ("1" ≠ 1 ≠ true). ne / nin: none does; a row without the field matches.
+ * - gt, gte, lt, lte: some value at the path has the operand's type (number or
+ *   string) and compares as asked; strings compare by UTF-16 code units, so ISO
+ *   8601 dates compare in time order. Values of another type never match.
+ * - exists: true when some value at the path is not null (an empty array has none).
+ * - and / or / not: as named; a row without metadata is evaluated as {}.
  */
 
-export type FilterValue = string | number | boolean;
+export type FilterScalar = string | number | boolean;
 
-/** One field's condition: its top-level metadata value equals one of `values` (same JSON type). */
-export interface FilterClause {
-  field: string;
-  values: FilterValue[];
+/** Operators that compare the values at a path with an operand. */
+export type CompareOp = 'eq' | 'ne' | 'in' | 'nin' | 'gt' | 'gte' | 'lt' | 'lte';
+
+/**
+ * A compiled filter (services/filter.ts builds it): a tree of conditions.
+ * Plain data, so it crosses to the workers by structured clone. Each condition
+ * has a `leaf` number: its slot in the statistics (LEAF_STATS entries each).
+ */
+export type FilterNode =
+  | { op: 'and' | 'or'; of: FilterNode[] }
+  | { op: 'not'; of: FilterNode }
+  | { op: 'eq' | 'ne'; path: string[]; value: FilterScalar; leaf: number }
+  | { op: 'in' | 'nin'; path: string[]; values: FilterScalar[]; leaf: number }
+  | { op: 'gt' | 'gte' | 'lt' | 'lte'; path: string[]; value: number | string; leaf: number }
+  | { op: 'exists'; path: string[]; value: boolean; leaf: number };
+
+export type FilterLeaf = Extract<FilterNode, { path: string[] }>;
+
+/**
+ * Per condition, three counters over the rows evaluated: rows with a non-null
+ * value at the path, rows with a value of a type the operand can match, and the
+ * JSON types seen (a bit mask of TYPE_BITS). They tell a condition that can
+ * never match because of types ("10" against numbers) from one that just did not.
+ */
+export const LEAF_STATS = 3;
+export const TYPE_BITS = { string: 1, number: 2, boolean: 4, other: 8 } as const;
+
+function typeBit(v: unknown): number {
+  switch (typeof v) {
+    case 'string':
+      return TYPE_BITS.string;
+    case 'number':
+      return TYPE_BITS.number;
+    case 'boolean':
+      return TYPE_BITS.boolean;
+    default:
+      return TYPE_BITS.other;
+  }
 }
 
-/** A predicate over a row's metadata (null = none) that is true when every clause holds. */
-export function filterPredicate(clauses: readonly FilterClause[]): (metadata: Record<string, unknown> | null) => boolean {
-  // One Set per clause: JSON types never compare equal across ("1" ≠ 1 ≠ true), and Set membership is by type and value.
-  const sets = clauses.map((c) => ({ field: c.field, values: new Set<unknown>(c.values) }));
-  return (metadata) => {
-    if (metadata === null) return false;
-    for (const { field, values } of sets) {
-      if (!Object.hasOwn(metadata, field) || !values.has(metadata[field])) return false;
+/** Adds the statistics of more rows to `into` (counts add up, type masks combine). */
+export function addLeafStats(into: Int32Array, from: Int32Array): void {
+  for (let i = 0; i < into.length; i++) into[i] = i % LEAF_STATS === 2 ? into[i] | from[i] : into[i] + from[i];
+}
+
+/** The types a condition's operand can match (0 for exists: any type). */
+export function operandTypes(leaf: FilterLeaf): number {
+  if (leaf.op === 'exists') return 0;
+  if ('values' in leaf) return leaf.values.reduce<number>((bits, v) => bits | typeBit(v), 0);
+  return typeBit(leaf.value);
+}
+
+/** Whether some value at `path` (from segment i of `v`) satisfies `test`; arrays are walked element by element. */
+function some(v: unknown, path: readonly string[], i: number, test: (x: unknown) => boolean): boolean {
+  if (Array.isArray(v)) {
+    for (const e of v) if (some(e, path, i, test)) return true;
+    return false;
+  }
+  if (i === path.length) return v !== null && v !== undefined && test(v);
+  if (v === null || typeof v !== 'object' || !Object.hasOwn(v, path[i])) return false;
+  return some((v as Record<string, unknown>)[path[i]], path, i + 1, test);
+}
+
+/** The test one value must pass for a comparison leaf (before negation for ne / nin). */
+function valueTest(leaf: FilterLeaf): (x: unknown) => boolean {
+  switch (leaf.op) {
+    case 'eq':
+    case 'ne': {
+      const want = leaf.value;
+      return (x) => x === want;
     }
-    return true;
+    case 'in':
+    case 'nin': {
+      // Set membership is by type and value, as JSON equality here is.
+      const set = new Set<unknown>(leaf.values);
+      return (x) => set.has(x);
+    }
+    case 'gt': {
+      const o = leaf.value;
+      return (x) => typeof x === typeof o && (x as typeof o) > o;
+    }
+    case 'gte': {
+      const o = leaf.value;
+      return (x) => typeof x === typeof o && (x as typeof o) >= o;
+    }
+    case 'lt': {
+      const o = leaf.value;
+      return (x) => typeof x === typeof o && (x as typeof o) < o;
+    }
+    case 'lte': {
+      const o = leaf.value;
+      return (x) => typeof x === typeof o && (x as typeof o) <= o;
+    }
+    case 'exists':
+      return () => true;
+  }
+}
+
+type Predicate = (metadata: unknown) => boolean;
+
+function compile(node: FilterNode): Predicate {
+  switch (node.op) {
+    case 'and': {
+      const parts = node.of.map(compile);
+      return (m) => parts.every((p) => p(m));
+    }
+    case 'or': {
+      const parts = node.of.map(compile);
+      return (m) => parts.some((p) => p(m));
+    }
+    case 'not': {
+      const inner = compile(node.of);
+      return (m) => !inner(m);
+    }
+    default: {
+      const { path } = node;
+      const test = valueTest(node);
+      const negated = node.op === 'ne' || node.op === 'nin' || (node.op === 'exists' && !node.value);
+      return negated ? (m) => !some(m, path, 0, test) : (m) => some(m, path, 0, test);
+    }
+  }
+}
+
+/** The conditions of a filter, in leaf order. */
+export function filterLeaves(node: FilterNode, out: FilterLeaf[] = []): FilterLeaf[] {
+  if ('path' in node) out[node.leaf] = node;
+  else if (node.op === 'not') filterLeaves(node.of, out);
+  else for (const n of node.of) filterLeaves(n, out);
+  return out;
+}
+
+/**
+ * A predicate over a row's parsed metadata (null = none, evaluated as {}) that
+ * is true when the filter holds. With `stats` (LEAF_STATS × leaves counters), it
+ * also counts, per condition, what the row holds at the condition's path.
+ */
+export function filterPredicate(root: FilterNode, stats?: Int32Array): (metadata: unknown) => boolean {
+  const matches = compile(root);
+  if (stats === undefined) return (m) => matches(m ?? {});
+  const leaves = filterLeaves(root).map((leaf) => ({ leaf, want: operandTypes(leaf) }));
+  return (m) => {
+    const row = m ?? {};
+    for (const { leaf, want } of leaves) {
+      let seen = 0;
+      some(row, leaf.path, 0, (x) => {
+        seen |= typeBit(x);
+        return false; // visit every value
+      });
+      if (seen === 0) continue;
+      const o = leaf.leaf * LEAF_STATS;
+      stats[o]++;
+      if (want === 0 || (seen & want) !== 0) stats[o + 1]++;
+      stats[o + 2] |= seen;
+    }
+    return matches(row);
   };
 }

@@ -11,6 +11,7 @@ import { type Codec, FlatCodec, type IVFCodec } from '../core/codec.js';
 import type { CoarseQuantizer, ListsView } from '../core/ivf.js';
 import { serializeCodec } from '../core/serialize.js';
 import { mergeTopK } from '../core/topk.js';
+import { LEAF_STATS, addLeafStats } from '../index/metadata-filter.js';
 import type { TrainCompute } from '../core/rotation.js';
 import type {
   CodecErrorTask,
@@ -373,6 +374,8 @@ export class ComputePool {
     nq: number;
     k: number;
     nprobe: number;
+    /** How each query visits the lists (IVFScanTask.mode); default probe. */
+    mode?: 'probe' | 'rows';
     signal?: AbortSignal;
   }): Promise<Neighbours[]> {
     const split = ranges(args.nq, this.threads, 1);
@@ -392,6 +395,7 @@ export class ComputePool {
             nq: q1 - q0,
             k: args.k,
             nprobe: args.nprobe,
+            mode: args.mode ?? 'probe',
           };
           return this.run('ivfScan', task, args.signal);
         }),
@@ -457,9 +461,19 @@ export class ComputePool {
     return parts.flatMap((p) => mergeParts([p], p.counts.length, args.k));
   }
 
-  /** Sets out[row] = 1 for the rows in [start, end) whose metadata matches a filter (clauses compiled by services/filter.ts). */
-  matchRows(task: MatchRowsTask, signal?: AbortSignal): Promise<number> {
-    return this.run('matchRows', task, signal);
+  /**
+   * Sets out[row] = 1 for the rows in [start, end) whose metadata matches a
+   * filter (compiled by services/filter.ts), the range split over the workers;
+   * returns the filter's statistics over those rows (LEAF_STATS per condition).
+   */
+  async matchRows(args: Omit<MatchRowsTask, 'stats'> & { leaves: number }, signal?: AbortSignal): Promise<Int32Array> {
+    const { leaves, ...task } = args;
+    const split = ranges(task.end - task.start, this.threads, MIN_ROWS_PER_TASK).map(([a, b]) => [task.start + a, task.start + b]);
+    const stats = split.map(() => new Int32Array(new SharedArrayBuffer(Math.max(4, leaves * LEAF_STATS * 4))));
+    await Promise.all(split.map(([start, end], i) => this.run('matchRows', { ...task, start, end, stats: stats[i] }, signal)));
+    const total = new Int32Array(leaves * LEAF_STATS);
+    for (const part of stats) addLeafStats(total, part);
+    return total;
   }
 
   /** Σ ‖x − decode(encode(x))‖² and Σ ‖x‖² over n vectors, in a worker. */

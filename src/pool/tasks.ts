@@ -7,7 +7,7 @@
  */
 import type { ListsView } from '../core/ivf.js';
 import type { PQTrainOptions, SubspaceTrainResult } from '../core/pq.js';
-import type { FilterClause } from '../index/metadata-filter.js';
+import type { FilterNode } from '../index/metadata-filter.js';
 
 /** A serialised codec and the key a worker caches its parsed form under. */
 export interface CodecRef {
@@ -134,6 +134,8 @@ export interface IVFScanTask extends CodecRef {
   nq: number;
   k: number;
   nprobe: number;
+  /** probe: the nprobe nearest cells (then more until k are found); rows: every eligible row of every cell (IVFSearcher.searchRows). */
+  mode: 'probe' | 'rows';
 }
 
 export interface ExactScanTask extends VectorSource, QueryBatch {
@@ -182,12 +184,14 @@ export interface RerankTask extends VectorSource, QueryBatch {
 export interface MatchRowsTask {
   dbPath: string;
   collectionId: number;
-  /** The filter's clauses (services/filter.ts compiles them). */
-  clauses: FilterClause[];
+  /** The compiled filter (services/filter.ts). */
+  root: FilterNode;
   start: number;
   end: number;
   /** One byte per row: rows in [start, end) that match are set to 1. */
   out: Uint8Array;
+  /** Per condition, LEAF_STATS counters over rows [start, end) (index/metadata-filter.ts), filled in. */
+  stats: Int32Array;
 }
 
 export interface CodecErrorTask extends CodecRef {

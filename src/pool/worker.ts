@@ -187,7 +187,8 @@ const handlers: TaskHandlers = {
     for (let q = task.q0; q < task.q0 + task.nq; q++) {
       const heap = new TopK(task.k);
       const t = codec.transformQuery(task.queries, q * codec.d);
-      searcher.search(t.q, t.qo, task.lists, task.nprobe, heap, task.dead, true);
+      if (task.mode === 'rows') searcher.searchRows(t.q, t.qo, task.lists, heap, task.dead);
+      else searcher.search(t.q, t.qo, task.lists, task.nprobe, heap, task.dead, true);
       heaps.push(heap);
     }
     return collect(heaps, task.k);
@@ -252,10 +253,10 @@ const handlers: TaskHandlers = {
 
   /** Marks the rows in [start, end) whose metadata satisfies a filter; returns how many. */
   matchRows: (task) => {
-    const matches = filterPredicate(task.clauses);
+    const matches = filterPredicate(task.root, task.stats);
     let count = 0;
     for (const [row, metadata] of VectorReader.of(task.dbPath).metadata(task.collectionId, task.start, task.end)) {
-      if (matches(JSON.parse(metadata) as Record<string, unknown>)) {
+      if (matches(metadata === null ? null : JSON.parse(metadata))) {
         task.out[row] = 1;
         count++;
       }

@@ -29,7 +29,18 @@ import type { Logger } from './logger.js';
 import { Mutex } from './mutex.js';
 import { autoTrainDue, effectiveNprobe, planTraining } from './training-plan.js';
 import { type TrainParams, type TrainedCodec, TrainingJob, persistCodes } from './training-job.js';
-import type { CollectionView, CreateCollectionInput, Hit, JobView, SearchOptions, ServiceObserver, VectorInput } from './types.js';
+import { planSearch } from './search-plan.js';
+import type {
+  CollectionView,
+  CreateCollectionInput,
+  Hit,
+  JobView,
+  QueryAnswer,
+  SearchExplain,
+  SearchOptions,
+  ServiceObserver,
+  VectorInput,
+} from './types.js';
 import { packVectors } from './vector-input.js';
 
 interface Entry {
@@ -125,7 +136,7 @@ export class CollectionService {
 
   private newEntry(record: CollectionRecord, index: CollectionIndex, codecInfo: Entry['codecInfo']): Entry {
     const masks = new FilterMasks((f, start, end, out) =>
-      this.pool.matchRows({ dbPath: this.dbPath, collectionId: record.id, clauses: f.clauses, start, end, out }),
+      this.pool.matchRows({ dbPath: this.dbPath, collectionId: record.id, root: f.root, leaves: f.leaves.length, start, end, out }),
     );
     return { record, index, lock: new Mutex(), job: null, codecInfo, masks, autoFailedAt: null, deleted: false };
   }
@@ -314,7 +325,7 @@ export class CollectionService {
    * candidates, read from SQLite. Untrained: exact search over the stored vectors.
    * A filter removes non-matching rows from the scan itself.
    */
-  async query(name: string, queries: number[][], options: SearchOptions): Promise<Hit[][]> {
+  async query(name: string, queries: number[][], options: SearchOptions): Promise<QueryAnswer> {
     const e = this.entry(name);
     const { dimension: d, metric } = e.record;
     const cosine = metric === 'cosine';
@@ -323,20 +334,28 @@ export class CollectionService {
     let q = packVectors(queries, d, cosine, (i) => (many ? `vectors[${i}]` : 'vector'));
     if (cosine) q = normalized(q, queries.length, d);
     const kind = searchMetric(metric);
-    const found = await this.search(e, q, queries.length, options);
-    return found.map((r) => this.hits(e, r, kind));
+    const { found, explain, warnings } = await this.search(e, q, queries.length, options);
+    return { results: found.map((r) => this.hits(e, r, kind)), warnings, explain };
   }
 
-  /** Search of nq prepared queries (unit length for cosine): row numbers and internal distances. */
-  private async search(e: Entry, q: Float32Array, nq: number, options: SearchOptions): Promise<Neighbours[]> {
+  /** Search of nq prepared queries (unit length for cosine): row numbers and internal distances, and how it went. */
+  private async search(
+    e: Entry,
+    q: Float32Array,
+    nq: number,
+    options: SearchOptions,
+  ): Promise<{ found: Neighbours[]; explain: SearchExplain; warnings: string[] }> {
     const { index } = e;
     const { signal } = options;
     const kind = searchMetric(e.record.metric);
     let match: { mask: Uint8Array; rows: number } | null = null;
+    let warnings: string[] = [];
     if (options.filter !== undefined) {
       const f = compileFilter(options.filter);
       const covered = index.rowCount;
-      match = { mask: await e.masks.mask(f, covered), rows: covered };
+      const m = await e.masks.mask(f, covered);
+      match = { mask: m.mask, rows: covered };
+      warnings = m.warnings;
     }
     // From here to the pool calls nothing is awaited: rows, codec, codes, lists
     // and the skip map are one consistent state of the index, even if a
@@ -345,17 +364,29 @@ export class CollectionService {
     const codec = index.codec;
     const codes = index.codes;
     const lists = index.lists?.view() ?? null;
-    const skip = match === null ? index.dead : skipMap(index.dead, match.mask, match.rows, rows);
+    const live = index.liveCount;
+    const { skip, eligible } = match === null ? { skip: index.dead, eligible: live } : skipMap(index.dead, match.mask, match.rows, rows);
+    const c = codec?.codec ?? null;
+    const plan = planSearch({
+      index: c === null ? 'exact' : c.kind,
+      live,
+      eligible,
+      filtered: match !== null,
+      nlist: c?.nlist ?? undefined,
+      nprobe: options.nprobe,
+      m: c?.pq.m,
+      ksub: c?.ksub,
+    });
+    const explain: SearchExplain = { ...plan, eligible, live };
     const { k } = options;
     const t0 = performance.now();
-    if (codec === null) {
+    if (c === null) {
       const exact = await this.pool.exactSearch({ source: this.source(e), rows, metric: kind, queries: q, nq, k, skip, signal });
       this.observer?.searched({ index: 'exact', scanSeconds: (performance.now() - t0) / 1000, rerankSeconds: null });
-      return exact;
+      return { found: exact, explain, warnings };
     }
     const rerank = options.rerank ?? DEFAULT_RERANK;
     const candidates = rerank > 0 ? k * rerank : k;
-    const c = codec.codec;
     const found =
       c.kind === 'ivf'
         ? await this.pool.ivfSearch({
@@ -366,19 +397,19 @@ export class CollectionService {
             queries: q,
             nq,
             k: candidates,
-            nprobe: effectiveNprobe(c.nlist, options.nprobe),
+            nprobe: plan.nprobe!,
+            mode: plan.strategy === 'ivf-rows' ? 'rows' : 'probe',
             signal,
           })
         : await this.pool.search({ codec: c, codes: codes!, dead: skip, rows, metric: kind, queries: q, nq, k: candidates, signal });
     const t1 = performance.now();
-    const scanned = c.kind;
     if (rerank === 0) {
-      this.observer?.searched({ index: scanned, scanSeconds: (t1 - t0) / 1000, rerankSeconds: null });
-      return found;
+      this.observer?.searched({ index: c.kind, scanSeconds: (t1 - t0) / 1000, rerankSeconds: null });
+      return { found, explain, warnings };
     }
     const reranked = await this.pool.rerank({ source: this.source(e), metric: kind, queries: q, nq, candidates: found, k, signal });
-    this.observer?.searched({ index: scanned, scanSeconds: (t1 - t0) / 1000, rerankSeconds: (performance.now() - t1) / 1000 });
-    return reranked;
+    this.observer?.searched({ index: c.kind, scanSeconds: (t1 - t0) / 1000, rerankSeconds: (performance.now() - t1) / 1000 });
+    return { found: reranked, explain, warnings };
   }
 
   /**
@@ -424,7 +455,7 @@ export class CollectionService {
       signal,
     });
     const t1 = performance.now();
-    const approx = await this.search(e, q, nq, { k: k + extra, rerank, nprobe: options.nprobe, signal });
+    const { found: approx } = await this.search(e, q, nq, { k: k + extra, rerank, nprobe: options.nprobe, signal });
     const t2 = performance.now();
     const { recall1, recallAtK } = recallAgainstExact(exact, approx, self, k);
     const err = await this.pool.codecError(codec.codec, q, nq, signal);

@@ -1,54 +1,187 @@
 /**
- * Metadata filters: `{field: value}` (equality) or `{field: {in: [values]}}`,
- * several fields combined with AND. Values are strings, numbers or booleans and
- * match only a metadata value of the same JSON type ("1" does not match 1).
+ * Metadata filters: the JSON a request sends, compiled to the condition tree
+ * that index/metadata-filter.ts evaluates (its header states the semantics).
  *
- * A filter compiles to clauses that a worker evaluates once per row
- * (index/metadata-filter.ts); since a row's metadata never changes (an upsert
- * writes a new row), the resulting match mask stays valid and only grows with new rows.
+ *   filter     := { <path>: condition, …, "and": [filter, …], "or": [filter, …], "not": filter }
+ *   condition  := string | number | boolean                    (equality)
+ *               | { eq, ne: scalar; in, nin: [scalar, …]; gt, gte, lt, lte: number | string; exists: boolean }
+ *
+ * Keys of one object combine with AND, as do several operators of one
+ * condition; a path is field names joined by "." ("author.country"); "and",
+ * "or" and "not" are the only reserved keys. Each row's match is computed once
+ * (a row's metadata never changes: an upsert writes a new row), so a filter's
+ * match mask stays valid and only grows with new rows.
  */
-import type { FilterClause, FilterValue } from '../index/metadata-filter.js';
+import {
+  type FilterLeaf,
+  type FilterNode,
+  type FilterScalar,
+  LEAF_STATS,
+  TYPE_BITS,
+  addLeafStats,
+  filterLeaves,
+  operandTypes,
+} from '../index/metadata-filter.js';
+import { HARD_LIMITS } from '../tunables.js';
 import { badRequest } from './errors.js';
 
-export type Filter = Record<string, FilterValue | { in: FilterValue[] }>;
+/** A filter as a request sends it (validated by compileFilter, whoever calls). */
+export type Filter = Record<string, unknown>;
+
+/** The operators of a condition object, in the order messages list them. */
+export const FILTER_OPERATORS = ['eq', 'ne', 'in', 'nin', 'gt', 'gte', 'lt', 'lte', 'exists'] as const;
+
+/** Keys that combine filters instead of naming a field. */
+export const FILTER_COMBINATORS = ['and', 'or', 'not'] as const;
 
 export interface CompiledFilter {
   /** Canonical text: equal filters share a cached mask. */
   key: string;
-  clauses: FilterClause[];
+  root: FilterNode;
+  leaves: FilterLeaf[];
 }
 
-const FIELD = /^[A-Za-z0-9_-]{1,64}$/;
+/** One segment of a path: any characters but "." (which separates them) and control characters. */
+const SEGMENT = /^[^.\p{Cc}]{1,64}$/u;
 
-export function compileFilter(filter: Filter): CompiledFilter {
-  const fields = Object.keys(filter).sort();
-  if (fields.length === 0) throw badRequest('filter must name at least one metadata field');
-  const clauses: FilterClause[] = [];
-  for (const field of fields) {
-    if (!FIELD.test(field)) throw badRequest(`filter field '${field}' must be 1–64 letters, digits, '_' or '-'`);
-    const spec = filter[field];
-    const values = typeof spec === 'object' && spec !== null ? spec.in : [spec];
-    if (values.length === 0) throw badRequest(`filter.${field}.in must list at least one value`);
-    clauses.push({ field, values });
+const isScalar = (v: unknown): v is FilterScalar => typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v)) || typeof v === 'boolean';
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const quoted = (s: string) => JSON.stringify(s);
+
+class Compiler {
+  private leaves = 0;
+
+  node(input: unknown, where: string, depth: number): FilterNode {
+    if (!isObject(input)) throw badRequest(`${where} must be an object: {"field": condition, …, "and": [...], "or": [...], "not": {...}}`);
+    if (depth > HARD_LIMITS.maxFilterDepth) throw badRequest(`filter nests deeper than ${HARD_LIMITS.maxFilterDepth} levels of and / or / not`);
+    const keys = Object.keys(input).sort();
+    if (keys.length === 0) throw badRequest(`${where} must name at least one metadata field or combinator`);
+    const parts: FilterNode[] = [];
+    for (const key of keys) {
+      const value = input[key];
+      if (key === 'and' || key === 'or') {
+        if (!Array.isArray(value) || value.length === 0) throw badRequest(`${where}.${key} must be a non-empty array of filters`);
+        parts.push({ op: key, of: value.map((f, i) => this.node(f, `${where}.${key}[${i}]`, depth + 1)) });
+      } else if (key === 'not') {
+        parts.push({ op: 'not', of: this.node(value, `${where}.not`, depth + 1) });
+      } else {
+        parts.push(...this.conditions(key, value, `${where}.${key}`));
+      }
+    }
+    return parts.length === 1 ? parts[0] : { op: 'and', of: parts };
   }
-  return { key: JSON.stringify(clauses.map((c) => [c.field, c.values])), clauses };
+
+  private conditions(field: string, spec: unknown, where: string): FilterLeaf[] {
+    const path = field.split('.');
+    if (path.length > HARD_LIMITS.maxMetadataDepth || !path.every((s) => SEGMENT.test(s))) {
+      throw badRequest(
+        `filter field ${quoted(field)} must be field names of 1–64 characters joined by "." (at most ${HARD_LIMITS.maxMetadataDepth}), without control characters`,
+      );
+    }
+    if (isScalar(spec)) return [this.leaf({ op: 'eq', path, value: spec })];
+    const supported = `supported: ${FILTER_OPERATORS.join(', ')}`;
+    if (!isObject(spec)) throw badRequest(`${where} must be a string, number or boolean (equality) or an object of operators (${supported})`);
+    const ops = Object.keys(spec).sort();
+    if (ops.length === 0) throw badRequest(`${where} names no operator (${supported})`);
+    const unknown = ops.filter((op) => !(FILTER_OPERATORS as readonly string[]).includes(op));
+    if (unknown.length > 0) throw badRequest(`${where}: unknown operator ${unknown.map(quoted).join(', ')}; ${supported}`);
+    return ops.map((op) => {
+      const operand = spec[op];
+      switch (op) {
+        case 'eq':
+        case 'ne':
+          if (!isScalar(operand)) throw badRequest(`${where}.${op} must be a string, number or boolean`);
+          return this.leaf({ op, path, value: operand });
+        case 'in':
+        case 'nin':
+          if (!Array.isArray(operand) || operand.length === 0 || operand.length > HARD_LIMITS.maxFilterValues || !operand.every(isScalar)) {
+            throw badRequest(`${where}.${op} must list 1 to ${HARD_LIMITS.maxFilterValues} strings, numbers or booleans`);
+          }
+          return this.leaf({ op, path, values: operand });
+        case 'exists':
+          if (typeof operand !== 'boolean') throw badRequest(`${where}.exists must be true or false`);
+          return this.leaf({ op, path, value: operand });
+        default:
+          if (!(typeof operand === 'string' || (typeof operand === 'number' && Number.isFinite(operand)))) {
+            throw badRequest(`${where}.${op} must be a number or a string (strings compare as strings)`);
+          }
+          return this.leaf({ op: op as 'gt' | 'gte' | 'lt' | 'lte', path, value: operand });
+      }
+    });
+  }
+
+  private leaf(l: DistributiveOmit<FilterLeaf, 'leaf'>): FilterLeaf {
+    if (this.leaves >= HARD_LIMITS.maxFilterFields)
+      throw badRequest(`filter has more than ${HARD_LIMITS.maxFilterFields} fields (each operator on a field counts as one condition)`);
+    return { ...l, leaf: this.leaves++ } as FilterLeaf;
+  }
 }
 
-/** Match masks of recently used filters for one collection: one byte per row, 1 = matches. */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** Validates a filter and compiles it; bad input is a 400 that says what is wrong and what is supported. */
+export function compileFilter(filter: Filter): CompiledFilter {
+  const root = new Compiler().node(filter, 'filter', 0);
+  return { key: JSON.stringify(root), root, leaves: filterLeaves(root) };
+}
+
+const TYPE_NAMES: [number, string][] = [
+  [TYPE_BITS.string, 'string'],
+  [TYPE_BITS.number, 'number'],
+  [TYPE_BITS.boolean, 'boolean'],
+  [TYPE_BITS.other, 'object'],
+];
+const typeNames = (bits: number) => TYPE_NAMES.filter(([b]) => (bits & b) !== 0).map(([, n]) => n);
+
+/**
+ * Warnings for conditions that cannot do what they look like: the field holds
+ * no value of the operand's type in any row ("10" against numbers), or no row
+ * has the field at all. The condition then matches nothing (ne / nin: everything).
+ */
+export function filterWarnings(f: CompiledFilter, stats: Int32Array): string[] {
+  const out: string[] = [];
+  for (const leaf of f.leaves) {
+    if (leaf.op === 'exists') continue;
+    const o = leaf.leaf * LEAF_STATS;
+    const [present, typed, seen] = [stats[o], stats[o + 1], stats[o + 2]];
+    const field = quoted(leaf.path.join('.'));
+    const outcome = leaf.op === 'ne' || leaf.op === 'nin' ? 'it holds for every row' : 'it matches no row';
+    if (present === 0) {
+      out.push(`filter: no stored row has a value at ${field}; the ${leaf.op} condition on it is evaluated anyway, and ${outcome}`);
+    } else if (typed === 0) {
+      const want = typeNames(operandTypes(leaf)).join(' or ');
+      out.push(
+        `filter: the ${leaf.op} condition on ${field} compares with a ${want}, but the stored values of ${field} are ${typeNames(seen).join(', ')}; ${outcome} (values match only the same JSON type)`,
+      );
+    }
+  }
+  return out;
+}
+
+/** A filter's cached match mask: one byte per row, 1 = matches, for rows [0, rows); `stats` per condition (LEAF_STATS each). */
+interface MaskEntry {
+  mask: Uint8Array;
+  rows: number;
+  stats: Int32Array;
+  extending: Promise<void>;
+}
+
+/** Match masks of recently used filters for one collection. */
 export class FilterMasks {
-  private readonly masks = new Map<string, { mask: Uint8Array; rows: number; extending: Promise<void> }>();
+  private readonly masks = new Map<string, MaskEntry>();
 
   constructor(
-    private readonly match: (f: CompiledFilter, start: number, end: number, out: Uint8Array) => Promise<number>,
+    /** Marks rows [start, end) that match in `out`; returns the statistics of those rows. */
+    private readonly match: (f: CompiledFilter, start: number, end: number, out: Uint8Array) => Promise<Int32Array>,
     private readonly limit = 32,
   ) {}
 
-  /** The mask of f covering at least rows [0, rows). */
-  async mask(f: CompiledFilter, rows: number): Promise<Uint8Array> {
+  /** The mask of f covering at least rows [0, rows), and the warnings its statistics give. */
+  async mask(f: CompiledFilter, rows: number): Promise<{ mask: Uint8Array; warnings: string[] }> {
     let m = this.masks.get(f.key);
     if (m === undefined) {
       if (this.masks.size >= this.limit) this.masks.delete(this.masks.keys().next().value as string);
-      m = { mask: sharedBytes(rows), rows: 0, extending: Promise.resolve() };
+      m = { mask: sharedBytes(rows), rows: 0, stats: new Int32Array(f.leaves.length * LEAF_STATS), extending: Promise.resolve() };
     } else {
       this.masks.delete(f.key); // re-insert: Map order doubles as LRU order
     }
@@ -62,12 +195,13 @@ export class FilterMasks {
         grown.set(entry.mask.subarray(0, entry.rows));
         entry.mask = grown;
       }
-      await this.match(f, entry.rows, rows, entry.mask);
+      const stats = await this.match(f, entry.rows, rows, entry.mask);
+      addLeafStats(entry.stats, stats);
       entry.rows = rows;
     };
     entry.extending = entry.extending.then(extend, extend); // a failed extension does not block later ones
     await entry.extending;
-    return entry.mask;
+    return { mask: entry.mask, warnings: filterWarnings(f, entry.stats) };
   }
 }
 
@@ -77,13 +211,18 @@ function sharedBytes(n: number): Uint8Array {
 
 /**
  * Rows to leave out of a scan of rows [0, rows): dead ones and those the filter
- * does not match. The mask covers rows [0, covered); rows written after it was
- * computed (a query's own start) are left out.
+ * does not match, and how many rows remain. The mask covers rows [0, covered);
+ * rows written after it was computed (a query's own start) are left out.
  */
-export function skipMap(dead: Uint8Array, match: Uint8Array, covered: number, rows: number): Uint8Array {
+export function skipMap(dead: Uint8Array, match: Uint8Array, covered: number, rows: number): { skip: Uint8Array; eligible: number } {
   const skip = sharedBytes(rows);
   const end = Math.min(covered, rows);
-  for (let i = 0; i < end; i++) skip[i] = dead[i] | (match[i] ^ 1);
+  let eligible = 0;
+  for (let i = 0; i < end; i++) {
+    const s = dead[i] | (match[i] ^ 1);
+    skip[i] = s;
+    eligible += s ^ 1;
+  }
   skip.fill(1, end, rows);
-  return skip;
+  return { skip, eligible };
 }

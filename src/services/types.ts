@@ -6,6 +6,7 @@
 import type { Metric } from '../core/distance.js';
 import type { AutoTrainConfig, JobRecord, QuantizerConfig } from '../store/store.js';
 import type { Filter } from './filter.js';
+import type { SearchPlan } from './search-plan.js';
 
 export interface CreateCollectionInput {
   name: string;
@@ -76,3 +77,17 @@ export interface Hit {
 
 /** A job as the API shows it: the collection by name instead of by id. */
 export type JobView = Omit<JobRecord, 'collectionId'> & { collection: string };
+
+/** How a search went (the query's `explain: true`): the plan, and the rows the filter let through. */
+export interface SearchExplain extends SearchPlan {
+  /** Live rows the search could return (all live rows without a filter). */
+  eligible: number;
+  live: number;
+}
+
+/** A query's answer: one list of hits per query vector, warnings about the filter, how it searched. */
+export interface QueryAnswer {
+  results: Hit[][];
+  warnings: string[];
+  explain: SearchExplain;
+}

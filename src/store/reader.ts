@@ -27,9 +27,7 @@ export class VectorReader {
   private constructor(db: Db) {
     this.range = db.prepare('SELECT row, vector FROM vectors WHERE collection_id = ? AND row >= ? AND row < ? ORDER BY row').raw();
     this.one = db.prepare('SELECT vector FROM vectors WHERE collection_id = ? AND row = ?').pluck();
-    this.metadataRange = db
-      .prepare('SELECT row, metadata FROM vectors WHERE collection_id = ? AND row >= ? AND row < ? AND metadata IS NOT NULL')
-      .raw();
+    this.metadataRange = db.prepare('SELECT row, metadata FROM vectors WHERE collection_id = ? AND row >= ? AND row < ?').raw();
   }
 
   /** [row, vector BLOB] of every stored row in [start, end), in row order. */
@@ -42,8 +40,8 @@ export class VectorReader {
     return this.one.get(collectionId, row) as Buffer | undefined;
   }
 
-  /** [row, metadata JSON] of every stored row in [start, end) that has metadata. */
-  metadata(collectionId: number, start: number, end: number): IterableIterator<[number, string]> {
-    return this.metadataRange.iterate(collectionId, start, end) as IterableIterator<[number, string]>;
+  /** [row, metadata JSON or null] of every stored row in [start, end) (a filter's not, ne, exists: false match rows without metadata). */
+  metadata(collectionId: number, start: number, end: number): IterableIterator<[number, string | null]> {
+    return this.metadataRange.iterate(collectionId, start, end) as IterableIterator<[number, string | null]>;
   }
 }

@@ -112,7 +112,9 @@ describe('the OpenAPI document as a contract', () => {
       expect(query.vectors.maxItems).toBe(defaults.maxQueriesPerRequest);
       expect(query.vector.maxItems).toBe(defaults.maxDimension);
       expect(query.vector.items).toMatchObject({ minimum: -MAX_ABS_VALUE, maximum: MAX_ABS_VALUE });
-      expect(query.filter.maxProperties).toBe(HARD_LIMITS.maxFilterFields);
+      // The filter is a recursive component, referenced from the query.
+      expect(query.filter.allOf[0].$ref).toBe('#/components/schemas/Filter');
+      expect((doc as { components: { schemas: Record<string, Schema> } }).components.schemas.Filter.maxProperties).toBe(HARD_LIMITS.maxFilterFields);
       const upsert = body('upsertVectors').properties.vectors;
       expect(upsert.maxItems).toBe(defaults.maxVectorsPerRequest);
       expect(upsert.items.properties.id.maxLength).toBe(HARD_LIMITS.maxIdLength);

@@ -102,10 +102,14 @@ describe('quality features', () => {
 
   it('rejects bad filters and rerank values with 400', async () => {
     for (const [body, msg] of [
-      [{ vector: data[0].vector, filter: { 'a.b': 1 } }, /filter field 'a\.b'/],
+      // Issue 14: dotted paths and the eq operator became valid; an empty path segment and an unknown operator stay 400s.
+      [{ vector: data[0].vector, filter: { 'a..b': 1 } }, /filter field "a\.\.b"/],
       [{ vector: data[0].vector, filter: {} }, /at least one metadata field/],
       [{ vector: data[0].vector, filter: { color: { in: [] } } }, /body\.filter/],
-      [{ vector: data[0].vector, filter: { color: { eq: 'red' } } }, /body\.filter/],
+      [
+        { vector: data[0].vector, filter: { color: { like: 'red' } } },
+        /body\.filter\.color: unknown operator "like"; supported: eq, ne, in, nin, gt, gte, lt, lte, exists/,
+      ],
       [{ vector: data[0].vector, filter: { color: null } }, /body\.filter/],
       [{ vector: data[0].vector, rerank: -1 }, /body\.rerank/],
       [{ vector: data[0].vector, rerank: 1.5 }, /body\.rerank/],

@@ -41,6 +41,34 @@ function dropUnusedComponents(doc: { components?: { schemas?: Record<string, unk
   for (const name of Object.keys(schemas)) if (!reached.has(name)) delete schemas[name];
 }
 
+/**
+ * A request-only component keeps the library's "…Input" name only where a
+ * response component has the plain name; otherwise it takes the name its id
+ * gave it ("Filter", not "FilterInput"), and every reference follows.
+ */
+function plainInputNames(doc: { components?: { schemas?: Record<string, unknown> } }): void {
+  const schemas = doc.components?.schemas;
+  if (schemas === undefined) return;
+  const renamed = new Map<string, string>();
+  for (const name of Object.keys(schemas)) {
+    const plain = name.replace(/Input$/, '');
+    if (plain !== name && !(plain in schemas)) renamed.set(`#/components/schemas/${name}`, `#/components/schemas/${plain}`);
+  }
+  if (renamed.size === 0) return;
+  const rewrite = (node: unknown): void => {
+    if (node === null || typeof node !== 'object') return;
+    const o = node as Record<string, unknown>;
+    if (typeof o.$ref === 'string' && renamed.has(o.$ref)) o.$ref = renamed.get(o.$ref);
+    for (const v of Object.values(o)) rewrite(v);
+  };
+  rewrite(doc);
+  for (const [from, to] of renamed) {
+    const [a, b] = [from, to].map((r) => r.slice('#/components/schemas/'.length));
+    schemas[b] = schemas[a];
+    delete schemas[a];
+  }
+}
+
 type OptionalBody = { required?: boolean; content: Record<string, { schema: { nullable?: boolean } } | undefined> };
 
 /**
@@ -65,6 +93,7 @@ async function openapi(app: FastifyInstance): Promise<void> {
       dropSafeIntegerBounds(doc);
       // The document is OpenAPI 3 (the union the library returns also admits Swagger 2).
       dropUnusedComponents(doc as Parameters<typeof dropUnusedComponents>[0]);
+      plainInputNames(doc as Parameters<typeof plainInputNames>[0]);
       markOptionalBodies(doc as Parameters<typeof markOptionalBodies>[0]);
       return doc;
     },

@@ -33,10 +33,14 @@ const queryRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => {
-      const { vector, vectors, k, rerank, nprobe, filter } = request.body;
+      const { vector, vectors, k, rerank, nprobe, filter, explain } = request.body;
       // The schema admits exactly one of the two.
-      const results = await service.query(request.params.name, vectors ?? [vector!], { k, rerank, nprobe, filter, signal: request.deadline });
-      return { results: vectors === undefined ? results[0] : results };
+      const answer = await service.query(request.params.name, vectors ?? [vector!], { k, rerank, nprobe, filter, signal: request.deadline });
+      return {
+        results: vectors === undefined ? answer.results[0] : answer.results,
+        ...(answer.warnings.length > 0 && { warnings: answer.warnings }),
+        ...(explain && { explain: answer.explain }),
+      };
     },
   );
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FILTER_OPERATORS } from '../../services/filter.js';
 import { StoredMetadata, VectorValues } from './common.js';
 import { AUTO, DEFAULT_K, DEFAULT_RERANK, HARD_LIMITS } from '../../tunables.js';
 
@@ -23,18 +24,74 @@ export const Nprobe = z
       '(selective filter) goes on to the next nearest cells until it has k. Ignored by flat indexes.',
   );
 
-const FilterValue = z.union([z.string(), z.number(), z.boolean()]);
+const SCALAR_HELP = 'a string, number or boolean';
+const FilterScalar = z.union([z.string(), z.number(), z.boolean()]);
+const FilterValues = z.array(FilterScalar).min(1).max(HARD_LIMITS.maxFilterValues);
+const Bound = z.union([z.number(), z.string()]);
+
+export const FilterOperators = z
+  .strictObject(
+    {
+      eq: FilterScalar.optional().describe('Some value at the field equals this one (same JSON type).'),
+      ne: FilterScalar.optional().describe('No value at the field equals this one; rows without the field match.'),
+      in: FilterValues.optional().describe('Some value at the field is one of these.'),
+      nin: FilterValues.optional().describe('No value at the field is one of these; rows without the field match.'),
+      gt: Bound.optional().describe('Some value of the same type is greater (numbers; strings by code units, so ISO 8601 dates work).'),
+      gte: Bound.optional().describe('Some value of the same type is greater or equal.'),
+      lt: Bound.optional().describe('Some value of the same type is less.'),
+      lte: Bound.optional().describe('Some value of the same type is less or equal.'),
+      exists: z.boolean().optional().describe('true: the field holds a non-null value; false: it does not.'),
+    },
+    {
+      error: (iss) =>
+        iss.code === 'unrecognized_keys'
+          ? `unknown operator ${iss.keys.map((k) => JSON.stringify(k)).join(', ')}; supported: ${FILTER_OPERATORS.join(', ')}`
+          : undefined,
+    },
+  )
+  .meta({ id: 'FilterOperators', description: 'Operators on one field; several combine with AND.', example: { gte: 10, lt: 20 } });
+
+const FilterCondition = z.union([FilterScalar, FilterOperators], {
+  // One message that says what a condition may be; for an object, what is wrong with its operators.
+  error: (iss) => {
+    const input = (iss as { input?: unknown }).input;
+    const errors = (iss as { errors?: { path: PropertyKey[]; message: string }[][] }).errors;
+    if (typeof input === 'object' && input !== null && !Array.isArray(input) && errors?.[1] !== undefined) {
+      return errors[1].map((i) => (i.path.length > 0 ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
+    }
+    return `must be ${SCALAR_HELP} (equality) or an object of operators (${FILTER_OPERATORS.join(', ')})`;
+  },
+});
 
 export const Filter = z
-  .record(z.string(), z.union([FilterValue, z.object({ in: z.array(FilterValue).min(1).max(1000) }).strict()]))
-  .refine((f) => Object.keys(f).length <= HARD_LIMITS.maxFilterFields, { message: `names more than ${HARD_LIMITS.maxFilterFields} fields` })
-  // The refinement above enforces it; JSON Schema cannot see into a refinement, so the bound is stated too.
-  .meta({ maxProperties: HARD_LIMITS.maxFilterFields })
-  .describe(
-    'Metadata filter: {"field": value} (equal) or {"field": {"in": [values]}}; fields combine with AND; ' +
-      'values match only the same JSON type. Applied during the scan, so k matching results come back when ' +
-      'k exist.',
-  );
+  .object({
+    get and() {
+      return z.array(Filter).min(1).optional().describe('Every filter in the list holds.');
+    },
+    get or() {
+      return z.array(Filter).min(1).optional().describe('At least one filter in the list holds.');
+    },
+    get not() {
+      return Filter.optional().describe('The filter does not hold.');
+    },
+  })
+  .catchall(FilterCondition)
+  // compileFilter enforces the count of conditions and the nesting; JSON Schema states the first-level bound.
+  // The description goes in .meta: .describe() would make a copy without the id, and the recursion needs it.
+  .meta({
+    id: 'Filter',
+    maxProperties: HARD_LIMITS.maxFilterFields,
+    example: { genre: { in: ['news', 'sport'] }, year: { gte: 2020 }, not: { 'author.country': 'NZ' } },
+    description:
+      'Metadata filter. Each key is a field path ("author.country": dots walk nested objects) with a value ' +
+      '(equality) or operators: eq, ne, in, nin, gt, gte, lt, lte, exists; or a combinator: "and" and "or" ' +
+      '(lists of filters), "not" (a filter). Keys of one object combine with AND. A field holding an array ' +
+      'matches when any element does. Values match only the same JSON type ("10" never matches 10; the ' +
+      'response warns when no stored value of the field has the type asked for). At most ' +
+      `${HARD_LIMITS.maxFilterFields} conditions, ${HARD_LIMITS.maxFilterDepth} levels of nesting and ` +
+      `${HARD_LIMITS.maxFilterValues} values per in / nin list. Applied inside the scan: k matching results ` +
+      'come back whenever k exist.',
+  });
 
 export const QueryBody = z
   .object({
@@ -56,6 +113,7 @@ export const QueryBody = z
     rerank: Rerank,
     nprobe: Nprobe,
     filter: Filter.optional(),
+    explain: z.boolean().default(false).describe('Add "explain" to the answer: the search strategy chosen and the rows the filter let through.'),
   })
   .strict()
   .refine((b) => (b.vector === undefined) !== (b.vectors === undefined), { message: 'give exactly one of "vector" or "vectors"' })
@@ -74,6 +132,30 @@ export const Hit = z
   })
   .meta({ id: 'Hit' });
 
+export const SearchExplain = z
+  .object({
+    strategy: z
+      .enum(['exact', 'flat-scan', 'ivf-probe', 'ivf-rows'])
+      .describe(
+        'exact: untrained, exact distances. flat-scan: every code scanned, rows the filter leaves out skipped. ' +
+          'ivf-probe: the nprobe nearest cells (with a filter of selectivity s, nprobe / s of them). ' +
+          'ivf-rows: a selective filter on an IVF index, every eligible row scored directly.',
+      ),
+    nprobe: z.int().nullable().describe('IVF: cells visited per query.'),
+    eligible: z.int().describe('Live vectors the filter lets through (all live vectors without a filter).'),
+    live: z.int().describe('Live vectors in the collection.'),
+  })
+  .meta({ id: 'SearchExplain' });
+
 export const QueryResponse = z
-  .object({ results: z.union([z.array(Hit), z.array(z.array(Hit))]) })
+  .object({
+    results: z.union([z.array(Hit), z.array(z.array(Hit))]),
+    warnings: z
+      .array(z.string())
+      .optional()
+      .describe(
+        'Present when the filter cannot do what it looks like (a field that no stored row has, or whose stored values are all of another type).',
+      ),
+    explain: SearchExplain.optional().describe('Present when the request asked for it.'),
+  })
   .describe('Nearest first. For "vector": a list of hits; for "vectors": one list per query, in order.');

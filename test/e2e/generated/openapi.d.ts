@@ -417,12 +417,79 @@ export interface components {
                 [key: string]: unknown;
             } | null;
         };
+        SearchExplain: {
+            /**
+             * @description exact: untrained, exact distances. flat-scan: every code scanned, rows the filter leaves out skipped. ivf-probe: the nprobe nearest cells (with a filter of selectivity s, nprobe / s of them). ivf-rows: a selective filter on an IVF index, every eligible row scored directly.
+             * @enum {string}
+             */
+            strategy: "exact" | "flat-scan" | "ivf-probe" | "ivf-rows";
+            /** @description IVF: cells visited per query. */
+            nprobe: number | null;
+            /** @description Live vectors the filter lets through (all live vectors without a filter). */
+            eligible: number;
+            /** @description Live vectors in the collection. */
+            live: number;
+        };
         Snapshot: {
             name: string;
             /** @description Size of the file. */
             bytes: number;
             /** @description When it was completed (ISO 8601). */
             createdAt: string;
+        };
+        /**
+         * @description Operators on one field; several combine with AND.
+         * @example {
+         *       "gte": 10,
+         *       "lt": 20
+         *     }
+         */
+        FilterOperators: {
+            /** @description Some value at the field equals this one (same JSON type). */
+            eq?: string | number | boolean;
+            /** @description No value at the field equals this one; rows without the field match. */
+            ne?: string | number | boolean;
+            /** @description Some value at the field is one of these. */
+            in?: (string | number | boolean)[];
+            /** @description No value at the field is one of these; rows without the field match. */
+            nin?: (string | number | boolean)[];
+            /** @description Some value of the same type is greater (numbers; strings by code units, so ISO 8601 dates work). */
+            gt?: number | string;
+            /** @description Some value of the same type is greater or equal. */
+            gte?: number | string;
+            /** @description Some value of the same type is less. */
+            lt?: number | string;
+            /** @description Some value of the same type is less or equal. */
+            lte?: number | string;
+            /** @description true: the field holds a non-null value; false: it does not. */
+            exists?: boolean;
+        };
+        /**
+         * @description Metadata filter. Each key is a field path ("author.country": dots walk nested objects) with a value (equality) or operators: eq, ne, in, nin, gt, gte, lt, lte, exists; or a combinator: "and" and "or" (lists of filters), "not" (a filter). Keys of one object combine with AND. A field holding an array matches when any element does. Values match only the same JSON type ("10" never matches 10; the response warns when no stored value of the field has the type asked for). At most 64 conditions, 16 levels of nesting and 1000 values per in / nin list. Applied inside the scan: k matching results come back whenever k exist.
+         * @example {
+         *       "genre": {
+         *         "in": [
+         *           "news",
+         *           "sport"
+         *         ]
+         *       },
+         *       "year": {
+         *         "gte": 2020
+         *       },
+         *       "not": {
+         *         "author.country": "NZ"
+         *       }
+         *     }
+         */
+        Filter: {
+            /** @description Every filter in the list holds. */
+            and?: components["schemas"]["Filter"][];
+            /** @description At least one filter in the list holds. */
+            or?: components["schemas"]["Filter"][];
+            /** @description The filter does not hold. */
+            not?: components["schemas"]["Filter"];
+        } & {
+            [key: string]: (string | number | boolean) | components["schemas"]["FilterOperators"];
         };
     };
     responses: never;
@@ -1136,12 +1203,12 @@ export interface operations {
                     rerank?: number;
                     /** @description IVF collections: cells visited per query (more = higher recall, slower; capped at nlist). Default nlist / 16 rounded up, at least 8. A query that finds fewer than k candidates in its cells (selective filter) goes on to the next nearest cells until it has k. Ignored by flat indexes. */
                     nprobe?: number;
-                    /** @description Metadata filter: {"field": value} (equal) or {"field": {"in": [values]}}; fields combine with AND; values match only the same JSON type. Applied during the scan, so k matching results come back when k exist. */
-                    filter?: {
-                        [key: string]: (string | number | boolean) | {
-                            in: (string | number | boolean)[];
-                        };
-                    };
+                    filter?: components["schemas"]["Filter"];
+                    /**
+                     * @description Add "explain" to the answer: the search strategy chosen and the rows the filter let through.
+                     * @default false
+                     */
+                    explain?: boolean;
                 };
             };
         };
@@ -1154,6 +1221,10 @@ export interface operations {
                 content: {
                     "application/json": {
                         results: components["schemas"]["Hit"][] | components["schemas"]["Hit"][][];
+                        /** @description Present when the filter cannot do what it looks like (a field that no stored row has, or whose stored values are all of another type). */
+                        warnings?: string[];
+                        /** @description Present when the request asked for it. */
+                        explain?: components["schemas"]["SearchExplain"];
                     };
                 };
             };

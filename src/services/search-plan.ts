@@ -1,0 +1,57 @@
+/**
+ * How a query searches, chosen per request from the index and, for a filter,
+ * from how many rows it lets through (counted exactly: the match mask is
+ * computed before the search). Pure: the service asks, tests call it directly.
+ *
+ * - exact: an untrained collection; exact distances of the eligible rows.
+ * - flat-scan: a flat index scans every code with the skip map; a row the
+ *   filter leaves out costs one byte read instead of an ADC sum, so a narrow
+ *   filter makes the scan cheaper, and only eligible rows become candidates.
+ * - ivf-probe: an IVF index visits the nprobe nearest cells (more until k × rerank
+ *   are found). With a filter of selectivity s, nprobe / s cells (at most
+ *   nlist): as many eligible rows as an unfiltered query sees, so recall holds.
+ * - ivf-rows: a selective filter on an IVF index, where those nprobe / s cells
+ *   would cost more table building than scoring each eligible row directly
+ *   (IVFSearcher.searchRows: 2m look-ups per row, every cell).
+ */
+import { effectiveNprobe } from './training-plan.js';
+
+export type SearchStrategy = 'exact' | 'flat-scan' | 'ivf-probe' | 'ivf-rows';
+
+export interface SearchPlan {
+  strategy: SearchStrategy;
+  /** IVF: cells probed per query (ivf-probe), or every cell (ivf-rows); null otherwise. */
+  nprobe: number | null;
+}
+
+export interface PlanInput {
+  index: 'exact' | 'flat' | 'ivf';
+  /** Live rows, and those the filter lets through (= live without a filter). */
+  live: number;
+  eligible: number;
+  filtered: boolean;
+  /** IVF only. */
+  nlist?: number;
+  /** The request's nprobe, if any. */
+  nprobe?: number;
+  /** Code shape: sub-spaces and centroids per sub-space. */
+  m?: number;
+  ksub?: number;
+}
+
+export function planSearch(p: PlanInput): SearchPlan {
+  if (p.index === 'exact') return { strategy: 'exact', nprobe: null };
+  if (p.index === 'flat') return { strategy: 'flat-scan', nprobe: null };
+  const nlist = p.nlist ?? 1;
+  const nprobe = effectiveNprobe(nlist, p.nprobe);
+  if (!p.filtered || p.eligible >= p.live) return { strategy: 'ivf-probe', nprobe };
+  const s = Math.max(p.eligible, 1) / Math.max(p.live, 1);
+  const widened = Math.min(nlist, Math.ceil(nprobe / s));
+  const m = p.m ?? 1;
+  const ksub = p.ksub ?? 256;
+  // Work in table entries and look-ups: a probed cell builds an m × ksub table;
+  // scoring rows directly reads every slot's row number and 2m entries per eligible row.
+  const probeCost = widened * m * ksub;
+  const rowsCost = p.live + 2 * m * p.eligible;
+  return rowsCost < probeCost ? { strategy: 'ivf-rows', nprobe: nlist } : { strategy: 'ivf-probe', nprobe: widened };
+}
