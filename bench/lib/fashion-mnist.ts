@@ -46,6 +46,16 @@ function readIdxImages(path: string): { n: number; d: number; data: Float32Array
   return { n, d, data };
 }
 
+/** The class labels (0–9) of the 60,000 base images, in order. */
+export function loadFashionMnistLabels(): Uint8Array {
+  const path = join(FASHION_DIR, 'train-labels-idx1-ubyte.gz');
+  if (!existsSync(path)) throw new DatasetMissingError(`Fashion-MNIST labels not found at ${path}.`);
+  const buf = gunzipSync(readFileSync(path));
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (view.getUint32(0) !== 0x00000801) throw new Error(`${path}: not an IDX label file`);
+  return Uint8Array.from(buf.subarray(8, 8 + view.getUint32(4)));
+}
+
 export function loadFashionMnist(): Dataset {
   const basePath = join(FASHION_DIR, BASE_FILE);
   const queryPath = join(FASHION_DIR, QUERY_FILE);

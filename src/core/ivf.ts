@@ -26,7 +26,7 @@ import { nearestF32 } from './wasm/kernels.js';
 import type { ProductQuantizer } from './pq.js';
 import { deriveSeed } from './rng.js';
 import { TopK } from './topk.js';
-import { COARSE_ITERATIONS, HARD_LIMITS, KMEANS_DEFAULTS, PRECOMPUTED_TERMS_MAX_BYTES } from '../tunables.js';
+import { COARSE_ITERATIONS, HARD_LIMITS, IVF_ROWS_CELL_TABLE, KMEANS_DEFAULTS, PRECOMPUTED_TERMS_MAX_BYTES } from '../tunables.js';
 
 export class CoarseQuantizer {
   /** ‖centroid‖², nlist entries. */
@@ -229,11 +229,13 @@ export class IVFSearcher {
 
   /**
    * Scores every eligible row of every cell instead of probing the nearest cells:
-   * for a selective filter, whose matching rows are spread over many cells. With
-   * the cell terms held (L2) or not needed (inner product), a code's cost is its
-   * cell's coarse cost plus, per sub-space, the cell term and the query term of
-   * its byte: 2m look-ups, no per-cell table. Otherwise each cell holding an
-   * eligible row gets its table, as a probe would.
+   * for a selective filter, whose matching rows are spread over many cells. A
+   * cell with few eligible rows scores them directly when the cell terms are
+   * held (L2) or not needed (inner product): the cell's coarse cost plus, per
+   * sub-space, the cell term and the query term of the code's byte — 2m
+   * look-ups, scattered over the nlist × m × ksub terms. A cell with
+   * IVF_ROWS_CELL_TABLE or more eligible rows (or without held terms) gets its
+   * m × ksub table first, read in order, then one look-up per sub-space and row.
    */
   searchRows(q: Float32Array, qo: number, lists: ListsView, heap: TopK, skip: Uint8Array): void {
     this.prepare(q, qo);
@@ -248,12 +250,15 @@ export class IVFSearcher {
       const start = offsets[l];
       const end = start + sizes[l];
       const cost = this.coarseCost[l];
-      let table: Float32Array | null = null;
+      let eligible = 0;
+      for (let slot = start; slot < end; slot++) eligible += skip[rows[slot]] ^ 1;
+      if (eligible === 0) continue;
+      const table = direct && eligible < IVF_ROWS_CELL_TABLE ? null : this.cellTable(l);
       for (let slot = start; slot < end; slot++) {
         const row = rows[slot];
         if (skip[row] !== 0) continue;
         let dist: number;
-        if (direct) {
+        if (table === null) {
           dist = cost;
           const co = slot * m;
           if (terms === null) for (let j = 0; j < m; j++) dist += query[j * ksub + codes[co + j]];
@@ -265,7 +270,6 @@ export class IVFSearcher {
             }
           }
         } else {
-          table ??= this.cellTable(l);
           dist = adcDistance(codes, slot, m, table, ksub);
         }
         if (dist < thr) {

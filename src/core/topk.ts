@@ -9,7 +9,16 @@ export class TopK {
   readonly ids: Float64Array; // float64 so ids up to 2^53 (row numbers, ids from several segments) fit
   size = 0;
 
-  constructor(readonly k: number) {
+  constructor(
+    readonly k: number,
+    /**
+     * Ids never kept (one byte per id, nonzero = out). A scan that passes its
+     * skip map here instead of to the kernel computes every distance and looks
+     * the id up only for a candidate that beats the threshold: cheaper than a
+     * look-up (and a mispredicted branch) per row when most rows are eligible.
+     */
+    private readonly exclude: Uint8Array | null = null,
+  ) {
     if (!Number.isInteger(k) || k < 1) throw new RangeError(`k must be an integer ≥ 1, got ${k}`);
     this.dist = new Float64Array(k);
     this.ids = new Float64Array(k);
@@ -22,6 +31,7 @@ export class TopK {
 
   /** Offers a candidate; kept when it ranks before the current worst. */
   push(d: number, id: number): void {
+    if (this.exclude !== null && this.exclude[id] !== 0) return;
     const { dist, ids } = this;
     if (this.size < this.k) {
       // Sift up from the end.

@@ -35,6 +35,8 @@ export class CollectionIndex {
   /** The inverted lists of an IVF codec. */
   lists: InvertedLists | null = null;
   dead: Uint8Array = sharedBytes(INITIAL_CAPACITY);
+  /** Rows tombstoned since the index was built: a filter's cached skip map is valid while this stays. */
+  deadChanges = 0;
   codec: ActiveCodec | null = null;
 
   /** An index of rowCount allocated rows of which liveRows are live, loaded from the store. */
@@ -91,6 +93,7 @@ export class CollectionIndex {
     if (row >= this.rowCount || this.dead[row] !== 0) return;
     this.dead[row] = 1;
     this.liveCount--;
+    this.deadChanges++;
   }
 
   /** Switches to a new codec whose codes (for rows [0, rowCount)) are in `codes`. */

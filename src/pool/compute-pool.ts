@@ -333,6 +333,8 @@ export class ComputePool {
     queries: Float32Array;
     nq: number;
     k: number;
+    /** See ScanTask.skipFirst; default true. */
+    skipFirst?: boolean;
     signal?: AbortSignal;
   }): Promise<Neighbours[]> {
     const split = ranges(args.rows, this.threads, MIN_ROWS_PER_TASK);
@@ -346,6 +348,7 @@ export class ComputePool {
             codec: bytes,
             codes: args.codes,
             dead: args.dead,
+            skipFirst: args.skipFirst ?? true,
             start,
             end,
             metric: args.metric,
@@ -376,6 +379,8 @@ export class ComputePool {
     nprobe: number;
     /** How each query visits the lists (IVFScanTask.mode); default probe. */
     mode?: 'probe' | 'rows';
+    /** See ScanTask.skipFirst; default true. */
+    skipFirst?: boolean;
     signal?: AbortSignal;
   }): Promise<Neighbours[]> {
     const split = ranges(args.nq, this.threads, 1);
@@ -396,6 +401,7 @@ export class ComputePool {
             k: args.k,
             nprobe: args.nprobe,
             mode: args.mode ?? 'probe',
+            skipFirst: args.skipFirst ?? true,
           };
           return this.run('ivfScan', task, args.signal);
         }),

@@ -96,8 +96,14 @@ export interface EncodeTask extends CodecRef {
 export interface ScanTask extends QueryBatch, CodecRef {
   /** rows × m codes; rows [start, end) are scanned. */
   codes: Uint8Array;
-  /** One byte per row, nonzero = deleted or replaced. */
+  /** One byte per row, nonzero = leave out (deleted, replaced, or not matching a filter). */
   dead: Uint8Array;
+  /**
+   * Where `dead` is looked up: before each code's distance (few eligible rows:
+   * skipped codes cost a byte read, not an ADC sum), or only for candidates that
+   * beat the heap's threshold (most rows eligible: no per-row look-up or branch).
+   */
+  skipFirst: boolean;
   start: number;
   end: number;
 }
@@ -136,6 +142,8 @@ export interface IVFScanTask extends CodecRef {
   nprobe: number;
   /** probe: the nprobe nearest cells (then more until k are found); rows: every eligible row of every cell (IVFSearcher.searchRows). */
   mode: 'probe' | 'rows';
+  /** As ScanTask.skipFirst, for probe mode (rows mode always looks up first). */
+  skipFirst: boolean;
 }
 
 export interface ExactScanTask extends VectorSource, QueryBatch {

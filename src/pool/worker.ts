@@ -158,8 +158,8 @@ const handlers: TaskHandlers = {
     const heaps: TopK[] = [];
     for (let q = 0; q < task.nq; q++) {
       codec.distanceTable(task.queries, q * codec.d, task.metric, table);
-      const heap = new TopK(task.k);
-      adcScan(task.codes, task.start, task.end, m, table, codec.ksub, heap, 0, task.dead);
+      const heap = new TopK(task.k, task.skipFirst ? null : task.dead);
+      adcScan(task.codes, task.start, task.end, m, table, codec.ksub, heap, 0, task.skipFirst ? task.dead : null);
       heaps.push(heap);
     }
     return collect(heaps, task.k);
@@ -185,10 +185,10 @@ const handlers: TaskHandlers = {
     const searcher = ivfSearcher(codec, task.metric);
     const heaps: TopK[] = [];
     for (let q = task.q0; q < task.q0 + task.nq; q++) {
-      const heap = new TopK(task.k);
       const t = codec.transformQuery(task.queries, q * codec.d);
+      const heap = new TopK(task.k, task.mode === 'probe' && !task.skipFirst ? task.dead : null);
       if (task.mode === 'rows') searcher.searchRows(t.q, t.qo, task.lists, heap, task.dead);
-      else searcher.search(t.q, t.qo, task.lists, task.nprobe, heap, task.dead, true);
+      else searcher.search(t.q, t.qo, task.lists, task.nprobe, heap, task.skipFirst ? task.dead : null, true);
       heaps.push(heap);
     }
     return collect(heaps, task.k);

@@ -24,7 +24,7 @@ import { DEFAULT_RERANK, EVALUATE_DEFAULTS, PURGE_BATCH_ROWS } from '../tunables
 import { admitCollection, admitSearch, admitUpsert, checkAutoTrain, metadataJson } from './admission.js';
 import { ApiError, collectionNotFound, limitExceeded } from './errors.js';
 import { type EvaluateOptions, type EvaluateReport, evaluationQueryCount, recallAgainstExact, sampleQueryRows } from './evaluation.js';
-import { FilterMasks, compileFilter, skipMap } from './filter.js';
+import { FilterMasks, compileFilter } from './filter.js';
 import type { Logger } from './logger.js';
 import { Mutex } from './mutex.js';
 import { autoTrainDue, effectiveNprobe, planTraining } from './training-plan.js';
@@ -348,15 +348,8 @@ export class CollectionService {
     const { index } = e;
     const { signal } = options;
     const kind = searchMetric(e.record.metric);
-    let match: { mask: Uint8Array; rows: number } | null = null;
-    let warnings: string[] = [];
-    if (options.filter !== undefined) {
-      const f = compileFilter(options.filter);
-      const covered = index.rowCount;
-      const m = await e.masks.mask(f, covered);
-      match = { mask: m.mask, rows: covered };
-      warnings = m.warnings;
-    }
+    const match = options.filter === undefined ? null : await e.masks.mask(compileFilter(options.filter), index.rowCount);
+    const warnings = match?.warnings ?? [];
     // From here to the pool calls nothing is awaited: rows, codec, codes, lists
     // and the skip map are one consistent state of the index, even if a
     // training switched the codec while the mask was being computed.
@@ -365,10 +358,11 @@ export class CollectionService {
     const codes = index.codes;
     const lists = index.lists?.view() ?? null;
     const live = index.liveCount;
-    const { skip, eligible } = match === null ? { skip: index.dead, eligible: live } : skipMap(index.dead, match.mask, match.rows, rows);
+    const { skip, eligible } = match === null ? { skip: index.dead, eligible: live } : match.skipFor(index.dead, index.deadChanges, rows);
     const c = codec?.codec ?? null;
     const plan = planSearch({
       index: c === null ? 'exact' : c.kind,
+      rows,
       live,
       eligible,
       filtered: match !== null,
@@ -399,9 +393,21 @@ export class CollectionService {
             k: candidates,
             nprobe: plan.nprobe!,
             mode: plan.strategy === 'ivf-rows' ? 'rows' : 'probe',
+            skipFirst: plan.skipFirst,
             signal,
           })
-        : await this.pool.search({ codec: c, codes: codes!, dead: skip, rows, metric: kind, queries: q, nq, k: candidates, signal });
+        : await this.pool.search({
+            codec: c,
+            codes: codes!,
+            dead: skip,
+            rows,
+            metric: kind,
+            queries: q,
+            nq,
+            k: candidates,
+            skipFirst: plan.skipFirst,
+            signal,
+          });
     const t1 = performance.now();
     if (rerank === 0) {
       this.observer?.searched({ index: c.kind, scanSeconds: (t1 - t0) / 1000, rerankSeconds: null });

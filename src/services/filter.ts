@@ -164,6 +164,26 @@ interface MaskEntry {
   rows: number;
   stats: Int32Array;
   extending: Promise<void>;
+  /** The last skip map made from it, and what it was made of. */
+  skip: (Skip & { rows: number; covered: number; deadChanges: number }) | null;
+}
+
+/** Rows a scan leaves out (one byte per row, 1 = out), and how many it keeps. */
+export interface Skip {
+  skip: Uint8Array;
+  eligible: number;
+}
+
+/** A filter's mask as a query uses it. */
+export interface FilterMatch {
+  mask: Uint8Array;
+  warnings: string[];
+  /**
+   * The skip map over rows [0, rows) for these tombstones (see skipMap), kept
+   * while neither the rows, the tombstones (counted by deadChanges) nor the
+   * mask change: repeated queries with one filter do not rebuild it.
+   */
+  skipFor(dead: Uint8Array, deadChanges: number, rows: number): Skip;
 }
 
 /** Match masks of recently used filters for one collection. */
@@ -177,11 +197,11 @@ export class FilterMasks {
   ) {}
 
   /** The mask of f covering at least rows [0, rows), and the warnings its statistics give. */
-  async mask(f: CompiledFilter, rows: number): Promise<{ mask: Uint8Array; warnings: string[] }> {
+  async mask(f: CompiledFilter, rows: number): Promise<FilterMatch> {
     let m = this.masks.get(f.key);
     if (m === undefined) {
       if (this.masks.size >= this.limit) this.masks.delete(this.masks.keys().next().value as string);
-      m = { mask: sharedBytes(rows), rows: 0, stats: new Int32Array(f.leaves.length * LEAF_STATS), extending: Promise.resolve() };
+      m = { mask: sharedBytes(rows), rows: 0, stats: new Int32Array(f.leaves.length * LEAF_STATS), extending: Promise.resolve(), skip: null };
     } else {
       this.masks.delete(f.key); // re-insert: Map order doubles as LRU order
     }
@@ -201,7 +221,17 @@ export class FilterMasks {
     };
     entry.extending = entry.extending.then(extend, extend); // a failed extension does not block later ones
     await entry.extending;
-    return { mask: entry.mask, warnings: filterWarnings(f, entry.stats) };
+    return {
+      mask: entry.mask,
+      warnings: filterWarnings(f, entry.stats),
+      skipFor: (dead, deadChanges, scanRows) => {
+        const c = entry.skip;
+        if (c !== null && c.rows === scanRows && c.covered === entry.rows && c.deadChanges === deadChanges) return c;
+        const made = skipMap(dead, entry.mask, entry.rows, scanRows);
+        entry.skip = { ...made, rows: scanRows, covered: entry.rows, deadChanges };
+        return made;
+      },
+    };
   }
 }
 
@@ -214,7 +244,7 @@ function sharedBytes(n: number): Uint8Array {
  * does not match, and how many rows remain. The mask covers rows [0, covered);
  * rows written after it was computed (a query's own start) are left out.
  */
-export function skipMap(dead: Uint8Array, match: Uint8Array, covered: number, rows: number): { skip: Uint8Array; eligible: number } {
+export function skipMap(dead: Uint8Array, match: Uint8Array, covered: number, rows: number): Skip {
   const skip = sharedBytes(rows);
   const end = Math.min(covered, rows);
   let eligible = 0;

@@ -216,6 +216,20 @@ describe('filters: every operator and composition, as documented', () => {
     expect(broad.json().explain.eligible).toBeLessThan(N);
   });
 
+  it('a cached filter follows deletes and new rows (its skip map is rebuilt when either changes)', async () => {
+    // A collection of its own: the others must keep their data for the other tests, in any order.
+    await t.req('POST', '/collections', { name: 'mut', dimension: D, metric: 'l2' });
+    expect((await t.req('POST', '/collections/mut/vectors', { vectors: items })).statusCode).toBe(200);
+    const filter = { 'author.country': 'JP', n: { lte: 4 } };
+    const before = await matches('mut', filter);
+    expect(before).toEqual(expected(filter));
+    expect(before.length).toBeGreaterThan(2);
+    expect((await t.req('DELETE', `/collections/mut/vectors/${before[0]}`)).statusCode).toBe(204);
+    const added = { id: 'late', vector: items[0].vector, metadata: { author: { country: 'JP' }, n: 0 } };
+    expect((await t.req('POST', '/collections/mut/vectors', { vectors: [added] })).statusCode).toBe(200);
+    expect(await matches('mut', filter)).toEqual([...before.slice(1), 'late'].sort());
+  });
+
   it('refuses what it cannot evaluate with a 400 that says what is supported', async () => {
     for (const [filter, message] of [
       [{ n: { between: [1, 2] } }, /unknown operator "between"; supported: eq, ne, in, nin, gt, gte, lt, lte, exists/],
