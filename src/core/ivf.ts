@@ -237,7 +237,7 @@ export class IVFSearcher {
    * IVF_ROWS_CELL_TABLE or more eligible rows (or without held terms) gets its
    * m × ksub table first, read in order, then one look-up per sub-space and row.
    */
-  searchRows(q: Float32Array, qo: number, lists: ListsView, heap: TopK, skip: Uint8Array, cellFrom = 0, cellTo = this.coarse.nlist): void {
+  searchRows(q: Float32Array, qo: number, lists: ListsView, heap: TopK, skip: Uint8Array): void {
     this.prepare(q, qo);
     const { m, ksub } = this.pq;
     const size = m * ksub;
@@ -246,7 +246,7 @@ export class IVFSearcher {
     const { codes, rows, offsets, sizes } = lists;
     const query = this.queryTable;
     let thr = heap.threshold();
-    for (let l = cellFrom; l < cellTo; l++) {
+    for (let l = 0; l < this.coarse.nlist; l++) {
       const start = offsets[l];
       const end = start + sizes[l];
       const cost = this.coarseCost[l];

@@ -383,17 +383,12 @@ export class ComputePool {
     skipFirst?: boolean;
     signal?: AbortSignal;
   }): Promise<Neighbours[]> {
-    const rowsMode = args.mode === 'rows';
-    const nlist = args.codec.nlist;
-    // Probe mode splits the queries over the workers; rows mode, whose work per
-    // query is every eligible row, splits the cells (each task all the queries).
-    const split = rowsMode ? ranges(nlist, this.threads, 1) : ranges(args.nq, this.threads, 1);
+    const split = ranges(args.nq, this.threads, 1);
     const { key, bytes } = codecHandle(args.codec);
     const queries = toShared(args.queries);
     const parts = await this.admitted(split.length, () =>
       Promise.all(
-        split.map(([a, b]) => {
-          const [q0, q1] = rowsMode ? [0, args.nq] : [a, b];
+        split.map(([q0, q1]) => {
           const task: IVFScanTask = {
             codecKey: key,
             codec: bytes,
@@ -407,13 +402,12 @@ export class ComputePool {
             nprobe: args.nprobe,
             mode: args.mode ?? 'probe',
             skipFirst: args.skipFirst ?? true,
-            cells: rowsMode ? [a, b] : [0, nlist],
           };
           return this.run('ivfScan', task, args.signal);
         }),
       ),
     );
-    return rowsMode ? mergeParts(parts, args.nq, args.k) : parts.flatMap((p) => mergeParts([p], p.counts.length, args.k));
+    return parts.flatMap((p) => mergeParts([p], p.counts.length, args.k));
   }
 
   /** Exact search of rows [0, rows), the workers reading the full vectors from SQLite. */

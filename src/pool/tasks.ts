@@ -144,8 +144,6 @@ export interface IVFScanTask extends CodecRef {
   mode: 'probe' | 'rows';
   /** As ScanTask.skipFirst, for probe mode (rows mode always looks up first). */
   skipFirst: boolean;
-  /** Rows mode: the cells [from, to) this task scores (the cells are split over the workers). */
-  cells: [number, number];
 }
 
 export interface ExactScanTask extends VectorSource, QueryBatch {

@@ -370,7 +370,6 @@ export class CollectionService {
       nprobe: options.nprobe,
       m: c?.pq.m,
       ksub: c?.ksub,
-      workers: this.pool.threads,
     });
     const explain: SearchExplain = { ...plan, eligible, live };
     const { k } = options;

@@ -11,12 +11,14 @@
  *   are found). With a filter of selectivity s, nprobe / s cells (at most
  *   nlist): as many eligible rows as an unfiltered query sees, so recall holds
  *   (nprobe / √s recalled 0.899 against 0.919 unfiltered at s = 0.1 on
- *   Fashion-MNIST, bench:filters). Those cells' rows are looked up in the skip
- *   map first: only the eligible ones, as many as unfiltered, cost an ADC sum.
+ *   Fashion-MNIST, bench:filters). Where the skip map is read follows
+ *   SKIP_FIRST_BELOW, as for a flat scan.
  * - ivf-rows: a selective filter on an IVF index, where those nprobe / s cells
  *   would cost more table building than scoring each eligible row directly
- *   (IVFSearcher.searchRows: 2m look-ups per row, every cell), the cells split
- *   over the workers.
+ *   (IVFSearcher.searchRows: 2m look-ups per row, every cell). Like a probe it
+ *   runs each query on one worker: splitting the cells would repeat the
+ *   query's coarse costs and terms on each (Fashion-MNIST at 1 %: 1.98 ms per
+ *   query split over two workers, 1.45 on one).
  */
 import { SKIP_FIRST_BELOW } from '../tunables.js';
 import { effectiveNprobe } from './training-plan.js';
@@ -46,8 +48,6 @@ export interface PlanInput {
   /** Code shape: sub-spaces and centroids per sub-space. */
   m?: number;
   ksub?: number;
-  /** Worker threads (ivf-rows splits its cells over them; a probe runs a query on one). */
-  workers?: number;
 }
 
 export function planSearch(p: PlanInput): SearchPlan {
@@ -64,8 +64,6 @@ export function planSearch(p: PlanInput): SearchPlan {
   // Work in table entries and look-ups: a probed cell builds an m × ksub table;
   // scoring rows directly reads every slot's row number and 2m entries per eligible row.
   const probeCost = widened * m * ksub;
-  const rowsCost = (p.live + 2 * m * p.eligible) / Math.max(1, p.workers ?? 1);
-  return rowsCost < probeCost
-    ? { strategy: 'ivf-rows', nprobe: nlist, skipFirst: true }
-    : { strategy: 'ivf-probe', nprobe: widened, skipFirst: true };
+  const rowsCost = p.live + 2 * m * p.eligible;
+  return rowsCost < probeCost ? { strategy: 'ivf-rows', nprobe: nlist, skipFirst: true } : { strategy: 'ivf-probe', nprobe: widened, skipFirst };
 }
