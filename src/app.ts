@@ -88,7 +88,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const { db, path, applied } = openDatabase(config.dataDir, { synchronous: config.sqliteSynchronous });
   if (applied.length > 0) app.log.info({ migrations: applied }, 'database migrated');
   const store = new Store(db);
-  const pool = new ComputePool({ threads: config.workers, maxQueue: config.maxQueuedTasks });
+  const pool = new ComputePool({
+    threads: config.workers,
+    maxQueue: config.maxQueuedTasks,
+    onError: (err) => app.log.warn({ err }, 'worker pool: a late or unexpected worker message was ignored'),
+  });
   const collections = new CollectionService(store, pool, path, app.log, config.limits);
   const snapshots = new SnapshotService(store, config.dataDir);
   internals.set(app, { store, pool });

@@ -52,6 +52,12 @@ export interface ComputePoolOptions {
    * Training tasks are not counted against it: a job bounds itself.
    */
   maxQueue?: number;
+  /**
+   * Where the pool's own errors go: piscina emits 'error' for a worker's reply to
+   * a task it no longer tracks (one aborted just as it finished), and an
+   * EventEmitter's unheard 'error' would end the process. Default: a process warning.
+   */
+  onError?: (err: Error) => void;
 }
 
 /** One query's results, nearest first. ids are row numbers. */
@@ -117,6 +123,8 @@ export class ComputePool {
       maxThreads: this.threads,
       idleTimeout: 60_000,
     });
+    const onError = options.onError ?? ((err: Error) => process.emitWarning(err));
+    this.piscina.on('error', onError);
   }
 
   private readonly maxQueue: number;

@@ -168,4 +168,17 @@ describe('errors across the worker boundary', () => {
     expect(err.message).toMatch(/^worker task encode failed: serialised codec is invalid: bad magic/);
     expect((err.cause as { name: string }).name).toBe('CorruptCodecError');
   });
+
+  it("piscina's 'error' event (a reply for a task aborted as it finished) is handed to onError, never thrown at the process", async () => {
+    const seen: Error[] = [];
+    const own = new ComputePool({ threads: 1, onError: (e) => seen.push(e) });
+    try {
+      // What piscina emits for such a reply; with no listener, EventEmitter would throw it.
+      const stray = new Error('Unexpected message from Worker: { taskId: 490 }');
+      (own as unknown as { piscina: { emit(event: string, err: Error): boolean } }).piscina.emit('error', stray);
+      expect(seen).toEqual([stray]);
+    } finally {
+      await own.close();
+    }
+  });
 });
