@@ -8,11 +8,10 @@
  *   filter leaves out costs one byte read instead of an ADC sum, so a narrow
  *   filter makes the scan cheaper, and only eligible rows become candidates.
  * - ivf-probe: an IVF index visits the nprobe nearest cells (more until k × rerank
- *   are found). With a filter of selectivity s, nprobe / s cells (at most
- *   nlist): as many eligible rows as an unfiltered query sees, so recall holds
- *   (nprobe / √s recalled 0.899 against 0.919 unfiltered at s = 0.1 on
- *   Fashion-MNIST, bench:filters). Where the skip map is read follows
- *   SKIP_FIRST_BELOW, as for a flat scan.
+ *   are found). With a filter of selectivity s, PROBE_ELIGIBLE_SHARE × nprobe / s
+ *   cells (at most nlist): about as many eligible rows as an unfiltered query
+ *   sees, so recall holds (the constant says what was measured). Where the
+ *   skip map is read follows SKIP_FIRST_BELOW, as for a flat scan.
  * - ivf-rows: a selective filter on an IVF index, where those nprobe / s cells
  *   would cost more table building than scoring each eligible row directly
  *   (IVFSearcher.searchRows: 2m look-ups per row, every cell). Like a probe it
@@ -20,7 +19,7 @@
  *   query's coarse costs and terms on each (Fashion-MNIST at 1 %: 1.98 ms per
  *   query split over two workers, 1.45 on one).
  */
-import { SKIP_FIRST_BELOW } from '../tunables.js';
+import { PROBE_ELIGIBLE_SHARE, SKIP_FIRST_BELOW } from '../tunables.js';
 import { effectiveNprobe } from './training-plan.js';
 
 export type SearchStrategy = 'exact' | 'flat-scan' | 'ivf-probe' | 'ivf-rows';
@@ -58,7 +57,7 @@ export function planSearch(p: PlanInput): SearchPlan {
   const nprobe = effectiveNprobe(nlist, p.nprobe);
   if (!p.filtered || p.eligible >= p.live) return { strategy: 'ivf-probe', nprobe, skipFirst };
   const s = Math.max(p.eligible, 1) / Math.max(p.live, 1);
-  const widened = Math.min(nlist, Math.ceil(nprobe / s));
+  const widened = Math.min(nlist, Math.max(nprobe, Math.ceil((PROBE_ELIGIBLE_SHARE * nprobe) / s)));
   const m = p.m ?? 1;
   const ksub = p.ksub ?? 256;
   // Work in table entries and look-ups: a probed cell builds an m × ksub table;

@@ -17,11 +17,12 @@ describe('search plan', () => {
     });
   });
 
-  it('IVF: probes nprobe cells unfiltered, nprobe / selectivity with a broad filter, every row directly with a narrow one', () => {
+  it('IVF: probes nprobe cells unfiltered, 0.7 × nprobe / selectivity (at least nprobe) with a broad filter, every row directly with a narrow one', () => {
     expect(planSearch({ ...ivf, eligible: 60_000, filtered: false })).toEqual({ strategy: 'ivf-probe', nprobe: 16, skipFirst: false });
-    expect(planSearch({ ...ivf, eligible: 30_000, filtered: true })).toEqual({ strategy: 'ivf-probe', nprobe: 32, skipFirst: false });
-    expect(planSearch({ ...ivf, eligible: 30_000, filtered: true, nprobe: 100 })).toEqual({ strategy: 'ivf-probe', nprobe: 200, skipFirst: false });
-    expect(planSearch({ ...ivf, eligible: 20_000, filtered: true })).toEqual({ strategy: 'ivf-probe', nprobe: 48, skipFirst: true });
+    expect(planSearch({ ...ivf, eligible: 30_000, filtered: true })).toEqual({ strategy: 'ivf-probe', nprobe: 23, skipFirst: false });
+    expect(planSearch({ ...ivf, eligible: 30_000, filtered: true, nprobe: 100 })).toEqual({ strategy: 'ivf-probe', nprobe: 140, skipFirst: false });
+    expect(planSearch({ ...ivf, eligible: 20_000, filtered: true })).toEqual({ strategy: 'ivf-probe', nprobe: 34, skipFirst: true });
+    expect(planSearch({ ...ivf, eligible: 50_000, filtered: true })).toEqual({ strategy: 'ivf-probe', nprobe: 16, skipFirst: false });
     // 10 %: 160 cells of 4,096-entry tables cost more than 60,000 slot reads and 6,000 × 32 look-ups.
     expect(planSearch({ ...ivf, eligible: 6000, filtered: true })).toEqual({ strategy: 'ivf-rows', nprobe: 256, skipFirst: true });
     expect(planSearch({ ...ivf, eligible: 0, filtered: true })).toEqual({ strategy: 'ivf-rows', nprobe: 256, skipFirst: true });
