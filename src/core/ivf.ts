@@ -126,6 +126,32 @@ export interface ListsView {
 }
 
 /**
+ * The slots of a lists view whose rows a skip map keeps, by cell: cell l's are
+ * slots[cellStarts[l] .. cellStarts[l + 1]). Built once per filter and layout
+ * (the service caches it), so a selective query reads only eligible slots.
+ */
+export interface EligibleSlots {
+  slots: Int32Array;
+  cellStarts: Int32Array;
+}
+
+/** The eligible slots of `lists` under `skip` (one byte per row, nonzero = out), in shared memory. */
+export function eligibleSlots(lists: ListsView, skip: Uint8Array, eligible: number): EligibleSlots {
+  const nlist = lists.offsets.length;
+  const slots = new Int32Array(new SharedArrayBuffer(Math.max(1, eligible) * 4));
+  const cellStarts = new Int32Array(new SharedArrayBuffer((nlist + 1) * 4));
+  let n = 0;
+  for (let l = 0; l < nlist; l++) {
+    cellStarts[l] = n;
+    const start = lists.offsets[l];
+    const end = start + lists.sizes[l];
+    for (let slot = start; slot < end; slot++) if (skip[lists.rows[slot]] === 0 && n < eligible) slots[n++] = slot;
+  }
+  cellStarts[nlist] = n;
+  return { slots, cellStarts };
+}
+
+/**
  * Searches one IVF codec (coarse quantizer + residual PQ, in the codec's space:
  * callers rotate queries first for OPQ). Holds per-query scratch, so one
  * searcher per thread; the cell terms are computed on first use.
@@ -228,8 +254,9 @@ export class IVFSearcher {
   }
 
   /**
-   * Scores every eligible row of every cell instead of probing the nearest cells:
-   * for a selective filter, whose matching rows are spread over many cells. A
+   * Scores every eligible row (`eligible`: their slots by cell) instead of
+   * probing the nearest cells: for a selective filter, whose matching rows are
+   * spread over many cells. A
    * cell with few eligible rows scores them directly when the cell terms are
    * held (L2) or not needed (inner product): the cell's coarse cost plus, per
    * sub-space, the cell term and the query term of the code's byte — 2m
@@ -237,43 +264,41 @@ export class IVFSearcher {
    * IVF_ROWS_CELL_TABLE or more eligible rows (or without held terms) gets its
    * m × ksub table first, read in order, then one look-up per sub-space and row.
    */
-  searchRows(q: Float32Array, qo: number, lists: ListsView, heap: TopK, skip: Uint8Array): void {
+  searchRows(q: Float32Array, qo: number, lists: ListsView, heap: TopK, eligible: EligibleSlots): void {
     this.prepare(q, qo);
     const { m, ksub } = this.pq;
     const size = m * ksub;
     const terms = this.metric === 'l2' ? this.precomputed() : null;
     const direct = this.metric === 'ip' || terms !== null;
-    const { codes, rows, offsets, sizes } = lists;
+    const { codes, rows } = lists;
+    const { slots, cellStarts } = eligible;
     const query = this.queryTable;
     let thr = heap.threshold();
     for (let l = 0; l < this.coarse.nlist; l++) {
-      const start = offsets[l];
-      const end = start + sizes[l];
+      const from = cellStarts[l];
+      const to = cellStarts[l + 1];
+      if (from === to) continue;
       const cost = this.coarseCost[l];
-      let eligible = 0;
-      for (let slot = start; slot < end; slot++) eligible += skip[rows[slot]] ^ 1;
-      if (eligible === 0) continue;
-      const table = direct && eligible < IVF_ROWS_CELL_TABLE ? null : this.cellTable(l);
-      for (let slot = start; slot < end; slot++) {
-        const row = rows[slot];
-        if (skip[row] !== 0) continue;
+      const table = direct && to - from < IVF_ROWS_CELL_TABLE ? null : this.cellTable(l);
+      for (let i = from; i < to; i++) {
+        const slot = slots[i];
         let dist: number;
         if (table === null) {
           dist = cost;
           const co = slot * m;
           if (terms === null) for (let j = 0; j < m; j++) dist += query[j * ksub + codes[co + j]];
           else {
-            const to = l * size;
+            const t0 = l * size;
             for (let j = 0; j < m; j++) {
               const e = j * ksub + codes[co + j];
-              dist += terms[to + e] + query[e];
+              dist += terms[t0 + e] + query[e];
             }
           }
         } else {
           dist = adcDistance(codes, slot, m, table, ksub);
         }
         if (dist < thr) {
-          heap.push(dist, row);
+          heap.push(dist, rows[slot]);
           thr = heap.threshold();
         }
       }

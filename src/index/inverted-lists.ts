@@ -24,6 +24,8 @@ export class InvertedLists {
   readonly caps: Int32Array;
   /** Slots [0, used) are owned by lists (or left behind by moves). */
   private used = 0;
+  /** Counts list moves (growth, compaction): slot numbers taken from a view stay valid while it stays. */
+  layout = 0;
 
   private constructor(
     readonly nlist: number,
@@ -98,6 +100,7 @@ export class InvertedLists {
     rows.set(this.rows.subarray(from, from + n), to);
     this.offsets[l] = to;
     this.caps[l] = cap;
+    this.layout++;
   }
 
   /** New buffers, every list packed with fresh slack (list `wide` gets at least `wideCap`). */

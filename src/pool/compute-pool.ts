@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { ProductQuantizer } from '../core/pq.js';
 import { type Codec, FlatCodec, type IVFCodec } from '../core/codec.js';
-import type { CoarseQuantizer, ListsView } from '../core/ivf.js';
+import type { CoarseQuantizer, EligibleSlots, ListsView } from '../core/ivf.js';
 import { serializeCodec } from '../core/serialize.js';
 import { mergeTopK } from '../core/topk.js';
 import { LEAF_STATS, addLeafStats } from '../index/metadata-filter.js';
@@ -385,8 +385,9 @@ export class ComputePool {
     nq: number;
     k: number;
     nprobe: number;
-    /** How each query visits the lists (IVFScanTask.mode); default probe. */
+    /** How each query visits the lists (IVFScanTask.mode); default probe. Rows mode needs `eligible`. */
     mode?: 'probe' | 'rows';
+    eligible?: EligibleSlots;
     /** See ScanTask.skipFirst; default true. */
     skipFirst?: boolean;
     signal?: AbortSignal;
@@ -409,6 +410,7 @@ export class ComputePool {
             k: args.k,
             nprobe: args.nprobe,
             mode: args.mode ?? 'probe',
+            eligible: args.eligible ?? null,
             skipFirst: args.skipFirst ?? true,
           };
           return this.run('ivfScan', task, args.signal);

@@ -5,7 +5,7 @@
  * travel as typed arrays over SharedArrayBuffers (no copy); codecs travel as
  * serialised bytes with a key the worker caches them under.
  */
-import type { ListsView } from '../core/ivf.js';
+import type { EligibleSlots, ListsView } from '../core/ivf.js';
 import type { PQTrainOptions, SubspaceTrainResult } from '../core/pq.js';
 import type { FilterNode } from '../index/metadata-filter.js';
 
@@ -142,8 +142,10 @@ export interface IVFScanTask extends CodecRef {
   nprobe: number;
   /** probe: the nprobe nearest cells (then more until k are found); rows: every eligible row of every cell (IVFSearcher.searchRows). */
   mode: 'probe' | 'rows';
-  /** As ScanTask.skipFirst, for probe mode (rows mode always looks up first). */
+  /** As ScanTask.skipFirst, for probe mode. */
   skipFirst: boolean;
+  /** Rows mode: the eligible slots by cell (core/ivf.ts eligibleSlots); null in probe mode. */
+  eligible: EligibleSlots | null;
 }
 
 export interface ExactScanTask extends VectorSource, QueryBatch {

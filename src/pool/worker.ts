@@ -187,7 +187,7 @@ const handlers: TaskHandlers = {
     for (let q = task.q0; q < task.q0 + task.nq; q++) {
       const t = codec.transformQuery(task.queries, q * codec.d);
       const heap = new TopK(task.k, task.mode === 'probe' && !task.skipFirst ? task.dead : null);
-      if (task.mode === 'rows') searcher.searchRows(t.q, t.qo, task.lists, heap, task.dead);
+      if (task.mode === 'rows') searcher.searchRows(t.q, t.qo, task.lists, heap, task.eligible!);
       else searcher.search(t.q, t.qo, task.lists, task.nprobe, heap, task.skipFirst ? task.dead : null, true);
       heaps.push(heap);
     }

@@ -358,7 +358,8 @@ export class CollectionService {
     const codes = index.codes;
     const lists = index.lists?.view() ?? null;
     const live = index.liveCount;
-    const { skip, eligible } = match === null ? { skip: index.dead, eligible: live } : match.skipFor(index.dead, index.deadChanges, rows);
+    const skipped = match === null ? { skip: index.dead, eligible: live } : match.skipFor(index.dead, index.deadChanges, rows);
+    const { skip, eligible } = skipped;
     const c = codec?.codec ?? null;
     const plan = planSearch({
       index: c === null ? 'exact' : c.kind,
@@ -393,6 +394,8 @@ export class CollectionService {
             k: candidates,
             nprobe: plan.nprobe!,
             mode: plan.strategy === 'ivf-rows' ? 'rows' : 'probe',
+            // ivf-rows is only planned for a filter: its eligible slots are cached with the filter's skip map.
+            eligible: plan.strategy === 'ivf-rows' ? match!.slotsFor(skipped, lists!, index.lists!, index.lists!.layout) : undefined,
             skipFirst: plan.skipFirst,
             signal,
           })

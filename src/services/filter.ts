@@ -22,6 +22,7 @@ import {
   filterLeaves,
   operandTypes,
 } from '../index/metadata-filter.js';
+import { type EligibleSlots, type ListsView, eligibleSlots } from '../core/ivf.js';
 import { HARD_LIMITS } from '../tunables.js';
 import { badRequest } from './errors.js';
 
@@ -166,6 +167,8 @@ interface MaskEntry {
   extending: Promise<void>;
   /** The last skip map made from it, and what it was made of. */
   skip: (Skip & { rows: number; covered: number; deadChanges: number }) | null;
+  /** The eligible IVF slots of that skip map, and the lists layout they were read from. */
+  slots: { of: Skip; lists: object; layout: number; slots: EligibleSlots } | null;
 }
 
 /** Rows a scan leaves out (one byte per row, 1 = out), and how many it keeps. */
@@ -184,6 +187,12 @@ export interface FilterMatch {
    * mask change: repeated queries with one filter do not rebuild it.
    */
   skipFor(dead: Uint8Array, deadChanges: number, rows: number): Skip;
+  /**
+   * The eligible slots of an IVF index's lists under a skip map from skipFor,
+   * kept while the skip map and the lists' layout (`owner`, a lists object, and
+   * its move count) stay.
+   */
+  slotsFor(skip: Skip, view: ListsView, owner: object, layout: number): EligibleSlots;
 }
 
 /** Match masks of recently used filters for one collection. */
@@ -201,7 +210,14 @@ export class FilterMasks {
     let m = this.masks.get(f.key);
     if (m === undefined) {
       if (this.masks.size >= this.limit) this.masks.delete(this.masks.keys().next().value as string);
-      m = { mask: sharedBytes(rows), rows: 0, stats: new Int32Array(f.leaves.length * LEAF_STATS), extending: Promise.resolve(), skip: null };
+      m = {
+        mask: sharedBytes(rows),
+        rows: 0,
+        stats: new Int32Array(f.leaves.length * LEAF_STATS),
+        extending: Promise.resolve(),
+        skip: null,
+        slots: null,
+      };
     } else {
       this.masks.delete(f.key); // re-insert: Map order doubles as LRU order
     }
@@ -229,7 +245,14 @@ export class FilterMasks {
         if (c !== null && c.rows === scanRows && c.covered === entry.rows && c.deadChanges === deadChanges) return c;
         const made = skipMap(dead, entry.mask, entry.rows, scanRows);
         entry.skip = { ...made, rows: scanRows, covered: entry.rows, deadChanges };
-        return made;
+        return entry.skip;
+      },
+      slotsFor: (of, view, owner, layout) => {
+        const c = entry.slots;
+        if (c !== null && c.of === of && c.lists === owner && c.layout === layout) return c.slots;
+        const slots = eligibleSlots(view, of.skip, of.eligible);
+        entry.slots = { of, lists: owner, layout, slots };
+        return slots;
       },
     };
   }

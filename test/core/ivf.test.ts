@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { adcDistance } from '../../src/core/adc.js';
 import { FlatCodec, IVFCodec, LIST_ID_BYTES, listOf } from '../../src/core/codec.js';
 import { l2sq } from '../../src/core/distance.js';
-import { CoarseQuantizer, IVFSearcher, type ListsView, trainCoarse } from '../../src/core/ivf.js';
+import { CoarseQuantizer, eligibleSlots, IVFSearcher, type ListsView, trainCoarse } from '../../src/core/ivf.js';
 import { ProductQuantizer } from '../../src/core/pq.js';
 import { Rotation } from '../../src/core/rotation.js';
 import { deserializeCodec, serializeCodec } from '../../src/core/serialize.js';
@@ -66,6 +66,33 @@ describe('IVF (coarse quantizer + residual PQ)', () => {
       // And the tables give ‖q − x̂‖², the distance to the reconstruction.
       const rec = codec.decode(codes.subarray(a.ids[0] * codec.codeSize, (a.ids[0] + 1) * codec.codeSize), 1);
       expect(a.dist[0]).toBeCloseTo(l2sq(queries, q * d, rec, 0, d), 2);
+    }
+  });
+
+  it('scoring only the eligible rows (searchRows) finds what a full probe with the skip map finds, with both ways of summing', () => {
+    const queries = uniform(10, d, 12).map((v) => v * 8 - 4);
+    // 30 % eligible: few rows per cell, summed from the held terms; all eligible: cells full enough for their table.
+    const sparse = Uint8Array.from({ length: n }, (_, r) => ((r * 7919) % 10 < 7 ? 1 : 0));
+    for (const [skip, metric] of [
+      [sparse, 'l2'],
+      [sparse, 'ip'],
+      [new Uint8Array(n), 'l2'],
+    ] as const) {
+      const eligible = skip.reduce((e, s) => e + (s ^ 1), 0);
+      const slots = eligibleSlots(lists, skip, eligible);
+      expect(slots.cellStarts[nlist]).toBe(eligible);
+      const searcher = codec.ivfSearcher(metric);
+      for (let q = 0; q < 10; q++) {
+        const probe = new TopK(25);
+        searcher.search(queries, q * d, lists, nlist, probe, skip);
+        const rows = new TopK(25);
+        searcher.searchRows(queries, q * d, lists, rows, slots);
+        const a = probe.drainSorted();
+        const b = rows.drainSorted();
+        expect(Array.from(b.ids)).toEqual(Array.from(a.ids));
+        for (let i = 0; i < a.dist.length; i++) expect(b.dist[i]).toBeCloseTo(a.dist[i], 3);
+        for (const id of b.ids) expect(skip[id]).toBe(0);
+      }
     }
   });
 
