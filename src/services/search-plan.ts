@@ -12,9 +12,10 @@
  *   cells (at most nlist): about as many eligible rows as an unfiltered query
  *   sees, so recall holds (the constant says what was measured). Where the
  *   skip map is read follows SKIP_FIRST_BELOW, as for a flat scan.
- * - ivf-rows: a selective filter on an IVF index, where those nprobe / s cells
- *   would cost more table building than scoring each eligible row directly
- *   (IVFSearcher.searchRows: 2m look-ups per row, every cell). Like a probe it
+ * - ivf-rows: a selective filter on an IVF index, where those cells would cost
+ *   more table building than scoring each eligible row directly
+ *   (IVFSearcher.searchRows: 2m look-ups per row, over the eligible slots the
+ *   service keeps with the filter's mask). Like a probe it
  *   runs each query on one worker: splitting the cells would repeat the
  *   query's coarse costs and terms on each (Fashion-MNIST at 1 %: 1.98 ms per
  *   query split over two workers, 1.45 on one).
@@ -61,8 +62,9 @@ export function planSearch(p: PlanInput): SearchPlan {
   const m = p.m ?? 1;
   const ksub = p.ksub ?? 256;
   // Work in table entries and look-ups: a probed cell builds an m × ksub table;
-  // scoring rows directly reads every slot's row number and 2m entries per eligible row.
+  // scoring rows directly reads 2m entries per eligible row (their slots are
+  // listed once per filter and lists layout, so that walk is not per query).
   const probeCost = widened * m * ksub;
-  const rowsCost = p.live + 2 * m * p.eligible;
+  const rowsCost = 2 * m * p.eligible;
   return rowsCost < probeCost ? { strategy: 'ivf-rows', nprobe: nlist, skipFirst: true } : { strategy: 'ivf-probe', nprobe: widened, skipFirst };
 }

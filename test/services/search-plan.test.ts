@@ -23,7 +23,7 @@ describe('search plan', () => {
     expect(planSearch({ ...ivf, eligible: 30_000, filtered: true, nprobe: 100 })).toEqual({ strategy: 'ivf-probe', nprobe: 140, skipFirst: false });
     expect(planSearch({ ...ivf, eligible: 20_000, filtered: true })).toEqual({ strategy: 'ivf-probe', nprobe: 34, skipFirst: true });
     expect(planSearch({ ...ivf, eligible: 50_000, filtered: true })).toEqual({ strategy: 'ivf-probe', nprobe: 16, skipFirst: false });
-    // 10 %: 160 cells of 4,096-entry tables cost more than 60,000 slot reads and 6,000 × 32 look-ups.
+    // 10 %: 112 cells of 4,096-entry tables cost more than 6,000 × 32 look-ups.
     expect(planSearch({ ...ivf, eligible: 6000, filtered: true })).toEqual({ strategy: 'ivf-rows', nprobe: 256, skipFirst: true });
     expect(planSearch({ ...ivf, eligible: 0, filtered: true })).toEqual({ strategy: 'ivf-rows', nprobe: 256, skipFirst: true });
   });
