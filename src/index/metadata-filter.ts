@@ -19,9 +19,6 @@
 
 export type FilterScalar = string | number | boolean;
 
-/** Operators that compare the values at a path with an operand. */
-export type CompareOp = 'eq' | 'ne' | 'in' | 'nin' | 'gt' | 'gte' | 'lt' | 'lte';
-
 /**
  * A compiled filter (services/filter.ts builds it): a tree of conditions.
  * Plain data, so it crosses to the workers by structured clone. Each condition
@@ -71,15 +68,18 @@ export function operandTypes(leaf: FilterLeaf): number {
   return typeBit(leaf.value);
 }
 
-/** Whether some value at `path` (from segment i of `v`) satisfies `test`; arrays are walked element by element. */
-function some(v: unknown, path: readonly string[], i: number, test: (x: unknown) => boolean): boolean {
+/** Calls `f` with every non-null value at `path` (from segment i of `v`); arrays are walked element by element. */
+function visit(v: unknown, path: readonly string[], i: number, f: (x: unknown) => void): void {
   if (Array.isArray(v)) {
-    for (const e of v) if (some(e, path, i, test)) return true;
-    return false;
+    for (const e of v) visit(e, path, i, f);
+    return;
   }
-  if (i === path.length) return v !== null && v !== undefined && test(v);
-  if (v === null || typeof v !== 'object' || !Object.hasOwn(v, path[i])) return false;
-  return some((v as Record<string, unknown>)[path[i]], path, i + 1, test);
+  if (i === path.length) {
+    if (v !== null && v !== undefined) f(v);
+    return;
+  }
+  if (v === null || typeof v !== 'object' || !Object.hasOwn(v, path[i])) return;
+  visit((v as Record<string, unknown>)[path[i]], path, i + 1, f);
 }
 
 /** The test one value must pass for a comparison leaf (before negation for ne / nin). */
@@ -117,27 +117,24 @@ function valueTest(leaf: FilterLeaf): (x: unknown) => boolean {
   }
 }
 
-type Predicate = (metadata: unknown) => boolean;
-
-function compile(node: FilterNode): Predicate {
+/** The filter's truth from its conditions' results (held[leaf] = 1 when the condition holds for the row). */
+function combine(node: FilterNode, held: Uint8Array): () => boolean {
   switch (node.op) {
     case 'and': {
-      const parts = node.of.map(compile);
-      return (m) => parts.every((p) => p(m));
+      const parts = node.of.map((n) => combine(n, held));
+      return () => parts.every((p) => p());
     }
     case 'or': {
-      const parts = node.of.map(compile);
-      return (m) => parts.some((p) => p(m));
+      const parts = node.of.map((n) => combine(n, held));
+      return () => parts.some((p) => p());
     }
     case 'not': {
-      const inner = compile(node.of);
-      return (m) => !inner(m);
+      const inner = combine(node.of, held);
+      return () => !inner();
     }
     default: {
-      const { path } = node;
-      const test = valueTest(node);
-      const negated = node.op === 'ne' || node.op === 'nin' || (node.op === 'exists' && !node.value);
-      return negated ? (m) => !some(m, path, 0, test) : (m) => some(m, path, 0, test);
+      const leaf = node.leaf;
+      return () => held[leaf] === 1;
     }
   }
 }
@@ -152,27 +149,35 @@ export function filterLeaves(node: FilterNode, out: FilterLeaf[] = []): FilterLe
 
 /**
  * A predicate over a row's parsed metadata (null = none, evaluated as {}) that
- * is true when the filter holds. With `stats` (LEAF_STATS × leaves counters), it
- * also counts, per condition, what the row holds at the condition's path.
+ * is true when the filter holds, and counts in `stats` (LEAF_STATS × leaves)
+ * what each row holds at each condition's path. Each condition's path is
+ * walked once per row, for both its result and its statistics.
  */
-export function filterPredicate(root: FilterNode, stats?: Int32Array): (metadata: unknown) => boolean {
-  const matches = compile(root);
-  if (stats === undefined) return (m) => matches(m ?? {});
-  const leaves = filterLeaves(root).map((leaf) => ({ leaf, want: operandTypes(leaf) }));
+export function filterPredicate(root: FilterNode, stats: Int32Array): (metadata: unknown) => boolean {
+  const leaves = filterLeaves(root).map((leaf) => ({
+    leaf,
+    test: valueTest(leaf),
+    want: operandTypes(leaf),
+    negated: leaf.op === 'ne' || leaf.op === 'nin' || (leaf.op === 'exists' && !leaf.value),
+  }));
+  const held = new Uint8Array(leaves.length);
+  const holds = combine(root, held);
   return (m) => {
     const row = m ?? {};
-    for (const { leaf, want } of leaves) {
+    for (const { leaf, test, want, negated } of leaves) {
       let seen = 0;
-      some(row, leaf.path, 0, (x) => {
+      let found = false;
+      visit(row, leaf.path, 0, (x) => {
         seen |= typeBit(x);
-        return false; // visit every value
+        if (!found && test(x)) found = true;
       });
+      held[leaf.leaf] = found !== negated ? 1 : 0;
       if (seen === 0) continue;
       const o = leaf.leaf * LEAF_STATS;
       stats[o]++;
       if (want === 0 || (seen & want) !== 0) stats[o + 1]++;
       stats[o + 2] |= seen;
     }
-    return matches(row);
+    return holds();
   };
 }

@@ -32,9 +32,6 @@ export type Filter = Record<string, unknown>;
 /** The operators of a condition object, in the order messages list them. */
 export const FILTER_OPERATORS = ['eq', 'ne', 'in', 'nin', 'gt', 'gte', 'lt', 'lte', 'exists'] as const;
 
-/** Keys that combine filters instead of naming a field. */
-export const FILTER_COMBINATORS = ['and', 'or', 'not'] as const;
-
 export interface CompiledFilter {
   /** Canonical text: equal filters share a cached mask. */
   key: string;
