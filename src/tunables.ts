@@ -194,3 +194,16 @@ export const INITIAL_CAPACITY = 4096;
 
 /** Free slots per inverted list when the lists are laid out: an eighth of its size, at least this many. */
 export const MIN_SLACK = 8;
+
+/**
+ * A value index (index/value-index.ts) keeps each type's values in a run sorted
+ * by (value, row) plus an unsorted tail of the latest additions, which every
+ * look-up scans; the tail is merged into the run once it holds more than
+ * max(minRows, run / runDivisor) entries. A merge sorts the tail and moves the
+ * run once, so the run grows by a ninth per merge and an entry is moved about
+ * ten times over the index's life (Σ of a geometric series), while a look-up
+ * scans at most an eighth of the run's size besides its binary searches: rows
+ * are added one upsert at a time, and re-sorting on every addition would cost
+ * O(run) each.
+ */
+export const VALUE_INDEX_TAIL = { minRows: 4096, runDivisor: 8 } as const;

@@ -43,7 +43,8 @@ export type FilterLeaf = Extract<FilterNode, { path: string[] }>;
 export const LEAF_STATS = 3;
 export const TYPE_BITS = { string: 1, number: 2, boolean: 4, other: 8 } as const;
 
-function typeBit(v: unknown): number {
+/** The TYPE_BITS bit of a value found at a path (objects and anything else: other). */
+export function typeBit(v: unknown): number {
   switch (typeof v) {
     case 'string':
       return TYPE_BITS.string;
@@ -68,8 +69,11 @@ export function operandTypes(leaf: FilterLeaf): number {
   return typeBit(leaf.value);
 }
 
-/** Calls `f` with every non-null value at `path` (from segment i of `v`); arrays are walked element by element. */
-function visit(v: unknown, path: readonly string[], i: number, f: (x: unknown) => void): void {
+/**
+ * Calls `f` with every non-null value at `path` (from segment i of `v`); arrays are walked element by element.
+ * The one definition of what a path finds: value indexes (value-index.ts) record what it finds.
+ */
+export function visit(v: unknown, path: readonly string[], i: number, f: (x: unknown) => void): void {
   if (Array.isArray(v)) {
     for (const e of v) visit(e, path, i, f);
     return;
@@ -82,8 +86,8 @@ function visit(v: unknown, path: readonly string[], i: number, f: (x: unknown) =
   visit((v as Record<string, unknown>)[path[i]], path, i + 1, f);
 }
 
-/** The test one value must pass for a comparison leaf (before negation for ne / nin). */
-function valueTest(leaf: FilterLeaf): (x: unknown) => boolean {
+/** The test one value must pass for a comparison leaf (before negation for ne / nin / exists: false). */
+export function valueTest(leaf: FilterLeaf): (x: unknown) => boolean {
   switch (leaf.op) {
     case 'eq':
     case 'ne': {
@@ -115,6 +119,11 @@ function valueTest(leaf: FilterLeaf): (x: unknown) => boolean {
     case 'exists':
       return () => true;
   }
+}
+
+/** Whether a leaf holds where its positive form (eq, in, exists: true) finds nothing: ne, nin, exists: false. */
+export function isNegated(leaf: FilterLeaf): boolean {
+  return leaf.op === 'ne' || leaf.op === 'nin' || (leaf.op === 'exists' && !leaf.value);
 }
 
 /** The filter's truth from its conditions' results (held[leaf] = 1 when the condition holds for the row). */
@@ -158,7 +167,7 @@ export function filterPredicate(root: FilterNode, stats: Int32Array): (metadata:
     leaf,
     test: valueTest(leaf),
     want: operandTypes(leaf),
-    negated: leaf.op === 'ne' || leaf.op === 'nin' || (leaf.op === 'exists' && !leaf.value),
+    negated: isNegated(leaf),
   }));
   const held = new Uint8Array(leaves.length);
   const holds = combine(root, held);
