@@ -38,6 +38,8 @@ export const HARD_LIMITS = {
   maxFilterDepth: 16,
   /** Most values in one in / nin list. */
   maxFilterValues: 1_000,
+  /** Most indexed metadata fields per collection (each costs ~12 bytes per value held in memory, and time on every upsert). */
+  maxIndexedFields: 16,
   /** Most IVF cells: a code's cell is stored in two bytes in front of it (codec.LIST_ID_BYTES). */
   maxNlist: 65_536,
   /** Most bits per sub-quantizer code: one byte per code. */
@@ -152,14 +154,18 @@ export const RETRY_AFTER_SECONDS = 1;
 export const SKIP_FIRST_BELOW = 0.4;
 
 /**
- * A filtered IVF probe visits enough cells to see this share of the eligible
- * vectors an unfiltered query sees: PROBE_ELIGIBLE_SHARE × nprobe / s cells for
- * a filter of selectivity s. Fashion-MNIST IVF256,PQ16 (bench:filters): at
- * s = 0.5, 23 cells (a share of 0.72) recalled 0.950, as 32 cells (1.0) did,
- * against 0.919 unfiltered, and cost no more than unfiltered where 32 cells
- * cost 5 % more; at s = 0.1, 51 cells (0.32) recalled only 0.899.
+ * A filtered IVF query (ivf-rows) visits cells nearest first until they held
+ * PROBE_ELIGIBLE_SHARE × the rows an unfiltered query's nprobe cells hold on
+ * average, in eligible rows (then more until k × rerank are found). Fewer
+ * than unfiltered suffice because the filtered top k among fewer competitors
+ * suffers less from ADC's ranking errors. Fashion-MNIST IVF256,PQ16, 500
+ * queries (bench:filters, --index ivf), 10-recall@10 filtered vs unfiltered,
+ * rerank 4 / 10: at 0.7, r < 0.5 recalled 0.950 / 0.992 (unfiltered 0.919 /
+ * 0.986) but took 1.08× / 1.02× the unfiltered time; at 0.5, 0.949 / 0.992,
+ * 1.05× / 0.96×; at 0.3, 0.945 / 0.985 in 0.93× / 0.93×, and label = 3 (10 %)
+ * 0.943 / 0.990 in 0.89× / 0.92×.
  */
-export const PROBE_ELIGIBLE_SHARE = 0.7;
+export const PROBE_ELIGIBLE_SHARE = 0.3;
 
 /** Rows per scan task below which splitting a search over the workers costs more than it saves. */
 export const MIN_ROWS_PER_TASK = 16_384;
@@ -179,6 +185,14 @@ export const PRECOMPUTED_TERMS_MAX_BYTES = 32 * 1024 * 1024;
  * directly (bench:filters), so tables wait for cells this full.
  */
 export const IVF_ROWS_CELL_TABLE = 64;
+
+/**
+ * IVFSearcher.searchRows scans a whole cell with the skip map, as a probe does,
+ * once its eligible rows are this share of the cell's rows (and at least
+ * IVF_ROWS_CELL_TABLE): the scan kernel reads codes in order, four bytes a
+ * load, where scoring listed slots reads them one by one.
+ */
+export const IVF_ROWS_SCAN_SHARE = 0.3;
 
 /** Parsed codecs kept per worker (LRU): a collection's codec plus the ones a training job is working with. */
 export const CODEC_CACHE_SIZE = 16;
@@ -207,3 +221,18 @@ export const MIN_SLACK = 8;
  * O(run) each.
  */
 export const VALUE_INDEX_TAIL = { minRows: 4096, runDivisor: 8 } as const;
+
+/**
+ * Rows read per batch when a change of indexedFields fills a new field's index
+ * from the stored metadata; the event loop is free between batches (a batch of
+ * ~150-byte metadata objects takes a few milliseconds to read and parse).
+ */
+export const VALUE_INDEX_BUILD_ROWS = 4096;
+
+/**
+ * When a filter's indexed conditions leave fewer than this share of a range's
+ * rows as candidates, their metadata is read one row at a time (a primary-key
+ * look-up each) instead of in one pass over the range that parses only the
+ * candidates' metadata.
+ */
+export const METADATA_LOOKUP_SHARE = 0.1;

@@ -26,7 +26,14 @@ import { nearestF32 } from './wasm/kernels.js';
 import type { ProductQuantizer } from './pq.js';
 import { deriveSeed } from './rng.js';
 import { TopK } from './topk.js';
-import { COARSE_ITERATIONS, HARD_LIMITS, IVF_ROWS_CELL_TABLE, KMEANS_DEFAULTS, PRECOMPUTED_TERMS_MAX_BYTES } from '../tunables.js';
+import {
+  COARSE_ITERATIONS,
+  HARD_LIMITS,
+  IVF_ROWS_CELL_TABLE,
+  IVF_ROWS_SCAN_SHARE,
+  KMEANS_DEFAULTS,
+  PRECOMPUTED_TERMS_MAX_BYTES,
+} from '../tunables.js';
 
 export class CoarseQuantizer {
   /** ‖centroid‖², nlist entries. */
@@ -254,53 +261,86 @@ export class IVFSearcher {
   }
 
   /**
-   * Scores every eligible row (`eligible`: their slots by cell) instead of
-   * probing the nearest cells: for a selective filter, whose matching rows are
-   * spread over many cells. A
+   * A filtered probe that reads only the rows the filter lets through
+   * (`eligible`: their slots by cell): visits cells nearest first until they
+   * held `target` eligible rows and the heap is full (or every cell was
+   * visited), so it sees about as many eligible rows as an unfiltered query of
+   * `target` rows would, however the filter's rows spread over the cells, and
+   * its cost follows those rows rather than the cells. A
    * cell with few eligible rows scores them directly when the cell terms are
    * held (L2) or not needed (inner product): the cell's coarse cost plus, per
    * sub-space, the cell term and the query term of the code's byte — 2m
    * look-ups, scattered over the nlist × m × ksub terms. A cell with
    * IVF_ROWS_CELL_TABLE or more eligible rows (or without held terms) gets its
-   * m × ksub table first, read in order, then one look-up per sub-space and row.
+   * m × ksub table first, read in order, then one look-up per sub-space and row;
+   * when they are also IVF_ROWS_SCAN_SHARE of its rows, the whole cell is
+   * scanned as a probe does, leaving out the rows of `skip` (null: the heap's
+   * exclude map leaves them out).
    */
-  searchRows(q: Float32Array, qo: number, lists: ListsView, heap: TopK, eligible: EligibleSlots): void {
+  searchRows(
+    q: Float32Array,
+    qo: number,
+    lists: ListsView,
+    heap: TopK,
+    eligible: EligibleSlots,
+    skip: Uint8Array | null,
+    target: number = Number.POSITIVE_INFINITY,
+  ): void {
     this.prepare(q, qo);
+    const { nlist } = this.coarse;
+    const { cellStarts } = eligible;
+    if (target >= cellStarts[nlist]) {
+      for (let l = 0; l < nlist; l++) this.scoreEligible(l, lists, heap, eligible, skip);
+      return;
+    }
+    const order = this.probes(nlist);
+    let seen = 0;
+    for (let i = 0; i < nlist && (seen < target || heap.size < heap.k); i++) {
+      const l = order[i];
+      seen += cellStarts[l + 1] - cellStarts[l];
+      this.scoreEligible(l, lists, heap, eligible, skip);
+    }
+  }
+
+  /** Offers the eligible rows of cell l to the heap (see searchRows). */
+  private scoreEligible(l: number, lists: ListsView, heap: TopK, eligible: EligibleSlots, skip: Uint8Array | null): void {
+    const { slots, cellStarts } = eligible;
+    const from = cellStarts[l];
+    const to = cellStarts[l + 1];
+    if (from === to) return;
+    if (to - from >= IVF_ROWS_CELL_TABLE && to - from >= IVF_ROWS_SCAN_SHARE * lists.sizes[l]) {
+      this.scanCell(l, lists, heap, skip);
+      return;
+    }
     const { m, ksub } = this.pq;
     const size = m * ksub;
     const terms = this.metric === 'l2' ? this.precomputed() : null;
     const direct = this.metric === 'ip' || terms !== null;
     const { codes, rows } = lists;
-    const { slots, cellStarts } = eligible;
     const query = this.queryTable;
+    const cost = this.coarseCost[l];
+    const table = direct && to - from < IVF_ROWS_CELL_TABLE ? null : this.cellTable(l);
     let thr = heap.threshold();
-    for (let l = 0; l < this.coarse.nlist; l++) {
-      const from = cellStarts[l];
-      const to = cellStarts[l + 1];
-      if (from === to) continue;
-      const cost = this.coarseCost[l];
-      const table = direct && to - from < IVF_ROWS_CELL_TABLE ? null : this.cellTable(l);
-      for (let i = from; i < to; i++) {
-        const slot = slots[i];
-        let dist: number;
-        if (table === null) {
-          dist = cost;
-          const co = slot * m;
-          if (terms === null) for (let j = 0; j < m; j++) dist += query[j * ksub + codes[co + j]];
-          else {
-            const t0 = l * size;
-            for (let j = 0; j < m; j++) {
-              const e = j * ksub + codes[co + j];
-              dist += terms[t0 + e] + query[e];
-            }
+    for (let i = from; i < to; i++) {
+      const slot = slots[i];
+      let dist: number;
+      if (table === null) {
+        dist = cost;
+        const co = slot * m;
+        if (terms === null) for (let j = 0; j < m; j++) dist += query[j * ksub + codes[co + j]];
+        else {
+          const t0 = l * size;
+          for (let j = 0; j < m; j++) {
+            const e = j * ksub + codes[co + j];
+            dist += terms[t0 + e] + query[e];
           }
-        } else {
-          dist = adcDistance(codes, slot, m, table, ksub);
         }
-        if (dist < thr) {
-          heap.push(dist, rows[slot]);
-          thr = heap.threshold();
-        }
+      } else {
+        dist = adcDistance(codes, slot, m, table, ksub);
+      }
+      if (dist < thr) {
+        heap.push(dist, rows[slot]);
+        thr = heap.threshold();
       }
     }
   }

@@ -360,14 +360,13 @@ export class ValueIndexes {
   /** Rows added. */
   rows = 0;
 
-  /** `fields`: dotted paths ("author.country"), split on "."; repeated ones are indexed once. */
-  constructor(fields: readonly string[], options: ValueIndexOptions = {}) {
+  /** `fields`: dotted paths ("author.country"), split on ".", or indexes already built; repeated paths are indexed once. */
+  constructor(fields: readonly (string | FieldIndex)[], options: ValueIndexOptions = {}) {
     for (const field of fields) {
-      const path = field.split('.');
-      if (this.byPath.has(pathKey(path))) continue;
-      const index = new FieldIndex(path, options);
+      const index = typeof field === 'string' ? new FieldIndex(field.split('.'), options) : field;
+      if (this.byPath.has(pathKey(index.path))) continue;
       this.fields.push(index);
-      this.byPath.set(pathKey(path), index);
+      this.byPath.set(pathKey(index.path), index);
     }
   }
 

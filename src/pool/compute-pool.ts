@@ -385,9 +385,10 @@ export class ComputePool {
     nq: number;
     k: number;
     nprobe: number;
-    /** How each query visits the lists (IVFScanTask.mode); default probe. Rows mode needs `eligible`. */
+    /** How each query visits the lists (IVFScanTask.mode); default probe. Rows mode needs `eligible` and `target`. */
     mode?: 'probe' | 'rows';
     eligible?: EligibleSlots;
+    target?: number;
     /** See ScanTask.skipFirst; default true. */
     skipFirst?: boolean;
     signal?: AbortSignal;
@@ -411,6 +412,7 @@ export class ComputePool {
             nprobe: args.nprobe,
             mode: args.mode ?? 'probe',
             eligible: args.eligible ?? null,
+            target: args.target ?? null,
             skipFirst: args.skipFirst ?? true,
           };
           return this.run('ivfScan', task, args.signal);

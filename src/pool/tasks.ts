@@ -140,9 +140,11 @@ export interface IVFScanTask extends CodecRef {
   nq: number;
   k: number;
   nprobe: number;
-  /** probe: the nprobe nearest cells (then more until k are found); rows: every eligible row of every cell (IVFSearcher.searchRows). */
+  /** probe: the nprobe nearest cells (then more until k are found), their codes scanned; rows: IVFSearcher.searchRows over the eligible slots until `target` eligible rows were seen. */
   mode: 'probe' | 'rows';
-  /** As ScanTask.skipFirst, for probe mode. */
+  /** Rows mode: eligible rows the visited cells must hold; null in probe mode. */
+  target: number | null;
+  /** As ScanTask.skipFirst. */
   skipFirst: boolean;
   /** Rows mode: the eligible slots by cell (core/ivf.ts eligibleSlots); null in probe mode. */
   eligible: EligibleSlots | null;
@@ -200,6 +202,14 @@ export interface MatchRowsTask {
   end: number;
   /** One byte per row: rows in [start, end) that match are set to 1. */
   out: Uint8Array;
+  /**
+   * Null: every row in [start, end) is read. Otherwise only rows with
+   * candidates[row − candidatesFrom] = 1 (what the filter's indexed conditions
+   * let through), one by one (`lookups`) or in one pass over the range.
+   */
+  candidates: Uint8Array | null;
+  candidatesFrom: number;
+  lookups: boolean;
   /** Per condition, LEAF_STATS counters over rows [start, end) (index/metadata-filter.ts), filled in. */
   stats: Int32Array;
 }

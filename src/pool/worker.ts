@@ -186,9 +186,10 @@ const handlers: TaskHandlers = {
     const heaps: TopK[] = [];
     for (let q = task.q0; q < task.q0 + task.nq; q++) {
       const t = codec.transformQuery(task.queries, q * codec.d);
-      const heap = new TopK(task.k, task.mode === 'probe' && !task.skipFirst ? task.dead : null);
-      if (task.mode === 'rows') searcher.searchRows(t.q, t.qo, task.lists, heap, task.eligible!);
-      else searcher.search(t.q, t.qo, task.lists, task.nprobe, heap, task.skipFirst ? task.dead : null, true);
+      const heap = new TopK(task.k, task.skipFirst ? null : task.dead);
+      const skip = task.skipFirst ? task.dead : null;
+      if (task.mode === 'rows') searcher.searchRows(t.q, t.qo, task.lists, heap, task.eligible!, skip, task.target!);
+      else searcher.search(t.q, t.qo, task.lists, task.nprobe, heap, skip, true);
       heaps.push(heap);
     }
     return collect(heaps, task.k);
@@ -251,15 +252,26 @@ const handlers: TaskHandlers = {
     return collect(heaps, k);
   },
 
-  /** Marks the rows in [start, end) whose metadata satisfies a filter; returns how many. */
+  /** Marks the rows in [start, end) (of the candidates, if given) whose metadata satisfies a filter; returns how many. */
   matchRows: (task) => {
     const matches = filterPredicate(task.root, task.stats);
+    const reader = VectorReader.of(task.dbPath);
+    const { collectionId, start, end, candidates: c, candidatesFrom: base } = task;
     let count = 0;
-    for (const [row, metadata] of VectorReader.of(task.dbPath).metadata(task.collectionId, task.start, task.end)) {
+    const test = (row: number, metadata: string | null) => {
       if (matches(metadata === null ? null : JSON.parse(metadata))) {
         task.out[row] = 1;
         count++;
       }
+    };
+    if (c !== null && task.lookups) {
+      for (let row = start; row < end; row++) {
+        if (c[row - base] === 0) continue;
+        const metadata = reader.metadataOf(collectionId, row);
+        if (metadata !== undefined) test(row, metadata);
+      }
+    } else {
+      for (const [row, metadata] of reader.metadata(collectionId, start, end)) if (c === null || c[row - base] !== 0) test(row, metadata);
     }
     return count;
   },

@@ -9,7 +9,8 @@ import { QuantizerInputError } from '../core/errors.js';
 import { PQGeometry } from '../core/pq.js';
 import type { AutoTrainConfig, QuantizerConfig } from '../store/store.js';
 import { badRequest, limitExceeded } from './errors.js';
-import { DEFAULT_NBITS } from '../tunables.js';
+import { fieldPath } from './filter.js';
+import { DEFAULT_NBITS, HARD_LIMITS } from '../tunables.js';
 import { defaultM } from './training-plan.js';
 import type { CreateCollectionInput, VectorInput } from './types.js';
 
@@ -22,7 +23,7 @@ export function admitCollection(
   input: CreateCollectionInput,
   existing: number,
   limits: Limits,
-): { quantizer: QuantizerConfig; autoTrain: AutoTrainConfig | null } {
+): { quantizer: QuantizerConfig; autoTrain: AutoTrainConfig | null; indexedFields: string[] } {
   const { maxCollections, maxDimension, maxOpqDimension } = limits;
   if (existing >= maxCollections) throw limitExceeded(422, 'maxCollections', maxCollections, existing + 1, 'the number of collections');
   if (input.dimension > maxDimension) throw limitExceeded(400, 'maxDimension', maxDimension, input.dimension, 'dimension');
@@ -47,7 +48,21 @@ export function admitCollection(
   }
   const autoTrain = input.autoTrain ?? null;
   if (autoTrain !== null) checkAutoTrain(autoTrain, quantizer);
-  return { quantizer, autoTrain };
+  return { quantizer, autoTrain, indexedFields: admitIndexedFields(input.indexedFields ?? []) };
+}
+
+/** A collection's indexed fields: dotted metadata paths as filters name them, each once, at most maxIndexedFields. */
+export function admitIndexedFields(fields: string[]): string[] {
+  if (fields.length > HARD_LIMITS.maxIndexedFields) {
+    throw badRequest(`indexedFields lists ${fields.length} fields; at most ${HARD_LIMITS.maxIndexedFields} can be indexed`);
+  }
+  const seen = new Set<string>();
+  for (const f of fields) {
+    fieldPath(f, 'indexedFields entry');
+    if (seen.has(f)) throw badRequest(`indexedFields lists ${JSON.stringify(f)} twice`);
+    seen.add(f);
+  }
+  return fields;
 }
 
 /** Automatic training must not start below one vector per centroid (fixed nbits) or per IVF cell (fixed nlist). */

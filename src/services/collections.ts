@@ -17,14 +17,16 @@ import type { Limits } from '../config.js';
 import { normalizeRows, searchMetric } from '../core/distance.js';
 import { deserializeCodec } from '../core/serialize.js';
 import { CollectionIndex } from '../index/collection-index.js';
+import { LEAF_STATS } from '../index/metadata-filter.js';
+import { FieldIndex, ValueIndexes, evaluateIndexed, indexedLeaves, indexedStats } from '../index/value-index.js';
 import type { ComputePool, Neighbours, VectorSource } from '../pool/compute-pool.js';
-import type { AutoTrainConfig, CollectionRecord, JobRecord, Store } from '../store/store.js';
+import type { CollectionRecord, JobRecord, Store } from '../store/store.js';
 import { blobToVector } from '../store/vector-blobs.js';
-import { DEFAULT_RERANK, EVALUATE_DEFAULTS, PURGE_BATCH_ROWS } from '../tunables.js';
-import { admitCollection, admitSearch, admitUpsert, checkAutoTrain, metadataJson } from './admission.js';
+import { DEFAULT_RERANK, EVALUATE_DEFAULTS, METADATA_LOOKUP_SHARE, PURGE_BATCH_ROWS, VALUE_INDEX_BUILD_ROWS } from '../tunables.js';
+import { admitCollection, admitIndexedFields, admitSearch, admitUpsert, checkAutoTrain, metadataJson } from './admission.js';
 import { ApiError, collectionNotFound, limitExceeded } from './errors.js';
 import { type EvaluateOptions, type EvaluateReport, evaluationQueryCount, recallAgainstExact, sampleQueryRows } from './evaluation.js';
-import { FilterMasks, compileFilter } from './filter.js';
+import { type CompiledFilter, FilterMasks, type RangeMatch, compileFilter } from './filter.js';
 import type { Logger } from './logger.js';
 import { Mutex } from './mutex.js';
 import { autoTrainDue, effectiveNprobe, planTraining } from './training-plan.js';
@@ -34,6 +36,7 @@ import type {
   CollectionView,
   CreateCollectionInput,
   Hit,
+  UpdateCollectionInput,
   JobView,
   QueryAnswer,
   SearchExplain,
@@ -50,6 +53,12 @@ interface Entry {
   job: TrainingJob | null;
   codecInfo: { relativeMse: number | null; trainedAt: string } | null;
   masks: FilterMasks;
+  /** The value indexes of record.indexedFields, complete for every row. */
+  values: ValueIndexes;
+  /** While a change of indexedFields fills new indexes: the rows written meanwhile, added to them after (see setIndexedFields). */
+  written: { row: number; metadata: unknown }[] | null;
+  /** Changes of indexedFields run one at a time. */
+  indexing: Mutex;
   /** Live count when automatic training last failed: it is not retried until the count grows 10 % past it. */
   autoFailedAt: number | null;
   deleted: boolean;
@@ -125,20 +134,73 @@ export class CollectionService {
         codecInfo = { relativeMse: c.relativeMse, trainedAt: c.createdAt };
       }
       const index = CollectionIndex.load(record.nextRow, this.store.liveRows(record.id), codec, codes);
-      this.entries.set(record.name, this.newEntry(record, index, codecInfo));
+      const values = new ValueIndexes(record.indexedFields);
+      if (values.fields.length > 0) this.fillValueIndexes(record.id, values.fields, 0, record.nextRow);
+      this.entries.set(record.name, this.newEntry(record, index, codecInfo, values));
       this.log.info(
-        { collection: record.name, vectors: index.liveCount, rows: index.rowCount, ms: Math.round(performance.now() - started) },
+        {
+          collection: record.name,
+          vectors: index.liveCount,
+          rows: index.rowCount,
+          indexedFields: record.indexedFields.length,
+          ms: Math.round(performance.now() - started),
+        },
         'collection loaded',
       );
     }
     this.loaded = true;
   }
 
-  private newEntry(record: CollectionRecord, index: CollectionIndex, codecInfo: Entry['codecInfo']): Entry {
-    const masks = new FilterMasks((f, start, end, out) =>
-      this.pool.matchRows({ dbPath: this.dbPath, collectionId: record.id, root: f.root, leaves: f.leaves.length, start, end, out }),
-    );
-    return { record, index, lock: new Mutex(), job: null, codecInfo, masks, autoFailedAt: null, deleted: false };
+  private newEntry(record: CollectionRecord, index: CollectionIndex, codecInfo: Entry['codecInfo'], values: ValueIndexes): Entry {
+    const e: Entry = {
+      record,
+      index,
+      lock: new Mutex(),
+      job: null,
+      codecInfo,
+      values,
+      written: null,
+      indexing: new Mutex(),
+      masks: new FilterMasks(
+        (f, start, end, out) => this.matchFilter(e, f, start, end, out),
+        (f) => indexedStats(f.root, e.values),
+      ),
+      autoFailedAt: null,
+      deleted: false,
+    };
+    return e;
+  }
+
+  /** Adds the stored metadata of rows [start, end) to value indexes (start-up, or a change of indexedFields). */
+  private fillValueIndexes(collectionId: number, fields: FieldIndex[], start: number, end: number): void {
+    for (const [row, metadata] of this.store.metadataRows(collectionId, start, end)) {
+      const parsed: unknown = JSON.parse(metadata);
+      for (const f of fields) f.add(row, parsed);
+    }
+  }
+
+  /**
+   * Marks the rows in [start, end) that match a filter. Conditions on indexed
+   * fields are answered by their value indexes; when they decide the filter,
+   * no metadata is read; otherwise the workers read the metadata of the rows
+   * they let through (all rows when the collection has no value indexes).
+   */
+  private async matchFilter(e: Entry, f: CompiledFilter, start: number, end: number, out: Uint8Array): Promise<RangeMatch> {
+    const scan = { dbPath: this.dbPath, collectionId: e.record.id, root: f.root, leaves: f.leaves.length, start, end, out };
+    if (e.values.fields.length === 0 || !indexedLeaves(f.root, e.values).some(Boolean)) {
+      return { stats: await this.pool.matchRows({ ...scan, candidates: null, candidatesFrom: 0, lookups: false }), narrowed: false };
+    }
+    const { mask, exact } = evaluateIndexed(f.root, e.values, start, end);
+    if (exact) {
+      out.set(mask, start);
+      return { stats: new Int32Array(f.leaves.length * LEAF_STATS), narrowed: false };
+    }
+    let candidates = 0;
+    for (let i = 0; i < mask.length; i++) candidates += mask[i];
+    const narrowed = candidates < end - start;
+    const lookups = candidates < METADATA_LOOKUP_SHARE * (end - start);
+    const stats = await this.pool.matchRows({ ...scan, candidates: narrowed ? mask : null, candidatesFrom: start, lookups });
+    return { stats, narrowed };
   }
 
   private entry(name: string): Entry {
@@ -175,6 +237,7 @@ export class CollectionService {
       addedSinceTraining: e.record.addedSinceTraining,
       vectorsAtTraining: e.record.vectorsAtTraining,
       trainingJob: e.job?.running ? e.job.record.id : null,
+      indexedFields: e.record.indexedFields,
     };
   }
 
@@ -182,22 +245,64 @@ export class CollectionService {
     if (this.entries.has(input.name)) {
       throw new ApiError(409, 'collection_exists', `collection '${input.name}' already exists`);
     }
-    const { quantizer, autoTrain } = admitCollection(input, this.entries.size, this.limits);
-    const record = this.store.createCollection(input.name, input.dimension, input.metric, quantizer, autoTrain);
-    const e = this.newEntry(record, new CollectionIndex(), null);
+    const { quantizer, autoTrain, indexedFields } = admitCollection(input, this.entries.size, this.limits);
+    const record = this.store.createCollection(input.name, input.dimension, input.metric, quantizer, autoTrain, indexedFields);
+    const e = this.newEntry(record, new CollectionIndex(), null, new ValueIndexes(indexedFields));
     this.entries.set(record.name, e);
     return this.view(e);
   }
 
-  /** Changes a collection's automatic training (null turns it off); may start a training at once. */
-  setAutoTrain(name: string, autoTrain: AutoTrainConfig | null): CollectionView {
+  /**
+   * Changes a collection's settings: automatic training (null turns it off;
+   * may start a training at once) and the indexed fields (answered once every
+   * new field's index holds every stored row).
+   */
+  async update(name: string, input: UpdateCollectionInput): Promise<CollectionView> {
     const e = this.entry(name);
-    if (autoTrain !== null) checkAutoTrain(autoTrain, e.record.quantizer);
-    this.store.setAutoTrain(e.record.id, autoTrain);
-    e.record.autoTrain = autoTrain;
-    e.autoFailedAt = null;
-    this.maybeAutoTrain(e);
+    const { autoTrain, indexedFields } = input;
+    if (autoTrain) checkAutoTrain(autoTrain, e.record.quantizer);
+    const fields = indexedFields === undefined ? undefined : admitIndexedFields(indexedFields);
+    if (fields !== undefined) await this.setIndexedFields(e, fields);
+    if (autoTrain !== undefined) {
+      this.store.setAutoTrain(e.record.id, autoTrain);
+      e.record.autoTrain = autoTrain;
+      e.autoFailedAt = null;
+      this.maybeAutoTrain(e);
+    }
     return this.view(e);
+  }
+
+  /**
+   * Switches a collection to a new set of value indexes. Fields indexed already
+   * keep theirs; a new field's index is filled from the stored rows in batches,
+   * yielding between them, so writes and queries go on meanwhile; rows written
+   * during the fill are noted by upsert and added after it, so every index
+   * gets its rows in increasing order. Rows are immutable, so the two make a
+   * complete index.
+   */
+  private setIndexedFields(e: Entry, fields: string[]): Promise<void> {
+    return e.indexing.run(async () => {
+      if (e.deleted) throw collectionNotFound(e.record.name);
+      const kept = new Map(e.values.fields.map((f) => [f.path.join('.'), f]));
+      const added = new Map(fields.filter((f) => !kept.has(f)).map((f) => [f, new FieldIndex(f.split('.'))]));
+      const until = e.index.rowCount;
+      e.written = [];
+      try {
+        for (let start = 0; start < until && added.size > 0; start += VALUE_INDEX_BUILD_ROWS) {
+          await yieldToEventLoop();
+          if (e.deleted) throw collectionNotFound(e.record.name);
+          this.fillValueIndexes(e.record.id, [...added.values()], start, Math.min(until, start + VALUE_INDEX_BUILD_ROWS));
+        }
+        for (const { row, metadata } of e.written) for (const f of added.values()) f.add(row, metadata);
+      } finally {
+        e.written = null;
+      }
+      this.store.setIndexedFields(e.record.id, fields);
+      e.record.indexedFields = fields;
+      e.values = new ValueIndexes(fields.map((f) => kept.get(f) ?? added.get(f)!));
+      // Cached masks counted statistics for the old indexes; they are rebuilt on next use.
+      e.masks.clear();
+    });
   }
 
   list(): CollectionView[] {
@@ -277,6 +382,12 @@ export class CollectionService {
         codec && codes && { codecId: codec.id, codeSize: codec.codec.codeSize, data: codes },
       );
       e.index.append(items.length, codes, replaced);
+      for (let i = 0; i < items.length; i++) {
+        const m = items[i].metadata;
+        if (m == null) continue;
+        e.values.add(firstRow + i, m);
+        e.written?.push({ row: firstRow + i, metadata: m });
+      }
       e.record.nextRow += items.length;
       e.record.addedSinceTraining += items.length;
       this.maybeAutoTrain(e);
@@ -348,7 +459,8 @@ export class CollectionService {
     const { index } = e;
     const { signal } = options;
     const kind = searchMetric(e.record.metric);
-    const match = options.filter === undefined ? null : await e.masks.mask(compileFilter(options.filter), index.rowCount);
+    const filter = options.filter === undefined ? null : compileFilter(options.filter);
+    const match = filter === null ? null : await e.masks.mask(filter, index.rowCount);
     const warnings = match?.warnings ?? [];
     // From here to the pool calls nothing is awaited: rows, codec, codes, lists
     // and the skip map are one consistent state of the index, even if a
@@ -369,10 +481,15 @@ export class CollectionService {
       filtered: match !== null,
       nlist: c?.nlist ?? undefined,
       nprobe: options.nprobe,
-      m: c?.pq.m,
-      ksub: c?.ksub,
     });
-    const explain: SearchExplain = { ...plan, eligible, live };
+    const indexed = filter === null ? null : indexedLeaves(filter.root, e.values);
+    const explain: SearchExplain = {
+      ...plan,
+      eligible,
+      live,
+      conditions: indexed?.length ?? null,
+      indexedConditions: indexed?.filter(Boolean).length ?? null,
+    };
     const { k } = options;
     const t0 = performance.now();
     if (c === null) {
@@ -396,6 +513,7 @@ export class CollectionService {
             mode: plan.strategy === 'ivf-rows' ? 'rows' : 'probe',
             // ivf-rows is only planned for a filter: its eligible slots are cached with the filter's skip map.
             eligible: plan.strategy === 'ivf-rows' ? match!.slotsFor(skipped, lists!, index.lists!, index.lists!.layout) : undefined,
+            target: plan.target ?? undefined,
             skipFirst: plan.skipFirst,
             signal,
           })

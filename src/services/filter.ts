@@ -42,6 +42,17 @@ export interface CompiledFilter {
 /** One segment of a path: any characters but "." (which separates them) and control characters. */
 const SEGMENT = /^[^.\p{Cc}]{1,64}$/u;
 
+/** The segments of a dotted metadata path, or a 400 naming `what` (a filter field, an indexed field) when it is not one. */
+export function fieldPath(field: string, what: string): string[] {
+  const path = field.split('.');
+  if (path.length > HARD_LIMITS.maxMetadataDepth || !path.every((s) => SEGMENT.test(s))) {
+    throw badRequest(
+      `${what} ${quoted(field)} must be field names of 1–64 characters joined by "." (at most ${HARD_LIMITS.maxMetadataDepth}), without control characters`,
+    );
+  }
+  return path;
+}
+
 const isScalar = (v: unknown): v is FilterScalar => typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v)) || typeof v === 'boolean';
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const quoted = (s: string) => JSON.stringify(s);
@@ -70,12 +81,7 @@ class Compiler {
   }
 
   private conditions(field: string, spec: unknown, where: string): FilterLeaf[] {
-    const path = field.split('.');
-    if (path.length > HARD_LIMITS.maxMetadataDepth || !path.every((s) => SEGMENT.test(s))) {
-      throw badRequest(
-        `filter field ${quoted(field)} must be field names of 1–64 characters joined by "." (at most ${HARD_LIMITS.maxMetadataDepth}), without control characters`,
-      );
-    }
+    const path = fieldPath(field, 'filter field');
     if (isScalar(spec)) return [this.leaf({ op: 'eq', path, value: spec })];
     const supported = `supported: ${FILTER_OPERATORS.join(', ')}`;
     if (!isObject(spec)) throw badRequest(`${where} must be a string, number or boolean (equality) or an object of operators (${supported})`);
@@ -135,8 +141,10 @@ const typeNames = (bits: number) => TYPE_NAMES.filter(([b]) => (bits & b) !== 0)
  * Warnings for conditions that cannot do what they look like: the field holds
  * no value of the operand's type in any row ("10" against numbers), or no row
  * has the field at all. The condition then matches nothing (ne / nin: everything).
+ * `narrowed[leaf]`: that condition's statistics cover only the rows its
+ * filter's indexed conditions selected (see FilterMasks), and the warning says so.
  */
-export function filterWarnings(f: CompiledFilter, stats: Int32Array): string[] {
+export function filterWarnings(f: CompiledFilter, stats: Int32Array, narrowed: readonly boolean[] = []): string[] {
   const out: string[] = [];
   for (const leaf of f.leaves) {
     if (leaf.op === 'exists') continue;
@@ -144,23 +152,38 @@ export function filterWarnings(f: CompiledFilter, stats: Int32Array): string[] {
     const [present, typed, seen] = [stats[o], stats[o + 1], stats[o + 2]];
     const field = quoted(leaf.path.join('.'));
     const outcome = leaf.op === 'ne' || leaf.op === 'nin' ? 'it holds for every row' : 'it matches no row';
+    const rows = narrowed[leaf.leaf] ? 'of the rows the indexed conditions select, none' : 'no stored row';
     if (present === 0) {
-      out.push(`filter: no stored row has a value at ${field}; the ${leaf.op} condition on it is evaluated anyway, and ${outcome}`);
+      out.push(`filter: ${rows} has a value at ${field}; the ${leaf.op} condition on it is evaluated anyway, and ${outcome}`);
     } else if (typed === 0) {
       const want = typeNames(operandTypes(leaf)).join(' or ');
+      const of = narrowed[leaf.leaf] ? ' (in the rows the indexed conditions select)' : '';
       out.push(
-        `filter: the ${leaf.op} condition on ${field} compares with a ${want}, but the stored values of ${field} are ${typeNames(seen).join(', ')}; ${outcome} (values match only the same JSON type)`,
+        `filter: the ${leaf.op} condition on ${field} compares with a ${want}, but the stored values of ${field}${of} are ${typeNames(seen).join(', ')}; ${outcome} (values match only the same JSON type)`,
       );
     }
   }
   return out;
 }
 
+/** What computing a filter's matches over a range of rows found. */
+export interface RangeMatch {
+  /** Per condition, LEAF_STATS counters over the rows whose metadata was read (zero for conditions answered by a value index). */
+  stats: Int32Array;
+  /** Only some rows' metadata was read: those the filter's indexed conditions let through. */
+  narrowed: boolean;
+}
+
+/** Per condition answered by a value index, its statistics over every row (they replace what scans counted). */
+export type IndexStats = (f: CompiledFilter) => { stats: Int32Array; indexed: boolean[] };
+
 /** A filter's cached match mask: one byte per row, 1 = matches, for rows [0, rows); `stats` per condition (LEAF_STATS each). */
 interface MaskEntry {
   mask: Uint8Array;
   rows: number;
   stats: Int32Array;
+  /** Some extension read only the candidates of the indexed conditions (RangeMatch.narrowed). */
+  narrowed: boolean;
   extending: Promise<void>;
   /** The last skip map made from it, and what it was made of. */
   skip: (Skip & { rows: number; covered: number; deadChanges: number }) | null;
@@ -197,10 +220,17 @@ export class FilterMasks {
   private readonly masks = new Map<string, MaskEntry>();
 
   constructor(
-    /** Marks rows [start, end) that match in `out`; returns the statistics of those rows. */
-    private readonly match: (f: CompiledFilter, start: number, end: number, out: Uint8Array) => Promise<Int32Array>,
+    /** Marks rows [start, end) that match in `out`; returns what it read. */
+    private readonly match: (f: CompiledFilter, start: number, end: number, out: Uint8Array) => Promise<RangeMatch>,
+    /** The statistics of conditions on indexed fields, if the collection has value indexes. */
+    private readonly indexStats: IndexStats | null = null,
     private readonly limit = 32,
   ) {}
+
+  /** Forgets every mask: their statistics were counted for another set of value indexes. */
+  clear(): void {
+    this.masks.clear();
+  }
 
   /** The mask of f covering at least rows [0, rows), and the warnings its statistics give. */
   async mask(f: CompiledFilter, rows: number): Promise<FilterMatch> {
@@ -211,6 +241,7 @@ export class FilterMasks {
         mask: sharedBytes(rows),
         rows: 0,
         stats: new Int32Array(f.leaves.length * LEAF_STATS),
+        narrowed: false,
         extending: Promise.resolve(),
         skip: null,
         slots: null,
@@ -228,15 +259,16 @@ export class FilterMasks {
         grown.set(entry.mask.subarray(0, entry.rows));
         entry.mask = grown;
       }
-      const stats = await this.match(f, entry.rows, rows, entry.mask);
-      addLeafStats(entry.stats, stats);
+      const found = await this.match(f, entry.rows, rows, entry.mask);
+      addLeafStats(entry.stats, found.stats);
+      entry.narrowed ||= found.narrowed;
       entry.rows = rows;
     };
     entry.extending = entry.extending.then(extend, extend); // a failed extension does not block later ones
     await entry.extending;
     return {
       mask: entry.mask,
-      warnings: filterWarnings(f, entry.stats),
+      warnings: this.warnings(f, entry),
       skipFor: (dead, deadChanges, scanRows) => {
         const c = entry.skip;
         if (c !== null && c.rows === scanRows && c.covered === entry.rows && c.deadChanges === deadChanges) return c;
@@ -252,6 +284,20 @@ export class FilterMasks {
         return slots;
       },
     };
+  }
+
+  /** Warnings from the scans' statistics, with those of indexed conditions taken from their indexes. */
+  private warnings(f: CompiledFilter, entry: MaskEntry): string[] {
+    const fromIndex = this.indexStats?.(f);
+    if (fromIndex === undefined) return filterWarnings(f, entry.stats);
+    const stats = entry.stats.slice();
+    const narrowed = fromIndex.indexed.map((indexed) => !indexed && entry.narrowed);
+    for (let leaf = 0; leaf < f.leaves.length; leaf++) {
+      if (!fromIndex.indexed[leaf]) continue;
+      const o = leaf * LEAF_STATS;
+      stats.set(fromIndex.stats.subarray(o, o + LEAF_STATS), o);
+    }
+    return filterWarnings(f, stats, narrowed);
   }
 }
 

@@ -7,18 +7,21 @@
  * - flat-scan: a flat index scans every code with the skip map; a row the
  *   filter leaves out costs one byte read instead of an ADC sum, so a narrow
  *   filter makes the scan cheaper, and only eligible rows become candidates.
- * - ivf-probe: an IVF index visits the nprobe nearest cells (more until k × rerank
- *   are found). With a filter of selectivity s, PROBE_ELIGIBLE_SHARE × nprobe / s
- *   cells (at most nlist): about as many eligible rows as an unfiltered query
- *   sees, so recall holds (the constant says what was measured). Where the
- *   skip map is read follows SKIP_FIRST_BELOW, as for a flat scan.
- * - ivf-rows: a selective filter on an IVF index, where those cells would cost
- *   more table building than scoring each eligible row directly
- *   (IVFSearcher.searchRows: 2m look-ups per row, over the eligible slots the
- *   service keeps with the filter's mask). Like a probe it
- *   runs each query on one worker: splitting the cells would repeat the
- *   query's coarse costs and terms on each (Fashion-MNIST at 1 %: 1.98 ms per
- *   query split over two workers, 1.45 on one).
+ * - ivf-probe: an IVF index without a filter visits the nprobe nearest cells
+ *   (more until k × rerank are found) and scans their codes.
+ * - ivf-rows: a filtered query on an IVF index visits cells nearest first
+ *   until they held `target` = PROBE_ELIGIBLE_SHARE × nprobe × (live / nlist)
+ *   eligible rows: about as many as an unfiltered query sees, so recall holds
+ *   (the constant says what was measured), counted in the cells the query
+ *   actually visits, so a filter whose rows cluster in some cells is served as
+ *   well as one spread evenly. It scores only the eligible rows
+ *   (IVFSearcher.searchRows over the eligible slots the service keeps with the
+ *   filter's mask), cell by cell one by one or with a scan of the whole cell,
+ *   whichever is cheaper: the narrower the filter, the fewer rows it reads,
+ *   down to every eligible row of every cell. Like a probe it runs each query
+ *   on one worker: splitting the cells would repeat the query's coarse costs
+ *   and terms on each (Fashion-MNIST at 1 %: 1.98 ms per query split over two
+ *   workers, 1.45 on one).
  */
 import { PROBE_ELIGIBLE_SHARE, SKIP_FIRST_BELOW } from '../tunables.js';
 import { effectiveNprobe } from './training-plan.js';
@@ -27,8 +30,10 @@ export type SearchStrategy = 'exact' | 'flat-scan' | 'ivf-probe' | 'ivf-rows';
 
 export interface SearchPlan {
   strategy: SearchStrategy;
-  /** IVF: cells probed per query (ivf-probe), or every cell (ivf-rows); null otherwise. */
+  /** IVF: the nearest cells an unfiltered query visits (more until k are found); null otherwise. */
   nprobe: number | null;
+  /** ivf-rows: eligible rows its cells must hold before it stops (see above); null otherwise. */
+  target: number | null;
   /** Look rows up in the skip map before their distance (few eligible) or only for candidates (most eligible); see SKIP_FIRST_BELOW. */
   skipFirst: boolean;
 }
@@ -45,26 +50,15 @@ export interface PlanInput {
   nlist?: number;
   /** The request's nprobe, if any. */
   nprobe?: number;
-  /** Code shape: sub-spaces and centroids per sub-space. */
-  m?: number;
-  ksub?: number;
 }
 
 export function planSearch(p: PlanInput): SearchPlan {
   const skipFirst = p.eligible < SKIP_FIRST_BELOW * p.rows;
-  if (p.index === 'exact') return { strategy: 'exact', nprobe: null, skipFirst: true };
-  if (p.index === 'flat') return { strategy: 'flat-scan', nprobe: null, skipFirst };
+  if (p.index === 'exact') return { strategy: 'exact', nprobe: null, target: null, skipFirst: true };
+  if (p.index === 'flat') return { strategy: 'flat-scan', nprobe: null, target: null, skipFirst };
   const nlist = p.nlist ?? 1;
   const nprobe = effectiveNprobe(nlist, p.nprobe);
-  if (!p.filtered || p.eligible >= p.live) return { strategy: 'ivf-probe', nprobe, skipFirst };
-  const s = Math.max(p.eligible, 1) / Math.max(p.live, 1);
-  const widened = Math.min(nlist, Math.max(nprobe, Math.ceil((PROBE_ELIGIBLE_SHARE * nprobe) / s)));
-  const m = p.m ?? 1;
-  const ksub = p.ksub ?? 256;
-  // Work in table entries and look-ups: a probed cell builds an m × ksub table;
-  // scoring rows directly reads 2m entries per eligible row (their slots are
-  // listed once per filter and lists layout, so that walk is not per query).
-  const probeCost = widened * m * ksub;
-  const rowsCost = 2 * m * p.eligible;
-  return rowsCost < probeCost ? { strategy: 'ivf-rows', nprobe: nlist, skipFirst: true } : { strategy: 'ivf-probe', nprobe: widened, skipFirst };
+  if (!p.filtered || p.eligible >= p.live) return { strategy: 'ivf-probe', nprobe, target: null, skipFirst };
+  const target = Math.max(1, Math.round((PROBE_ELIGIBLE_SHARE * nprobe * p.live) / nlist));
+  return { strategy: 'ivf-rows', nprobe, target, skipFirst };
 }

@@ -14,6 +14,13 @@ export interface CreateCollectionInput {
   metric: Metric;
   quantizer: { type: 'pq' | 'opq'; m?: number; nbits?: number; ivf?: { nlist?: number } };
   autoTrain?: AutoTrainConfig | null;
+  indexedFields?: string[];
+}
+
+/** A change of a collection's settings (PATCH); what is left out stays. */
+export interface UpdateCollectionInput {
+  autoTrain?: AutoTrainConfig | null;
+  indexedFields?: string[];
 }
 
 /** Search knobs of one request. */
@@ -60,6 +67,7 @@ export interface CollectionView {
   vectorsAtTraining: number | null;
   /** The running training job's id, if any. */
   trainingJob: string | null;
+  indexedFields: string[];
 }
 
 export interface VectorInput {
@@ -83,6 +91,9 @@ export interface SearchExplain extends SearchPlan {
   /** Live rows the search could return (all live rows without a filter). */
   eligible: number;
   live: number;
+  /** The filter's conditions, and those on indexed fields; null without a filter. */
+  conditions: number | null;
+  indexedConditions: number | null;
 }
 
 /** A query's answer: one list of hits per query vector, warnings about the filter, how it searched. */

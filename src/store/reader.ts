@@ -23,11 +23,13 @@ export class VectorReader {
   private readonly range: Statement;
   private readonly one: Statement;
   private readonly metadataRange: Statement;
+  private readonly metadataOne: Statement;
 
   private constructor(db: Db) {
     this.range = db.prepare('SELECT row, vector FROM vectors WHERE collection_id = ? AND row >= ? AND row < ? ORDER BY row').raw();
     this.one = db.prepare('SELECT vector FROM vectors WHERE collection_id = ? AND row = ?').pluck();
     this.metadataRange = db.prepare('SELECT row, metadata FROM vectors WHERE collection_id = ? AND row >= ? AND row < ?').raw();
+    this.metadataOne = db.prepare('SELECT metadata FROM vectors WHERE collection_id = ? AND row = ?').pluck();
   }
 
   /** [row, vector BLOB] of every stored row in [start, end), in row order. */
@@ -43,5 +45,10 @@ export class VectorReader {
   /** [row, metadata JSON or null] of every stored row in [start, end) (a filter's not, ne, exists: false match rows without metadata). */
   metadata(collectionId: number, start: number, end: number): IterableIterator<[number, string | null]> {
     return this.metadataRange.iterate(collectionId, start, end) as IterableIterator<[number, string | null]>;
+  }
+
+  /** The metadata JSON of one row (null: none), or undefined when the row holds no vector (deleted or replaced). */
+  metadataOf(collectionId: number, row: number): string | null | undefined {
+    return this.metadataOne.get(collectionId, row) as string | null | undefined;
   }
 }

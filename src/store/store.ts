@@ -40,6 +40,8 @@ export interface CollectionRecord {
   autoTrain: AutoTrainConfig | null;
   /** Live vectors when the active codec was switched in. */
   vectorsAtTraining: number | null;
+  /** Metadata paths with a value index (services/collections.ts keeps them in memory). */
+  indexedFields: string[];
 }
 
 export interface CodecRecord {
@@ -101,6 +103,7 @@ interface CollectionRow {
   added_since_training: number;
   auto_train: string | null;
   vectors_at_training: number | null;
+  indexed_fields: string;
 }
 
 interface JobRow {
@@ -133,6 +136,7 @@ function toCollection(r: CollectionRow): CollectionRecord {
     addedSinceTraining: r.added_since_training,
     autoTrain: r.auto_train === null ? null : (JSON.parse(r.auto_train) as AutoTrainConfig),
     vectorsAtTraining: r.vectors_at_training,
+    indexedFields: JSON.parse(r.indexed_fields) as string[],
   };
 }
 
@@ -160,7 +164,7 @@ export class Store {
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       insertCollection: p(
-        'INSERT INTO collections (name, dimension, metric, quantizer, auto_train, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING *',
+        'INSERT INTO collections (name, dimension, metric, quantizer, auto_train, indexed_fields, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *',
       ),
       collectionByName: p('SELECT * FROM collections WHERE name = ?'),
       collectionById: p('SELECT * FROM collections WHERE id = ?'),
@@ -184,6 +188,7 @@ export class Store {
       deleteVector: p('DELETE FROM vectors WHERE collection_id = ? AND external_id = ? RETURNING row').pluck(),
       rowInfo: p('SELECT external_id, metadata FROM vectors WHERE collection_id = ? AND row = ?').raw(),
       liveRows: p('SELECT row FROM vectors WHERE collection_id = ?').pluck(),
+      metadataRange: p('SELECT row, metadata FROM vectors WHERE collection_id = ? AND row >= ? AND row < ? AND metadata IS NOT NULL').raw(),
       insertCodec: p(
         `INSERT INTO codecs (collection_id, version, bytes, relative_mse, train_vectors, train_seconds, created_at)
          VALUES (?, (SELECT COALESCE(MAX(version), 0) + 1 FROM codecs WHERE collection_id = ?), ?, ?, ?, ?, ?) RETURNING id, version, created_at AS createdAt`,
@@ -195,6 +200,7 @@ export class Store {
       ).pluck(),
       activate: p('UPDATE collections SET active_codec_id = ?, added_since_training = ?, vectors_at_training = ? WHERE id = ?'),
       setAutoTrain: p('UPDATE collections SET auto_train = ? WHERE id = ?'),
+      setIndexedFields: p('UPDATE collections SET indexed_fields = ? WHERE id = ?'),
       setCodecMse: p('UPDATE codecs SET relative_mse = ? WHERE id = ?'),
       segment: p('SELECT codes FROM code_segments WHERE codec_id = ? AND segment = ?').pluck(),
       putSegment: p('INSERT OR REPLACE INTO code_segments (codec_id, segment, codes) VALUES (?, ?, ?)'),
@@ -215,9 +221,21 @@ export class Store {
 
   // Collections
 
-  createCollection(name: string, dimension: number, metric: Metric, quantizer: QuantizerConfig, autoTrain: AutoTrainConfig | null): CollectionRecord {
+  createCollection(
+    name: string,
+    dimension: number,
+    metric: Metric,
+    quantizer: QuantizerConfig,
+    autoTrain: AutoTrainConfig | null,
+    indexedFields: string[] = [],
+  ): CollectionRecord {
     const auto = autoTrain === null ? null : JSON.stringify(autoTrain);
-    return toCollection(this.s.insertCollection.get(name, dimension, metric, JSON.stringify(quantizer), auto, now()) as CollectionRow);
+    const row = this.s.insertCollection.get(name, dimension, metric, JSON.stringify(quantizer), auto, JSON.stringify(indexedFields), now());
+    return toCollection(row as CollectionRow);
+  }
+
+  setIndexedFields(collectionId: number, fields: string[]): void {
+    this.s.setIndexedFields.run(JSON.stringify(fields), collectionId);
   }
 
   setAutoTrain(collectionId: number, autoTrain: AutoTrainConfig | null): void {
@@ -314,6 +332,11 @@ export class Store {
   /** External id and metadata JSON of a row, or undefined when the row is dead. */
   rowInfo(collectionId: number, row: number): [string, string | null] | undefined {
     return this.s.rowInfo.get(collectionId, row) as [string, string | null] | undefined;
+  }
+
+  /** [row, metadata JSON] of the live rows in [start, end) that have metadata (rebuilding value indexes). */
+  metadataRows(collectionId: number, start: number, end: number): IterableIterator<[number, string]> {
+    return this.s.metadataRange.iterate(collectionId, start, end) as IterableIterator<[number, string]>;
   }
 
   /** The rows of a collection that hold a vector, for rebuilding the index. */

@@ -115,15 +115,28 @@ describe('filters: every operator and composition, as documented', () => {
     vector: Array.from({ length: D }, () => rng.nextFloat() * 2 - 1),
     metadata: metadataOf(i, rng),
   }));
-  const collections = ['raw', 'flat', 'ivf'];
+  // raw and flat read metadata for every filter; indexed answers every condition from value
+  // indexes; ivf has some fields indexed, so it reads only the candidates' metadata.
+  const collections = ['raw', 'flat', 'ivf', 'indexed'];
+  const allFields = ['n', 's', 'b', 'tags', 'author.country', 'author.age', 'list.x'];
 
   beforeAll(async () => {
     t = await makeApp();
+    const pq = { type: 'pq', m: 4, nbits: 5 };
     await t.req('POST', '/collections', { name: 'raw', dimension: D, metric: 'l2', quantizer: { type: 'pq', m: 4 } });
-    await t.req('POST', '/collections', { name: 'flat', dimension: D, metric: 'l2', quantizer: { type: 'pq', m: 4, nbits: 5 } });
-    await t.req('POST', '/collections', { name: 'ivf', dimension: D, metric: 'l2', quantizer: { type: 'pq', m: 4, nbits: 5, ivf: { nlist: 6 } } });
-    for (const name of collections) expect((await t.req('POST', `/collections/${name}/vectors`, { vectors: items })).statusCode).toBe(200);
-    for (const name of ['flat', 'ivf']) {
+    await t.req('POST', '/collections', { name: 'flat', dimension: D, metric: 'l2', quantizer: pq });
+    const ivf = { name: 'ivf', dimension: D, metric: 'l2', quantizer: { ...pq, ivf: { nlist: 6 } }, indexedFields: ['n', 'tags', 'author.country'] };
+    expect((await t.req('POST', '/collections', ivf)).json().indexedFields).toEqual(ivf.indexedFields);
+    await t.req('POST', '/collections', { name: 'indexed', dimension: D, metric: 'l2', quantizer: pq, indexedFields: allFields });
+    for (const name of collections) {
+      // Two writes, the second replacing a few vectors of the first: replaced rows must drop out of the indexes' answers.
+      expect((await t.req('POST', `/collections/${name}/vectors`, { vectors: items.slice(0, 200) })).statusCode).toBe(200);
+      const again = items.slice(0, 20).map((it) => ({ ...it, metadata: { n: 99, tags: ['z'] } }));
+      expect((await t.req('POST', `/collections/${name}/vectors`, { vectors: again })).statusCode).toBe(200);
+      expect((await t.req('POST', `/collections/${name}/vectors`, { vectors: items.slice(200) })).statusCode).toBe(200);
+      expect((await t.req('POST', `/collections/${name}/vectors`, { vectors: items.slice(0, 20) })).statusCode).toBe(200);
+    }
+    for (const name of ['flat', 'ivf', 'indexed']) {
       const job = (await t.req('POST', `/collections/${name}/train`, {})).json().job;
       expect((await waitForJob(t, name, job.id)).state).toBe('succeeded');
     }
@@ -208,12 +221,96 @@ describe('filters: every operator and composition, as documented', () => {
     const mixed = await t.req('POST', '/collections/raw/query', { vector: items[0].vector, k: 5, filter: { n: '5' }, explain: true });
     expect(mixed.json().warnings).toBeUndefined();
     expect(mixed.json().explain.strategy).toBe('exact');
-    // IVF: a narrow filter scores its rows directly, a broad one probes (more) cells.
+    // IVF: a filter scores the eligible rows of the nearest cells; no filter probes the nprobe nearest.
     const narrow = await t.req('POST', '/collections/ivf/query', { vector: items[0].vector, k: 5, filter: { 'list.x': 2 }, explain: true });
     const broad = await t.req('POST', '/collections/ivf/query', { vector: items[0].vector, k: 5, filter: { n: { ne: 0 } }, explain: true });
-    expect(narrow.json().explain.strategy).toBe('ivf-rows');
-    expect(broad.json().explain.strategy).toBe('ivf-probe');
+    const none = await t.req('POST', '/collections/ivf/query', { vector: items[0].vector, k: 5, explain: true });
+    expect(narrow.json().explain).toMatchObject({ strategy: 'ivf-rows', conditions: 1, indexedConditions: 0 });
+    expect(broad.json().explain).toMatchObject({ strategy: 'ivf-rows', conditions: 1, indexedConditions: 1 });
+    expect(broad.json().explain.target).toBeGreaterThan(0);
     expect(broad.json().explain.eligible).toBeLessThan(N);
+    expect(none.json().explain).toMatchObject({ strategy: 'ivf-probe', target: null, conditions: null, indexedConditions: null });
+    // Indexed conditions answer for themselves; an unindexed one beside them was read on their candidates only, and its warning says so.
+    const both = await t.req('POST', '/collections/ivf/query', { vector: items[0].vector, k: 5, filter: { n: 3, colour: 'red' }, explain: true });
+    expect(both.json().explain).toMatchObject({ conditions: 2, indexedConditions: 1, eligible: 0 });
+    expect(both.json().warnings).toEqual([
+      'filter: of the rows the indexed conditions select, none has a value at "colour"; the eq condition on it is evaluated anyway, and it matches no row',
+    ]);
+    const typed = await t.req('POST', '/collections/indexed/query', { vector: items[0].vector, k: 5, filter: { b: 'true', tags: 7 } });
+    expect(typed.json().warnings).toEqual([
+      'filter: the eq condition on "b" compares with a string, but the stored values of "b" are boolean; it matches no row (values match only the same JSON type)',
+      'filter: the eq condition on "tags" compares with a number, but the stored values of "tags" are string; it matches no row (values match only the same JSON type)',
+    ]);
+  });
+
+  it('indexedFields can change on a collection with data while it is written to, and survive a restart', async () => {
+    // Over three batches of VALUE_INDEX_BUILD_ROWS stored rows, so the writes below land while the new indexes are filled.
+    const base = Array.from({ length: 3 * 4096 + 100 }, (_, i) => ({ id: `b${i}`, vector: items[i % N].vector, metadata: metadataOf(i, rng) }));
+    await t.req('POST', '/collections', { name: 'late', dimension: D, metric: 'l2' });
+    expect((await t.req('POST', '/collections/late/vectors', { vectors: base })).statusCode).toBe(200);
+    const more = items.map((it, i) => ({ ...it, id: `w${i}` }));
+    const all = [...base, ...more];
+    const filters: Filter[] = [
+      { n: { gte: 3, lt: 7 } },
+      { tags: 'a', 'author.age': { gt: 40 } },
+      { or: [{ tags: 'b' }, { not: { n: 2 } }] },
+      { 'author.country': 'JP', n: 9, b: true },
+    ];
+    const want = (f: Filter) => all.filter((it) => holds(it.metadata ?? {}, f)).map((it) => it.id);
+    // The count of matches (explain.eligible), and the ids of the narrowest filter.
+    const check = async (indexedConditions: number[]) => {
+      for (const [i, f] of filters.entries()) {
+        const r = await t.req('POST', '/collections/late/query', { vector: items[0].vector, k: 1000, filter: f, explain: true });
+        expect(r.statusCode).toBe(200);
+        expect(r.json().explain, JSON.stringify(f)).toMatchObject({ eligible: want(f).length, indexedConditions: indexedConditions[i] });
+        if (i === 3) expect((r.json().results as { id: string }[]).map((h) => h.id).sort()).toEqual(want(f).sort());
+      }
+    };
+    expect(want(filters[3]).length).toBeGreaterThan(5);
+    const patching = t.req('PATCH', '/collections/late', { indexedFields: ['n', 'tags', 'author.country'] });
+    for (let b = 0; b < 8; b++) {
+      expect((await t.req('POST', '/collections/late/vectors', { vectors: more.slice(b * 30, (b + 1) * 30) })).statusCode).toBe(200);
+    }
+    const patched = await patching;
+    expect(patched.statusCode).toBe(200);
+    expect(patched.json().indexedFields).toEqual(['n', 'tags', 'author.country']);
+    await check([2, 1, 2, 2]);
+
+    await t.close();
+    t = await makeApp(t.dir);
+    expect((await t.req('GET', '/collections/late')).json().indexedFields).toEqual(['n', 'tags', 'author.country']);
+    await check([2, 1, 2, 2]);
+    // Only autoTrain: the indexes stay. A new list keeps, adds and drops; an empty one drops them all; the answers never change.
+    expect((await t.req('PATCH', '/collections/late', { autoTrain: null })).json().indexedFields).toEqual(['n', 'tags', 'author.country']);
+    expect((await t.req('PATCH', '/collections/late', { indexedFields: ['tags', 'author.age', 'b'] })).json().indexedFields).toEqual([
+      'tags',
+      'author.age',
+      'b',
+    ]);
+    await check([0, 2, 1, 1]);
+    expect((await t.req('PATCH', '/collections/late', { indexedFields: [] })).json().indexedFields).toEqual([]);
+    await check([0, 0, 0, 0]);
+  });
+
+  it('refuses bad indexedFields with a 400', async () => {
+    for (const [body, message] of [
+      [{ indexedFields: ['n', 'n'] }, /indexedFields lists "n" twice/],
+      [{ indexedFields: ['a..b'] }, /indexedFields entry "a\.\.b" must be field names/],
+      [{ indexedFields: Array.from({ length: 17 }, (_, i) => `f${i}`) }, /body\.indexedFields/],
+      [{ indexedFields: 'n' }, /body\.indexedFields/],
+    ] as const) {
+      const created = await t.req('POST', '/collections', { name: 'bad', dimension: D, ...body });
+      expect(created.statusCode, JSON.stringify(body)).toBe(400);
+      expect(created.json().error.message).toMatch(message);
+      const patched = await t.req('PATCH', '/collections/flat', body);
+      expect(patched.statusCode, JSON.stringify(body)).toBe(400);
+      expect(patched.json().error.message).toMatch(message);
+    }
+    const empty = await t.req('PATCH', '/collections/flat', {});
+    expect(empty.statusCode).toBe(400);
+    expect(empty.json().error.message).toMatch(/name autoTrain, indexedFields or both/);
+    expect((await t.req('GET', '/collections/bad')).statusCode).toBe(404);
+    expect((await t.req('GET', '/collections/flat')).json().indexedFields).toEqual([]);
   });
 
   it('a cached filter follows deletes and new rows (its skip map is rebuilt when either changes)', async () => {

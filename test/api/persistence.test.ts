@@ -76,7 +76,7 @@ describe('persistence', () => {
 
   it('applies each migration once', () => {
     const first = openDatabase(tempDir());
-    expect(first.applied).toEqual(['001_initial.sql', '002_auto_train.sql', '003_deleting.sql']);
+    expect(first.applied).toEqual(['001_initial.sql', '002_auto_train.sql', '003_deleting.sql', '004_indexed_fields.sql']);
     first.db.close();
     openDatabase(dir).db.close(); // a directory opened once already (it may be the first time here)
     const again = openDatabase(dir);

@@ -71,11 +71,13 @@ describe('IVF (coarse quantizer + residual PQ)', () => {
 
   it('scoring only the eligible rows (searchRows) finds what a full probe with the skip map finds, with both ways of summing', () => {
     const queries = uniform(10, d, 12).map((v) => v * 8 - 4);
-    // 30 % eligible: few rows per cell, summed from the held terms; all eligible: cells full enough for their table.
-    const sparse = Uint8Array.from({ length: n }, (_, r) => ((r * 7919) % 10 < 7 ? 1 : 0));
+    // 10 % eligible: ~25 rows per cell, summed from the held terms; 30 %: ~75, scanned whole with the skip map; all eligible likewise.
+    const sparse = Uint8Array.from({ length: n }, (_, r) => ((r * 7919) % 10 < 9 ? 1 : 0));
+    const third = Uint8Array.from({ length: n }, (_, r) => ((r * 7919) % 10 < 7 ? 1 : 0));
     for (const [skip, metric] of [
       [sparse, 'l2'],
       [sparse, 'ip'],
+      [third, 'l2'],
       [new Uint8Array(n), 'l2'],
     ] as const) {
       const eligible = skip.reduce((e, s) => e + (s ^ 1), 0);
@@ -86,12 +88,30 @@ describe('IVF (coarse quantizer + residual PQ)', () => {
         const probe = new TopK(25);
         searcher.search(queries, q * d, lists, nlist, probe, skip);
         const rows = new TopK(25);
-        searcher.searchRows(queries, q * d, lists, rows, slots);
+        searcher.searchRows(queries, q * d, lists, rows, slots, skip);
         const a = probe.drainSorted();
         const b = rows.drainSorted();
         expect(Array.from(b.ids)).toEqual(Array.from(a.ids));
         for (let i = 0; i < a.dist.length; i++) expect(b.dist[i]).toBeCloseTo(a.dist[i], 3);
         for (const id of b.ids) expect(skip[id]).toBe(0);
+        // With a target: the nearest cells until they held `target` eligible rows (then more until the heap is full),
+        // which is what a probe of that many cells finds.
+        for (const [target, k] of [
+          [100, 25],
+          [10, 300],
+        ]) {
+          searcher.prepare(queries, q * d);
+          const order = searcher.probes(nlist);
+          let cells = 0;
+          for (let seen = 0; seen < target; cells++) seen += slots.cellStarts[order[cells] + 1] - slots.cellStarts[order[cells]];
+          const near = new TopK(k);
+          searcher.search(queries, q * d, lists, cells, near, skip, true);
+          const nearRows = new TopK(k);
+          searcher.searchRows(queries, q * d, lists, nearRows, slots, skip, target);
+          const [c, e] = [near.drainSorted(), nearRows.drainSorted()];
+          expect(e.ids.length).toBe(k);
+          expect(Array.from(e.ids)).toEqual(Array.from(c.ids));
+        }
       }
     }
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, type Limits } from '../../src/config.js';
-import { admitCollection, admitSearch, admitUpsert, checkAutoTrain, metadataJson } from '../../src/services/admission.js';
+import { admitCollection, admitIndexedFields, admitSearch, admitUpsert, checkAutoTrain, metadataJson } from '../../src/services/admission.js';
 import { refusal } from '../helpers/refusal.js';
 
 const limits = (over: Partial<Limits> = {}): Limits => ({ ...DEFAULT_LIMITS, ...over });
@@ -8,7 +8,16 @@ const limits = (over: Partial<Limits> = {}): Limits => ({ ...DEFAULT_LIMITS, ...
 describe('request admission', () => {
   it('fills a new collection’s defaults: m from the dimension, nbits 8 marked automatic, nlist left open', () => {
     const a = admitCollection({ name: 'c', dimension: 100, metric: 'l2', quantizer: { type: 'pq', ivf: {} } }, 0, limits());
-    expect(a).toEqual({ quantizer: { type: 'pq', m: 12, nbits: 8, autoNbits: true, ivf: { nlist: null } }, autoTrain: null });
+    expect(a).toEqual({ quantizer: { type: 'pq', m: 12, nbits: 8, autoNbits: true, ivf: { nlist: null } }, autoTrain: null, indexedFields: [] });
+  });
+
+  it('takes indexed fields as filters name them, each once, at most maxIndexedFields', () => {
+    expect(admitIndexedFields(['label', 'author.country'])).toEqual(['label', 'author.country']);
+    expect(refusal(() => admitIndexedFields(['a', 'b', 'a'])).message).toBe('indexedFields lists "a" twice');
+    expect(refusal(() => admitIndexedFields(['a.'])).message).toMatch(/^indexedFields entry "a\." must be field names/);
+    expect(refusal(() => admitIndexedFields(Array.from({ length: 17 }, (_, i) => `f${i}`))).message).toBe(
+      'indexedFields lists 17 fields; at most 16 can be indexed',
+    );
   });
 
   it('refuses a collection over each limit with the limit named, and a quantizer shape that cannot be', () => {

@@ -1,31 +1,35 @@
 import { describe, expect, it } from 'vitest';
 import { planSearch } from '../../src/services/search-plan.js';
 
-const ivf = { index: 'ivf' as const, rows: 60_000, live: 60_000, nlist: 256, m: 16, ksub: 256 };
+const ivf = { index: 'ivf' as const, rows: 60_000, live: 60_000, nlist: 256 };
 
 describe('search plan', () => {
   it('untrained: exact; flat: a scan with the skip map, whatever the filter', () => {
     expect(planSearch({ index: 'exact', rows: 10, live: 10, eligible: 1, filtered: true })).toEqual({
       strategy: 'exact',
       nprobe: null,
+      target: null,
       skipFirst: true,
     });
     expect(planSearch({ index: 'flat', rows: 10, live: 10, eligible: 1, filtered: true })).toEqual({
       strategy: 'flat-scan',
       nprobe: null,
+      target: null,
       skipFirst: true,
     });
   });
 
-  it('IVF: probes nprobe cells unfiltered, 0.7 × nprobe / selectivity (at least nprobe) with a broad filter, every row directly with a narrow one', () => {
-    expect(planSearch({ ...ivf, eligible: 60_000, filtered: false })).toEqual({ strategy: 'ivf-probe', nprobe: 16, skipFirst: false });
-    expect(planSearch({ ...ivf, eligible: 30_000, filtered: true })).toEqual({ strategy: 'ivf-probe', nprobe: 23, skipFirst: false });
-    expect(planSearch({ ...ivf, eligible: 30_000, filtered: true, nprobe: 100 })).toEqual({ strategy: 'ivf-probe', nprobe: 140, skipFirst: false });
-    expect(planSearch({ ...ivf, eligible: 20_000, filtered: true })).toEqual({ strategy: 'ivf-probe', nprobe: 34, skipFirst: true });
-    expect(planSearch({ ...ivf, eligible: 50_000, filtered: true })).toEqual({ strategy: 'ivf-probe', nprobe: 16, skipFirst: false });
-    // 10 %: 112 cells of 4,096-entry tables cost more than 6,000 × 32 look-ups.
-    expect(planSearch({ ...ivf, eligible: 6000, filtered: true })).toEqual({ strategy: 'ivf-rows', nprobe: 256, skipFirst: true });
-    expect(planSearch({ ...ivf, eligible: 0, filtered: true })).toEqual({ strategy: 'ivf-rows', nprobe: 256, skipFirst: true });
+  it('IVF: probes nprobe cells unfiltered; filtered, scores eligible rows of the nearest cells until they held 0.3 × nprobe × the average cell', () => {
+    expect(planSearch({ ...ivf, eligible: 60_000, filtered: false })).toEqual({ strategy: 'ivf-probe', nprobe: 16, target: null, skipFirst: false });
+    // 16 cells of 234.4 rows: 3,750 rows unfiltered, 1,125 eligible ones filtered.
+    expect(planSearch({ ...ivf, eligible: 30_000, filtered: true })).toEqual({ strategy: 'ivf-rows', nprobe: 16, target: 1125, skipFirst: false });
+    expect(planSearch({ ...ivf, eligible: 6000, filtered: true })).toEqual({ strategy: 'ivf-rows', nprobe: 16, target: 1125, skipFirst: true });
+    expect(planSearch({ ...ivf, eligible: 30_000, filtered: true, nprobe: 100 })).toMatchObject({ nprobe: 100, target: 7031 });
+    // Tombstones shrink the average cell.
+    expect(planSearch({ ...ivf, live: 30_000, eligible: 600, filtered: true })).toMatchObject({ target: 563 });
+    expect(planSearch({ ...ivf, eligible: 0, filtered: true })).toMatchObject({ strategy: 'ivf-rows', target: 1125 });
+    // A filter that lets every live row through is no filter.
+    expect(planSearch({ ...ivf, eligible: 60_000, filtered: true })).toEqual({ strategy: 'ivf-probe', nprobe: 16, target: null, skipFirst: false });
   });
 
   it('looks rows up before their distance when fewer than SKIP_FIRST_BELOW of the scanned rows are eligible', () => {

@@ -65,8 +65,11 @@ const collectionRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         operationId: 'updateCollection',
-        summary: "Change a collection's automatic training",
-        description: 'Training starts at once if the new settings say it is due.',
+        summary: "Change a collection's automatic training or indexed fields",
+        description:
+          'Settings left out stay. Training starts at once if the new automatic training settings say it is due. ' +
+          'New indexed fields are built from the stored metadata before the response (writes and queries go on meanwhile); ' +
+          'fields no longer listed lose their index.',
         tags,
         params: NameParams,
         body: UpdateCollectionBody,
@@ -77,7 +80,7 @@ const collectionRoutes: FastifyPluginAsyncZod = async (app) => {
         }),
       },
     },
-    async (request) => service.setAutoTrain(request.params.name, request.body.autoTrain),
+    async (request) => service.update(request.params.name, request.body),
   );
 
   app.delete(

@@ -138,12 +138,24 @@ export const SearchExplain = z
       .enum(['exact', 'flat-scan', 'ivf-probe', 'ivf-rows'])
       .describe(
         'exact: untrained, exact distances. flat-scan: every code scanned, rows the filter leaves out skipped. ' +
-          'ivf-probe: the nprobe nearest cells (with a filter of selectivity s, nprobe / s of them). ' +
-          'ivf-rows: a selective filter on an IVF index, every eligible row scored directly.',
+          'ivf-probe: no filter; the codes of the nprobe nearest cells scanned. ' +
+          'ivf-rows: a filter on an IVF index; only eligible vectors scored, in the nearest cells until they held `target` of them.',
       ),
-    nprobe: z.int().nullable().describe('IVF: cells visited per query.'),
+    nprobe: z.int().nullable().describe('IVF: the nearest cells an unfiltered query visits (more when they hold fewer than k × rerank vectors).'),
+    target: z
+      .int()
+      .nullable()
+      .describe('ivf-rows: eligible vectors the visited cells must hold, 0.3 × nprobe × the average cell (more until k × rerank are found).'),
     eligible: z.int().describe('Live vectors the filter lets through (all live vectors without a filter).'),
     live: z.int().describe('Live vectors in the collection.'),
+    conditions: z.int().nullable().describe('Conditions of the filter (each operator on a field counts one); null without a filter.'),
+    indexedConditions: z
+      .int()
+      .nullable()
+      .describe(
+        'Of those, conditions on indexed fields. All: the matches come from value indexes alone. Some: only the rows they let through have their metadata read. ' +
+          'None: every row’s metadata is read once, when a filter is first used (its matches are then cached).',
+      ),
   })
   .meta({ id: 'SearchExplain' });
 

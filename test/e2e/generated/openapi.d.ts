@@ -110,8 +110,8 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Change a collection's automatic training
-         * @description Training starts at once if the new settings say it is due.
+         * Change a collection's automatic training or indexed fields
+         * @description Settings left out stay. Training starts at once if the new automatic training settings say it is due. New indexed fields are built from the stored metadata before the response (writes and queries go on meanwhile); fields no longer listed lose their index.
          */
         patch: operations["updateCollection"];
         trace?: never;
@@ -373,6 +373,8 @@ export interface components {
             vectorsAtTraining: number | null;
             /** @description Id of the running training job, if any. */
             trainingJob: string | null;
+            /** @description Metadata fields with a value index (see CreateCollectionBody). */
+            indexedFields: string[];
         };
         JobView: {
             id: string;
@@ -419,16 +421,22 @@ export interface components {
         };
         SearchExplain: {
             /**
-             * @description exact: untrained, exact distances. flat-scan: every code scanned, rows the filter leaves out skipped. ivf-probe: the nprobe nearest cells (with a filter of selectivity s, nprobe / s of them). ivf-rows: a selective filter on an IVF index, every eligible row scored directly.
+             * @description exact: untrained, exact distances. flat-scan: every code scanned, rows the filter leaves out skipped. ivf-probe: no filter; the codes of the nprobe nearest cells scanned. ivf-rows: a filter on an IVF index; only eligible vectors scored, in the nearest cells until they held `target` of them.
              * @enum {string}
              */
             strategy: "exact" | "flat-scan" | "ivf-probe" | "ivf-rows";
-            /** @description IVF: cells visited per query. */
+            /** @description IVF: the nearest cells an unfiltered query visits (more when they hold fewer than k × rerank vectors). */
             nprobe: number | null;
+            /** @description ivf-rows: eligible vectors the visited cells must hold, 0.3 × nprobe × the average cell (more until k × rerank are found). */
+            target: number | null;
             /** @description Live vectors the filter lets through (all live vectors without a filter). */
             eligible: number;
             /** @description Live vectors in the collection. */
             live: number;
+            /** @description Conditions of the filter (each operator on a field counts one); null without a filter. */
+            conditions: number | null;
+            /** @description Of those, conditions on indexed fields. All: the matches come from value indexes alone. Some: only the rows they let through have their metadata read. None: every row’s metadata is read once, when a filter is first used (its matches are then cached). */
+            indexedConditions: number | null;
         };
         Snapshot: {
             name: string;
@@ -687,6 +695,8 @@ export interface operations {
                         /** @description Retrain automatically once the collection has grown to this factor × the vectors it held at the last training (e.g. 2). */
                         retrainAfterGrowth?: number;
                     } | null;
+                    /** @description Metadata fields (dotted paths, as filters name them: "label", "author.country") whose values the service indexes in memory, at most 16. A filter whose conditions are all on indexed fields gets its matches from the indexes without reading any metadata; with some, only the rows those conditions let through have their metadata read. Results are the same either way. Indexes are kept up to date on every write and rebuilt at start-up; each costs ~12 bytes per value held (an array holds several). */
+                    indexedFields?: string[];
                 };
             };
         };
@@ -886,12 +896,14 @@ export interface operations {
             content: {
                 "application/json": {
                     /** @description New automatic training settings; null turns it off. */
-                    autoTrain: {
+                    autoTrain?: {
                         /** @description Train automatically once the collection holds this many vectors (at least 2^nbits when nbits is set). */
                         minVectors: number;
                         /** @description Retrain automatically once the collection has grown to this factor × the vectors it held at the last training (e.g. 2). */
                         retrainAfterGrowth?: number;
                     } | null;
+                    /** @description The new list of indexed fields (see CreateCollectionBody): new ones are built before the response, ones left out are dropped. */
+                    indexedFields?: string[];
                 };
             };
         };
