@@ -236,3 +236,11 @@ export const VALUE_INDEX_BUILD_ROWS = 4096;
  * candidates' metadata.
  */
 export const METADATA_LOOKUP_SHARE = 0.1;
+
+/**
+ * A cached mask extended over fewer new rows than this share of all rows (the
+ * usual case after a write) reads those rows' metadata in the workers instead
+ * of asking the value indexes, whose range and tail look-ups walk matching
+ * entries of every row, not just the new ones.
+ */
+export const INDEX_EXTENSION_MIN_SHARE = 1 / 64;

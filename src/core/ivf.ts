@@ -293,9 +293,14 @@ export class IVFSearcher {
       for (let l = 0; l < nlist; l++) this.scoreEligible(l, lists, heap, eligible, skip);
       return;
     }
-    const order = this.probes(nlist);
+    // Ordering every cell costs O(nlist log nlist) per query: order first the
+    // nearest twice as many cells as hold `target` eligible rows on average,
+    // and the rest only if those fall short (filters cluster).
+    const guess = Math.min(nlist, 2 * Math.ceil((target * nlist) / Math.max(1, cellStarts[nlist])));
+    let order = this.probes(guess);
     let seen = 0;
     for (let i = 0; i < nlist && (seen < target || heap.size < heap.k); i++) {
+      if (i === order.length) order = this.probes(nlist); // probes() orders by (cost, cell): the full order extends the first
       const l = order[i];
       seen += cellStarts[l + 1] - cellStarts[l];
       this.scoreEligible(l, lists, heap, eligible, skip);

@@ -234,10 +234,6 @@ export class FieldIndex {
     if (this.foundFalse) this.falses.push(row);
   }
 
-  addMany(rows: Int32Array | number[], metadata: unknown[]): void {
-    for (let i = 0; i < rows.length; i++) this.add(rows[i], metadata[i]);
-  }
-
   private recordValue(x: unknown): void {
     this.found |= typeBit(x);
     if (typeof x === 'number') {
@@ -357,9 +353,6 @@ const pathKey = (path: readonly string[]) => JSON.stringify(path);
 export class ValueIndexes {
   readonly fields: FieldIndex[] = [];
   private readonly byPath = new Map<string, FieldIndex>();
-  /** Rows added. */
-  rows = 0;
-
   /** `fields`: dotted paths ("author.country"), split on ".", or indexes already built; repeated paths are indexed once. */
   constructor(fields: readonly (string | FieldIndex)[], options: ValueIndexOptions = {}) {
     for (const field of fields) {
@@ -381,11 +374,6 @@ export class ValueIndexes {
   /** Adds a row (each at most once, any order) to every field's index. */
   add(row: number, metadata: unknown): void {
     for (const f of this.fields) f.add(row, metadata);
-    this.rows++;
-  }
-
-  addMany(rows: Int32Array | number[], metadata: unknown[]): void {
-    for (let i = 0; i < rows.length; i++) this.add(rows[i], metadata[i]);
   }
 
   memoryBytes(): number {
@@ -396,11 +384,6 @@ export class ValueIndexes {
 /** Per leaf number: whether its path is indexed. */
 export function indexedLeaves(root: FilterNode, indexes: ValueIndexes): boolean[] {
   return filterLeaves(root).map((leaf) => indexes.has(leaf.path));
-}
-
-/** Whether every condition's path is indexed: evaluateIndexed then gives the exact mask. */
-export function fullyIndexed(root: FilterNode, indexes: ValueIndexes): boolean {
-  return indexedLeaves(root, indexes).every((indexed) => indexed);
 }
 
 /** The LEAF_STATS counters of the filter's indexed leaves over every row added (unindexed leaves' slots left 0), and which leaves those are. */

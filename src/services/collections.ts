@@ -22,7 +22,14 @@ import { FieldIndex, ValueIndexes, evaluateIndexed, indexedLeaves, indexedStats 
 import type { ComputePool, Neighbours, VectorSource } from '../pool/compute-pool.js';
 import type { CollectionRecord, JobRecord, Store } from '../store/store.js';
 import { blobToVector } from '../store/vector-blobs.js';
-import { DEFAULT_RERANK, EVALUATE_DEFAULTS, METADATA_LOOKUP_SHARE, PURGE_BATCH_ROWS, VALUE_INDEX_BUILD_ROWS } from '../tunables.js';
+import {
+  DEFAULT_RERANK,
+  EVALUATE_DEFAULTS,
+  INDEX_EXTENSION_MIN_SHARE,
+  METADATA_LOOKUP_SHARE,
+  PURGE_BATCH_ROWS,
+  VALUE_INDEX_BUILD_ROWS,
+} from '../tunables.js';
 import { admitCollection, admitIndexedFields, admitSearch, admitUpsert, checkAutoTrain, metadataJson } from './admission.js';
 import { ApiError, collectionNotFound, limitExceeded } from './errors.js';
 import { type EvaluateOptions, type EvaluateReport, evaluationQueryCount, recallAgainstExact, sampleQueryRows } from './evaluation.js';
@@ -143,6 +150,7 @@ export class CollectionService {
           vectors: index.liveCount,
           rows: index.rowCount,
           indexedFields: record.indexedFields.length,
+          valueIndexBytes: values.memoryBytes(),
           ms: Math.round(performance.now() - started),
         },
         'collection loaded',
@@ -187,7 +195,9 @@ export class CollectionService {
    */
   private async matchFilter(e: Entry, f: CompiledFilter, start: number, end: number, out: Uint8Array): Promise<RangeMatch> {
     const scan = { dbPath: this.dbPath, collectionId: e.record.id, root: f.root, leaves: f.leaves.length, start, end, out };
-    if (e.values.fields.length === 0 || !indexedLeaves(f.root, e.values).some(Boolean)) {
+    // A few new rows (a cached mask extended after writes): reading them costs less than index look-ups, which walk matching entries of every row.
+    const fewRows = start > 0 && end - start < INDEX_EXTENSION_MIN_SHARE * end;
+    if (fewRows || e.values.fields.length === 0 || !indexedLeaves(f.root, e.values).some(Boolean)) {
       return { stats: await this.pool.matchRows({ ...scan, candidates: null, candidatesFrom: 0, lookups: false }), narrowed: false };
     }
     const { mask, exact } = evaluateIndexed(f.root, e.values, start, end);
@@ -199,7 +209,10 @@ export class CollectionService {
     for (let i = 0; i < mask.length; i++) candidates += mask[i];
     const narrowed = candidates < end - start;
     const lookups = candidates < METADATA_LOOKUP_SHARE * (end - start);
-    const stats = await this.pool.matchRows({ ...scan, candidates: narrowed ? mask : null, candidatesFrom: start, lookups });
+    // Shared, so the subtasks read one copy.
+    const shared = new Uint8Array(new SharedArrayBuffer(Math.max(1, mask.length)));
+    shared.set(mask);
+    const stats = await this.pool.matchRows({ ...scan, candidates: narrowed ? shared : null, candidatesFrom: start, lookups });
     return { stats, narrowed };
   }
 
@@ -291,6 +304,7 @@ export class CollectionService {
         for (let start = 0; start < until && added.size > 0; start += VALUE_INDEX_BUILD_ROWS) {
           await yieldToEventLoop();
           if (e.deleted) throw collectionNotFound(e.record.name);
+          if (this.closing) throw new ApiError(503, 'shutting_down', 'the service is shutting down; the indexed fields did not change');
           this.fillValueIndexes(e.record.id, [...added.values()], start, Math.min(until, start + VALUE_INDEX_BUILD_ROWS));
         }
         for (const { row, metadata } of e.written) for (const f of added.values()) f.add(row, metadata);
@@ -382,14 +396,17 @@ export class CollectionService {
         codec && codes && { codecId: codec.id, codeSize: codec.codec.codeSize, data: codes },
       );
       e.index.append(items.length, codes, replaced);
-      for (let i = 0; i < items.length; i++) {
-        const m = items[i].metadata;
-        if (m == null) continue;
-        e.values.add(firstRow + i, m);
-        e.written?.push({ row: firstRow + i, metadata: m });
-      }
       e.record.nextRow += items.length;
       e.record.addedSinceTraining += items.length;
+      if (e.values.fields.length > 0 || e.written !== null) {
+        // The stored JSON, parsed: what a restart will index (a number JSON cannot hold is stored as null).
+        for (let i = 0; i < items.length; i++) {
+          if (metadata[i] === null) continue;
+          const m: unknown = JSON.parse(metadata[i]!);
+          e.values.add(firstRow + i, m);
+          e.written?.push({ row: firstRow + i, metadata: m });
+        }
+      }
       this.maybeAutoTrain(e);
       return { upserted: items.length };
     });
@@ -735,7 +752,10 @@ export class CollectionService {
         e.job.cancel('the service is shutting down');
         pending.push(e.job.done);
       }
-      pending.push(e.lock.run(() => undefined));
+      pending.push(
+        e.lock.run(() => undefined),
+        e.indexing.run(() => undefined),
+      );
     }
     await Promise.all(pending);
   }

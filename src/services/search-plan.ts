@@ -7,12 +7,16 @@
  * - flat-scan: a flat index scans every code with the skip map; a row the
  *   filter leaves out costs one byte read instead of an ADC sum, so a narrow
  *   filter makes the scan cheaper, and only eligible rows become candidates.
- * - ivf-probe: an IVF index without a filter visits the nprobe nearest cells
- *   (more until k × rerank are found) and scans their codes.
+ * - ivf-probe: an IVF index without a filter (or with one every live row
+ *   passes) visits the nprobe nearest cells (more until k × rerank are found)
+ *   and scans their codes.
  * - ivf-rows: a filtered query on an IVF index visits cells nearest first
- *   until they held `target` = PROBE_ELIGIBLE_SHARE × nprobe × (live / nlist)
- *   eligible rows: about as many as an unfiltered query sees, so recall holds
- *   (the constant says what was measured), counted in the cells the query
+ *   until they held `target` = max(PROBE_ELIGIBLE_SHARE, s²) × nprobe × (live /
+ *   nlist) eligible rows for a filter of selectivity s: a set share of what an
+ *   unfiltered query sees (fewer suffice, since the filtered top k competes
+ *   with fewer vectors; the constant says what was measured), and never fewer
+ *   than s × nprobe cells hold, so a filter that lets nearly everything
+ *   through visits nearly the unfiltered cells. Counted in the cells the query
  *   actually visits, so a filter whose rows cluster in some cells is served as
  *   well as one spread evenly. It scores only the eligible rows
  *   (IVFSearcher.searchRows over the eligible slots the service keeps with the
@@ -59,6 +63,9 @@ export function planSearch(p: PlanInput): SearchPlan {
   const nlist = p.nlist ?? 1;
   const nprobe = effectiveNprobe(nlist, p.nprobe);
   if (!p.filtered || p.eligible >= p.live) return { strategy: 'ivf-probe', nprobe, target: null, skipFirst };
-  const target = Math.max(1, Math.round((PROBE_ELIGIBLE_SHARE * nprobe * p.live) / nlist));
+  // Never fewer rows than s × nprobe cells hold (s² × the unfiltered rows): as a
+  // filter lets nearly every row through, the query nears the unfiltered probe.
+  const s = p.eligible / Math.max(1, p.live);
+  const target = Math.max(1, Math.round((Math.max(PROBE_ELIGIBLE_SHARE, s * s) * nprobe * p.live) / nlist));
   return { strategy: 'ivf-rows', nprobe, target, skipFirst };
 }

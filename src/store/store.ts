@@ -188,7 +188,9 @@ export class Store {
       deleteVector: p('DELETE FROM vectors WHERE collection_id = ? AND external_id = ? RETURNING row').pluck(),
       rowInfo: p('SELECT external_id, metadata FROM vectors WHERE collection_id = ? AND row = ?').raw(),
       liveRows: p('SELECT row FROM vectors WHERE collection_id = ?').pluck(),
-      metadataRange: p('SELECT row, metadata FROM vectors WHERE collection_id = ? AND row >= ? AND row < ? AND metadata IS NOT NULL').raw(),
+      metadataRange: p(
+        'SELECT row, metadata FROM vectors WHERE collection_id = ? AND row >= ? AND row < ? AND metadata IS NOT NULL ORDER BY row',
+      ).raw(),
       insertCodec: p(
         `INSERT INTO codecs (collection_id, version, bytes, relative_mse, train_vectors, train_seconds, created_at)
          VALUES (?, (SELECT COALESCE(MAX(version), 0) + 1 FROM codecs WHERE collection_id = ?), ?, ?, ?, ?, ?) RETURNING id, version, created_at AS createdAt`,
@@ -334,7 +336,7 @@ export class Store {
     return this.s.rowInfo.get(collectionId, row) as [string, string | null] | undefined;
   }
 
-  /** [row, metadata JSON] of the live rows in [start, end) that have metadata (rebuilding value indexes). */
+  /** [row, metadata JSON] of the live rows in [start, end) that have metadata, in row order (rebuilding value indexes). */
   metadataRows(collectionId: number, start: number, end: number): IterableIterator<[number, string]> {
     return this.s.metadataRange.iterate(collectionId, start, end) as IterableIterator<[number, string]>;
   }

@@ -292,6 +292,24 @@ describe('filters: every operator and composition, as documented', () => {
     await check([0, 0, 0, 0]);
   });
 
+  it('indexes what is stored: a number JSON cannot hold (1e999, stored as null) is no value, as after a restart', async () => {
+    await t.req('POST', '/collections', { name: 'inf', dimension: D, indexedFields: ['x'] });
+    const vector = JSON.stringify(items[0].vector);
+    const payload = `{"vectors": [{"id": "big", "vector": ${vector}, "metadata": {"x": 1e999}}, {"id": "one", "vector": ${vector}, "metadata": {"x": 1}}]}`;
+    const put = await t.app.inject({ method: 'POST', url: '/collections/inf/vectors', headers: { 'content-type': 'application/json' }, payload });
+    expect(put.statusCode).toBe(200);
+    expect((await t.req('GET', '/collections/inf/vectors/big')).json().metadata).toEqual({ x: null });
+    for (const [filter, ids] of [
+      [{ x: { exists: true } }, ['one']],
+      [{ x: { gt: 0 } }, ['one']],
+      [{ x: { exists: false } }, ['big']],
+    ] as const) {
+      const r = await t.req('POST', '/collections/inf/query', { vector: items[0].vector, k: 5, filter, explain: true });
+      expect(r.json().explain.indexedConditions).toBe(1);
+      expect((r.json().results as { id: string }[]).map((h) => h.id)).toEqual(ids);
+    }
+  });
+
   it('refuses bad indexedFields with a 400', async () => {
     for (const [body, message] of [
       [{ indexedFields: ['n', 'n'] }, /indexedFields lists "n" twice/],

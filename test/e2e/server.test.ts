@@ -91,15 +91,19 @@ describe('pqvec server (real process)', () => {
     expect(JSON.parse(lines[2]).results).toHaveLength(3);
     expect(JSON.parse(lines[3])).toMatchObject({ state: 'succeeded', result: { codecVersion: 1 } });
     expect(JSON.parse(lines[4]).results).toHaveLength(3);
-    const filtered = JSON.parse(lines[5]).results as { metadata: { i: number } }[];
-    expect(filtered).toHaveLength(3);
-    expect(filtered.every((h) => [1, 2, 3, 500].includes(h.metadata.i))).toBe(true);
-    const report = JSON.parse(lines[6]);
+    expect(JSON.parse(lines[5])).toMatchObject({ name: 'demo', indexedFields: ['i'] });
+    const filtered = JSON.parse(lines[6]);
+    expect(filtered.results).toHaveLength(3);
+    expect(
+      filtered.results.every((h: { metadata: { i: number } }) => [1, 2, 3].includes(h.metadata.i) || (h.metadata.i >= 500 && h.metadata.i < 510)),
+    ).toBe(true);
+    expect(filtered.explain).toMatchObject({ strategy: 'flat-scan', eligible: 13, conditions: 3, indexedConditions: 3 });
+    const report = JSON.parse(lines[7]);
     expect(report).toMatchObject({ codecVersion: 1, queries: 100, k: 10, rerank: 4 });
     expect(report.recallAtK).toBeGreaterThan(0.5);
-    expect(JSON.parse(lines[7])).toMatchObject({ name: 'demo', count: 1000, trained: true, bytesPerVector: 4 });
-    expect(JSON.parse(lines[8])).toMatchObject({ id: 'doc-7', metadata: { i: 7 } });
-    expect(lines[9]).toBe('204');
+    expect(JSON.parse(lines[8])).toMatchObject({ name: 'demo', count: 1000, trained: true, bytesPerVector: 4, indexedFields: ['i'] });
+    expect(JSON.parse(lines[9])).toMatchObject({ id: 'doc-7', metadata: { i: 7 } });
+    expect(lines[10]).toBe('204');
   });
 
   it('serves a session, stops cleanly and answers identically after a restart', async () => {

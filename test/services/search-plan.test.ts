@@ -19,7 +19,7 @@ describe('search plan', () => {
     });
   });
 
-  it('IVF: probes nprobe cells unfiltered; filtered, scores eligible rows of the nearest cells until they held 0.3 × nprobe × the average cell', () => {
+  it('IVF: probes nprobe cells unfiltered; filtered, scores eligible rows of the nearest cells until they held max(0.3, s²) × nprobe × the average cell', () => {
     expect(planSearch({ ...ivf, eligible: 60_000, filtered: false })).toEqual({ strategy: 'ivf-probe', nprobe: 16, target: null, skipFirst: false });
     // 16 cells of 234.4 rows: 3,750 rows unfiltered, 1,125 eligible ones filtered.
     expect(planSearch({ ...ivf, eligible: 30_000, filtered: true })).toEqual({ strategy: 'ivf-rows', nprobe: 16, target: 1125, skipFirst: false });
@@ -28,6 +28,9 @@ describe('search plan', () => {
     // Tombstones shrink the average cell.
     expect(planSearch({ ...ivf, live: 30_000, eligible: 600, filtered: true })).toMatchObject({ target: 563 });
     expect(planSearch({ ...ivf, eligible: 0, filtered: true })).toMatchObject({ strategy: 'ivf-rows', target: 1125 });
+    // A broad filter nears the unfiltered probe: s² × 3,750 rows at s = 0.9 and 0.999.
+    expect(planSearch({ ...ivf, eligible: 54_000, filtered: true })).toMatchObject({ strategy: 'ivf-rows', target: 3038 });
+    expect(planSearch({ ...ivf, eligible: 59_940, filtered: true })).toMatchObject({ strategy: 'ivf-rows', target: 3743 });
     // A filter that lets every live row through is no filter.
     expect(planSearch({ ...ivf, eligible: 60_000, filtered: true })).toEqual({ strategy: 'ivf-probe', nprobe: 16, target: null, skipFirst: false });
   });

@@ -72,7 +72,7 @@ export const IndexedFields = z
     `Metadata fields (dotted paths, as filters name them: "label", "author.country") whose values the service indexes in memory, at most ${HARD_LIMITS.maxIndexedFields}. ` +
       'A filter whose conditions are all on indexed fields gets its matches from the indexes without reading any metadata; ' +
       'with some, only the rows those conditions let through have their metadata read. Results are the same either way. ' +
-      'Indexes are kept up to date on every write and rebuilt at start-up; each costs ~12 bytes per value held (an array holds several).',
+      'Indexes are kept up to date on every write and rebuilt at start-up; each costs 12 bytes per number held (an array holds several), more per string (its characters), 4 per row holding a value.',
   );
 
 export const CreateCollectionBody = z

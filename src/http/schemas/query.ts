@@ -20,8 +20,9 @@ export const Nprobe = z
   .optional()
   .describe(
     'IVF collections: cells visited per query (more = higher recall, slower; capped at nlist). Default ' +
-      `nlist / ${AUTO.nprobeDivisor} rounded up, at least ${AUTO.minNprobe}. A query that finds fewer than k candidates in its cells ` +
-      '(selective filter) goes on to the next nearest cells until it has k. Ignored by flat indexes.',
+      `nlist / ${AUTO.nprobeDivisor} rounded up, at least ${AUTO.minNprobe}. With a filter, it sets how many eligible vectors are scored ` +
+      '(see explain.target) rather than the cells. A query that finds fewer than k × rerank candidates in its cells goes on to the ' +
+      'next nearest cells until it has them. Ignored by flat indexes.',
   );
 
 const SCALAR_HELP = 'a string, number or boolean';
@@ -138,14 +139,16 @@ export const SearchExplain = z
       .enum(['exact', 'flat-scan', 'ivf-probe', 'ivf-rows'])
       .describe(
         'exact: untrained, exact distances. flat-scan: every code scanned, rows the filter leaves out skipped. ' +
-          'ivf-probe: no filter; the codes of the nprobe nearest cells scanned. ' +
+          'ivf-probe: no filter (or one every live vector passes); the codes of the nprobe nearest cells scanned. ' +
           'ivf-rows: a filter on an IVF index; only eligible vectors scored, in the nearest cells until they held `target` of them.',
       ),
     nprobe: z.int().nullable().describe('IVF: the nearest cells an unfiltered query visits (more when they hold fewer than k × rerank vectors).'),
     target: z
       .int()
       .nullable()
-      .describe('ivf-rows: eligible vectors the visited cells must hold, 0.3 × nprobe × the average cell (more until k × rerank are found).'),
+      .describe(
+        'ivf-rows: eligible vectors the visited cells must hold: max(0.3, s²) × nprobe × the average cell for a filter of selectivity s (more until k × rerank are found).',
+      ),
     eligible: z.int().describe('Live vectors the filter lets through (all live vectors without a filter).'),
     live: z.int().describe('Live vectors in the collection.'),
     conditions: z.int().nullable().describe('Conditions of the filter (each operator on a field counts one); null without a filter.'),

@@ -421,13 +421,13 @@ export interface components {
         };
         SearchExplain: {
             /**
-             * @description exact: untrained, exact distances. flat-scan: every code scanned, rows the filter leaves out skipped. ivf-probe: no filter; the codes of the nprobe nearest cells scanned. ivf-rows: a filter on an IVF index; only eligible vectors scored, in the nearest cells until they held `target` of them.
+             * @description exact: untrained, exact distances. flat-scan: every code scanned, rows the filter leaves out skipped. ivf-probe: no filter (or one every live vector passes); the codes of the nprobe nearest cells scanned. ivf-rows: a filter on an IVF index; only eligible vectors scored, in the nearest cells until they held `target` of them.
              * @enum {string}
              */
             strategy: "exact" | "flat-scan" | "ivf-probe" | "ivf-rows";
             /** @description IVF: the nearest cells an unfiltered query visits (more when they hold fewer than k × rerank vectors). */
             nprobe: number | null;
-            /** @description ivf-rows: eligible vectors the visited cells must hold, 0.3 × nprobe × the average cell (more until k × rerank are found). */
+            /** @description ivf-rows: eligible vectors the visited cells must hold: max(0.3, s²) × nprobe × the average cell for a filter of selectivity s (more until k × rerank are found). */
             target: number | null;
             /** @description Live vectors the filter lets through (all live vectors without a filter). */
             eligible: number;
@@ -695,7 +695,7 @@ export interface operations {
                         /** @description Retrain automatically once the collection has grown to this factor × the vectors it held at the last training (e.g. 2). */
                         retrainAfterGrowth?: number;
                     } | null;
-                    /** @description Metadata fields (dotted paths, as filters name them: "label", "author.country") whose values the service indexes in memory, at most 16. A filter whose conditions are all on indexed fields gets its matches from the indexes without reading any metadata; with some, only the rows those conditions let through have their metadata read. Results are the same either way. Indexes are kept up to date on every write and rebuilt at start-up; each costs ~12 bytes per value held (an array holds several). */
+                    /** @description Metadata fields (dotted paths, as filters name them: "label", "author.country") whose values the service indexes in memory, at most 16. A filter whose conditions are all on indexed fields gets its matches from the indexes without reading any metadata; with some, only the rows those conditions let through have their metadata read. Results are the same either way. Indexes are kept up to date on every write and rebuilt at start-up; each costs 12 bytes per number held (an array holds several), more per string (its characters), 4 per row holding a value. */
                     indexedFields?: string[];
                 };
             };
@@ -1213,7 +1213,7 @@ export interface operations {
                     k?: number;
                     /** @description Trained collections: the best k × rerank candidates by ADC are re-ranked by exact distance on the stored vectors (read from disk, never held in memory). 0 = ADC only. Default 4; at most MAX_RERANK (default 100). */
                     rerank?: number;
-                    /** @description IVF collections: cells visited per query (more = higher recall, slower; capped at nlist). Default nlist / 16 rounded up, at least 8. A query that finds fewer than k candidates in its cells (selective filter) goes on to the next nearest cells until it has k. Ignored by flat indexes. */
+                    /** @description IVF collections: cells visited per query (more = higher recall, slower; capped at nlist). Default nlist / 16 rounded up, at least 8. With a filter, it sets how many eligible vectors are scored (see explain.target) rather than the cells. A query that finds fewer than k × rerank candidates in its cells goes on to the next nearest cells until it has them. Ignored by flat indexes. */
                     nprobe?: number;
                     filter?: components["schemas"]["Filter"];
                     /**
@@ -1317,7 +1317,7 @@ export interface operations {
                     k?: number;
                     /** @description Trained collections: the best k × rerank candidates by ADC are re-ranked by exact distance on the stored vectors (read from disk, never held in memory). 0 = ADC only. Default 4; at most MAX_RERANK (default 100). */
                     rerank?: number;
-                    /** @description IVF collections: cells visited per query (more = higher recall, slower; capped at nlist). Default nlist / 16 rounded up, at least 8. A query that finds fewer than k candidates in its cells (selective filter) goes on to the next nearest cells until it has k. Ignored by flat indexes. */
+                    /** @description IVF collections: cells visited per query (more = higher recall, slower; capped at nlist). Default nlist / 16 rounded up, at least 8. With a filter, it sets how many eligible vectors are scored (see explain.target) rather than the cells. A query that finds fewer than k × rerank candidates in its cells goes on to the next nearest cells until it has them. Ignored by flat indexes. */
                     nprobe?: number;
                     /** @description Seed of the sample. Default 42. */
                     seed?: number;
