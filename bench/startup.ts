@@ -2,10 +2,13 @@
  * Start-up speed: how long rebuilding a collection's in-memory index from SQLite
  * takes (codes from 1,024-row segments, live rows and ids from the vectors table).
  *
- *   npm run bench:startup [-- --rows 1000000 --m 16]
+ *   npm run bench:startup [-- --rows 1000000 --m 16 --indexed label,r --out bench/results/startup.json]
  *
  * Writes rows through the store (not HTTP) to build the database quickly, then
- * times CollectionService.load() over several rounds. Writes bench/results/startup.json.
+ * times CollectionService.load() over several rounds. With --indexed, every row
+ * gets metadata {label: row mod 10, r: uniform [0, 1), tags: one of four} and
+ * the listed fields are indexed, so the load also rebuilds their value indexes
+ * from the stored metadata. Writes bench/results/startup.json (or --out).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,10 +30,12 @@ const { values: args } = parseArgs({
     rows: { type: 'string', default: '1000000' },
     m: { type: 'string', default: '16' },
     rounds: { type: 'string', default: '5' },
+    indexed: { type: 'string', default: '' },
     out: { type: 'string', default: resolve(REPO_ROOT, 'bench/results/startup.json') },
   },
 });
 const rows = Number(args.rows);
+const indexedFields = args.indexed === '' ? [] : args.indexed.split(',');
 const m = Number(args.m);
 const d = m;
 const dir = mkdtempSync(join(tmpdir(), 'pqvec-startup-'));
@@ -38,7 +43,7 @@ const silent = { info() {}, warn() {}, error() {} };
 try {
   const { db, path } = openDatabase(dir, { synchronous: 'NORMAL' });
   const store = new Store(db);
-  const col = store.createCollection('big', d, 'l2', { type: 'pq', m, nbits: 8 }, null);
+  const col = store.createCollection('big', d, 'l2', { type: 'pq', m, nbits: 8 }, null, indexedFields);
   const train = new Float32Array(4096 * d).map(() => Math.random());
   const { pq } = ProductQuantizer.train(train, 4096, d, { m }, { iterations: 2 });
   const codec = store.insertCodec(col.id, serializeCodec(new FlatCodec(pq)), { relativeMse: 0, trainVectors: 4096, trainSeconds: 0 });
@@ -50,7 +55,8 @@ try {
     const items = Array.from({ length: n }, (_, i) => ({
       id: `id-${s + i}`,
       vector: train.subarray(((s + i) % 4096) * d, (((s + i) % 4096) + 1) * d),
-      metadata: null,
+      metadata:
+        indexedFields.length === 0 ? null : JSON.stringify({ label: (s + i) % 10, r: Math.random(), tags: [['a', 'b', 'c', 'd'][(s + i) % 4]] }),
     }));
     const codes = new Uint8Array(n * m).map(() => (Math.random() * 256) | 0);
     store.upsertVectors(col.id, s, items, { codecId: codec.id, codeSize: m, data: codes });
@@ -69,12 +75,16 @@ try {
   db.close();
   times.sort((a, b) => a - b);
   const median = times[times.length >> 1];
-  console.log(`load of ${rows} rows (${m}-byte codes): median ${median.toFixed(0)} ms (${times.map((t) => t.toFixed(0)).join(', ')})`);
+  const what = indexedFields.length === 0 ? '' : `, value indexes of ${indexedFields.join(', ')}`;
+  console.log(`load of ${rows} rows (${m}-byte codes${what}): median ${median.toFixed(0)} ms (${times.map((t) => t.toFixed(0)).join(', ')})`);
   mkdirSync(resolve(args.out, '..'), { recursive: true });
   writeFileSync(
     args.out,
-    JSON.stringify({ date: new Date().toISOString(), machine: machineSummary(), rows, codeBytes: m, loadMsMedian: median, loadMs: times }, null, 2) +
-      '\n',
+    JSON.stringify(
+      { date: new Date().toISOString(), machine: machineSummary(), rows, codeBytes: m, indexedFields, loadMsMedian: median, loadMs: times },
+      null,
+      2,
+    ) + '\n',
   );
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -154,6 +154,14 @@ export const RETRY_AFTER_SECONDS = 1;
 export const SKIP_FIRST_BELOW = 0.4;
 
 /**
+ * A filtered query on a flat index reads only the eligible rows' codes (from a
+ * list kept with the filter's mask, 4 bytes per eligible row) when fewer than
+ * this share of the rows are eligible; above, it scans every code with the
+ * skip map, which reads codes in order.
+ */
+export const FLAT_ROWS_BELOW = 0.75;
+
+/**
  * A filtered IVF query (ivf-rows) visits cells nearest first until they held
  * PROBE_ELIGIBLE_SHARE × the rows an unfiltered query's nprobe cells hold on
  * average, in eligible rows (then more until k × rerank are found). Fewer

@@ -87,6 +87,58 @@ export function adcScan(
   }
 }
 
+/**
+ * Scans the code rows listed in rows[from .. to) and offers each to `heap`
+ * under its row number: a filter's eligible rows, read without touching the
+ * others. Same sums as adcDistance, bit for bit; with 256-entry tables and m a
+ * multiple of 4, codes are read four to a uint32 load.
+ */
+export function adcScanRows(
+  codes: Uint8Array,
+  rows: Int32Array,
+  from: number,
+  to: number,
+  m: number,
+  table: Float32Array,
+  ksub: number,
+  heap: TopK,
+): void {
+  let thr = heap.threshold();
+  if (ksub === 256 && LITTLE_ENDIAN && codes.byteOffset % 4 === 0 && m % 4 === 0) {
+    const w = new Uint32Array(codes.buffer, codes.byteOffset, codes.length >> 2);
+    const words = m >> 2;
+    for (let i = from; i < to; i++) {
+      const r = rows[i];
+      let a0 = 0;
+      let a1 = 0;
+      let a2 = 0;
+      let a3 = 0;
+      // Word k holds the codes of sub-spaces 4k .. 4k + 3, whose tables start at 1,024 k.
+      for (let k = 0, o = r * words, b = 0; k < words; k++, o++, b += 1024) {
+        const v = w[o];
+        a0 += table[b + (v & 255)];
+        a1 += table[b + 256 + ((v >>> 8) & 255)];
+        a2 += table[b + 512 + ((v >>> 16) & 255)];
+        a3 += table[b + 768 + (v >>> 24)];
+      }
+      const dist = a0 + a1 + (a2 + a3);
+      if (dist < thr) {
+        heap.push(dist, r);
+        thr = heap.threshold();
+      }
+    }
+    return;
+  }
+  for (let i = from; i < to; i++) {
+    const r = rows[i];
+    const dist = adcDistance(codes, r, m, table, ksub);
+    if (dist < thr) {
+      heap.push(dist, r);
+      thr = heap.threshold();
+    }
+  }
+}
+
 // Unrolled kernels for the common code sizes (256-entry tables), reading codes as
 // little-endian uint32 words. Same summation order as adcDistance; same id and skip rules as adcScan.
 

@@ -343,9 +343,11 @@ export class ComputePool {
     k: number;
     /** See ScanTask.skipFirst; default true. */
     skipFirst?: boolean;
+    /** Score only these rows (a filter's eligible rows, see ScanTask.eligible). */
+    eligible?: Int32Array;
     signal?: AbortSignal;
   }): Promise<Neighbours[]> {
-    const split = ranges(args.rows, this.threads, MIN_ROWS_PER_TASK);
+    const split = ranges(args.eligible?.length ?? args.rows, this.threads, MIN_ROWS_PER_TASK);
     const { key, bytes } = codecHandle(args.codec);
     const queries = toShared(args.queries);
     const parts = await this.admitted(split.length, () =>
@@ -359,6 +361,7 @@ export class ComputePool {
             skipFirst: args.skipFirst ?? true,
             start,
             end,
+            eligible: args.eligible ?? null,
             metric: args.metric,
             queries,
             nq: args.nq,

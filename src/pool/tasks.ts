@@ -104,8 +104,10 @@ export interface ScanTask extends QueryBatch, CodecRef {
    * beat the heap's threshold (most rows eligible: no per-row look-up or branch).
    */
   skipFirst: boolean;
+  /** Rows [start, end) are scanned; with `eligible` (a filter's eligible rows), rows eligible[start .. end) instead, `dead` unread. */
   start: number;
   end: number;
+  eligible: Int32Array | null;
 }
 
 export interface TrainCoarseTask {

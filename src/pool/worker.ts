@@ -7,7 +7,7 @@
  * cached per worker, parsed once, not once per task. Whatever a task throws
  * leaves as a PortableError, so its name, message and code survive.
  */
-import { adcScan } from '../core/adc.js';
+import { adcScan, adcScanRows } from '../core/adc.js';
 import type { Codec, FlatCodec, IVFCodec } from '../core/codec.js';
 import { dot, l2sq, normalizeRows, rankingDistance } from '../core/distance.js';
 import { CoarseQuantizer, type IVFSearcher, trainCoarse as trainCoarseQuantizer } from '../core/ivf.js';
@@ -158,6 +158,12 @@ const handlers: TaskHandlers = {
     const heaps: TopK[] = [];
     for (let q = 0; q < task.nq; q++) {
       codec.distanceTable(task.queries, q * codec.d, task.metric, table);
+      if (task.eligible !== null) {
+        const heap = new TopK(task.k);
+        adcScanRows(task.codes, task.eligible, task.start, task.end, m, table, codec.ksub, heap);
+        heaps.push(heap);
+        continue;
+      }
       const heap = new TopK(task.k, task.skipFirst ? null : task.dead);
       adcScan(task.codes, task.start, task.end, m, table, codec.ksub, heap, 0, task.skipFirst ? task.dead : null);
       heaps.push(heap);

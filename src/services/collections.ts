@@ -544,6 +544,8 @@ export class CollectionService {
             nq,
             k: candidates,
             skipFirst: plan.skipFirst,
+            // flat-rows is only planned for a filter: its eligible rows are cached with the filter's skip map.
+            eligible: plan.strategy === 'flat-rows' ? match!.rowsFor(skipped) : undefined,
             signal,
           });
     const t1 = performance.now();

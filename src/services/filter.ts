@@ -189,6 +189,8 @@ interface MaskEntry {
   skip: (Skip & { rows: number; covered: number; deadChanges: number }) | null;
   /** The eligible IVF slots of that skip map, and the lists layout they were read from. */
   slots: { of: Skip; lists: object; layout: number; slots: EligibleSlots } | null;
+  /** The eligible rows of that skip map, in order. */
+  listed: { of: Skip; rows: Int32Array } | null;
 }
 
 /** Rows a scan leaves out (one byte per row, 1 = out), and how many it keeps. */
@@ -213,6 +215,8 @@ export interface FilterMatch {
    * its move count) stay.
    */
   slotsFor(skip: Skip, view: ListsView, owner: object, layout: number): EligibleSlots;
+  /** The eligible rows of a skip map from skipFor, in order (shared memory), kept with it. */
+  rowsFor(skip: Skip): Int32Array;
 }
 
 /** Match masks of recently used filters for one collection. */
@@ -245,6 +249,7 @@ export class FilterMasks {
         extending: Promise.resolve(),
         skip: null,
         slots: null,
+        listed: null,
       };
     } else {
       this.masks.delete(f.key); // re-insert: Map order doubles as LRU order
@@ -282,6 +287,13 @@ export class FilterMasks {
         const slots = eligibleSlots(view, of.skip, of.eligible);
         entry.slots = { of, lists: owner, layout, slots };
         return slots;
+      },
+      rowsFor: (of) => {
+        if (entry.listed?.of === of) return entry.listed.rows;
+        const rows = new Int32Array(new SharedArrayBuffer(Math.max(1, of.eligible) * 4));
+        for (let r = 0, n = 0; n < of.eligible; r++) if (of.skip[r] === 0) rows[n++] = r;
+        entry.listed = { of, rows: rows.subarray(0, of.eligible) };
+        return entry.listed.rows;
       },
     };
   }

@@ -211,7 +211,7 @@ describe('filters: every operator and composition, as documented', () => {
     expect(r.json().warnings).toEqual([
       'filter: the eq condition on "b" compares with a string, but the stored values of "b" are boolean; it matches no row (values match only the same JSON type)',
     ]);
-    expect(r.json().explain).toMatchObject({ strategy: 'flat-scan', eligible: 0, live: N });
+    expect(r.json().explain).toMatchObject({ strategy: 'flat-rows', eligible: 0, live: N });
     const typo = await t.req('POST', '/collections/ivf/query', { vector: items[0].vector, k: 5, filter: { colour: { ne: 'red' } } });
     expect(typo.json().warnings).toEqual([
       'filter: no stored row has a value at "colour"; the ne condition on it is evaluated anyway, and it holds for every row',

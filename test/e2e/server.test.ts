@@ -97,7 +97,7 @@ describe('pqvec server (real process)', () => {
     expect(
       filtered.results.every((h: { metadata: { i: number } }) => [1, 2, 3].includes(h.metadata.i) || (h.metadata.i >= 500 && h.metadata.i < 510)),
     ).toBe(true);
-    expect(filtered.explain).toMatchObject({ strategy: 'flat-scan', eligible: 13, conditions: 3, indexedConditions: 3 });
+    expect(filtered.explain).toMatchObject({ strategy: 'flat-rows', eligible: 13, conditions: 3, indexedConditions: 3 });
     const report = JSON.parse(lines[7]);
     expect(report).toMatchObject({ codecVersion: 1, queries: 100, k: 10, rerank: 4 });
     expect(report.recallAtK).toBeGreaterThan(0.5);

@@ -4,7 +4,7 @@ import { planSearch } from '../../src/services/search-plan.js';
 const ivf = { index: 'ivf' as const, rows: 60_000, live: 60_000, nlist: 256 };
 
 describe('search plan', () => {
-  it('untrained: exact; flat: a scan with the skip map, whatever the filter', () => {
+  it('untrained: exact; flat with a narrow filter: its eligible rows', () => {
     expect(planSearch({ index: 'exact', rows: 10, live: 10, eligible: 1, filtered: true })).toEqual({
       strategy: 'exact',
       nprobe: null,
@@ -12,7 +12,7 @@ describe('search plan', () => {
       skipFirst: true,
     });
     expect(planSearch({ index: 'flat', rows: 10, live: 10, eligible: 1, filtered: true })).toEqual({
-      strategy: 'flat-scan',
+      strategy: 'flat-rows',
       nprobe: null,
       target: null,
       skipFirst: true,
@@ -33,6 +33,13 @@ describe('search plan', () => {
     expect(planSearch({ ...ivf, eligible: 59_940, filtered: true })).toMatchObject({ strategy: 'ivf-rows', target: 3743 });
     // A filter that lets every live row through is no filter.
     expect(planSearch({ ...ivf, eligible: 60_000, filtered: true })).toEqual({ strategy: 'ivf-probe', nprobe: 16, target: null, skipFirst: false });
+  });
+
+  it('flat: lists the eligible rows of a filter that lets through fewer than FLAT_ROWS_BELOW of the rows, else scans', () => {
+    const flat = { index: 'flat' as const, rows: 1000, live: 900 };
+    expect(planSearch({ ...flat, eligible: 749, filtered: true }).strategy).toBe('flat-rows');
+    expect(planSearch({ ...flat, eligible: 750, filtered: true }).strategy).toBe('flat-scan');
+    expect(planSearch({ ...flat, eligible: 900, filtered: false }).strategy).toBe('flat-scan');
   });
 
   it('looks rows up before their distance when fewer than SKIP_FIRST_BELOW of the scanned rows are eligible', () => {

@@ -136,9 +136,10 @@ export const Hit = z
 export const SearchExplain = z
   .object({
     strategy: z
-      .enum(['exact', 'flat-scan', 'ivf-probe', 'ivf-rows'])
+      .enum(['exact', 'flat-scan', 'flat-rows', 'ivf-probe', 'ivf-rows'])
       .describe(
-        'exact: untrained, exact distances. flat-scan: every code scanned, rows the filter leaves out skipped. ' +
+        'exact: untrained, exact distances. flat-scan: every code scanned, rows deleted or left out by a broad filter skipped. ' +
+          'flat-rows: a filter on a flat index; only the eligible vectors’ codes read. ' +
           'ivf-probe: no filter (or one every live vector passes); the codes of the nprobe nearest cells scanned. ' +
           'ivf-rows: a filter on an IVF index; only eligible vectors scored, in the nearest cells until they held `target` of them.',
       ),

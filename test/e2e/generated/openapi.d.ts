@@ -421,10 +421,10 @@ export interface components {
         };
         SearchExplain: {
             /**
-             * @description exact: untrained, exact distances. flat-scan: every code scanned, rows the filter leaves out skipped. ivf-probe: no filter (or one every live vector passes); the codes of the nprobe nearest cells scanned. ivf-rows: a filter on an IVF index; only eligible vectors scored, in the nearest cells until they held `target` of them.
+             * @description exact: untrained, exact distances. flat-scan: every code scanned, rows deleted or left out by a broad filter skipped. flat-rows: a filter on a flat index; only the eligible vectors’ codes read. ivf-probe: no filter (or one every live vector passes); the codes of the nprobe nearest cells scanned. ivf-rows: a filter on an IVF index; only eligible vectors scored, in the nearest cells until they held `target` of them.
              * @enum {string}
              */
-            strategy: "exact" | "flat-scan" | "ivf-probe" | "ivf-rows";
+            strategy: "exact" | "flat-scan" | "flat-rows" | "ivf-probe" | "ivf-rows";
             /** @description IVF: the nearest cells an unfiltered query visits (more when they hold fewer than k × rerank vectors). */
             nprobe: number | null;
             /** @description ivf-rows: eligible vectors the visited cells must hold: max(0.3, s²) × nprobe × the average cell for a filter of selectivity s (more until k × rerank are found). */
