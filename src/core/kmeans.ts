@@ -25,7 +25,7 @@ import { dot, l2sq } from './distance.js';
 import { QuantizerInputError, checkInteger } from './errors.js';
 import { matmulABt } from './linalg.js';
 import { Rng, sampleIndices } from './rng.js';
-import { KMEANS_DEFAULTS } from '../tunables.js';
+import { KMEANS_DEFAULTS, KMEANS_ELKAN_MAX_BYTES } from '../tunables.js';
 
 export interface KMeansOptions {
   /** Number of centroids. */
@@ -42,6 +42,8 @@ export interface KMeansOptions {
   init?: 'random' | 'kmeans++';
   /** Start from these centroids (k × d) instead of seeding: a warm start. */
   initialCentroids?: Float32Array;
+  /** Per-(point, centroid) bounds are kept while they take at most this many bytes. Default KMEANS_ELKAN_MAX_BYTES. */
+  maxBoundBytes?: number;
 }
 
 export interface KMeansResult {
@@ -63,6 +65,8 @@ export interface KMeansResult {
   distanceComputations: number;
   /** Empty clusters refilled by splitting. */
   splits: number;
+  /** Whether per-(point, centroid) bounds were kept (see maxBoundBytes). */
+  pointBounds: boolean;
   warnings: string[];
 }
 
@@ -106,7 +110,7 @@ export function kmeans(data: Float32Array, n: number, d: number, options: KMeans
     );
   }
 
-  const state = new Lloyd(x, nt, d, k);
+  const state = new Lloyd(x, nt, d, k, nt * k * 4 <= (options.maxBoundBytes ?? KMEANS_ELKAN_MAX_BYTES));
   if (options.initialCentroids !== undefined) {
     if (options.initialCentroids.length !== k * d) {
       throw new QuantizerInputError(`initialCentroids holds ${options.initialCentroids.length} values, expected k × d = ${k * d}`);
@@ -144,6 +148,7 @@ export function kmeans(data: Float32Array, n: number, d: number, options: KMeans
     nTrain: nt,
     distanceComputations: state.distanceComputations,
     splits: state.splits,
+    pointBounds: state.lbE !== null,
     warnings,
   };
 }
@@ -264,7 +269,9 @@ function rowsEqual(x: Float32Array, a: number, b: number, d: number): boolean {
  * - Elkan (2003), refreshed lazily: lbE[i·k + j] ≤ d(x_i, c_j) as of step
  *   tE[i·G + g(j)]; it is brought up to date only when the point's group is
  *   visited, by subtracting how far c_j has moved since (drift history D), so
- *   no step pays for all n × k bounds.
+ *   no step pays for all n × k bounds. Kept only while n × k bounds fit
+ *   KMEANS_ELKAN_MAX_BYTES (lbE null otherwise): without them, every centroid
+ *   of a group the point's group bound cannot rule out gets its distance.
  * Always u[i] ≥ d(x_i, c_a(i)).
  */
 class Lloyd {
@@ -273,7 +280,7 @@ class Lloyd {
   readonly counts: Int32Array;
   private readonly sums: Float64Array; // k × d, Σ of the points of each cluster (kept incrementally)
   private readonly u: Float64Array;
-  private readonly lbE: Float32Array; // n × k
+  readonly lbE: Float32Array | null; // n × k, or null (see above)
   private lbG = new Float32Array(0); // n × G
   private tE = new Int32Array(0); // n × G: the step lbE of that group is valid at
   private G = 1;
@@ -292,13 +299,14 @@ class Lloyd {
     private readonly n: number,
     private readonly d: number,
     private readonly k: number,
+    pointBounds: boolean,
   ) {
     this.c = new Float32Array(k * d);
     this.a = new Int32Array(n);
     this.counts = new Int32Array(k);
     this.sums = new Float64Array(k * d);
     this.u = new Float64Array(n);
-    this.lbE = new Float32Array(n * k);
+    this.lbE = pointBounds ? new Float32Array(n * k) : null;
     this.move = new Float64Array(k);
     this.drift = new Float64Array(32 * k);
   }
@@ -347,7 +355,7 @@ class Lloyd {
     c.set(reordered);
     this.G = G;
     this.lbG = new Float32Array(this.n * G);
-    this.tE = new Int32Array(this.n * G);
+    if (this.lbE !== null) this.tE = new Int32Array(this.n * G);
     this.maxMove = new Float64Array(G);
   }
 
@@ -373,7 +381,7 @@ class Lloyd {
         for (let j = 0; j < k; j++) {
           // Subtract the rounding slack of the norm form so the bound stays valid.
           const v = down(Math.sqrt(Math.max(0, d2[o + j] - slack * (xNorms[r] + cNorms[j]))));
-          lbE[i * k + j] = v;
+          if (lbE !== null) lbE[i * k + j] = v;
           if (j !== best && v < lbG[go + groupOf[j]]) lbG[go + groupOf[j]] = v;
         }
         a[i] = best;
@@ -454,7 +462,7 @@ class Lloyd {
         for (let j = gStart[g]; j < gStart[g + 1]; j++) {
           if (j === ai) continue;
           // Bring c_j's bound up to date: it loosens by how far c_j moved since it was set.
-          let bound = lbE[eo + j] - (drift[now + j] - drift[then + j]);
+          let bound = lbE === null ? -1 : lbE[eo + j] - (drift[now + j] - drift[then + j]);
           if (bound < bestD) {
             bound = this.dist(i, j);
             if (bound < bestD) {
@@ -469,20 +477,20 @@ class Lloyd {
               }
               best = j;
               bestD = bound;
-              lbE[eo + j] = down(bound);
+              if (lbE !== null) lbE[eo + j] = down(bound);
               continue;
             }
           }
-          lbE[eo + j] = down(bound);
+          if (lbE !== null) lbE[eo + j] = down(bound);
           if (bound < groupLb) groupLb = bound;
         }
         lbG[o + g] = down(groupLb);
-        tE[o + g] = this.step;
+        if (lbE !== null) tE[o + g] = this.step;
       }
       u[i] = bestD;
       if (best !== ai) {
         // The old centroid becomes an ordinary one for this point; its exact distance is a bound.
-        lbE[eo + ai] = down(ui);
+        if (lbE !== null) lbE[eo + ai] = down(ui);
         const ga = groupOf[ai];
         if (ui < lbG[o + ga]) lbG[o + ga] = down(ui);
         this.moveTo(i, ai, best);
@@ -536,7 +544,7 @@ class Lloyd {
       this.moveTo(p, big, e);
       nonEmpty++;
       u[p] = this.dist(p, e);
-      lbE[p * k + big] = down(dOld);
+      if (lbE !== null) lbE[p * k + big] = down(dOld);
       const gb = groupOf[big];
       if (dOld < lbG[p * G + gb]) lbG[p * G + gb] = down(dOld);
       refilled++;

@@ -220,6 +220,7 @@ export class TrainingJob {
         encodedVectors: switched.encodedVectors,
         seconds: (performance.now() - started) / 1000,
         phaseSeconds: this.phaseSeconds,
+        peakRssBytes: process.resourceUsage().maxRSS * 1024,
         warnings,
       };
       this.record.state = 'succeeded';

@@ -66,6 +66,8 @@ export interface TrainResult {
   seconds: number;
   /** Seconds spent in each phase. */
   phaseSeconds: Record<string, number>;
+  /** The process's peak RSS (bytes, process.resourceUsage().maxRSS) when the job ended; absent in results stored before it was recorded. */
+  peakRssBytes?: number;
   warnings: string[];
 }
 

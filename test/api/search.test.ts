@@ -136,6 +136,9 @@ describe('query and training API', () => {
     expect(result).toMatchObject({ codecVersion: 1, trainVectors: 1200, encodedVectors: 1200 });
     expect(result.relativeMse).toBeGreaterThan(0);
     expect(result.relativeMse).toBeLessThan(0.05);
+    // The process's peak RSS: at least what it holds now, and a plausible size (the test process, under 8 GiB).
+    expect(result.peakRssBytes).toBeGreaterThanOrEqual(process.memoryUsage().rss * 0.5);
+    expect(result.peakRssBytes).toBeLessThan(8 * 2 ** 30);
     expect((result.warnings as string[]).join()).toMatch(/4\.7 per centroid/);
 
     const stats = (await t.req('GET', '/collections/s')).json();

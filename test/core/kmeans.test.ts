@@ -46,6 +46,21 @@ describe('kmeans', () => {
     expect(r.distanceComputations).toBeLessThan(n * 48 * r.iterations * 0.5);
   });
 
+  it('without per-(point, centroid) bounds (over maxBoundBytes) reaches the same clustering, computing more distances', () => {
+    for (const k of [7, 64, 300]) {
+      const withBounds = kmeans(x, n, d, { k, maxIterations: 30, seed: 9 });
+      const without = kmeans(x, n, d, { k, maxIterations: 30, seed: 9, maxBoundBytes: 0 });
+      expect([withBounds.pointBounds, without.pointBounds]).toEqual([true, false]);
+      expect(Array.from(without.assignment)).toEqual(Array.from(withBounds.assignment));
+      expect(Array.from(without.centroids)).toEqual(Array.from(withBounds.centroids));
+      expect([without.iterations, without.splits, without.inertia]).toEqual([withBounds.iterations, withBounds.splits, withBounds.inertia]);
+      expect(without.distanceComputations).toBeGreaterThanOrEqual(withBounds.distanceComputations);
+    }
+    // The default budget: n × k × 4 bytes against KMEANS_ELKAN_MAX_BYTES (256 MiB).
+    expect(kmeans(x, n, d, { k: 16, maxIterations: 2, seed: 1, maxBoundBytes: n * 16 * 4 }).pointBounds).toBe(true);
+    expect(kmeans(x, n, d, { k: 16, maxIterations: 2, seed: 1, maxBoundBytes: n * 16 * 4 - 1 }).pointBounds).toBe(false);
+  });
+
   it('is deterministic for a seed (byte-identical centroids) and seed-dependent', () => {
     const a = kmeans(x, n, d, { k: 16, seed: 77 });
     const b = kmeans(x, n, d, { k: 16, seed: 77 });

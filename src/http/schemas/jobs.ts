@@ -69,6 +69,13 @@ export const JobView = z
         encodedVectors: z.int(),
         seconds: z.number(),
         phaseSeconds: z.record(z.string(), z.number()).describe('Seconds spent in each phase.'),
+        peakRssBytes: z
+          .int()
+          .optional()
+          .describe(
+            "The process's peak resident memory when the job ended (worker threads included): an upper bound on what the training needed, " +
+              'since it counts the most the process held at any moment since it started. Absent from jobs of versions before it was recorded.',
+          ),
         warnings: z.array(z.string()),
       })
       .nullable(),

@@ -400,6 +400,8 @@ export interface components {
                 phaseSeconds: {
                     [key: string]: number;
                 };
+                /** @description The process's peak resident memory when the job ended (worker threads included): an upper bound on what the training needed, since it counts the most the process held at any moment since it started. Absent from jobs of versions before it was recorded. */
+                peakRssBytes?: number;
                 warnings: string[];
             } | null;
             error: {
