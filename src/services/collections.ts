@@ -19,7 +19,7 @@ import { deserializeCodec } from '../core/serialize.js';
 import { CollectionIndex } from '../index/collection-index.js';
 import { LEAF_STATS } from '../index/metadata-filter.js';
 import { FieldIndex, ValueIndexes, evaluateIndexed, indexedLeaves, indexedStats } from '../index/value-index.js';
-import type { ComputePool, Neighbours, VectorSource } from '../pool/compute-pool.js';
+import { type ComputePool, type Neighbours, type VectorSource, toShared } from '../pool/compute-pool.js';
 import type { CollectionRecord, JobRecord, Store } from '../store/store.js';
 import { blobToVector } from '../store/vector-blobs.js';
 import {
@@ -210,9 +210,7 @@ export class CollectionService {
     const narrowed = candidates < end - start;
     const lookups = candidates < METADATA_LOOKUP_SHARE * (end - start);
     // Shared, so the subtasks read one copy.
-    const shared = new Uint8Array(new SharedArrayBuffer(Math.max(1, mask.length)));
-    shared.set(mask);
-    const stats = await this.pool.matchRows({ ...scan, candidates: narrowed ? shared : null, candidatesFrom: start, lookups });
+    const stats = await this.pool.matchRows({ ...scan, candidates: narrowed ? toShared(mask) : null, candidatesFrom: start, lookups });
     return { stats, narrowed };
   }
 
@@ -296,8 +294,8 @@ export class CollectionService {
   private setIndexedFields(e: Entry, fields: string[]): Promise<void> {
     return e.indexing.run(async () => {
       if (e.deleted) throw collectionNotFound(e.record.name);
-      const kept = new Map(e.values.fields.map((f) => [f.path.join('.'), f]));
-      const added = new Map(fields.filter((f) => !kept.has(f)).map((f) => [f, new FieldIndex(f.split('.'))]));
+      const kept = (f: string) => e.values.field(f.split('.'));
+      const added = new Map(fields.filter((f) => kept(f) === undefined).map((f) => [f, new FieldIndex(f.split('.'))]));
       const until = e.index.rowCount;
       e.written = [];
       try {
@@ -313,7 +311,7 @@ export class CollectionService {
       }
       this.store.setIndexedFields(e.record.id, fields);
       e.record.indexedFields = fields;
-      e.values = new ValueIndexes(fields.map((f) => kept.get(f) ?? added.get(f)!));
+      e.values = new ValueIndexes(fields.map((f) => kept(f) ?? added.get(f)!));
       // Cached masks counted statistics for the old indexes; they are rebuilt on next use.
       e.masks.clear();
     });

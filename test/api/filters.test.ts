@@ -9,10 +9,10 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/rng.js';
 import { type TestApp, makeApp, waitForJob } from '../helpers/app.js';
+import { type Filter, filterArbitrary } from '../helpers/filters.js';
 
 type Scalar = string | number | boolean;
 type Json = Scalar | null | Json[] | { [k: string]: Json };
-type Filter = { [key: string]: unknown };
 
 const D = 8;
 const N = 240;
@@ -84,28 +84,7 @@ const scalar: fc.Arbitrary<Scalar> = fc.oneof(
   fc.boolean(),
 );
 const bound: fc.Arbitrary<Scalar> = fc.oneof(fc.integer({ min: -1, max: 80 }), fc.constantFrom('2024-06-01', 'b', 'green', 'N'));
-const condition: fc.Arbitrary<unknown> = fc.oneof(
-  scalar,
-  fc.record({ eq: scalar }),
-  fc.record({ ne: scalar }),
-  fc.record({ in: fc.array(scalar, { minLength: 1, maxLength: 4 }) }),
-  fc.record({ nin: fc.array(scalar, { minLength: 1, maxLength: 4 }) }),
-  fc.record({ gt: bound }),
-  fc.record({ gte: bound, lt: bound }),
-  fc.record({ lte: bound }),
-  fc.record({ exists: fc.boolean() }),
-);
-const leafFilter: fc.Arbitrary<Filter> = fc.dictionary(field, condition, { minKeys: 1, maxKeys: 2 });
-const filterArb: fc.Arbitrary<Filter> = fc.letrec((tie) => ({
-  filter: fc.oneof(
-    { depthSize: 'small', withCrossShrink: true },
-    leafFilter,
-    fc.record({ and: fc.array(tie('filter'), { minLength: 1, maxLength: 3 }) }),
-    fc.record({ or: fc.array(tie('filter'), { minLength: 1, maxLength: 3 }) }),
-    fc.record({ not: tie('filter') }),
-    fc.tuple(leafFilter, tie('filter')).map(([a, b]) => ({ ...(b as Filter), ...a })),
-  ),
-})).filter as fc.Arbitrary<Filter>;
+const filterArb = filterArbitrary({ field, operand: scalar, bound, depth: { depthSize: 'small', withCrossShrink: true }, mixed: true });
 
 describe('filters: every operator and composition, as documented', () => {
   let t: TestApp;

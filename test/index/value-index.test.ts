@@ -2,7 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type FilterNode, LEAF_STATS, filterLeaves, filterPredicate } from '../../src/index/metadata-filter.js';
 import { ValueIndexes, evaluateIndexed, indexedLeaves, indexedStats } from '../../src/index/value-index.js';
-import { type Filter, compileFilter } from '../../src/services/filter.js';
+import { Rng } from '../../src/core/rng.js';
+import { compileFilter } from '../../src/services/filter.js';
+import { type Filter, filterArbitrary } from '../helpers/filters.js';
 
 // ---- random metadata: nesting, arrays (of objects, nested), mixed types, nulls, gaps ----
 
@@ -41,37 +43,16 @@ const operand = fc.oneof(
   fc.boolean(),
 );
 const bound = fc.oneof(fc.integer({ min: -3, max: 3 }), fc.constantFrom(-0, 0.5, -1.5, 'a', 'ab', 'B', '1', '2024-01-05', '2024-06'));
-const condition = fc.oneof(
-  operand,
-  fc.record({ eq: operand }),
-  fc.record({ ne: operand }),
-  fc.record({ in: fc.array(operand, { minLength: 1, maxLength: 4 }) }),
-  fc.record({ nin: fc.array(operand, { minLength: 1, maxLength: 4 }) }),
-  fc.record({ gt: bound }),
-  fc.record({ gte: bound, lt: bound }),
-  fc.record({ lte: bound }),
-  fc.record({ exists: fc.boolean() }),
-);
-const leafFilter = fc.dictionary(fc.constantFrom(...PATHS), condition, { minKeys: 1, maxKeys: 2 });
-const filterArb = fc.letrec((tie) => ({
-  filter: fc.oneof(
-    { depthSize: 'small', maxDepth: 4 },
-    leafFilter,
-    fc.record({ and: fc.array(tie('filter'), { minLength: 1, maxLength: 3 }) }),
-    fc.record({ or: fc.array(tie('filter'), { minLength: 1, maxLength: 3 }) }),
-    fc.record({ not: tie('filter') }),
-  ),
-})).filter as fc.Arbitrary<Filter>;
+const filterArb = filterArbitrary({ field: fc.constantFrom(...PATHS), operand, bound, depth: { depthSize: 'small', maxDepth: 4 } });
 
 // ---- helpers ----
 
-/** Fisher–Yates with a small LCG: rows are added to the index in this order. */
+/** A seeded permutation of [0, n): rows are added to the index in this order. */
 function shuffled(n: number, seed: number): number[] {
+  const rng = new Rng(seed);
   const order = Array.from({ length: n }, (_, i) => i);
-  let s = seed >>> 0;
   for (let i = n - 1; i > 0; i--) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    const j = s % (i + 1);
+    const j = rng.nextInt(i + 1);
     [order[i], order[j]] = [order[j], order[i]];
   }
   return order;
