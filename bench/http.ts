@@ -2,13 +2,16 @@
  * The service end to end on Fashion-MNIST, over HTTP against a real server process.
  *
  *   npm run bench:http [-- --quantizer opq --m 32 --nlist 256 --nprobe 16 --rerank 0,4,10 --batch 1000
- *                         --queries 10000 --concurrency 8]
+ *                         --queries 10000 --concurrency 1,8,32 --batching on,off]
  *
  * Ingests the 60,000 base vectors through the API (vectors/s), trains through the
  * API (seconds from the request to the job's success), then queries the 10,000
  * test vectors (k = 10) one request at a time for each re-rank factor, and with
- * `concurrency` requests in flight for the last one: recall@1, 10-recall@10,
- * p50/p99 latency, queries/s; then asks the service's own /evaluate.
+ * each `concurrency` of requests in flight for the last one: recall@1, 10-recall@10,
+ * p50/p99 latency, queries/s; then asks the service's own /evaluate. With
+ * `--batching on,off` the queries run twice: with the default
+ * QUERY_BATCH_WINDOW_US, then after a restart of the server with 0 (no
+ * batching across requests) on the same data.
  * Request bodies are built before the clock starts, so the figures are the
  * server's, though the client shares the machine's two cores with it.
  * --nlist makes it an IVF collection (queries with --nprobe, else the service's default).
@@ -32,14 +35,15 @@ const { values: args } = parseArgs({
     rerank: { type: 'string', default: '0,4,10' },
     batch: { type: 'string', default: '1000' },
     queries: { type: 'string' },
-    concurrency: { type: 'string', default: '8' },
+    concurrency: { type: 'string', default: '1,8,32' },
+    batching: { type: 'string', default: 'on,off' },
     out: { type: 'string' },
   },
 });
 
-async function startServer(dataDir: string): Promise<{ proc: ChildProcess; url: string }> {
+async function startServer(dataDir: string, env: Record<string, string> = {}): Promise<{ proc: ChildProcess; url: string }> {
   const proc = spawn(process.execPath, [resolve(REPO_ROOT, 'dist/src/server.js')], {
-    env: { ...process.env, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', BODY_LIMIT: String(256 * 2 ** 20) },
+    env: { ...process.env, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', BODY_LIMIT: String(256 * 2 ** 20), ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let log = '';
@@ -52,7 +56,14 @@ async function startServer(dataDir: string): Promise<{ proc: ChildProcess; url: 
     proc.on('exit', (code) => fail(new Error(`server exited with ${code}`)));
   });
   proc.stdout!.resume();
+  // Ready once every collection is loaded.
+  while ((await fetch(`${url}/ready`)).status !== 200) await new Promise((r) => setTimeout(r, 50));
   return { proc, url };
+}
+
+async function stopServer(proc: ChildProcess): Promise<void> {
+  proc.kill('SIGTERM');
+  await new Promise((r) => proc.once('exit', r));
 }
 
 async function post(url: string, body: string): Promise<any> {
@@ -118,7 +129,8 @@ async function main(): Promise<void> {
   const batch = Number(args.batch);
   const nq = Math.min(ds.nQuery, Number(args.queries ?? ds.nQuery));
   const dir = mkdtempSync(join(tmpdir(), 'pqvec-http-bench-'));
-  const { proc, url } = await startServer(dir);
+  let server = await startServer(dir);
+  let { url } = server;
   console.log(`server ${url}, data in ${dir}; ${machineSummary()}`);
   try {
     await post(`${url}/collections`, JSON.stringify({ name: 'fmnist', dimension: ds.d, metric: 'l2', quantizer }));
@@ -136,7 +148,7 @@ async function main(): Promise<void> {
     for (const body of bodies) await post(`${url}/collections/fmnist/vectors`, body);
     const ingestSeconds = (performance.now() - ti) / 1000;
     const ingestVectorsPerSecond = ds.nBase / ingestSeconds;
-    const rssAfterIngest = rssMiB(proc.pid!);
+    const rssAfterIngest = rssMiB(server.proc.pid!);
     console.log(
       `ingest: ${ds.nBase} vectors in ${ingestSeconds.toFixed(1)} s = ${ingestVectorsPerSecond.toFixed(0)} vectors/s (batches of ${batch})`,
     );
@@ -150,26 +162,35 @@ async function main(): Promise<void> {
     }
     if (state.state !== 'succeeded') throw new Error(`training failed: ${JSON.stringify(state.error)}`);
     const trainSeconds = (performance.now() - tt) / 1000;
-    const rssAfterTraining = rssMiB(proc.pid!);
+    const rssAfterTraining = rssMiB(server.proc.pid!);
     const phases = Object.entries(state.result.phaseSeconds as Record<string, number>).map(([p, s]) => `${p} ${s.toFixed(1)} s`);
     console.log(`train ${name}: ${trainSeconds.toFixed(1)} s (${phases.join(', ')}; relative MSE ${state.result.relativeMse.toFixed(4)})`);
 
     const view = (await (await fetch(`${url}/collections/fmnist`)).json()) as { bytesPerVector: number; trainedNlist: number | null };
     const factors = args.rerank.split(',').map(Number);
+    const concurrencies = args.concurrency.split(',').map(Number);
     const runs = [];
-    const plan = [...factors.map((f) => [f, 1]), [factors[factors.length - 1], Number(args.concurrency)]];
-    for (const [rerank, c] of plan) {
-      const queryBodies = Array.from({ length: nq }, (_, q) =>
-        JSON.stringify({ vector: Array.from(ds.queries.subarray(q * ds.d, (q + 1) * ds.d)), k: 10, rerank, nprobe }),
-      );
-      const r = await runQueries(url, queryBodies, c, rerank, ds);
-      runs.push(r);
-      console.log(
-        `queries, rerank ${rerank}, concurrency ${c}: recall@1 ${r.recall1.toFixed(4)}, 10-recall@10 ${r.recall10at10.toFixed(4)}, ` +
-          `p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, ${r.queriesPerSecond.toFixed(0)} queries/s`,
-      );
+    const plan = [...factors.slice(0, -1).map((f) => [f, 1]), ...concurrencies.map((c) => [factors[factors.length - 1], c])];
+    for (const [b, batching] of args.batching.split(',').entries()) {
+      if (b > 0) {
+        // The same data, served again with batching across requests off (or back on).
+        await stopServer(server.proc);
+        server = await startServer(dir, batching === 'off' ? { QUERY_BATCH_WINDOW_US: '0' } : {});
+        url = server.url;
+      }
+      for (const [rerank, c] of plan) {
+        const queryBodies = Array.from({ length: nq }, (_, q) =>
+          JSON.stringify({ vector: Array.from(ds.queries.subarray(q * ds.d, (q + 1) * ds.d)), k: 10, rerank, nprobe }),
+        );
+        const r = await runQueries(url, queryBodies, c, rerank, ds);
+        runs.push({ batching, ...r });
+        console.log(
+          `queries, rerank ${rerank}, concurrency ${c}, batching ${batching}: recall@1 ${r.recall1.toFixed(4)}, 10-recall@10 ${r.recall10at10.toFixed(4)}, ` +
+            `p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, ${r.queriesPerSecond.toFixed(0)} queries/s`,
+        );
+      }
     }
-    const rssAfterQueries = rssMiB(proc.pid!);
+    const rssAfterQueries = rssMiB(server.proc.pid!);
     const evaluate = await post(
       `${url}/collections/fmnist/evaluate`,
       JSON.stringify({ sampleSize: 1000, k: 10, rerank: factors[factors.length - 1], nprobe }),
@@ -201,8 +222,7 @@ async function main(): Promise<void> {
     writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
     console.log(`wrote ${out}`);
   } finally {
-    proc.kill('SIGTERM');
-    await new Promise((r) => proc.once('exit', r));
+    await stopServer(server.proc);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -93,7 +93,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     maxQueue: config.maxQueuedTasks,
     onError: (err) => app.log.warn({ err }, 'worker pool: a late or unexpected worker message was ignored'),
   });
-  const collections = new CollectionService(store, pool, path, app.log, config.limits);
+  const collections = new CollectionService(store, pool, path, app.log, config.limits, { queryBatchWindowMicros: config.queryBatchWindowMicros });
   const snapshots = new SnapshotService(store, config.dataDir);
   internals.set(app, { store, pool });
   app.decorate('collections', collections);

@@ -4,7 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { HARD_LIMITS } from './tunables.js';
+import { DEFAULT_QUERY_BATCH_WINDOW_US, HARD_LIMITS } from './tunables.js';
 
 const integer = (min: number, max: number) =>
   z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min).max(max));
@@ -66,6 +66,8 @@ export const ConfigSchema = z.object({
   MAX_TRAINING_SAMPLE_MB: integer(1, 65_536).default(512),
   /** Worker-pool tasks allowed to wait; beyond it requests are shed with 503 and Retry-After. */
   MAX_QUEUED_TASKS: integer(1, 1_000_000).default(2048),
+  /** Queries of one collection arriving while its previous batch scans wait for it, at most this long (µs), and are scanned together; 0 = every query alone. */
+  QUERY_BATCH_WINDOW_US: integer(0, 1_000_000).default(DEFAULT_QUERY_BATCH_WINDOW_US),
   /** Event-loop delay (ms) above which requests are shed with 503; 0 = off. */
   MAX_EVENT_LOOP_DELAY_MS: integer(0, 60_000).default(1000),
   /** V8 heap in use (MiB) above which requests are shed with 503; 0 = off. */
@@ -101,6 +103,7 @@ export interface Config {
   corsOrigins: string[];
   requestTimeoutMs: number;
   maxQueuedTasks: number;
+  queryBatchWindowMicros: number;
   maxEventLoopDelayMs: number;
   maxHeapBytes: number;
   limits: Limits;
@@ -150,6 +153,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     corsOrigins: c.CORS_ORIGINS,
     requestTimeoutMs: c.REQUEST_TIMEOUT_MS,
     maxQueuedTasks: c.MAX_QUEUED_TASKS,
+    queryBatchWindowMicros: c.QUERY_BATCH_WINDOW_US,
     maxEventLoopDelayMs: c.MAX_EVENT_LOOP_DELAY_MS,
     maxHeapBytes: c.MAX_HEAP_MB * 1024 * 1024,
     limits: {

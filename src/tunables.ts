@@ -192,6 +192,36 @@ export const PROBE_ELIGIBLE_SHARE = 0.3;
 /** Rows per scan task below which splitting a search over the workers costs more than it saves. */
 export const MIN_ROWS_PER_TASK = 16_384;
 
+/**
+ * Scans that can run at once on one code arena (core/wasm/scan.ts): each holds
+ * a slot of scratch (its tables, thresholds and candidates) in the arena's
+ * memory while it runs. One per worker suffices; more cover workers replaced
+ * mid-scan until their slots are freed. A scan finding none free runs the
+ * reference scan instead.
+ */
+export const SCAN_SLOTS = 16;
+
+/**
+ * Candidates a scan kernel reports before it returns to have them offered to
+ * the heaps (which lowers the thresholds it compares with): large enough that
+ * calls are rare once the heaps are full, small enough that a stale threshold
+ * lets few extra candidates through while they fill.
+ */
+export const CANDIDATES_PER_CALL = 128;
+
+/**
+ * Most queries of different requests scanned together (services/scan-batcher.ts):
+ * the kernels score 8 queries per code read, so a batch of 32 reads the codes 4
+ * times instead of 32.
+ */
+export const QUERY_BATCH_MAX = 32;
+
+/** Default QUERY_BATCH_WINDOW_US: how long a query may wait for its collection's running scan to join the next batch. */
+export const DEFAULT_QUERY_BATCH_WINDOW_US = 500;
+
+/** Listed rows (a filter's eligible rows) copied into a scan slot at a time. */
+export const LIST_CHUNK = 4096;
+
 /** Rows per encoding chunk during training; errors are summed per chunk, then over chunks in order, everywhere (so results do not depend on the thread count). */
 export const ENCODE_CHUNK = 1024;
 

@@ -9,8 +9,11 @@
  *
  * The distance of a code is summed over four interleaved accumulators
  * (sub-spaces j ≡ 0, 1, 2, 3 mod 4) and combined as (a0 + a1) + (a2 + a3);
- * `adcDistance` and every scan kernel use exactly this order, so they agree bit for bit.
- * These are the functions a WebAssembly kernel will replace.
+ * `adcDistance` and every scan kernel here use exactly this order, so they agree bit for bit.
+ * The WebAssembly kernels (wasm/scan.ts) keep the order but sum in float32, as
+ * FAISS does; `adcDistanceF32` is their reference, bit for bit. The scans here
+ * serve the paths the kernels do not take (codes outside an arena, ksub ≠ 256,
+ * IVF cells): the same ranking but for near-ties within float32 rounding.
  */
 import type { TopK } from './topk.js';
 
@@ -30,6 +33,28 @@ export function adcDistance(codes: Uint8Array, row: number, m: number, table: Fl
   }
   for (; j < m; j++) a0 += table[j * ksub + codes[o + j]];
   return a0 + a1 + (a2 + a3);
+}
+
+/**
+ * adcDistance summed in float32, each partial sum rounded as the WebAssembly
+ * kernels (wasm/scan-wat.ts) round it: their plain reference, bit for bit.
+ */
+export function adcDistanceF32(codes: Uint8Array, row: number, m: number, table: Float32Array, ksub: number): number {
+  const f32 = Math.fround;
+  const o = row * m;
+  let a0 = 0;
+  let a1 = 0;
+  let a2 = 0;
+  let a3 = 0;
+  let j = 0;
+  for (; j + 4 <= m; j += 4) {
+    a0 = f32(a0 + table[j * ksub + codes[o + j]]);
+    a1 = f32(a1 + table[(j + 1) * ksub + codes[o + j + 1]]);
+    a2 = f32(a2 + table[(j + 2) * ksub + codes[o + j + 2]]);
+    a3 = f32(a3 + table[(j + 3) * ksub + codes[o + j + 3]]);
+  }
+  for (; j < m; j++) a0 = f32(a0 + table[j * ksub + codes[o + j]]);
+  return f32(f32(a0 + a1) + f32(a2 + a3));
 }
 
 /** ADC costs of rows [start, end) into out[0 .. end-start). */

@@ -2,8 +2,10 @@
  * The in-memory side of one collection: what a query needs without touching SQLite.
  *
  * Layout (rows are slots 0, 1, 2, … in insertion order, never reused):
- * - codes: Uint8Array over a SharedArrayBuffer, capacity × codeSize, row-major;
- *   rows [0, rowCount) hold codes under the active codec (absent while untrained).
+ * - codes: Uint8Array in a code arena (core/wasm/scan.ts: a shared WebAssembly
+ *   memory, so the workers' scan kernels read the codes in place),
+ *   capacity × codeSize, row-major; rows [0, rowCount) hold codes under the
+ *   active codec (absent while untrained).
  * - dead:  Uint8Array over a SharedArrayBuffer, one byte per row, 1 = deleted or
  *   replaced (tombstone); the scan kernels skip these rows.
  * Row ↔ external id lives in SQLite only (vectors' primary key (collection_id, row)
@@ -18,6 +20,7 @@
  * (still valid) buffers. Codes of a row never change: a row's vector is immutable.
  */
 import type { Codec } from '../core/codec.js';
+import { allocateCodes, arenaOf } from '../core/wasm/scan.js';
 import { InvertedLists } from './inverted-lists.js';
 import { INITIAL_CAPACITY } from '../tunables.js';
 
@@ -61,7 +64,7 @@ export class CollectionIndex {
 
   /** Allocates a codes buffer for `rows` rows with room to grow (training builds the next codec's codes in one). */
   static codesBuffer(rows: number, codeSize: number): Uint8Array {
-    return sharedBytes(Math.max(INITIAL_CAPACITY, rows) * codeSize);
+    return allocateCodes(Math.max(INITIAL_CAPACITY, rows) * codeSize, codeSize);
   }
 
   /**
@@ -107,8 +110,8 @@ export class CollectionIndex {
       return;
     }
     this.lists = null;
-    if (codes.length < this.capacity * codec.codec.codeSize) {
-      const grown = sharedBytes(this.capacity * codec.codec.codeSize);
+    if (codes.length < this.capacity * codec.codec.codeSize || arenaOf(codes) === null) {
+      const grown = allocateCodes(this.capacity * codec.codec.codeSize, codec.codec.codeSize);
       grown.set(codes.subarray(0, this.rowCount * codec.codec.codeSize));
       codes = grown;
     }
@@ -132,7 +135,7 @@ export class CollectionIndex {
     dead.set(this.dead);
     this.dead = dead;
     if (this.codes !== null && this.codec !== null) {
-      const codes = sharedBytes(cap * this.codec.codec.codeSize);
+      const codes = allocateCodes(cap * this.codec.codec.codeSize, this.codec.codec.codeSize);
       codes.set(this.codes.subarray(0, this.rowCount * this.codec.codec.codeSize));
       this.codes = codes;
     }

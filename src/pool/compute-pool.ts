@@ -11,6 +11,7 @@ import { type Codec, FlatCodec, type IVFCodec } from '../core/codec.js';
 import type { CoarseQuantizer, EligibleSlots, ListsView } from '../core/ivf.js';
 import { serializeCodec } from '../core/serialize.js';
 import { mergeTopK } from '../core/topk.js';
+import { arenaOf, releaseSlotsOf } from '../core/wasm/scan.js';
 import { LEAF_STATS, addLeafStats } from '../index/metadata-filter.js';
 import type { TrainCompute } from '../core/rotation.js';
 import type {
@@ -64,6 +65,43 @@ export interface ComputePoolOptions {
 export interface Neighbours {
   ids: Float64Array;
   dist: Float64Array;
+}
+
+/** A flat ADC search (ComputePool.search). */
+export interface FlatSearchArgs {
+  codec: FlatCodec;
+  codes: Uint8Array;
+  dead: Uint8Array;
+  rows: number;
+  metric: 'l2' | 'ip';
+  queries: Float32Array;
+  nq: number;
+  k: number;
+  /** See ScanTask.skipFirst; default true. */
+  skipFirst?: boolean;
+  /** Score only these rows (a filter's eligible rows, see ScanTask.eligible). */
+  eligible?: Int32Array;
+  signal?: AbortSignal;
+}
+
+/** An IVF search (ComputePool.ivfSearch). */
+export interface IVFSearchArgs {
+  codec: IVFCodec;
+  lists: ListsView;
+  /** One byte per row, nonzero = leave out. */
+  dead: Uint8Array;
+  metric: 'l2' | 'ip';
+  queries: Float32Array;
+  nq: number;
+  k: number;
+  nprobe: number;
+  /** How each query visits the lists (IVFScanTask.mode); default probe. Rows mode needs `eligible` and `target`. */
+  mode?: 'probe' | 'rows';
+  eligible?: EligibleSlots;
+  target?: number;
+  /** See ScanTask.skipFirst; default true. */
+  skipFirst?: boolean;
+  signal?: AbortSignal;
 }
 
 /** Copies a typed array into shared memory unless it already is there. */
@@ -125,6 +163,8 @@ export class ComputePool {
     });
     const onError = options.onError ?? ((err: Error) => process.emitWarning(err));
     this.piscina.on('error', onError);
+    // A worker ended mid-scan (an aborted task terminates it) still holds its scan slot in a code arena.
+    this.piscina.on('workerDestroy', (worker: { id: number }) => releaseSlotsOf(worker.id));
   }
 
   private readonly maxQueue: number;
@@ -332,21 +372,7 @@ export class ComputePool {
    * or not): the rows are split over the workers, each computes the distance
    * tables and scans its range, and the per-range top-k lists are merged here.
    */
-  async search(args: {
-    codec: FlatCodec;
-    codes: Uint8Array;
-    dead: Uint8Array;
-    rows: number;
-    metric: 'l2' | 'ip';
-    queries: Float32Array;
-    nq: number;
-    k: number;
-    /** See ScanTask.skipFirst; default true. */
-    skipFirst?: boolean;
-    /** Score only these rows (a filter's eligible rows, see ScanTask.eligible). */
-    eligible?: Int32Array;
-    signal?: AbortSignal;
-  }): Promise<Neighbours[]> {
+  async search(args: FlatSearchArgs): Promise<Neighbours[]> {
     const split = ranges(args.eligible?.length ?? args.rows, this.threads, MIN_ROWS_PER_TASK);
     const { key, bytes } = codecHandle(args.codec);
     const queries = toShared(args.queries);
@@ -357,6 +383,7 @@ export class ComputePool {
             codecKey: key,
             codec: bytes,
             codes: args.codes,
+            arena: arenaOf(args.codes),
             dead: args.dead,
             skipFirst: args.skipFirst ?? true,
             start,
@@ -378,24 +405,7 @@ export class ComputePool {
    * IVF search: the queries are split over the workers; each visits its queries'
    * nprobe nearest cells in the shared inverted lists. Ids are row numbers.
    */
-  async ivfSearch(args: {
-    codec: IVFCodec;
-    lists: ListsView;
-    /** One byte per row, nonzero = leave out. */
-    dead: Uint8Array;
-    metric: 'l2' | 'ip';
-    queries: Float32Array;
-    nq: number;
-    k: number;
-    nprobe: number;
-    /** How each query visits the lists (IVFScanTask.mode); default probe. Rows mode needs `eligible` and `target`. */
-    mode?: 'probe' | 'rows';
-    eligible?: EligibleSlots;
-    target?: number;
-    /** See ScanTask.skipFirst; default true. */
-    skipFirst?: boolean;
-    signal?: AbortSignal;
-  }): Promise<Neighbours[]> {
+  async ivfSearch(args: IVFSearchArgs): Promise<Neighbours[]> {
     const split = ranges(args.nq, this.threads, 1);
     const { key, bytes } = codecHandle(args.codec);
     const queries = toShared(args.queries);

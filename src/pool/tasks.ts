@@ -7,6 +7,7 @@
  */
 import type { EligibleSlots, ListsView } from '../core/ivf.js';
 import type { PQTrainOptions, SubspaceTrainResult } from '../core/pq.js';
+import type { CodeArena } from '../core/wasm/scan.js';
 import type { FilterNode } from '../index/metadata-filter.js';
 
 /** A serialised codec and the key a worker caches its parsed form under. */
@@ -96,6 +97,8 @@ export interface EncodeTask extends CodecRef {
 export interface ScanTask extends QueryBatch, CodecRef {
   /** rows × m codes; rows [start, end) are scanned. */
   codes: Uint8Array;
+  /** The code arena holding `codes` (core/wasm/scan.ts): the WebAssembly kernels scan them; null = the reference scans. */
+  arena: CodeArena | null;
   /** One byte per row, nonzero = leave out (deleted, replaced, or not matching a filter). */
   dead: Uint8Array;
   /**

@@ -17,6 +17,7 @@ import { crossWithReconstruction as crossColumns, encodeRowsWithError } from '..
 import { deserializeCodec } from '../core/serialize.js';
 import { TopK } from '../core/topk.js';
 import { dotsF32 } from '../core/wasm/kernels.js';
+import { kernelScan } from '../core/wasm/scan.js';
 import { filterPredicate } from '../index/metadata-filter.js';
 import { VectorReader } from '../store/reader.js';
 import { blobInto } from '../store/vector-blobs.js';
@@ -150,17 +151,39 @@ const handlers: TaskHandlers = {
     return task.n;
   },
 
-  /** ADC search of a row range: per query, a distance table and a scan. Ids are row numbers. */
+  /**
+   * ADC search of a row range (or of listed rows): the WebAssembly kernels when
+   * the codes are in an arena (all the task's queries in groups sharing a pass
+   * over the codes; the skip map looked up for candidates only), else per query
+   * a distance table and the reference scan. Ids are row numbers.
+   */
   scan: (task) => {
     const codec: FlatCodec = codecOfKind(task, 'flat');
     const m = codec.codeSize;
+    const { eligible } = task;
+    if (task.arena !== null && codec.ksub === 256) {
+      // Listed rows were filtered already; consecutive rows leave out the skip map's rows as candidates.
+      const heaps = Array.from({ length: task.nq }, () => new TopK(task.k, eligible === null ? task.dead : null));
+      const scanned = kernelScan({
+        arena: task.arena,
+        codes: task.codes,
+        m,
+        start: task.start,
+        end: task.end,
+        rows: eligible,
+        nq: task.nq,
+        tableOf: (q, out) => codec.distanceTable(task.queries, q * codec.d, task.metric, out),
+        heaps,
+      });
+      if (scanned) return collect(heaps, task.k);
+    }
     const table = new Float32Array(m * codec.ksub);
     const heaps: TopK[] = [];
     for (let q = 0; q < task.nq; q++) {
       codec.distanceTable(task.queries, q * codec.d, task.metric, table);
-      if (task.eligible !== null) {
+      if (eligible !== null) {
         const heap = new TopK(task.k);
-        adcScanRows(task.codes, task.eligible, task.start, task.end, m, table, codec.ksub, heap);
+        adcScanRows(task.codes, eligible, task.start, task.end, m, table, codec.ksub, heap);
         heaps.push(heap);
         continue;
       }

@@ -23,6 +23,7 @@ import { type ComputePool, type Neighbours, type VectorSource, toShared } from '
 import type { CollectionRecord, JobRecord, Store } from '../store/store.js';
 import { blobToVector } from '../store/vector-blobs.js';
 import {
+  DEFAULT_QUERY_BATCH_WINDOW_US,
   DEFAULT_RERANK,
   EVALUATE_DEFAULTS,
   INDEX_EXTENSION_MIN_SHARE,
@@ -38,6 +39,7 @@ import type { Logger } from './logger.js';
 import { Mutex } from './mutex.js';
 import { autoTrainDue, effectiveNprobe, planTraining } from './training-plan.js';
 import { type TrainParams, type TrainedCodec, TrainingJob, persistCodes } from './training-job.js';
+import { ScanBatcher } from './scan-batcher.js';
 import { planSearch } from './search-plan.js';
 import type {
   CollectionView,
@@ -80,7 +82,13 @@ export class CollectionService {
     private readonly dbPath: string,
     private readonly log: Logger,
     private readonly limits: Limits,
-  ) {}
+    options: { queryBatchWindowMicros?: number } = {},
+  ) {
+    this.scans = new ScanBatcher(pool, options.queryBatchWindowMicros ?? DEFAULT_QUERY_BATCH_WINDOW_US, (n) => this.observer?.scanBatched(n));
+  }
+
+  /** Scans go to the pool through here: single unfiltered queries arriving together are scanned as one batch. */
+  private readonly scans: ScanBatcher;
 
   /** True once load() has rebuilt every collection's index (readiness). */
   loaded = false;
@@ -514,38 +522,46 @@ export class CollectionService {
     }
     const rerank = options.rerank ?? DEFAULT_RERANK;
     const candidates = rerank > 0 ? k * rerank : k;
+    // Unfiltered queries of this index state may share a scan with other requests'.
+    const batchKey = match === null ? { index, rows } : null;
     const found =
       c.kind === 'ivf'
-        ? await this.pool.ivfSearch({
-            codec: c,
-            lists: lists!,
-            dead: skip,
-            metric: kind,
-            queries: q,
-            nq,
-            k: candidates,
-            nprobe: plan.nprobe!,
-            mode: plan.strategy === 'ivf-rows' ? 'rows' : 'probe',
-            // ivf-rows is only planned for a filter: its eligible slots are cached with the filter's skip map.
-            eligible: plan.strategy === 'ivf-rows' ? match!.slotsFor(skipped, lists!, index.lists!, index.lists!.layout) : undefined,
-            target: plan.target ?? undefined,
-            skipFirst: plan.skipFirst,
-            signal,
-          })
-        : await this.pool.search({
-            codec: c,
-            codes: codes!,
-            dead: skip,
-            rows,
-            metric: kind,
-            queries: q,
-            nq,
-            k: candidates,
-            skipFirst: plan.skipFirst,
-            // flat-rows is only planned for a filter: its eligible rows are cached with the filter's skip map.
-            eligible: plan.strategy === 'flat-rows' ? match!.rowsFor(skipped) : undefined,
-            signal,
-          });
+        ? await this.scans.ivfSearch(
+            {
+              codec: c,
+              lists: lists!,
+              dead: skip,
+              metric: kind,
+              queries: q,
+              nq,
+              k: candidates,
+              nprobe: plan.nprobe!,
+              mode: plan.strategy === 'ivf-rows' ? 'rows' : 'probe',
+              // ivf-rows is only planned for a filter: its eligible slots are cached with the filter's skip map.
+              eligible: plan.strategy === 'ivf-rows' ? match!.slotsFor(skipped, lists!, index.lists!, index.lists!.layout) : undefined,
+              target: plan.target ?? undefined,
+              skipFirst: plan.skipFirst,
+              signal,
+            },
+            batchKey,
+          )
+        : await this.scans.search(
+            {
+              codec: c,
+              codes: codes!,
+              dead: skip,
+              rows,
+              metric: kind,
+              queries: q,
+              nq,
+              k: candidates,
+              skipFirst: plan.skipFirst,
+              // flat-rows is only planned for a filter: its eligible rows are cached with the filter's skip map.
+              eligible: plan.strategy === 'flat-rows' ? match!.rowsFor(skipped) : undefined,
+              signal,
+            },
+            batchKey,
+          );
     const t1 = performance.now();
     if (rerank === 0) {
       this.observer?.searched({ index: c.kind, scanSeconds: (t1 - t0) / 1000, rerankSeconds: null });

@@ -38,6 +38,8 @@ export interface SearchOptions {
 /** What the metrics want to know of searches and jobs; the service stays free of any metrics library. */
 export interface ServiceObserver {
   searched(t: { index: 'exact' | 'flat' | 'ivf'; scanSeconds: number; rerankSeconds: number | null }): void;
+  /** A scan of several requests' queries went to the pool (services/scan-batcher.ts). */
+  scanBatched(queries: number): void;
   trainingFinished(t: { state: 'succeeded' | 'failed' | 'cancelled'; seconds: number }): void;
 }
 

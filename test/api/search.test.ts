@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { adcDistance } from '../../src/core/adc.js';
+import { adcDistanceF32 } from '../../src/core/adc.js';
 import { deserializeCodec } from '../../src/core/serialize.js';
 import { type TestApp, makeApp, seededVectors, waitForJob } from '../helpers/app.js';
 
@@ -145,7 +145,7 @@ describe('query and training API', () => {
     expect(stats).toMatchObject({ trained: true, codecVersion: 1, count: 1200, addedSinceTraining: 0, trainingJob: null, bytesPerVector: 4 });
     expect(stats.relativeMse).toBe(result.relativeMse);
 
-    // The answers are exactly ADC over the stored codec's codes.
+    // The answers are exactly ADC over the stored codec's codes (summed in float32, as the scan kernels do).
     const codec = t.store.codec(t.store.collection('s')!.activeCodecId!)!;
     const { pq } = deserializeCodec(codec.bytes);
     const flat = new Float32Array(data.flatMap((v) => v.vector));
@@ -154,7 +154,7 @@ describe('query and training API', () => {
       const q = Float32Array.from(data[qi].vector, (x) => x + 0.02);
       const table = pq.distanceTable(q, 0, 'l2');
       const want = data
-        .map((v, i) => ({ id: v.id, s: adcDistance(codes, i, pq.m, table, pq.ksub), i }))
+        .map((v, i) => ({ id: v.id, s: adcDistanceF32(codes, i, pq.m, table, pq.ksub), i }))
         .sort((a, b) => a.s - b.s || a.i - b.i)
         .slice(0, 10);
       const got = (await query({ vector: Array.from(q), k: 10, rerank: 0 })).json().results as { id: string; distance: number }[];

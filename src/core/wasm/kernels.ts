@@ -42,7 +42,7 @@ function kernels(): Instance {
 }
 
 /** Linear memory of at least `bytes`; views must be taken after this call. */
-function memoryOf(bytes: number): ArrayBuffer {
+function memoryOf(bytes: number): ArrayBufferLike {
   const { memory } = kernels();
   const missing = bytes - memory.buffer.byteLength;
   if (missing > 0) memory.grow(Math.ceil(missing / 65536));

@@ -63,6 +63,12 @@ async function metrics(app: FastifyInstance, options: { instrument: boolean }): 
     buckets: SECONDS_BUCKETS,
     registers: [register],
   });
+  const batches = new Histogram({
+    name: 'pqvec_scan_batch_queries',
+    help: 'Queries per scan sent to the worker pool from single-query requests (QUERY_BATCH_WINDOW_US): 1 = scanned alone',
+    buckets: [1, 2, 4, 8, 16, 32],
+    registers: [register],
+  });
   const jobs = new Counter({
     name: 'pqvec_training_jobs_total',
     help: 'Training jobs finished, by outcome',
@@ -131,6 +137,9 @@ async function metrics(app: FastifyInstance, options: { instrument: boolean }): 
     searched(t) {
       scan.observe({ index: t.index }, t.scanSeconds);
       if (t.rerankSeconds !== null) rerank.observe(t.rerankSeconds);
+    },
+    scanBatched(queries) {
+      batches.observe(queries);
     },
     trainingFinished(t) {
       jobs.inc({ state: t.state });
