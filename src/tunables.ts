@@ -189,8 +189,17 @@ export const FLAT_ROWS_BELOW = 0.75;
  */
 export const PROBE_ELIGIBLE_SHARE = 0.3;
 
-/** Rows per scan task below which splitting a search over the workers costs more than it saves. */
-export const MIN_ROWS_PER_TASK = 16_384;
+/**
+ * Code rows per scan task below which splitting a search over the workers
+ * costs more than it saves. A search of one task also re-ranks in that task
+ * (one round trip, one distance table). Fashion-MNIST PQ32 flat, 60,000 rows,
+ * rerank 10, 8 clients (autocannon, same machine): 520 requests/s split in two
+ * tasks (at 16,384), 597 in one (65,536).
+ */
+export const MIN_SCAN_ROWS_PER_TASK = 65_536;
+
+/** Rows per metadata-matching task (a filter's mask) below which splitting over the workers costs more than it saves. */
+export const MIN_MATCH_ROWS_PER_TASK = 16_384;
 
 /**
  * Scans that can run at once on one code arena (core/wasm/scan.ts): each holds
@@ -221,6 +230,17 @@ export const DEFAULT_QUERY_BATCH_WINDOW_US = 500;
 
 /** Listed rows (a filter's eligible rows) copied into a scan slot at a time. */
 export const LIST_CHUNK = 4096;
+
+/** Bytes of the database file each worker's read connection maps (PRAGMA mmap_size): address space, not memory. */
+export const READER_MMAP_BYTES = 2 ** 34;
+
+/**
+ * Bytes of matrices each thread keeps resident as float64 in its query-dots
+ * kernel memory (wasm/kernels.queryDots: codebooks and coarse centroids, 1.6
+ * MB for a 784-d codebook of 256 centroids): beyond, all are dropped and packed
+ * again as queries use them.
+ */
+export const RESIDENT_MATRIX_BYTES = 64 * 1024 * 1024;
 
 /** Rows per encoding chunk during training; errors are summed per chunk, then over chunks in order, everywhere (so results do not depend on the thread count). */
 export const ENCODE_CHUNK = 1024;

@@ -18,10 +18,12 @@
  * per entry. Inner product needs no cell terms: −⟨q, c + r̂⟩ = −⟨q, c⟩ − Σⱼ ⟨qⱼ, rⱼ⟩.
  */
 import { adcDistance, adcScan } from './adc.js';
+import type { ScanSession } from './wasm/scan.js';
 import { dot, squaredNorms } from './distance.js';
 import { QuantizerInputError, checkInteger } from './errors.js';
 import { kmeans } from './kmeans.js';
 import { matmulABt } from './linalg.js';
+import { queryDots } from './wasm/kernels.js';
 import { nearestF32 } from './wasm/kernels.js';
 import type { ProductQuantizer } from './pq.js';
 import { deriveSeed } from './rng.js';
@@ -85,7 +87,7 @@ export class CoarseQuantizer {
    * ‖q − c‖² ('l2') or −⟨q, c⟩ ('ip'), into out (nlist entries).
    */
   costs(q: Float32Array, qo: number, metric: 'l2' | 'ip', out: Float64Array): Float64Array {
-    matmulABt(q, qo, this.centroids, 0, 1, this.nlist, this.d, out);
+    queryDots(q, qo, this.centroids, 0, this.nlist, this.d, out);
     if (metric === 'l2') {
       const qn = dot(q, qo, q, qo, this.d);
       for (let l = 0; l < this.nlist; l++) out[l] = Math.max(0, qn + this.norms[l] - 2 * out[l]);
@@ -215,8 +217,8 @@ export class IVFSearcher {
    * The ADC table of cell `list` for the prepared query: the cost of a code in
    * this cell is the sum of its m entries. The coarse cost rides on sub-space 0.
    */
-  cellTable(list: number): Float32Array {
-    const { table, queryTable } = this;
+  cellTable(list: number, table: Float32Array = this.table): Float32Array {
+    const { queryTable } = this;
     const size = table.length;
     if (this.metric === 'l2') {
       let terms = this.precomputed();
@@ -250,14 +252,23 @@ export class IVFSearcher {
    * cells), the next nearest cells are visited too until the heap is full or every
    * cell has been: k results whenever k rows are eligible, as with a flat index.
    */
-  search(q: Float32Array, qo: number, lists: ListsView, nprobe: number, heap: TopK, skip: Uint8Array | null = null, fill = false): void {
+  search(
+    q: Float32Array,
+    qo: number,
+    lists: ListsView,
+    nprobe: number,
+    heap: TopK,
+    skip: Uint8Array | null = null,
+    fill = false,
+    kernels: ScanSession | null = null,
+  ): void {
     this.prepare(q, qo);
     const first = this.probes(nprobe);
-    for (const list of first) this.scanCell(list, lists, heap, skip);
+    for (const list of first) this.scanCell(list, lists, heap, skip, kernels);
     if (!fill || heap.size === heap.k || first.length === this.coarse.nlist) return;
     // probes() orders by (cost, cell), so the full order continues where the first stopped.
     const rest = this.probes(this.coarse.nlist).subarray(first.length);
-    for (let i = 0; i < rest.length && heap.size < heap.k; i++) this.scanCell(rest[i], lists, heap, skip);
+    for (let i = 0; i < rest.length && heap.size < heap.k; i++) this.scanCell(rest[i], lists, heap, skip, kernels);
   }
 
   /**
@@ -350,10 +361,21 @@ export class IVFSearcher {
     }
   }
 
-  private scanCell(list: number, lists: ListsView, heap: TopK, skip: Uint8Array | null): void {
+  /**
+   * Offers cell `list`'s rows to the heap. With `kernels` (a scan session over
+   * the lists' arena; rows to leave out are then the heap's exclude map, skip
+   * is null) the cell's table is written into the session's slot and the
+   * WebAssembly kernel scans the cell; else the reference scan.
+   */
+  private scanCell(list: number, lists: ListsView, heap: TopK, skip: Uint8Array | null, kernels: ScanSession | null = null): void {
     const size = lists.sizes[list];
     if (size === 0) return;
     const start = lists.offsets[list];
+    if (kernels !== null && skip === null && this.pq.ksub === 256) {
+      this.cellTable(list, kernels.table);
+      kernels.scan(1, start, start + size, [heap], lists.rows);
+      return;
+    }
     adcScan(lists.codes, start, start + size, this.pq.m, this.cellTable(list), this.pq.ksub, heap, 0, skip, lists.rows);
   }
 }

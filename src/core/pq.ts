@@ -10,7 +10,7 @@
 import { dot, l2sq } from './distance.js';
 import { QuantizerInputError, checkInteger } from './errors.js';
 import { type KMeansResult, gatherRows, kmeans } from './kmeans.js';
-import { matmulABt } from './linalg.js';
+import { queryDots } from './wasm/kernels.js';
 import { nearestF32 } from './wasm/kernels.js';
 import { Rng, deriveSeed, sampleIndices } from './rng.js';
 import type { TrainCompute } from './rotation.js';
@@ -351,7 +351,7 @@ export class ProductQuantizer {
       const lo = offsets[j];
       const ds = geometry.dsub(j);
       const to = j * ksub;
-      matmulABt(query, qo + lo, centroids, geometry.codebookStart(j), 1, ksub, ds, dots); // one row × the codebook
+      queryDots(query, qo + lo, centroids, geometry.codebookStart(j), ksub, ds, dots); // one row × the codebook, resident in the SIMD kernel's memory
       if (metric === 'l2') {
         // ‖q − c‖² = ‖q‖² + ‖c‖² − 2⟨q, c⟩ (clamped: rounding can dip below 0 for c ≈ q).
         const qn = dot(query, qo + lo, query, qo + lo, ds);

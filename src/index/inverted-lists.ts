@@ -2,8 +2,9 @@
  * The inverted lists of an IVF collection, in shared memory: each cell's codes
  * contiguous, so a probe is one sequential scan.
  *
- * Layout: slots in two SharedArrayBuffers —
- * - codes: slotCapacity × m bytes, row-major (the PQ code of the residual);
+ * Layout: slots in two shared buffers —
+ * - codes: slotCapacity × m bytes, row-major (the PQ code of the residual), in
+ *   a code arena (core/wasm/scan.ts) so the scan kernels read the cells in place;
  * - rows:  slotCapacity int32, the row number in each slot.
  * List l owns slots [offsets[l], offsets[l] + caps[l]), the first sizes[l] used.
  * Lists are laid out with slack; a full list moves to the free space at the end
@@ -13,6 +14,7 @@
  * no view covers, so queries run without locks beside writes.
  */
 import { LIST_ID_BYTES, listOf } from '../core/codec.js';
+import { allocateCodes } from '../core/wasm/scan.js';
 import type { ListsView } from '../core/ivf.js';
 import { MIN_SLACK } from '../tunables.js';
 
@@ -38,7 +40,7 @@ export class InvertedLists {
     this.caps = new Int32Array(nlist);
     let total = 0;
     for (let l = 0; l < nlist; l++) total += withSlack(sizes[l]);
-    this.codes = new Uint8Array(new SharedArrayBuffer(Math.max(1, total) * m));
+    this.codes = allocateCodes(Math.max(1, total) * m, m);
     this.rows = new Int32Array(new SharedArrayBuffer(Math.max(1, total) * 4));
     for (let l = 0; l < nlist; l++) {
       this.offsets[l] = this.used;
@@ -113,7 +115,7 @@ export class InvertedLists {
     }
     // Room to grow before the next compaction.
     total += total >> 2;
-    const codes = new Uint8Array(new SharedArrayBuffer(total * this.m));
+    const codes = allocateCodes(total * this.m, this.m);
     const rows = new Int32Array(new SharedArrayBuffer(total * 4));
     let at = 0;
     for (let l = 0; l < this.nlist; l++) {

@@ -15,6 +15,7 @@ import { arenaOf, releaseSlotsOf } from '../core/wasm/scan.js';
 import { LEAF_STATS, addLeafStats } from '../index/metadata-filter.js';
 import type { TrainCompute } from '../core/rotation.js';
 import type {
+  FusedRerank,
   CodecErrorTask,
   CrossTask,
   EncodeRangeTask,
@@ -40,7 +41,7 @@ import type {
 } from './tasks.js';
 import { PoolOverloadedError, WorkerExitedError, fromWorker, workerStopped } from './errors.js';
 import { WORKER_FILE, assertWorkerBuilt } from './worker-file.js';
-import { ENCODE_CHUNK, MIN_ROWS_PER_TASK } from '../tunables.js';
+import { ENCODE_CHUNK, MIN_MATCH_ROWS_PER_TASK, MIN_SCAN_ROWS_PER_TASK } from '../tunables.js';
 
 export type { VectorSource } from './tasks.js';
 
@@ -53,6 +54,8 @@ export interface ComputePoolOptions {
    * Training tasks are not counted against it: a job bounds itself.
    */
   maxQueue?: number;
+  /** Code rows per scan task below which a search is not split; default MIN_SCAN_ROWS_PER_TASK. */
+  minScanRowsPerTask?: number;
   /**
    * Where the pool's own errors go: piscina emits 'error' for a worker's reply to
    * a task it no longer tracks (one aborted just as it finished), and an
@@ -81,6 +84,8 @@ export interface FlatSearchArgs {
   skipFirst?: boolean;
   /** Score only these rows (a filter's eligible rows, see ScanTask.eligible). */
   eligible?: Int32Array;
+  /** Re-rank the k best (`k` above: the candidates) to rerank.k by exact distance; the results are then those. */
+  rerank?: FusedRerank;
   signal?: AbortSignal;
 }
 
@@ -101,6 +106,8 @@ export interface IVFSearchArgs {
   target?: number;
   /** See ScanTask.skipFirst; default true. */
   skipFirst?: boolean;
+  /** As FlatSearchArgs.rerank; each query's candidates are re-ranked by the task that searched it. */
+  rerank?: FusedRerank;
   signal?: AbortSignal;
 }
 
@@ -155,6 +162,7 @@ export class ComputePool {
     assertWorkerBuilt();
     this.threads = options.threads ?? availableParallelism();
     this.maxQueue = options.maxQueue ?? Number.MAX_SAFE_INTEGER;
+    this.minScanRows = options.minScanRowsPerTask ?? MIN_SCAN_ROWS_PER_TASK;
     this.piscina = new Piscina({
       filename: WORKER_FILE,
       minThreads: this.threads,
@@ -168,6 +176,7 @@ export class ComputePool {
   }
 
   private readonly maxQueue: number;
+  private readonly minScanRows: number;
   /** Tasks submitted and not yet settled (piscina hands tasks to busy workers, so its own queue length stays 0). */
   private inFlight = 0;
   /** Of those, the tasks of requests (searches, encodings of upserts): what maxQueue bounds. */
@@ -371,11 +380,14 @@ export class ComputePool {
    * ADC search of rows [0, rows) of shared codes for nq queries (nq × d, shared
    * or not): the rows are split over the workers, each computes the distance
    * tables and scans its range, and the per-range top-k lists are merged here.
+   * With `rerank`, the k × rerank best are re-ranked by exact distance: in the
+   * same task when one task scans every row, else by rerank tasks after the merge.
    */
   async search(args: FlatSearchArgs): Promise<Neighbours[]> {
-    const split = ranges(args.eligible?.length ?? args.rows, this.threads, MIN_ROWS_PER_TASK);
+    const split = ranges(args.eligible?.length ?? args.rows, this.threads, this.minScanRows);
     const { key, bytes } = codecHandle(args.codec);
     const queries = toShared(args.queries);
+    const fused = args.rerank !== undefined && split.length === 1 ? args.rerank : null;
     const parts = await this.admitted(split.length, () =>
       Promise.all(
         split.map(([start, end]) => {
@@ -393,12 +405,17 @@ export class ComputePool {
             queries,
             nq: args.nq,
             k: args.k,
+            rerank: fused,
           };
           return this.run('scan', task, args.signal);
         }),
       ),
     );
-    return mergeParts(parts, args.nq, args.k);
+    if (fused !== null) return mergeParts(parts, args.nq, fused.k);
+    const found = mergeParts(parts, args.nq, args.k);
+    if (args.rerank === undefined) return found;
+    const { k, ...source } = args.rerank;
+    return this.rerank({ source, metric: args.metric, queries, nq: args.nq, candidates: found, k, signal: args.signal });
   }
 
   /**
@@ -416,6 +433,7 @@ export class ComputePool {
             codecKey: key,
             codec: bytes,
             lists: args.lists,
+            arena: arenaOf(args.lists.codes),
             dead: args.dead,
             metric: args.metric,
             queries,
@@ -427,12 +445,13 @@ export class ComputePool {
             eligible: args.eligible ?? null,
             target: args.target ?? null,
             skipFirst: args.skipFirst ?? true,
+            rerank: args.rerank ?? null,
           };
           return this.run('ivfScan', task, args.signal);
         }),
       ),
     );
-    return parts.flatMap((p) => mergeParts([p], p.counts.length, args.k));
+    return parts.flatMap((p) => mergeParts([p], p.counts.length, args.rerank?.k ?? args.k));
   }
 
   /** Exact search of rows [0, rows), the workers reading the full vectors from SQLite. */
@@ -499,7 +518,7 @@ export class ComputePool {
    */
   async matchRows(args: Omit<MatchRowsTask, 'stats'> & { leaves: number }, signal?: AbortSignal): Promise<Int32Array> {
     const { leaves, ...task } = args;
-    const split = ranges(task.end - task.start, this.threads, MIN_ROWS_PER_TASK).map(([a, b]) => [task.start + a, task.start + b]);
+    const split = ranges(task.end - task.start, this.threads, MIN_MATCH_ROWS_PER_TASK).map(([a, b]) => [task.start + a, task.start + b]);
     const stats = split.map(() => new Int32Array(new SharedArrayBuffer(Math.max(4, leaves * LEAF_STATS * 4))));
     await Promise.all(split.map(([start, end], i) => this.run('matchRows', { ...task, start, end, stats: stats[i] }, signal)));
     const total = new Int32Array(leaves * LEAF_STATS);

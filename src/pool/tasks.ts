@@ -94,6 +94,15 @@ export interface EncodeTask extends CodecRef {
   out: Uint8Array;
 }
 
+/**
+ * Exact re-ranking done by the task that scanned: the k nearest of each
+ * query's candidates (the scan's best QueryBatch.k) by exact distance, their
+ * vectors read from SQLite — one round trip instead of a scan and a rerank task.
+ */
+export interface FusedRerank extends VectorSource {
+  k: number;
+}
+
 export interface ScanTask extends QueryBatch, CodecRef {
   /** rows × m codes; rows [start, end) are scanned. */
   codes: Uint8Array;
@@ -111,6 +120,8 @@ export interface ScanTask extends QueryBatch, CodecRef {
   start: number;
   end: number;
   eligible: Int32Array | null;
+  /** Re-rank the candidates here (only when this task scans every row of the search); null = return them. */
+  rerank: FusedRerank | null;
 }
 
 export interface TrainCoarseTask {
@@ -136,6 +147,8 @@ export interface ResidualsTask {
 
 export interface IVFScanTask extends CodecRef {
   lists: ListsView;
+  /** The code arena of lists.codes: probes scan cells with the WebAssembly kernels; null = the reference scans. */
+  arena: CodeArena | null;
   /** One byte per row, nonzero = leave out. */
   dead: Uint8Array;
   metric: 'l2' | 'ip';
@@ -153,6 +166,8 @@ export interface IVFScanTask extends CodecRef {
   skipFirst: boolean;
   /** Rows mode: the eligible slots by cell (core/ivf.ts eligibleSlots); null in probe mode. */
   eligible: EligibleSlots | null;
+  /** Re-rank each query's candidates here (a query is searched whole by one task); null = return them. */
+  rerank: FusedRerank | null;
 }
 
 export interface ExactScanTask extends VectorSource, QueryBatch {

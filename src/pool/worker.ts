@@ -17,11 +17,22 @@ import { crossWithReconstruction as crossColumns, encodeRowsWithError } from '..
 import { deserializeCodec } from '../core/serialize.js';
 import { TopK } from '../core/topk.js';
 import { dotsF32 } from '../core/wasm/kernels.js';
-import { kernelScan } from '../core/wasm/scan.js';
+import { ScanSession, kernelScan } from '../core/wasm/scan.js';
 import { filterPredicate } from '../index/metadata-filter.js';
 import { VectorReader } from '../store/reader.js';
 import { blobInto } from '../store/vector-blobs.js';
-import type { CodecRef, ErrorSums, PartialResults, PortableError, ReadRowsResult, ReadRowsTask, TaskHandlers, TaskName } from './tasks.js';
+import type {
+  CodecRef,
+  ErrorSums,
+  FusedRerank,
+  PartialResults,
+  PortableError,
+  ReadRowsResult,
+  ReadRowsTask,
+  TaskHandlers,
+  TaskName,
+  VectorSource,
+} from './tasks.js';
 import { CODEC_CACHE_SIZE } from '../tunables.js';
 const codecs = new Map<string, Codec>();
 
@@ -76,6 +87,51 @@ function collect(heaps: TopK[], k: number): PartialResults {
     out.counts[q] = r.ids.length;
   });
   return out;
+}
+
+/**
+ * Exact re-ranking: per query q of [q0, q0 + nq), the k nearest of its
+ * candidate rows by exact distance, their vectors read from SQLite in one read
+ * snapshot. Rows deleted since the scan are dropped.
+ */
+function exactRerank(
+  source: VectorSource,
+  metric: 'l2' | 'ip',
+  queries: Float32Array,
+  q0: number,
+  nq: number,
+  k: number,
+  rowsOf: (q: number) => ArrayLike<number>,
+): TopK[] {
+  const { d } = source;
+  const reader = VectorReader.of(source.dbPath);
+  const v = new Float32Array(d);
+  const heaps: TopK[] = [];
+  reader.snapshot(() => {
+    for (let q = q0; q < q0 + nq; q++) {
+      const heap = new TopK(k);
+      const rows = rowsOf(q);
+      for (let i = 0; i < rows.length; i++) {
+        const blob = reader.vector(source.collectionId, rows[i]);
+        if (blob === undefined) continue;
+        blobInto(blob, v, 0);
+        if (source.normalize) normalizeRows(v, 1, d);
+        heap.push(rankingDistance(metric, queries, q * d, v, 0, d), rows[i]);
+      }
+      heaps.push(heap);
+    }
+  });
+  return heaps;
+}
+
+/** The scan's heaps as results, re-ranked first when the task says so (queries from q0). */
+function finish(heaps: TopK[], k: number, rerank: FusedRerank | null, metric: 'l2' | 'ip', queries: Float32Array, q0: number): PartialResults {
+  if (rerank === null) return collect(heaps, k);
+  const candidates = heaps.map((h) => h.drainSorted().ids);
+  return collect(
+    exactRerank(rerank, metric, queries, q0, heaps.length, rerank.k, (q) => candidates[q - q0]),
+    rerank.k,
+  );
 }
 
 /** Σ ‖x − x̂‖² and Σ ‖x‖² over n rows of data and their reconstructions. */
@@ -175,7 +231,7 @@ const handlers: TaskHandlers = {
         tableOf: (q, out) => codec.distanceTable(task.queries, q * codec.d, task.metric, out),
         heaps,
       });
-      if (scanned) return collect(heaps, task.k);
+      if (scanned) return finish(heaps, task.k, task.rerank, task.metric, task.queries, 0);
     }
     const table = new Float32Array(m * codec.ksub);
     const heaps: TopK[] = [];
@@ -191,7 +247,7 @@ const handlers: TaskHandlers = {
       adcScan(task.codes, task.start, task.end, m, table, codec.ksub, heap, 0, task.skipFirst ? task.dead : null);
       heaps.push(heap);
     }
-    return collect(heaps, task.k);
+    return finish(heaps, task.k, task.rerank, task.metric, task.queries, 0);
   },
 
   /** The IVF coarse k-means, in one worker (the event loop stays free). */
@@ -212,16 +268,23 @@ const handlers: TaskHandlers = {
   ivfScan: (task) => {
     const codec = codecOfKind(task, 'ivf');
     const searcher = ivfSearcher(codec, task.metric);
-    const heaps: TopK[] = [];
-    for (let q = task.q0; q < task.q0 + task.nq; q++) {
-      const t = codec.transformQuery(task.queries, q * codec.d);
-      const heap = new TopK(task.k, task.skipFirst ? null : task.dead);
-      const skip = task.skipFirst ? task.dead : null;
-      if (task.mode === 'rows') searcher.searchRows(t.q, t.qo, task.lists, heap, task.eligible!, skip, task.target!);
-      else searcher.search(t.q, t.qo, task.lists, task.nprobe, heap, skip, true);
-      heaps.push(heap);
+    // Probes scan whole cells with the kernels (the skip map checked for candidates only); filtered row visits stay on the reference.
+    const kernels = task.mode === 'probe' && task.arena !== null ? ScanSession.open(task.arena, task.lists.codes, codec.pq.m) : null;
+    try {
+      const heaps: TopK[] = [];
+      for (let q = task.q0; q < task.q0 + task.nq; q++) {
+        const t = codec.transformQuery(task.queries, q * codec.d);
+        const skipFirst = task.skipFirst && kernels === null;
+        const heap = new TopK(task.k, skipFirst ? null : task.dead);
+        const skip = skipFirst ? task.dead : null;
+        if (task.mode === 'rows') searcher.searchRows(t.q, t.qo, task.lists, heap, task.eligible!, skip, task.target!);
+        else searcher.search(t.q, t.qo, task.lists, task.nprobe, heap, skip, true, kernels);
+        heaps.push(heap);
+      }
+      return finish(heaps, task.k, task.rerank, task.metric, task.queries, task.q0);
+    } finally {
+      kernels?.close();
     }
-    return collect(heaps, task.k);
   },
 
   /** Exact search of a row range, reading the full vectors from SQLite. Ids are row numbers. */
@@ -261,25 +324,11 @@ const handlers: TaskHandlers = {
    * exact distances and keeps the k nearest per query. Rows deleted since the scan
    * are dropped. Results are indexed from q0.
    */
-  rerank: (task) => {
-    const { d, k } = task;
-    const reader = VectorReader.of(task.dbPath);
-    const v = new Float32Array(d);
-    const heaps: TopK[] = [];
-    for (let q = task.q0; q < task.q0 + task.nq; q++) {
-      const heap = new TopK(k);
-      for (let i = task.offsets[q]; i < task.offsets[q + 1]; i++) {
-        const row = task.rows[i];
-        const blob = reader.vector(task.collectionId, row);
-        if (blob === undefined) continue;
-        blobInto(blob, v, 0);
-        if (task.normalize) normalizeRows(v, 1, d);
-        heap.push(rankingDistance(task.metric, task.queries, q * d, v, 0, d), row);
-      }
-      heaps.push(heap);
-    }
-    return collect(heaps, k);
-  },
+  rerank: (task) =>
+    collect(
+      exactRerank(task, task.metric, task.queries, task.q0, task.nq, task.k, (q) => task.rows.subarray(task.offsets[q], task.offsets[q + 1])),
+      task.k,
+    ),
 
   /** Marks the rows in [start, end) (of the candidates, if given) whose metadata satisfies a filter; returns how many. */
   matchRows: (task) => {

@@ -78,15 +78,15 @@ export function checkAutoTrain(a: AutoTrainConfig, q: QuantizerConfig): void {
 }
 
 /** An upsert batch: at most maxVectorsPerRequest vectors, each id once. */
-export function admitUpsert(items: readonly VectorInput[], limits: Limits): void {
+export function admitUpsert(ids: readonly string[], limits: Limits, label = (i: number) => `vectors[${i}]`): void {
   const { maxVectorsPerRequest } = limits;
-  if (items.length > maxVectorsPerRequest)
-    throw limitExceeded(400, 'maxVectorsPerRequest', maxVectorsPerRequest, items.length, 'the number of vectors in the request');
+  if (ids.length > maxVectorsPerRequest)
+    throw limitExceeded(400, 'maxVectorsPerRequest', maxVectorsPerRequest, ids.length, 'the number of vectors in the request');
   const seen = new Map<string, number>();
-  items.forEach((item, i) => {
-    const first = seen.get(item.id);
-    if (first !== undefined) throw badRequest(`vectors[${i}].id '${item.id}' repeats vectors[${first}].id; ids must be unique in a batch`);
-    seen.set(item.id, i);
+  ids.forEach((id, i) => {
+    const first = seen.get(id);
+    if (first !== undefined) throw badRequest(`${label(i)}.id '${id}' repeats ${label(first)}.id; ids must be unique in a batch`);
+    seen.set(id, i);
   });
 }
 

@@ -53,7 +53,8 @@ import type {
   ServiceObserver,
   VectorInput,
 } from './types.js';
-import { packVectors } from './vector-input.js';
+import { checkRows, packVectors } from './vector-input.js';
+import { parseVectorRecords } from './vector-records.js';
 
 interface Entry {
   record: CollectionRecord;
@@ -378,21 +379,42 @@ export class CollectionService {
   async upsert(name: string, items: VectorInput[], signal?: AbortSignal): Promise<{ upserted: number }> {
     const e = this.entry(name);
     const { dimension: d, metric } = e.record;
-    admitUpsert(items, this.limits);
+    const ids = items.map((it) => it.id);
+    admitUpsert(ids, this.limits);
     const data = packVectors(
       items.map((it) => it.vector),
       d,
       metric === 'cosine',
       (i) => `vectors[${i}].vector`,
     );
-    const metadata = metadataJson(items, this.limits);
-    const rows = items.map((it, i) => ({ id: it.id, vector: data.subarray(i * d, (i + 1) * d), metadata: metadata[i] }));
+    return this.write(e, ids, data, metadataJson(items, this.limits), signal);
+  }
+
+  /** The binary upsert (services/vector-records.ts): ids and float32 vectors, no metadata. */
+  async upsertRecords(name: string, body: Uint8Array, signal?: AbortSignal): Promise<{ upserted: number }> {
+    const e = this.entry(name);
+    const { dimension: d, metric } = e.record;
+    const { ids, data } = parseVectorRecords(body, d, this.limits.maxVectorsPerRequest);
+    admitUpsert(ids, this.limits, (i) => `record ${i}`);
+    checkRows(data, ids.length, d, metric === 'cosine', (i) => `record ${i} (id '${ids[i]}')`);
+    return this.write(e, ids, data, new Array<string | null>(ids.length).fill(null), signal);
+  }
+
+  /**
+   * Writes checked rows (n × d float32, metadata as JSON text) under the
+   * collection's lock: encoded in the pool when trained, committed in one
+   * transaction, then appended to the index; acknowledged after the commit.
+   */
+  private write(e: Entry, ids: string[], data: Float32Array, metadata: (string | null)[], signal?: AbortSignal): Promise<{ upserted: number }> {
+    const { dimension: d, metric, name } = e.record;
+    const n = ids.length;
+    const rows = ids.map((id, i) => ({ id, vector: data.subarray(i * d, (i + 1) * d), metadata: metadata[i] }));
     return e.lock.run(async () => {
       if (e.deleted) throw collectionNotFound(name);
       const codec = e.index.codec;
       let codes: Uint8Array | null = null;
       if (codec !== null) {
-        codes = await this.pool.encode(codec.codec, metric === 'cosine' ? normalized(data, items.length, d) : data, items.length, signal);
+        codes = await this.pool.encode(codec.codec, metric === 'cosine' ? normalized(data, n, d) : data, n, signal);
       }
       const firstRow = e.index.rowCount;
       const replaced = this.store.upsertVectors(
@@ -401,12 +423,12 @@ export class CollectionService {
         rows,
         codec && codes && { codecId: codec.id, codeSize: codec.codec.codeSize, data: codes },
       );
-      e.index.append(items.length, codes, replaced);
-      e.record.nextRow += items.length;
-      e.record.addedSinceTraining += items.length;
+      e.index.append(n, codes, replaced);
+      e.record.nextRow += n;
+      e.record.addedSinceTraining += n;
       if (e.values.fields.length > 0 || e.written !== null) {
         // The stored JSON, parsed: what a restart will index (a number JSON cannot hold is stored as null).
-        for (let i = 0; i < items.length; i++) {
+        for (let i = 0; i < n; i++) {
           if (metadata[i] === null) continue;
           const m: unknown = JSON.parse(metadata[i]!);
           e.values.add(firstRow + i, m);
@@ -414,7 +436,7 @@ export class CollectionService {
         }
       }
       this.maybeAutoTrain(e);
-      return { upserted: items.length };
+      return { upserted: n };
     });
   }
 
@@ -517,13 +539,15 @@ export class CollectionService {
     const t0 = performance.now();
     if (c === null) {
       const exact = await this.pool.exactSearch({ source: this.source(e), rows, metric: kind, queries: q, nq, k, skip, signal });
-      this.observer?.searched({ index: 'exact', scanSeconds: (performance.now() - t0) / 1000, rerankSeconds: null });
+      this.observer?.searched({ index: 'exact', scanSeconds: (performance.now() - t0) / 1000, reranked: false });
       return { found: exact, explain, warnings };
     }
     const rerank = options.rerank ?? DEFAULT_RERANK;
     const candidates = rerank > 0 ? k * rerank : k;
     // Unfiltered queries of this index state may share a scan with other requests'.
     const batchKey = match === null ? { index, rows } : null;
+    // Re-ranked by the pool, in the scanning task where it can (one round trip).
+    const reranked = rerank > 0 ? { ...this.source(e), k } : undefined;
     const found =
       c.kind === 'ivf'
         ? await this.scans.ivfSearch(
@@ -541,6 +565,7 @@ export class CollectionService {
               eligible: plan.strategy === 'ivf-rows' ? match!.slotsFor(skipped, lists!, index.lists!, index.lists!.layout) : undefined,
               target: plan.target ?? undefined,
               skipFirst: plan.skipFirst,
+              rerank: reranked,
               signal,
             },
             batchKey,
@@ -558,18 +583,13 @@ export class CollectionService {
               skipFirst: plan.skipFirst,
               // flat-rows is only planned for a filter: its eligible rows are cached with the filter's skip map.
               eligible: plan.strategy === 'flat-rows' ? match!.rowsFor(skipped) : undefined,
+              rerank: reranked,
               signal,
             },
             batchKey,
           );
-    const t1 = performance.now();
-    if (rerank === 0) {
-      this.observer?.searched({ index: c.kind, scanSeconds: (t1 - t0) / 1000, rerankSeconds: null });
-      return { found, explain, warnings };
-    }
-    const reranked = await this.pool.rerank({ source: this.source(e), metric: kind, queries: q, nq, candidates: found, k, signal });
-    this.observer?.searched({ index: c.kind, scanSeconds: (t1 - t0) / 1000, rerankSeconds: (performance.now() - t1) / 1000 });
-    return { found: reranked, explain, warnings };
+    this.observer?.searched({ index: c.kind, scanSeconds: (performance.now() - t0) / 1000, reranked: rerank > 0 });
+    return { found, explain, warnings };
   }
 
   /**
@@ -634,11 +654,13 @@ export class CollectionService {
 
   private hits(e: Entry, r: Neighbours, kind: 'l2' | 'ip'): Hit[] {
     const out: Hit[] = [];
-    for (let i = 0; i < r.ids.length; i++) {
-      const info = this.store.rowInfo(e.record.id, r.ids[i]);
-      if (info === undefined) continue; // deleted since the scan
-      out.push({ id: info[0], distance: kind === 'l2' ? r.dist[i] : -r.dist[i], metadata: info[1] === null ? null : JSON.parse(info[1]) });
-    }
+    this.store.reading(() => {
+      for (let i = 0; i < r.ids.length; i++) {
+        const info = this.store.rowInfo(e.record.id, r.ids[i]);
+        if (info === undefined) continue; // deleted since the scan
+        out.push({ id: info[0], distance: kind === 'l2' ? r.dist[i] : -r.dist[i], metadata: info[1] === null ? null : JSON.parse(info[1]) });
+      }
+    });
     return out;
   }
 

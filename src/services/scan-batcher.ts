@@ -12,7 +12,8 @@
  *   fires timers at millisecond resolution), whichever comes first;
  * - at once when it holds QUERY_BATCH_MAX queries.
  * A batch scans for the largest k asked; each query gets its own k first
- * (the k best of the K best are the k best, in the same order). A query whose
+ * (the k best of the K best are the k best, in the same order). Re-ranked
+ * queries batch only with queries of the same k and rerank factor. A query whose
  * request is aborted while it waits leaves its batch. Filtered queries,
  * requests of several queries (already one search) and windowMicros = 0 go
  * straight to the pool.
@@ -50,7 +51,9 @@ interface Batch {
 
 function identityOf(key: BatchKey, scan: Scan): unknown[] {
   const a = scan.args;
-  const common = [key.index, key.rows, scan.kind, a.codec, a.dead, a.metric, a.skipFirst ?? true];
+  // Re-ranked queries share a batch only with the same k and candidates: each gets exactly the results it gets alone.
+  const rerank = a.rerank === undefined ? null : `${a.k}/${a.rerank.k}`;
+  const common = [key.index, key.rows, scan.kind, a.codec, a.dead, a.metric, a.skipFirst ?? true, rerank, a.rerank?.dbPath, a.rerank?.collectionId];
   return scan.kind === 'flat'
     ? [...common, scan.args.codes, scan.args.rows]
     : [...common, scan.args.lists.codes, scan.args.lists.rows, scan.args.nprobe];
@@ -156,7 +159,7 @@ export class ScanBatcher {
       queries.set(w.query, i * d);
       w.detach(); // dispatched: the scan runs to its end (it is short), its results are dropped if nobody waits
     });
-    const k = Math.max(...waiters.map((w) => w.k));
+    const k = Math.max(...waiters.map((w) => w.k)); // equal when re-ranked (identityOf)
     this.onBatch(waiters.length);
     const scan = batch.scan;
     const args = { ...scan.args, queries, nq: waiters.length, k, signal: undefined };
@@ -164,7 +167,7 @@ export class ScanBatcher {
     found
       .then(
         (all) => {
-          for (const [i, w] of waiters.entries()) w.resolve(firstK(all[i], w.k));
+          for (const [i, w] of waiters.entries()) w.resolve(scan.args.rerank === undefined ? firstK(all[i], w.k) : all[i]);
         },
         (err) => {
           for (const w of waiters) w.reject(err);

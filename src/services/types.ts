@@ -37,7 +37,8 @@ export interface SearchOptions {
 
 /** What the metrics want to know of searches and jobs; the service stays free of any metrics library. */
 export interface ServiceObserver {
-  searched(t: { index: 'exact' | 'flat' | 'ivf'; scanSeconds: number; rerankSeconds: number | null }): void;
+  /** A search's time in the pool: the scan, and the exact re-ranking when `reranked` (done with the scan where it can, so one figure). */
+  searched(t: { index: 'exact' | 'flat' | 'ivf'; scanSeconds: number; reranked: boolean }): void;
   /** A scan of several requests' queries went to the pool (services/scan-batcher.ts). */
   scanBatched(queries: number): void;
   trainingFinished(t: { state: 'succeeded' | 'failed' | 'cancelled'; seconds: number }): void;

@@ -333,6 +333,11 @@ export class Store {
     return this.s.deleteVector.get(collectionId, externalId) as number | undefined;
   }
 
+  /** Runs `fn` in one read transaction (one snapshot, one WAL read lock for all its statements). */
+  reading<T>(fn: () => T): T {
+    return this.db.transaction(fn).deferred();
+  }
+
   /** External id and metadata JSON of a row, or undefined when the row is dead. */
   rowInfo(collectionId: number, row: number): [string, string | null] | undefined {
     return this.s.rowInfo.get(collectionId, row) as [string, string | null] | undefined;

@@ -33,6 +33,22 @@ function operations(doc: Awaited<ReturnType<typeof documentOf>>): Map<string, { 
 }
 
 describe('the OpenAPI document as a contract', () => {
+  /** The JSON upsert's example vectors, under ids of their own. */
+  const upsertExample = (ops: ReturnType<typeof operations>): { id: string; vector: number[] }[] =>
+    (
+      ops.get('upsertVectors')!.op.requestBody!.content['application/json'].schema.example as { vectors: { id: string; vector: number[] }[] }
+    ).vectors.map((v) => ({ id: `${v.id}-bin`, vector: v.vector }));
+
+  /** Records of the binary upsert: u16 LE id length, UTF-8 id, float32 LE values. */
+  const records = (items: { id: string; vector: number[] }[]): Buffer =>
+    Buffer.concat(
+      items.flatMap(({ id, vector }) => {
+        const head = Buffer.alloc(2);
+        head.writeUInt16LE(Buffer.byteLength(id));
+        return [head, Buffer.from(id), Buffer.from(Float32Array.from(vector).buffer)];
+      }),
+    );
+
   it("every operation, sent with its documented examples in a session's order, gets its documented 2xx", async () => {
     const t = await makeApp();
     try {
@@ -51,9 +67,13 @@ describe('the OpenAPI document as a contract', () => {
           if (value === undefined) throw new Error(`${operationId}: no example for path parameter ${name}`);
           return encodeURIComponent(value);
         });
-        const body = op.requestBody?.content['application/json'].schema.example;
-        if (op.requestBody !== undefined) expect(body, `${operationId} has a request example`).toBeDefined();
-        const r = await t.req(method.toUpperCase() as 'GET', url, body);
+        const binary = op.requestBody?.content['application/octet-stream'] !== undefined;
+        const body = binary ? null : op.requestBody?.content['application/json'].schema.example;
+        if (op.requestBody !== undefined && !binary) expect(body, `${operationId} has a request example`).toBeDefined();
+        const r = binary
+          ? // The documented record format, written from the JSON upsert's example vectors under new ids.
+            await t.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/octet-stream' }, payload: records(upsertExample(ops)) })
+          : await t.req(method.toUpperCase() as 'GET', url, body);
         const documented = Object.keys(op.responses).filter((s) => s.startsWith('2'));
         expect(documented, `${operationId} documents one success status`).toHaveLength(1);
         expect(String(r.statusCode), `${operationId} ${method.toUpperCase()} ${url}: ${r.body.slice(0, 300)}`).toBe(documented[0]);
@@ -61,7 +81,16 @@ describe('the OpenAPI document as a contract', () => {
         return r;
       };
 
-      for (const id of ['getHealth', 'getReadiness', 'getMetrics', 'createCollection', 'listCollections', 'getCollection', 'upsertVectors']) {
+      for (const id of [
+        'getHealth',
+        'getReadiness',
+        'getMetrics',
+        'createCollection',
+        'listCollections',
+        'getCollection',
+        'upsertVectors',
+        'upsertVectorsBinary',
+      ]) {
         await send(id);
       }
       await send('getVector');

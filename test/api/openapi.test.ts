@@ -30,6 +30,7 @@ describe('OpenAPI', () => {
       '/collections/{name}/query',
       '/collections/{name}/train',
       '/collections/{name}/vectors',
+      '/collections/{name}/vectors/bulk',
       '/collections/{name}/vectors/{id}',
       '/health',
       '/metrics',

@@ -81,9 +81,9 @@ describe('metrics', () => {
     const text = r.body;
     expect(text).toMatch(/pqvec_http_requests_total\{method="POST",route="\/collections\/:name\/query",status="200"\} 2/);
     expect(text).toMatch(/pqvec_http_request_duration_seconds_bucket\{le="0.001",method="POST",route="\/collections\/:name\/query",status="200"\}/);
-    expect(text).toMatch(/pqvec_search_scan_seconds_count\{index="exact"\} 1/);
-    expect(text).toMatch(/pqvec_search_scan_seconds_count\{index="flat"\} 1/);
-    expect(text).toMatch(/pqvec_search_rerank_seconds_count 1/);
+    expect(text).toMatch(/pqvec_search_seconds_count\{index="exact",reranked="false"\} 1/);
+    expect(text).toMatch(/pqvec_search_seconds_count\{index="flat",reranked="true"\} 1/);
+    expect(text).toMatch(/pqvec_scan_batch_queries_count 1/);
     expect(text).toMatch(/pqvec_collection_vectors\{collection="m"\} 50/);
     expect(text).toMatch(/pqvec_collection_code_bytes\{collection="m"\} 100/);
     expect(text).toMatch(/pqvec_training_jobs_total\{state="succeeded"\} 1/);

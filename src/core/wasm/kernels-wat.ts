@@ -147,3 +147,55 @@ export const KERNELS_WAT = `(module
 
   ${NEAREST})
 `;
+
+/**
+ * rowDots(q, b, nb, kb, out): float64 out[j] = ⟨q, row j of b⟩ for j < nb —
+ * one query row against a matrix kept resident in memory as float64 (a
+ * codebook, the coarse centroids): the products of distance tables and
+ * coarse costs. q and the rows are kb bytes of float64, padded with zeros to a
+ * multiple of two; nb a multiple of four (zero rows pad it). Four rows per
+ * block, two float64 lanes each: lane l sums columns l, l + 2, l + 4 …, and
+ * the dot product is lane 0 + lane 1.
+ */
+const ROW_DOTS = `(func $rowDots (export "rowDots") (param $q i32) (param $b i32) (param $nb i32) (param $kb i32) (param $out i32)
+    (local $j i32) (local $t i32) (local $vq v128)
+    ${B_ROWS.map((r) => `(local $p${r} i32) (local $d${r} v128)`).join(' ')}
+    (local.set $j (i32.const 0))
+    (loop $rows
+      (local.set $p0 (i32.add (local.get $b) (i32.mul (local.get $j) (local.get $kb))))
+      ${indented(
+        6,
+        B_ROWS.slice(1).map((r) => `(local.set $p${r} (i32.add (local.get $p${r - 1}) (local.get $kb)))`),
+      )}
+      ${indented(
+        6,
+        B_ROWS.map((r) => `(local.set $d${r} (v128.const i32x4 0 0 0 0))`),
+      )}
+      (local.set $t (i32.const 0))
+      (loop $columns
+        (local.set $vq (v128.load (i32.add (local.get $q) (local.get $t))))
+        ${indented(
+          8,
+          B_ROWS.map(
+            (r) =>
+              `(local.set $d${r} (f64x2.add (local.get $d${r}) (f64x2.mul (local.get $vq) (v128.load (i32.add (local.get $p${r}) (local.get $t))))))`,
+          ),
+        )}
+        (local.set $t (i32.add (local.get $t) (i32.const 16)))
+        (br_if $columns (i32.lt_u (local.get $t) (local.get $kb))))
+      ${indented(
+        6,
+        B_ROWS.map(
+          (r) =>
+            `(f64.store offset=${8 * r} (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 3))) (f64.add (f64x2.extract_lane 0 (local.get $d${r})) (f64x2.extract_lane 1 (local.get $d${r}))))`,
+        ),
+      )}
+      (local.set $j (i32.add (local.get $j) (i32.const 4)))
+      (br_if $rows (i32.lt_u (local.get $j) (local.get $nb)))))`;
+
+/** The module of rowDots, with its own memory: the resident matrices stay there between calls. */
+export const ROW_DOTS_WAT = `(module
+  (memory (export "memory") 16)
+
+  ${ROW_DOTS})
+`;

@@ -17,7 +17,9 @@
  * Same inputs give bit-identical results in every thread.
  */
 import { compile } from 'watr';
-import { KERNELS_WAT } from './kernels-wat.js';
+import { matmulABt } from '../linalg.js';
+import { KERNELS_WAT, ROW_DOTS_WAT } from './kernels-wat.js';
+import { RESIDENT_MATRIX_BYTES } from '../../tunables.js';
 
 /** Byte addresses and sizes; the last two are (out, ostride) for dots, (norms, out) for nearest (kernels-wat.ts). */
 type Kernel = (a: number, na: number, b: number, nb: number, kb: number, p5: number, p6: number) => void;
@@ -158,4 +160,95 @@ export function nearestF32(
     nearest(xAt * 4, bEven, 0, kPad, kp * 4, normsAt * 4, outAt * 4);
     for (let r = 0; r < b; r++) out[oo + (s + r) * oStride] = i32[outAt + r];
   }
+}
+
+interface RowDots {
+  memory: WebAssembly.Memory;
+  rowDots: (q: number, b: number, nb: number, kb: number, out: number) => void;
+}
+
+/**
+ * This thread's rowDots instance and the matrices resident in its memory: by
+ * matrix array, then by `${offset}/${rows}/${k}`, their byte address. Bump
+ * allocated after the scratch of one query and its output; when the next
+ * matrix would pass RESIDENT_MATRIX_BYTES, all are dropped and packed again
+ * as they are used.
+ */
+let rowDotsInstance: RowDots | null = null;
+let resident = new WeakMap<Float32Array, Map<string, number>>();
+let residentEnd = 0;
+
+function rowDotsKernel(): RowDots {
+  if (rowDotsInstance === null) {
+    const exports = new WebAssembly.Instance(new WebAssembly.Module(compile(ROW_DOTS_WAT))).exports as unknown as RowDots;
+    rowDotsInstance = { memory: exports.memory, rowDots: exports.rowDots };
+  }
+  return rowDotsInstance;
+}
+
+/** Scratch at the start of the rowDots memory: the query (kp doubles) and the output (rows doubles), for any call up to these sizes. */
+const QUERY_SCRATCH_BYTES = 8 * 16_384;
+const OUT_SCRATCH_BYTES = 8 * 65_536;
+
+/**
+ * out[oo + j] = ⟨x[xo .. xo + k), B row j⟩ for the m rows of B (m × k from
+ * B[bo]), summed in float64 (products of float32 values are exact in float64;
+ * the sum runs in two interleaved lanes, so it may differ from matmulABt's in
+ * the last bits). B is packed into this thread's kernel memory as float64 on
+ * first use and stays there: B must not change afterwards (codebooks and coarse
+ * centroids never do). The SIMD twin of matmulABt with n = 1, for per-query
+ * distance tables and coarse costs.
+ */
+export function queryDots(
+  x: Float32Array,
+  xo: number,
+  B: Float32Array,
+  bo: number,
+  m: number,
+  k: number,
+  out: Float64Array | Float32Array,
+  oo = 0,
+): void {
+  if (m === 0) return;
+  const kp = (k + 1) & ~1;
+  const mp = (m + 3) & ~3;
+  const bytes = mp * kp * 8;
+  if (k === 0 || 8 * kp > QUERY_SCRATCH_BYTES || 8 * mp > OUT_SCRATCH_BYTES || 4 * bytes > RESIDENT_MATRIX_BYTES) {
+    // Too large to keep resident (e.g. 65,536 coarse centroids): the scalar kernel reads B in place.
+    matmulABt(x, xo, B, bo, 1, m, k, out, oo);
+    return;
+  }
+  const kernel = rowDotsKernel();
+  let byB = resident.get(B);
+  if (byB === undefined) {
+    byB = new Map();
+    resident.set(B, byB);
+  }
+  const key = `${bo}/${m}/${k}`;
+  let at = byB.get(key);
+  if (at === undefined) {
+    if (residentEnd === 0 || residentEnd + bytes > QUERY_SCRATCH_BYTES + OUT_SCRATCH_BYTES + RESIDENT_MATRIX_BYTES) {
+      // Start over: every matrix is packed again on its next use.
+      byB = new Map();
+      resident = new WeakMap([[B, byB]]);
+      residentEnd = QUERY_SCRATCH_BYTES + OUT_SCRATCH_BYTES;
+    }
+    at = residentEnd;
+    const missing = at + bytes - kernel.memory.buffer.byteLength;
+    if (missing > 0) kernel.memory.grow(Math.ceil(missing / 65536));
+    const f64 = new Float64Array(kernel.memory.buffer, at, mp * kp);
+    for (let j = 0; j < m; j++) {
+      const row = j * kp;
+      for (let t = 0; t < k; t++) f64[row + t] = B[bo + j * k + t];
+      if (kp > k) f64[row + k] = 0; // memory reused after a start-over may hold old values
+    }
+    byB.set(key, at);
+    residentEnd = at + bytes;
+  }
+  const f64 = new Float64Array(kernel.memory.buffer);
+  for (let t = 0; t < k; t++) f64[t] = x[xo + t];
+  if (kp > k) f64[k] = 0;
+  kernel.rowDots(0, at, mp, kp * 8, QUERY_SCRATCH_BYTES);
+  const o = QUERY_SCRATCH_BYTES / 8;
+  for (let j = 0; j < m; j++) out[oo + j] = f64[o + j];
 }

@@ -24,7 +24,7 @@
 import { compile } from 'watr';
 import { threadId } from 'node:worker_threads';
 import type { TopK } from '../topk.js';
-import { type Lanes, kernelName, RECORDS_AT, recordBytes, type RowSource, scanWat } from './scan-wat.js';
+import { type Lanes, kernelName, RECORDS_AT, recordBytes, scanWat } from './scan-wat.js';
 import { CANDIDATES_PER_CALL, LIST_CHUNK, SCAN_SLOTS } from '../../tunables.js';
 
 /** What a worker needs to run kernels on an arena: its memory (shared, posted with the task). */
@@ -144,52 +144,31 @@ export interface KernelScan {
  * the codes are not in an arena or every slot is busy.
  */
 export function kernelScan(s: KernelScan): boolean {
-  const { arena, codes, m } = s;
-  // In a worker the codes' buffer and the memory's are two objects over one
-  // store (each cloned on its own), so the sizes are what can be checked.
-  if (m > MAX_KERNEL_M || !(codes.buffer instanceof SharedArrayBuffer) || codes.buffer.byteLength !== arena.memory.buffer.byteLength) return false;
-  const buffer = arena.memory.buffer;
-  const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
-  const locks = new Int32Array(buffer, HEADER_BYTES, header[0]);
-  const slot = claimSlot(locks);
-  if (slot < 0) return false;
+  const session = ScanSession.open(s.arena, s.codes, s.m);
+  if (session === null) return false;
   try {
-    const layout = slotLayout(m);
-    if (layout.bytes !== header[1]) throw new Error(`arena slots of ${header[1]} bytes, codes of ${m} bytes need ${layout.bytes}`);
-    const base = SLOTS_AT + slot * layout.bytes;
-    const kernels = kernelsFor(arena, m);
-    const f32 = new Float32Array(buffer);
-    const i32 = new Int32Array(buffer);
-    const thrAt = base;
-    const outAt = base + layout.outAt;
-    const tableAt = base + layout.tableAt;
-    const one = new Float32Array(m * 256);
+    const one = new Float32Array(s.m * 256);
     for (let q0 = 0; q0 < s.nq; ) {
       const left = s.nq - q0;
       const lanes: Lanes = left === 1 ? 1 : left <= 4 ? 4 : 8;
       const group = Math.min(lanes, left);
       if (lanes === 1) {
-        s.tableOf(q0, f32.subarray(tableAt >> 2, (tableAt >> 2) + m * 256));
+        s.tableOf(q0, session.table);
       } else {
-        // Interleave: entry e of query q at e × lanes + q; padding queries' tables stay 0 and never report (threshold −∞).
-        const t = tableAt >> 2;
         for (let q = 0; q < group; q++) {
           s.tableOf(q0 + q, one);
-          for (let e = 0, o = t + q; e < one.length; e++, o += lanes) f32[o] = one[e];
+          session.setLane(lanes, q, one);
         }
-        for (let q = group; q < lanes; q++) for (let e = 0, o = t + q; e < one.length; e++, o += lanes) f32[o] = 0;
+        for (let q = group; q < lanes; q++) session.setLane(lanes, q, null);
       }
-      runKernel(s, kernels[kernelName(lanes, s.rows === null ? 'seq' : 'listed')], lanes, q0, group, f32, i32, {
-        thrAt,
-        outAt,
-        listAt: base + layout.listAt,
-        tableAt,
-      });
+      const heaps = s.heaps.slice(q0, q0 + group);
+      if (s.rows === null) session.scan(lanes, s.start, s.end, heaps, null, s.idBase ?? 0);
+      else session.scanListed(lanes, s.rows, s.start, s.end, heaps);
       q0 += group;
     }
     return true;
   } finally {
-    Atomics.store(locks, slot, 0);
+    session.close();
   }
 }
 
@@ -202,51 +181,130 @@ function nextUp(v: number): number {
   return v === 0 ? 1.4e-45 : bits[0];
 }
 
-/** One group of queries over the whole range: kernel calls until every row is consumed. */
-function runKernel(
-  s: KernelScan,
-  kernel: Kernel,
-  lanes: Lanes,
-  q0: number,
-  group: number,
-  f32: Float32Array,
-  i32: Int32Array,
-  at: { thrAt: number; outAt: number; listAt: number; tableAt: number },
-): void {
-  const { codes, m, rows, heaps } = s;
-  const idBase = s.idBase ?? 0;
-  const thr = at.thrAt >> 2;
-  const setThresholds = (): void => {
+/**
+ * A claimed slot of an arena and this thread's kernels over it: many scans of
+ * one task (an IVF query's cells) claim and instantiate once. Write a single
+ * query's table into `table` (or interleave several with setLane), scan, and
+ * close the session in a finally.
+ */
+export class ScanSession {
+  /** The slot's table area as one query's m × 256 table (lanes 1). */
+  readonly table: Float32Array;
+  private readonly f32: Float32Array;
+  private readonly i32: Int32Array;
+  private readonly thrAt: number;
+  private readonly outAt: number;
+  private readonly listAt: number;
+  private readonly tableAt: number;
+
+  private constructor(
+    private readonly codes: Uint8Array,
+    private readonly m: number,
+    private readonly locks: Int32Array,
+    private readonly slot: number,
+    private readonly kernels: Record<string, Kernel>,
+    buffer: ArrayBufferLike,
+    layout: ReturnType<typeof slotLayout>,
+  ) {
+    const base = SLOTS_AT + slot * layout.bytes;
+    this.f32 = new Float32Array(buffer);
+    this.i32 = new Int32Array(buffer);
+    this.thrAt = base;
+    this.outAt = base + layout.outAt;
+    this.listAt = base + layout.listAt;
+    this.tableAt = base + layout.tableAt;
+    this.table = this.f32.subarray(this.tableAt >> 2, (this.tableAt >> 2) + m * 256);
+  }
+
+  /** A session over codes in this arena, or null when they are not in it, m is too large, or every slot is busy. */
+  static open(arena: CodeArena, codes: Uint8Array, m: number): ScanSession | null {
+    // In a worker the codes' buffer and the memory's are two objects over one
+    // store (each cloned on its own), so the sizes are what can be checked.
+    const buffer = arena.memory.buffer;
+    if (m > MAX_KERNEL_M || !(codes.buffer instanceof SharedArrayBuffer) || codes.buffer.byteLength !== buffer.byteLength) return null;
+    const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+    const layout = slotLayout(m);
+    if (layout.bytes !== header[1]) throw new Error(`arena slots of ${header[1]} bytes, codes of ${m} bytes need ${layout.bytes}`);
+    const locks = new Int32Array(buffer, HEADER_BYTES, header[0]);
+    const slot = claimSlot(locks);
+    if (slot < 0) return null;
+    try {
+      return new ScanSession(codes, m, locks, slot, kernelsFor(arena, m), buffer, layout);
+    } catch (err) {
+      Atomics.store(locks, slot, 0);
+      throw err;
+    }
+  }
+
+  close(): void {
+    Atomics.store(this.locks, this.slot, 0);
+  }
+
+  /** Query q's m × 256 table into lane q of an interleaved table (entry e of query q at e × lanes + q); null = a padding lane of zeros. */
+  setLane(lanes: Lanes, q: number, table: Float32Array | null): void {
+    const { f32 } = this;
+    const n = this.m * 256;
+    for (let e = 0, o = (this.tableAt >> 2) + q; e < n; e++, o += lanes) f32[o] = table === null ? 0 : table[e];
+  }
+
+  /** Scans code rows [start, end) for the queries of the table, one heap each; row r offered as ids[r], or idBase + r. */
+  scan(lanes: Lanes, start: number, end: number, heaps: TopK[], ids: Int32Array | null = null, idBase = 0): void {
+    const kernel = this.kernels[kernelName(lanes, 'seq')];
+    for (let i = start; i < end; ) {
+      this.setThresholds(lanes, heaps);
+      const consumed = kernel(this.codes.byteOffset + i * this.m, 0, end - i, this.tableAt, this.thrAt, this.outAt, CANDIDATES_PER_CALL);
+      this.offer(lanes, heaps, i, ids, idBase, null);
+      i += consumed;
+    }
+  }
+
+  /** Scans the code rows listed in rows[start .. end), offered under their row numbers; the list is copied into the slot a chunk at a time. */
+  scanListed(lanes: Lanes, rows: Int32Array, start: number, end: number, heaps: TopK[]): void {
+    const kernel = this.kernels[kernelName(lanes, 'listed')];
+    for (let from = start; from < end; from += LIST_CHUNK) {
+      const chunkEnd = Math.min(end, from + LIST_CHUNK);
+      this.i32.set(rows.subarray(from, chunkEnd), this.listAt >> 2);
+      for (let i = 0; i < chunkEnd - from; ) {
+        this.setThresholds(lanes, heaps);
+        const consumed = kernel(
+          this.codes.byteOffset,
+          this.listAt + 4 * i,
+          chunkEnd - from - i,
+          this.tableAt,
+          this.thrAt,
+          this.outAt,
+          CANDIDATES_PER_CALL,
+        );
+        this.offer(lanes, heaps, from + i, null, 0, rows);
+        i += consumed;
+      }
+    }
+  }
+
+  /** Each heap's threshold into its lane, rounded up to float32 (the kernel never drops a candidate the heap would take); −∞ for padding lanes. */
+  private setThresholds(lanes: Lanes, heaps: TopK[]): void {
+    const { f32 } = this;
+    const thr = this.thrAt >> 2;
     for (let q = 0; q < lanes; q++) {
-      const t = q < group ? heaps[q0 + q].threshold() : -Infinity;
-      // Rounded up to float32, so the kernel never drops a candidate the heap would take.
+      const t = q < heaps.length ? heaps[q].threshold() : -Infinity;
       f32[thr + q] = t;
       if (f32[thr + q] < t) f32[thr + q] = nextUp(f32[thr + q]);
     }
-  };
-  const rec = recordBytes(lanes) >> 2;
-  const source: RowSource = rows === null ? 'seq' : 'listed';
-  for (let from = s.start; from < s.end; ) {
-    // Listed rows are copied into the slot a chunk at a time; consecutive rows are read in place.
-    const chunkEnd = source === 'listed' ? Math.min(s.end, from + LIST_CHUNK) : s.end;
-    if (source === 'listed') i32.set(rows!.subarray(from, chunkEnd), at.listAt >> 2);
-    for (let i = 0; i < chunkEnd - from; ) {
-      setThresholds();
-      const codesAt = source === 'seq' ? codes.byteOffset + (from + i) * m : codes.byteOffset;
-      const listAt = at.listAt + 4 * i;
-      const consumed = kernel(codesAt, listAt, chunkEnd - from - i, at.tableAt, at.thrAt, at.outAt, CANDIDATES_PER_CALL);
-      const count = i32[at.outAt >> 2];
-      for (let c = 0, o = (at.outAt + RECORDS_AT) >> 2; c < count; c++, o += rec) {
-        const pos = from + i + i32[o];
-        const id = source === 'seq' ? idBase + pos : rows![pos];
-        for (let q = 0; q < group; q++) {
-          const d = f32[o + 1 + q];
-          const heap = heaps[q0 + q];
-          if (d < heap.threshold()) heap.push(d, id);
-        }
+  }
+
+  /** Offers the records of the last call (positions from `first`) to the heaps: id = rows[p], ids[p] or idBase + p. */
+  private offer(lanes: Lanes, heaps: TopK[], first: number, ids: Int32Array | null, idBase: number, rows: Int32Array | null): void {
+    const { f32, i32 } = this;
+    const count = i32[this.outAt >> 2];
+    const rec = recordBytes(lanes) >> 2;
+    for (let c = 0, o = (this.outAt + RECORDS_AT) >> 2; c < count; c++, o += rec) {
+      const p = first + i32[o];
+      const id = rows !== null ? rows[p] : ids !== null ? ids[p] : idBase + p;
+      for (let q = 0; q < heaps.length; q++) {
+        const d = f32[o + 1 + q];
+        const heap = heaps[q];
+        if (d < heap.threshold()) heap.push(d, id);
       }
-      i += consumed;
     }
-    from = chunkEnd;
   }
 }

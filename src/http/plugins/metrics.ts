@@ -50,16 +50,10 @@ async function metrics(app: FastifyInstance, options: { instrument: boolean }): 
     buckets: SECONDS_BUCKETS,
     registers: [register],
   });
-  const scan = new Histogram({
-    name: 'pqvec_search_scan_seconds',
-    help: 'Scan time of one search request (exact, flat ADC or IVF)',
-    labelNames: ['index'],
-    buckets: SECONDS_BUCKETS,
-    registers: [register],
-  });
-  const rerank = new Histogram({
-    name: 'pqvec_search_rerank_seconds',
-    help: 'Exact re-ranking time of one search request',
+  const search = new Histogram({
+    name: 'pqvec_search_seconds',
+    help: 'Time of one search request in the worker pool: the scan (exact, flat ADC or IVF), with the exact re-ranking when reranked="true"',
+    labelNames: ['index', 'reranked'],
     buckets: SECONDS_BUCKETS,
     registers: [register],
   });
@@ -135,8 +129,7 @@ async function metrics(app: FastifyInstance, options: { instrument: boolean }): 
 
   app.collections.observe({
     searched(t) {
-      scan.observe({ index: t.index }, t.scanSeconds);
-      if (t.rerankSeconds !== null) rerank.observe(t.rerankSeconds);
+      search.observe({ index: t.index, reranked: String(t.reranked) }, t.scanSeconds);
     },
     scanBatched(queries) {
       batches.observe(queries);

@@ -84,10 +84,26 @@ function markOptionalBodies(doc: { paths?: Record<string, Record<string, { reque
   }
 }
 
+declare module 'fastify' {
+  interface FastifySchema {
+    /** A route whose body is raw bytes (application/octet-stream): the body's description, for the document only (no validation). */
+    binaryBody?: string;
+  }
+}
+
+/** Route schemas are zod: the library turns them into JSON Schema; a binaryBody becomes an application/octet-stream request body. */
+const transform: typeof jsonSchemaTransform = (input) => {
+  const out = jsonSchemaTransform(input);
+  const binary = (input.schema as { binaryBody?: string }).binaryBody;
+  if (binary === undefined) return out;
+  const { binaryBody: _, ...schema } = out.schema as Record<string, unknown>;
+  return { ...out, schema: { ...schema, consumes: ['application/octet-stream'], body: { type: 'string', format: 'binary', description: binary } } };
+};
+
 async function openapi(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
-    // Route schemas are zod: the library turns them into JSON Schema, and schemas with an id (.meta({ id })) into components.
-    transform: jsonSchemaTransform,
+    // Schemas with an id (.meta({ id })) become components.
+    transform,
     transformObject: (input) => {
       const doc = jsonSchemaTransformObject(input);
       dropSafeIntegerBounds(doc);

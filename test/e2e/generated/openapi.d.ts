@@ -136,6 +136,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/collections/{name}/vectors/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Insert or replace vectors from a binary body
+         * @description The fast way to load many vectors: no JSON to parse. The body (Content-Type: application/octet-stream) is records one after another, little-endian, without header or padding: a u16 id length L in bytes (1–2048), the id in L bytes of UTF-8 (at most 512 characters), then the vector as d float32 values. No metadata (use the JSON upsert for vectors that carry some). Same rules as the JSON upsert: all or nothing, acknowledged after the commit, at most MAX_VECTORS_PER_REQUEST records and BODY_LIMIT bytes, ids unique within the body.
+         */
+        post: operations["upsertVectorsBinary"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/collections/{name}/vectors/{id}": {
         parameters: {
             query?: never;
@@ -1046,6 +1066,99 @@ export interface operations {
             };
             /** @description The body is larger than BODY_LIMIT (payload_too_large). */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Overloaded, timed out, shutting down or storage unavailable; see Retry-After. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    upsertVectorsBinary: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Collection name: 1–64 letters, digits, "-" or "_". */
+                name: string;
+            };
+            cookie?: never;
+        };
+        /** @description Records: u16 id length (LE), UTF-8 id, d × float32 (LE). */
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description How many vectors were written. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        upserted: number;
+                    };
+                };
+            };
+            /** @description A malformed record (validation_error, naming the record and its byte offset), a value out of range, a repeated id, or too many records (limit_exceeded: MAX_VECTORS_PER_REQUEST). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No API key, or an unknown one (when API_KEYS / READ_ONLY_API_KEYS are set). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A read-only key on a route that writes. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such collection (collection_not_found). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than BODY_LIMIT (payload_too_large). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not application/octet-stream (unsupported_media_type). */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
