@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { l2sq } from '../src/core/distance.js';
 import { TopK } from '../src/core/topk.js';
 import { trainCodec } from '../src/core/train.js';
+import { ScanSession, arenaOf } from '../src/core/wasm/scan.js';
 import { InvertedLists } from '../src/index/inverted-lists.js';
 import { ComputePool } from '../src/pool/compute-pool.js';
 import { type IvfAnchorRow, loadAnchors } from './lib/anchors.js';
@@ -110,6 +111,8 @@ async function main(): Promise<void> {
           );
 
           const searcher = codec.ivfSearcher('l2');
+          // Cells scanned by the WebAssembly kernel, as the workers do (the lists' codes are in a code arena).
+          const kernels = ScanSession.open(arenaOf(lists.codes)!, lists.codes, codec.pq.m);
           for (const factor of factors)
             for (const nprobe of nprobes) {
               const sums = emptyRecall();
@@ -118,7 +121,7 @@ async function main(): Promise<void> {
               for (let q = 0; q < nQueries; q++) {
                 const heap = new TopK(kc);
                 const tq = codec.transformQuery(ds.queries, q * ds.d);
-                searcher.search(tq.q, tq.qo, lists, nprobe, heap);
+                searcher.search(tq.q, tq.qo, lists, nprobe, heap, null, false, kernels);
                 let ids = heap.drainSorted().ids;
                 if (factor !== null) {
                   const best = new TopK(10);
@@ -143,6 +146,7 @@ async function main(): Promise<void> {
                 faiss: a ? { faissFactory: a.faissFactory, recall1: a.recall1, recall10at10: a.recall10at10, msPerQuery: a.msPerQuery } : null,
               });
             }
+          kernels?.close();
         }
   } finally {
     await pool.close();

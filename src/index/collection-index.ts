@@ -11,7 +11,7 @@
  * Row ↔ external id lives in SQLite only (vectors' primary key (collection_id, row)
  * and unique index on (collection_id, external_id)): a query's hits need their
  * metadata from SQLite anyway, and a million id strings would cost ~80 MB and
- * ~0.7 s at start-up. Loading is then codes (1,024-row BLOBs) + live row numbers.
+ * ~0.7 s at start-up. Loading is then codes (1,024-row BLOBs) + the dead rows (tombstones).
  * IVF codecs keep no row-ordered codes: `lists` (InvertedLists) holds each
  * cell's PQ codes and row numbers contiguously instead, built from the
  * row-ordered IVF codes (list id + PQ code) the store keeps.
@@ -42,14 +42,19 @@ export class CollectionIndex {
   deadChanges = 0;
   codec: ActiveCodec | null = null;
 
-  /** An index of rowCount allocated rows of which liveRows are live, loaded from the store. */
-  static load(rowCount: number, liveRows: ArrayLike<number>, codec: ActiveCodec | null, codes: Uint8Array | null): CollectionIndex {
+  /** An index of rowCount allocated rows of which deadRows are dead (the store's tombstones), loaded from the store. */
+  static load(rowCount: number, deadRows: ArrayLike<number>, codec: ActiveCodec | null, codes: Uint8Array | null): CollectionIndex {
     const index = new CollectionIndex();
     index.rowCount = rowCount;
     index.dead = sharedBytes(Math.max(INITIAL_CAPACITY, rowCount));
-    index.dead.fill(1, 0, rowCount);
-    for (let i = 0; i < liveRows.length; i++) index.dead[liveRows[i]] = 0;
-    index.liveCount = liveRows.length;
+    let dead = 0;
+    for (let i = 0; i < deadRows.length; i++) {
+      const r = deadRows[i];
+      if (r >= rowCount || index.dead[r] !== 0) continue;
+      index.dead[r] = 1;
+      dead++;
+    }
+    index.liveCount = rowCount - dead;
     if (codec !== null && codes !== null) index.activate(codec, codes);
     return index;
   }

@@ -149,7 +149,7 @@ export class CollectionService {
         codec = { id: c.id, version: c.version, codec: trained };
         codecInfo = { relativeMse: c.relativeMse, trainedAt: c.createdAt };
       }
-      const index = CollectionIndex.load(record.nextRow, this.store.liveRows(record.id), codec, codes);
+      const index = CollectionIndex.load(record.nextRow, this.store.deadRows(record.id), codec, codes);
       const values = new ValueIndexes(record.indexedFields);
       if (values.fields.length > 0) this.fillValueIndexes(record.id, values.fields, 0, record.nextRow);
       this.entries.set(record.name, this.newEntry(record, index, codecInfo, values));

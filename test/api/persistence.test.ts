@@ -1,6 +1,7 @@
-import { rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/store/database.js';
+import { MIGRATIONS_DIR, openDatabase } from '../../src/store/database.js';
 import { type TestApp, makeApp, seededVectors, tempDir, waitForJob } from '../helpers/app.js';
 
 describe('persistence', () => {
@@ -76,12 +77,44 @@ describe('persistence', () => {
 
   it('applies each migration once', () => {
     const first = openDatabase(tempDir());
-    expect(first.applied).toEqual(['001_initial.sql', '002_auto_train.sql', '003_deleting.sql', '004_indexed_fields.sql']);
+    expect(first.applied).toEqual(['001_initial.sql', '002_auto_train.sql', '003_deleting.sql', '004_indexed_fields.sql', '005_tombstones.sql']);
     first.db.close();
     openDatabase(dir).db.close(); // a directory opened once already (it may be the first time here)
     const again = openDatabase(dir);
     expect(again.applied).toEqual([]);
     again.db.close();
+  });
+
+  it('lists the dead rows of a database written before tombstones (migration 005), and the restart loads them', async () => {
+    // A version-4 database: migrations 001–004 only, then rows written, replaced and deleted as version 4 did (no tombstones).
+    const dir = tempDir();
+    const old = join(dir, 'migrations-v4');
+    mkdirSync(old);
+    for (const f of readdirSync(MIGRATIONS_DIR).filter((f) => f < '005')) copyFileSync(join(MIGRATIONS_DIR, f), join(old, f));
+    const v4 = openDatabase(dir, { migrationsDir: old });
+    v4.db.exec(`INSERT INTO collections (id, name, dimension, metric, quantizer, created_at, next_row)
+      VALUES (1, 'c', 2, 'l2', '{"type":"pq","m":1,"nbits":8}', '2026-01-01T00:00:00Z', 6), (2, 'empty', 2, 'l2', '{"type":"pq","m":1,"nbits":8}', '2026-01-01T00:00:00Z', 0)`);
+    const put = v4.db.prepare('INSERT INTO vectors (collection_id, row, external_id, vector, metadata) VALUES (1, ?, ?, ?, NULL)');
+    for (const [row, id] of [
+      [1, 'a'],
+      [2, 'b'],
+      [5, 'c'],
+    ] as const)
+      put.run(row, id, Buffer.from(new Float32Array([row, 0]).buffer));
+    v4.db.close();
+    const v5 = openDatabase(dir);
+    expect(v5.applied).toEqual(['005_tombstones.sql']);
+    expect(v5.db.prepare('SELECT collection_id, row FROM tombstones ORDER BY 1, 2').raw().all()).toEqual([
+      [1, 0],
+      [1, 3],
+      [1, 4],
+    ]);
+    v5.db.close();
+    const t = await makeApp(dir);
+    expect((await t.req('GET', '/collections/c')).json().count).toBe(3);
+    const hits = (await t.req('POST', '/collections/c/query', { vector: [4, 0], k: 5 })).json().results.map((h: { id: string }) => h.id);
+    expect(hits).toEqual(['c', 'b', 'a']);
+    await t.destroy();
   });
 
   it('fails jobs and drops codecs left behind by a crash', async () => {
