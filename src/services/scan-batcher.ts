@@ -5,11 +5,13 @@
  * up to QUERY_BATCH_MAX queries (the kernels score 8 queries per code read).
  *
  * A query joins the open batch of the same scan (same index, same rows, codec,
- * metric, nprobe) or opens one. An open batch goes to the pool
- * - on the next event-loop turn when no batch of its index is scanning, so
- *   the requests read in the same turn join it and, at low load, nothing waits;
- * - else when that scan ends, or windowMicros after it opened (a timer: Node
- *   fires timers at millisecond resolution), whichever comes first;
+ * metric, nprobe) or opens one. A query that finds no batch of its index
+ * scanning goes to the pool at once, alone: at low load nothing waits (an
+ * event-loop turn of waiting for company measured 0.15–0.35 ms slower at one
+ * request in flight). Queries arriving while a scan runs gather in the open
+ * batch, which goes
+ * - when that scan ends, or windowMicros after it opened (a timer: Node fires
+ *   timers at millisecond resolution), whichever comes first;
  * - at once when it holds QUERY_BATCH_MAX queries.
  * A batch scans for the largest k asked; each query gets its own k first
  * (the k best of the K best are the k best, in the same order). Re-ranked
@@ -116,18 +118,16 @@ export class ScanBatcher {
         waiter.detach = () => signal.removeEventListener('abort', onAbort);
       }
       b.waiters.push(waiter);
-      if (b.waiters.length >= QUERY_BATCH_MAX) this.dispatch(b);
+      // Nothing of this index scanning: go now (at low load a query never waits); else wait for the running scan, the window or a full batch.
+      if (b.waiters.length >= QUERY_BATCH_MAX || (this.scanning.get(key.index) ?? 0) === 0) this.dispatch(b);
     });
   }
 
+  /** A new open batch, with its window's timer when a batch of its index is scanning (else the caller dispatches it at once). */
   private openBatch(key: BatchKey, scan: Scan, identity: unknown[]): Batch {
     const batch: Batch = { key, scan, identity, waiters: [], timer: null, closed: false };
     this.open.push(batch);
-    if ((this.scanning.get(key.index) ?? 0) === 0) {
-      setImmediate(() => this.dispatch(batch));
-    } else {
-      batch.timer = setTimeout(() => this.dispatch(batch), this.windowMicros / 1000);
-    }
+    if ((this.scanning.get(key.index) ?? 0) > 0) batch.timer = setTimeout(() => this.dispatch(batch), this.windowMicros / 1000);
     return batch;
   }
 
