@@ -19,7 +19,8 @@
  * runs the kernel and releases it. A worker terminated mid-scan (an aborted
  * task) leaves its lock set: the pool frees the locks of a destroyed worker
  * (releaseSlotsOf). With every slot busy a scan returns false and the caller
- * runs the reference (adc.ts): the same ids, distances summed in float64.
+ * runs the reference (adc.ts): the same ranking but for near-ties, distances
+ * summed in float64.
  */
 import { compile } from 'watr';
 import { threadId } from 'node:worker_threads';
@@ -65,7 +66,14 @@ export function allocateCodes(bytes: number, m: number): Uint8Array {
   const total = codesAt + bytes;
   if (m > MAX_KERNEL_M || total > MAX_ARENA_BYTES) return new Uint8Array(new SharedArrayBuffer(bytes));
   const pages = Math.max(1, Math.ceil(total / PAGE));
-  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  let memory: WebAssembly.Memory;
+  try {
+    memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  } catch {
+    // V8 reserves ~10 GiB of address space per memory (guard regions): after ~13,000
+    // live arenas (measured) it refuses more. Plain shared bytes still serve, by the reference scans.
+    return new Uint8Array(new SharedArrayBuffer(bytes));
+  }
   const header = new Int32Array(memory.buffer, 0, HEADER_BYTES / 4);
   header[0] = SCAN_SLOTS;
   header[1] = slot.bytes;

@@ -1,4 +1,4 @@
-/** The part of autocannon 8's programmatic API the load test uses (the package ships no types). */
+/** The part of autocannon 8's programmatic API the load test and bench:http-scale use (the package ships no types). */
 declare module 'autocannon' {
   interface RequestData {
     method?: string;

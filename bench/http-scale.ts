@@ -1,0 +1,260 @@
+/**
+ * The service at scale over HTTP: n seeded 128-d vectors (a mixture of
+ * clusters of low intrinsic dimension, see mixture()), loaded through the binary bulk upsert, trained, then queried by
+ * autocannon at several concurrencies with batching across requests on
+ * (QUERY_BATCH_WINDOW_US default) and off (0), on the same data.
+ *
+ *   npm run bench:http-scale [-- --n 1000000 --m 16 --nlist 0 --rerank 0,4 --concurrency 1,8,32 --seconds 10]
+ *
+ * --nlist 0 is a flat collection; --nlist N an IVF one (queried with the
+ * service's default nprobe, or --nprobe). Recall is the service's own
+ * /evaluate against exact search (100 sample queries). The client shares the
+ * machine's cores with the server. Writes bench/results/http-scale-<n>.json.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { type AddressInfo, createServer } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { Rng } from '../src/core/rng.js';
+import { REPO_ROOT } from './lib/fashion-mnist.js';
+import { machineSummary } from './lib/report.js';
+
+const { values: args } = parseArgs({
+  options: {
+    n: { type: 'string', default: '1000000' },
+    d: { type: 'string', default: '128' },
+    m: { type: 'string', default: '16' },
+    nlist: { type: 'string', default: '0' },
+    nprobe: { type: 'string' },
+    rerank: { type: 'string', default: '0,4' },
+    concurrency: { type: 'string', default: '1,8,32' },
+    seconds: { type: 'string', default: '10' },
+    batch: { type: 'string', default: '50000' },
+    out: { type: 'string' },
+  },
+});
+
+const n = Number(args.n);
+const d = Number(args.d);
+const nlist = Number(args.nlist);
+const CLUSTERS = 1000;
+const LATENT = 12;
+
+/**
+ * The seeded mixture: a row is a cluster centre (uniform in [0, 10)^d) plus
+ * W·z, z ~ N(0, I) in LATENT dimensions (W a seeded d × LATENT matrix of
+ * N(0, 1/LATENT) entries, shared by all clusters), plus N(0, 0.05²) noise:
+ * like real embeddings, each cluster spreads over a few directions, so
+ * nearest neighbours are meaningful (isotropic noise in 128 dimensions makes
+ * every point nearly equidistant from the others of its cluster).
+ */
+function mixture(seed: number): { row: (rng: Rng, out: Float32Array, o: number) => void } {
+  const rng = new Rng(seed);
+  const gauss = (r: Rng): number => Math.sqrt(-2 * Math.log(1 - r.nextFloat())) * Math.cos(2 * Math.PI * r.nextFloat());
+  const centres = new Float32Array(CLUSTERS * d);
+  for (let i = 0; i < centres.length; i++) centres[i] = rng.nextFloat() * 10;
+  const w = new Float32Array(d * LATENT);
+  for (let i = 0; i < w.length; i++) w[i] = gauss(rng) / Math.sqrt(LATENT);
+  const z = new Float32Array(LATENT);
+  return {
+    row: (r, out, o) => {
+      const c = r.nextInt(CLUSTERS) * d;
+      for (let l = 0; l < LATENT; l++) z[l] = gauss(r);
+      for (let t = 0; t < d; t++) {
+        let s = centres[c + t] + 0.05 * gauss(r);
+        for (let l = 0; l < LATENT; l++) s += w[t * LATENT + l] * z[l];
+        out[o + t] = s;
+      }
+    },
+  };
+}
+
+/** A free TCP port on loopback (the server is started quiet, so it cannot announce one). */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((ok) => srv.listen(0, '127.0.0.1', ok));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise((ok) => srv.close(ok));
+  return port;
+}
+
+async function startServer(dataDir: string, env: Record<string, string>): Promise<{ proc: ChildProcess; url: string }> {
+  const port = await freePort();
+  const proc = spawn(process.execPath, [resolve(REPO_ROOT, 'dist/src/server.js')], {
+    env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', BODY_LIMIT: String(512 * 2 ** 20), ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  let exited = false;
+  proc.once('exit', () => {
+    exited = true;
+  });
+  for (;;) {
+    if (exited) throw new Error('the server exited while starting');
+    const status = await fetch(`${url}/ready`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return { proc, url };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function stopServer(proc: ChildProcess): Promise<void> {
+  proc.kill('SIGTERM');
+  await new Promise((r) => proc.once('exit', r));
+}
+
+async function call(url: string, method: string, body?: string | Buffer, type = 'application/json'): Promise<any> {
+  const r = await fetch(url, { method, headers: body === undefined ? {} : { 'content-type': type }, body });
+  const json = await r.json();
+  if (!r.ok) throw new Error(`${r.status}: ${JSON.stringify(json)}`);
+  return json;
+}
+
+/**
+ * The server's resident memory in MiB: all of it; anonymous (V8 heaps,
+ * SQLite caches); shared (the code arenas and other shared buffers); and
+ * file-backed (the database's mapped pages: page cache the kernel can drop).
+ */
+function rssMiB(pid: number): { rss: number; anon: number; shared: number; file: number } | null {
+  const path = `/proc/${pid}/status`;
+  if (!existsSync(path)) return null;
+  const status = readFileSync(path, 'utf8');
+  const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? Number.NaN) / 1024;
+  return { rss: kb('VmRSS'), anon: kb('RssAnon'), shared: kb('RssShmem'), file: kb('RssFile') };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'pqvec-http-scale-'));
+  const out = args.out ?? resolve(REPO_ROOT, `bench/results/http-scale-${n}.json`);
+  const { row } = mixture(11);
+  let server = await startServer(dir, {});
+  console.log(`server ${server.url}; ${machineSummary()}`);
+  try {
+    const quantizer = { type: 'pq', m: Number(args.m), nbits: 8, ...(nlist > 0 ? { ivf: { nlist } } : {}) };
+    await call(`${server.url}/collections`, 'POST', JSON.stringify({ name: 'scale', dimension: d, quantizer }));
+
+    // Ingest: binary records (u16 id length, id, d float32), built before the clock runs for each request.
+    const rng = new Rng(12);
+    const batch = Number(args.batch);
+    const v = new Float32Array(batch * d);
+    let ingestSeconds = 0;
+    for (let s = 0; s < n; s += batch) {
+      const count = Math.min(batch, n - s);
+      for (let i = 0; i < count; i++) row(rng, v, i * d);
+      const parts: Buffer[] = [];
+      for (let i = 0; i < count; i++) {
+        const id = Buffer.from(String(s + i));
+        const head = Buffer.alloc(2);
+        head.writeUInt16LE(id.length);
+        parts.push(head, id, Buffer.from(v.buffer, i * d * 4, d * 4));
+      }
+      const body = Buffer.concat(parts);
+      const t = performance.now();
+      await call(`${server.url}/collections/scale/vectors/bulk`, 'POST', body, 'application/octet-stream');
+      ingestSeconds += (performance.now() - t) / 1000;
+    }
+    const ingest = { vectors: n, batch, seconds: ingestSeconds, vectorsPerSecond: n / ingestSeconds, serverRssMiB: rssMiB(server.proc.pid!) };
+    console.log(`bulk ingest: ${n} vectors in ${ingestSeconds.toFixed(1)} s = ${ingest.vectorsPerSecond.toFixed(0)} vectors/s`);
+
+    const t0 = performance.now();
+    const job = (await call(`${server.url}/collections/scale/train`, 'POST', '{}')).job;
+    let state = job;
+    while (state.state === 'queued' || state.state === 'running') {
+      await new Promise((r) => setTimeout(r, 500));
+      state = await call(`${server.url}/collections/scale/jobs/${job.id}`, 'GET');
+    }
+    if (state.state !== 'succeeded') throw new Error(`training failed: ${JSON.stringify(state.error)}`);
+    const train = {
+      seconds: (performance.now() - t0) / 1000,
+      phaseSeconds: state.result.phaseSeconds,
+      peakRssBytes: state.result.peakRssBytes,
+      relativeMse: state.result.relativeMse,
+    };
+    console.log(
+      `train: ${train.seconds.toFixed(1)} s, peak RSS ${(train.peakRssBytes / 2 ** 20).toFixed(0)} MiB, relative MSE ${train.relativeMse.toFixed(4)}`,
+    );
+
+    // Query bodies: fresh vectors from the same mixture.
+    const qrng = new Rng(99);
+    const q = new Float32Array(d);
+    const nprobe = args.nprobe === undefined ? undefined : Number(args.nprobe);
+    const factors = args.rerank.split(',').map(Number);
+    const bodies = (rerank: number) =>
+      Array.from({ length: 500 }, () => {
+        row(qrng, q, 0);
+        return JSON.stringify({ vector: Array.from(q), k: 10, rerank, nprobe });
+      });
+    const evaluate: Record<number, unknown> = {};
+    for (const rerank of factors) {
+      evaluate[rerank] = await call(`${server.url}/collections/scale/evaluate`, 'POST', JSON.stringify({ sampleSize: 100, k: 10, rerank, nprobe }));
+      const e = evaluate[rerank] as { recallAtK: number; recall1: number };
+      console.log(`/evaluate rerank ${rerank}: 10-recall@10 ${e.recallAtK.toFixed(4)}, recall@1 ${e.recall1.toFixed(4)}`);
+    }
+    const runs = [];
+    for (const batching of ['on', 'off']) {
+      await stopServer(server.proc);
+      server = await startServer(dir, batching === 'off' ? { QUERY_BATCH_WINDOW_US: '0', LOG_LEVEL: 'warn' } : { LOG_LEVEL: 'warn' });
+      for (const rerank of factors) {
+        const list = bodies(rerank);
+        for (const connections of args.concurrency.split(',').map(Number)) {
+          let i = 0;
+          const r = await autocannon({
+            url: `${server.url}/collections/scale/query`,
+            connections,
+            duration: Number(args.seconds),
+            requests: [
+              {
+                method: 'POST',
+                headers: { 'content-type': 'application/json' },
+                setupRequest: (req: object) => ({ ...req, body: list[i++ % list.length] }),
+              },
+            ],
+          });
+          const run = {
+            batching,
+            rerank,
+            concurrency: connections,
+            queriesPerSecond: r.requests.average,
+            p50Ms: r.latency.p50,
+            p99Ms: r.latency.p99,
+            meanMs: r.latency.average,
+            errors: r.errors + r.non2xx,
+          };
+          runs.push(run);
+          console.log(
+            `batching ${batching}, rerank ${rerank}, concurrency ${connections}: ${run.queriesPerSecond.toFixed(0)} queries/s, p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms, mean ${run.meanMs} ms, errors ${run.errors}`,
+          );
+        }
+      }
+    }
+    const steadyRssMiB = rssMiB(server.proc.pid!);
+    const view = await call(`${server.url}/collections/scale`, 'GET');
+    const result = {
+      date: new Date().toISOString(),
+      machine: machineSummary(),
+      n,
+      d,
+      quantizer,
+      trainedNlist: view.trainedNlist,
+      bytesPerVector: view.bytesPerVector,
+      ingest,
+      train,
+      evaluate,
+      runs,
+      steadyRssMiB,
+    };
+    mkdirSync(resolve(out, '..'), { recursive: true });
+    writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`server RSS after the queries: ${JSON.stringify(steadyRssMiB)} MiB; wrote ${out}`);
+  } finally {
+    await stopServer(server.proc);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
