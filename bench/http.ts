@@ -9,9 +9,9 @@
  * test vectors (k = 10) one request at a time for each re-rank factor, and with
  * each `concurrency` of requests in flight for the last one: recall@1, 10-recall@10,
  * p50/p99 latency, queries/s; then asks the service's own /evaluate. With
- * `--batching on,off` the queries run twice: with the default
- * QUERY_BATCH_WINDOW_US, then after a restart of the server with 0 (no
- * batching across requests) on the same data.
+ * `--batching on,off` the queries run twice, each on a freshly restarted
+ * server over the same data: with the default QUERY_BATCH_WINDOW_US, then
+ * with 0 (no batching across requests).
  * Request bodies are built before the clock starts, so the figures are the
  * server's, though the client shares the machine's two cores with it.
  * --nlist makes it an IVF collection (queries with --nprobe, else the service's default).
@@ -171,13 +171,11 @@ async function main(): Promise<void> {
     const concurrencies = args.concurrency.split(',').map(Number);
     const runs = [];
     const plan = [...factors.slice(0, -1).map((f) => [f, 1]), ...concurrencies.map((c) => [factors[factors.length - 1], c])];
-    for (const [b, batching] of args.batching.split(',').entries()) {
-      if (b > 0) {
-        // The same data, served again with batching across requests off (or back on).
-        await stopServer(server.proc);
-        server = await startServer(dir, batching === 'off' ? { QUERY_BATCH_WINDOW_US: '0' } : {});
-        url = server.url;
-      }
+    for (const batching of args.batching.split(',')) {
+      // Each setting on a freshly started server over the same data (the process that trained carries its garbage).
+      await stopServer(server.proc);
+      server = await startServer(dir, batching === 'off' ? { QUERY_BATCH_WINDOW_US: '0' } : {});
+      url = server.url;
       for (const [rerank, c] of plan) {
         const queryBodies = Array.from({ length: nq }, (_, q) =>
           JSON.stringify({ vector: Array.from(ds.queries.subarray(q * ds.d, (q + 1) * ds.d)), k: 10, rerank, nprobe }),

@@ -382,15 +382,22 @@ export class ComputePool {
    * tables and scans its range, and the per-range top-k lists are merged here.
    * With `rerank`, the k × rerank best are re-ranked by exact distance: in the
    * same task when one task scans every row, else by rerank tasks after the merge.
+   * Rows too few to split with several queries (a batch of requests): the
+   * queries are split over the workers instead, each task scanning every row.
    */
   async search(args: FlatSearchArgs): Promise<Neighbours[]> {
-    const split = ranges(args.eligible?.length ?? args.rows, this.threads, this.minScanRows);
+    const rows = args.eligible?.length ?? args.rows;
+    const split = ranges(rows, this.threads, this.minScanRows);
     const { key, bytes } = codecHandle(args.codec);
     const queries = toShared(args.queries);
-    const fused = args.rerank !== undefined && split.length === 1 ? args.rerank : null;
-    const parts = await this.admitted(split.length, () =>
+    const d = args.codec.d;
+    // Rows too few to split but several queries (a batch): the queries are split instead, each task scanning every row.
+    const byQuery = split.length === 1 && args.nq > 1 && this.threads > 1;
+    const parts = byQuery ? ranges(args.nq, this.threads, 1) : split;
+    const fused = args.rerank !== undefined && (byQuery || split.length === 1) ? args.rerank : null;
+    const results = await this.admitted(parts.length, () =>
       Promise.all(
-        split.map(([start, end]) => {
+        parts.map(([a, b]) => {
           const task: ScanTask = {
             codecKey: key,
             codec: bytes,
@@ -398,12 +405,12 @@ export class ComputePool {
             arena: arenaOf(args.codes),
             dead: args.dead,
             skipFirst: args.skipFirst ?? true,
-            start,
-            end,
+            start: byQuery ? 0 : a,
+            end: byQuery ? rows : b,
             eligible: args.eligible ?? null,
             metric: args.metric,
-            queries,
-            nq: args.nq,
+            queries: byQuery ? queries.subarray(a * d, b * d) : queries,
+            nq: byQuery ? b - a : args.nq,
             k: args.k,
             rerank: fused,
           };
@@ -411,8 +418,10 @@ export class ComputePool {
         }),
       ),
     );
-    if (fused !== null) return mergeParts(parts, args.nq, fused.k);
-    const found = mergeParts(parts, args.nq, args.k);
+    const kOut = fused?.k ?? args.k;
+    if (byQuery) return results.flatMap((p) => mergeParts([p], p.counts.length, kOut));
+    if (fused !== null) return mergeParts(results, args.nq, kOut);
+    const found = mergeParts(results, args.nq, args.k);
     if (args.rerank === undefined) return found;
     const { k, ...source } = args.rerank;
     return this.rerank({ source, metric: args.metric, queries, nq: args.nq, candidates: found, k, signal: args.signal });

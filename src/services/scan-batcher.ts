@@ -104,6 +104,11 @@ export class ScanBatcher {
       args.eligible === undefined &&
       (scan.kind === 'flat' || (scan.args.mode ?? 'probe') === 'probe');
     if (!batchable) return this.direct(scan);
+    if ((this.scanning.get(key.index) ?? 0) === 0) {
+      // Nothing of this index scanning: the query goes at once, exactly as without batching (its signal included); queries arriving meanwhile gather.
+      this.onBatch(1);
+      return this.tracked(key.index, this.direct(scan));
+    }
     const { signal } = args;
     if (signal?.aborted) return Promise.reject(signal.reason);
     const identity = identityOf(key, scan);
@@ -118,17 +123,26 @@ export class ScanBatcher {
         waiter.detach = () => signal.removeEventListener('abort', onAbort);
       }
       b.waiters.push(waiter);
-      // Nothing of this index scanning: go now (at low load a query never waits); else wait for the running scan, the window or a full batch.
-      if (b.waiters.length >= QUERY_BATCH_MAX || (this.scanning.get(key.index) ?? 0) === 0) this.dispatch(b);
+      if (b.waiters.length >= QUERY_BATCH_MAX) this.dispatch(b);
     });
   }
 
-  /** A new open batch, with its window's timer when a batch of its index is scanning (else the caller dispatches it at once). */
+  /** A new open batch (a scan of its index is running): it goes when that scan ends, at the window's end, or full. */
   private openBatch(key: BatchKey, scan: Scan, identity: unknown[]): Batch {
-    const batch: Batch = { key, scan, identity, waiters: [], timer: null, closed: false };
+    const batch: Batch = { key, scan, identity, waiters: [], timer: setTimeout(() => this.dispatch(batch), this.windowMicros / 1000), closed: false };
     this.open.push(batch);
-    if ((this.scanning.get(key.index) ?? 0) > 0) batch.timer = setTimeout(() => this.dispatch(batch), this.windowMicros / 1000);
     return batch;
+  }
+
+  /** Counts `found` as a scan of `index` while it runs; when it settles, the batches that waited for it go. */
+  private tracked<T>(index: object, found: Promise<T>): Promise<T> {
+    this.scanning.set(index, (this.scanning.get(index) ?? 0) + 1);
+    return found.finally(() => {
+      const left = (this.scanning.get(index) ?? 1) - 1;
+      if (left === 0) this.scanning.delete(index);
+      else this.scanning.set(index, left);
+      for (const next of this.open.filter((b) => b.key.index === index)) this.dispatch(next);
+    });
   }
 
   /** A waiting query's request was aborted: it leaves the batch (a batch left empty is dropped). */
@@ -151,8 +165,6 @@ export class ScanBatcher {
     if (batch.closed) return;
     this.close(batch);
     const { waiters } = batch;
-    const index = batch.key.index;
-    this.scanning.set(index, (this.scanning.get(index) ?? 0) + 1);
     const d = waiters[0].query.length;
     const queries = new Float32Array(new SharedArrayBuffer(waiters.length * d * 4));
     waiters.forEach((w, i) => {
@@ -164,21 +176,13 @@ export class ScanBatcher {
     const scan = batch.scan;
     const args = { ...scan.args, queries, nq: waiters.length, k, signal: undefined };
     const found = scan.kind === 'flat' ? this.pool.search(args as FlatSearchArgs) : this.pool.ivfSearch(args as IVFSearchArgs);
-    found
-      .then(
-        (all) => {
-          for (const [i, w] of waiters.entries()) w.resolve(scan.args.rerank === undefined ? firstK(all[i], w.k) : all[i]);
-        },
-        (err) => {
-          for (const w of waiters) w.reject(err);
-        },
-      )
-      .finally(() => {
-        const left = (this.scanning.get(index) ?? 1) - 1;
-        if (left === 0) this.scanning.delete(index);
-        else this.scanning.set(index, left);
-        // The batch that waited for this scan goes now.
-        for (const next of this.open.filter((b) => b.key.index === index)) this.dispatch(next);
-      });
+    this.tracked(batch.key.index, found).then(
+      (all) => {
+        for (const [i, w] of waiters.entries()) w.resolve(scan.args.rerank === undefined ? firstK(all[i], w.k) : all[i]);
+      },
+      (err) => {
+        for (const w of waiters) w.reject(err);
+      },
+    );
   }
 }
