@@ -11,9 +11,7 @@
  * /evaluate against exact search (100 sample queries). The client shares the
  * machine's cores with the server. Writes bench/results/http-scale-<n>.json.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { type AddressInfo, createServer } from 'node:net';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,6 +19,7 @@ import autocannon from 'autocannon';
 import { Rng } from '../src/core/rng.js';
 import { REPO_ROOT } from './lib/fashion-mnist.js';
 import { machineSummary } from './lib/report.js';
+import { rssMiB, startServer, stopServer } from './lib/server.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -72,60 +71,11 @@ function mixture(seed: number): { row: (rng: Rng, out: Float32Array, o: number) 
   };
 }
 
-/** A free TCP port on loopback (the server is started quiet, so it cannot announce one). */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((ok) => srv.listen(0, '127.0.0.1', ok));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise((ok) => srv.close(ok));
-  return port;
-}
-
-async function startServer(dataDir: string, env: Record<string, string>): Promise<{ proc: ChildProcess; url: string }> {
-  const port = await freePort();
-  const proc = spawn(process.execPath, [resolve(REPO_ROOT, 'dist/src/server.js')], {
-    env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', BODY_LIMIT: String(512 * 2 ** 20), ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  let exited = false;
-  proc.once('exit', () => {
-    exited = true;
-  });
-  for (;;) {
-    if (exited) throw new Error('the server exited while starting');
-    const status = await fetch(`${url}/ready`).then(
-      (r) => r.status,
-      () => 0,
-    );
-    if (status === 200) return { proc, url };
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function stopServer(proc: ChildProcess): Promise<void> {
-  proc.kill('SIGTERM');
-  await new Promise((r) => proc.once('exit', r));
-}
-
 async function call(url: string, method: string, body?: string | Buffer, type = 'application/json'): Promise<any> {
   const r = await fetch(url, { method, headers: body === undefined ? {} : { 'content-type': type }, body });
   const json = await r.json();
   if (!r.ok) throw new Error(`${r.status}: ${JSON.stringify(json)}`);
   return json;
-}
-
-/**
- * The server's resident memory in MiB: all of it; anonymous (V8 heaps,
- * SQLite caches); shared (the code arenas and other shared buffers); and
- * file-backed (the database's mapped pages: page cache the kernel can drop).
- */
-function rssMiB(pid: number): { rss: number; anon: number; shared: number; file: number } | null {
-  const path = `/proc/${pid}/status`;
-  if (!existsSync(path)) return null;
-  const status = readFileSync(path, 'utf8');
-  const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? Number.NaN) / 1024;
-  return { rss: kb('VmRSS'), anon: kb('RssAnon'), shared: kb('RssShmem'), file: kb('RssFile') };
 }
 
 async function main(): Promise<void> {

@@ -17,7 +17,6 @@
  * --nlist makes it an IVF collection (queries with --nprobe, else the service's default).
  * Writes bench/results/http-fashion-mnist.json (IVF: http-ivf-fashion-mnist.json).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -25,6 +24,7 @@ import { parseArgs } from 'node:util';
 import { type Dataset, REPO_ROOT, loadFashionMnistOrExit } from './lib/fashion-mnist.js';
 import { addRecall, emptyRecall, finishRecall } from './lib/recall.js';
 import { machineSummary } from './lib/report.js';
+import { rssMiB, startServer, stopServer } from './lib/server.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -41,43 +41,11 @@ const { values: args } = parseArgs({
   },
 });
 
-async function startServer(dataDir: string, env: Record<string, string> = {}): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(process.execPath, [resolve(REPO_ROOT, 'dist/src/server.js')], {
-    env: { ...process.env, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', BODY_LIMIT: String(256 * 2 ** 20), ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let log = '';
-  const url = await new Promise<string>((ok, fail) => {
-    proc.stdout!.on('data', (c: Buffer) => {
-      log += c.toString();
-      const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
-      if (m) ok(m[1]);
-    });
-    proc.on('exit', (code) => fail(new Error(`server exited with ${code}`)));
-  });
-  proc.stdout!.resume();
-  // Ready once every collection is loaded.
-  while ((await fetch(`${url}/ready`)).status !== 200) await new Promise((r) => setTimeout(r, 50));
-  return { proc, url };
-}
-
-async function stopServer(proc: ChildProcess): Promise<void> {
-  proc.kill('SIGTERM');
-  await new Promise((r) => proc.once('exit', r));
-}
-
 async function post(url: string, body: string): Promise<any> {
   const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
   const json = await r.json();
   if (!r.ok) throw new Error(`${r.status}: ${JSON.stringify(json)}`);
   return json;
-}
-
-function rssMiB(pid: number): number | null {
-  const path = `/proc/${pid}/status`;
-  if (!existsSync(path)) return null;
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(path, 'utf8'));
-  return m ? Number(m[1]) / 1024 : null;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -148,7 +116,7 @@ async function main(): Promise<void> {
     for (const body of bodies) await post(`${url}/collections/fmnist/vectors`, body);
     const ingestSeconds = (performance.now() - ti) / 1000;
     const ingestVectorsPerSecond = ds.nBase / ingestSeconds;
-    const rssAfterIngest = rssMiB(server.proc.pid!);
+    const rssAfterIngest = rssMiB(server.proc.pid!)?.rss ?? null;
     console.log(
       `ingest: ${ds.nBase} vectors in ${ingestSeconds.toFixed(1)} s = ${ingestVectorsPerSecond.toFixed(0)} vectors/s (batches of ${batch})`,
     );
@@ -162,7 +130,7 @@ async function main(): Promise<void> {
     }
     if (state.state !== 'succeeded') throw new Error(`training failed: ${JSON.stringify(state.error)}`);
     const trainSeconds = (performance.now() - tt) / 1000;
-    const rssAfterTraining = rssMiB(server.proc.pid!);
+    const rssAfterTraining = rssMiB(server.proc.pid!)?.rss ?? null;
     const phases = Object.entries(state.result.phaseSeconds as Record<string, number>).map(([p, s]) => `${p} ${s.toFixed(1)} s`);
     console.log(`train ${name}: ${trainSeconds.toFixed(1)} s (${phases.join(', ')}; relative MSE ${state.result.relativeMse.toFixed(4)})`);
 
@@ -188,7 +156,7 @@ async function main(): Promise<void> {
         );
       }
     }
-    const rssAfterQueries = rssMiB(server.proc.pid!);
+    const rssAfterQueries = rssMiB(server.proc.pid!)?.rss ?? null;
     const evaluate = await post(
       `${url}/collections/fmnist/evaluate`,
       JSON.stringify({ sampleSize: 1000, k: 10, rerank: factors[factors.length - 1], nprobe }),

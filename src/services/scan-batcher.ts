@@ -55,7 +55,7 @@ function identityOf(key: BatchKey, scan: Scan): unknown[] {
   const a = scan.args;
   // Re-ranked queries share a batch only with the same k and candidates: each gets exactly the results it gets alone.
   const rerank = a.rerank === undefined ? null : `${a.k}/${a.rerank.k}`;
-  const common = [key.index, key.rows, scan.kind, a.codec, a.dead, a.metric, a.skipFirst ?? true, rerank, a.rerank?.dbPath, a.rerank?.collectionId];
+  const common = [key.index, key.rows, scan.kind, a.codec, a.dead, a.metric, a.skipFirst ?? true, rerank];
   return scan.kind === 'flat'
     ? [...common, scan.args.codes, scan.args.rows]
     : [...common, scan.args.lists.codes, scan.args.lists.rows, scan.args.nprobe];
@@ -174,8 +174,7 @@ export class ScanBatcher {
     const k = Math.max(...waiters.map((w) => w.k)); // equal when re-ranked (identityOf)
     this.onBatch(waiters.length);
     const scan = batch.scan;
-    const args = { ...scan.args, queries, nq: waiters.length, k, signal: undefined };
-    const found = scan.kind === 'flat' ? this.pool.search(args as FlatSearchArgs) : this.pool.ivfSearch(args as IVFSearchArgs);
+    const found = this.direct({ ...scan, args: { ...scan.args, queries, nq: waiters.length, k, signal: undefined } } as Scan);
     this.tracked(batch.key.index, found).then(
       (all) => {
         for (const [i, w] of waiters.entries()) w.resolve(scan.args.rerank === undefined ? firstK(all[i], w.k) : all[i]);

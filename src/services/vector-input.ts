@@ -28,7 +28,7 @@ export function packVectors(vectors: ReadonlyArray<ReadonlyArray<number>>, d: nu
       out[i * d + t] = x;
     }
   });
-  checkRows(out, vectors.length, d, cosine, label);
+  if (cosine) checkDirections(out, vectors.length, d, label);
   return out;
 }
 
@@ -52,8 +52,13 @@ export function checkRows(rows: Float32Array, n: number, d: number, cosine: bool
       if (!Number.isFinite(x)) throw badRequest(`${label(i)}[${t - i * d}] = ${x} is not a finite 32-bit float`);
       if (Math.abs(x) > MAX_ABS_F32) throw outOfRange(label(i), t - i * d, x);
     }
-    if (cosine && dot(rows, i * d, rows, i * d, d) === 0) {
-      throw badRequest(`${label(i)} is a zero vector, which has no direction under the cosine metric`);
-    }
+  }
+  if (cosine) checkDirections(rows, n, d, label);
+}
+
+/** Refuses a zero row: it has no direction under the cosine metric. */
+function checkDirections(rows: Float32Array, n: number, d: number, label: (i: number) => string): void {
+  for (let i = 0; i < n; i++) {
+    if (dot(rows, i * d, rows, i * d, d) === 0) throw badRequest(`${label(i)} is a zero vector, which has no direction under the cosine metric`);
   }
 }

@@ -155,7 +155,7 @@ export function kernelScan(s: KernelScan): boolean {
   const session = ScanSession.open(s.arena, s.codes, s.m);
   if (session === null) return false;
   try {
-    const one = new Float32Array(s.m * 256);
+    const one = s.nq > 1 ? new Float32Array(s.m * 256) : null; // one query's table, before it is interleaved
     for (let q0 = 0; q0 < s.nq; ) {
       const left = s.nq - q0;
       const lanes: Lanes = left === 1 ? 1 : left <= 4 ? 4 : 8;
@@ -164,7 +164,7 @@ export function kernelScan(s: KernelScan): boolean {
         s.tableOf(q0, session.table);
       } else {
         for (let q = 0; q < group; q++) {
-          s.tableOf(q0 + q, one);
+          s.tableOf(q0 + q, one!);
           session.setLane(lanes, q, one);
         }
         for (let q = group; q < lanes; q++) session.setLane(lanes, q, null);

@@ -1,0 +1,62 @@
+/** A pqvec server process for the HTTP benchmarks: started on a free loopback port over a data directory, stopped, measured. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
+import { resolve } from 'node:path';
+import { REPO_ROOT } from './fashion-mnist.js';
+
+export interface ServerProcess {
+  proc: ChildProcess;
+  url: string;
+}
+
+/** A free TCP port on loopback (a server started with LOG_LEVEL above info cannot announce its own). */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((ok) => srv.listen(0, '127.0.0.1', ok));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise((ok) => srv.close(ok));
+  return port;
+}
+
+/** Starts dist/src/server.js over dataDir (BODY_LIMIT 512 MiB, `env` on top); resolves once /ready answers 200 (every collection loaded). */
+export async function startServer(dataDir: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+  const port = await freePort();
+  const proc = spawn(process.execPath, [resolve(REPO_ROOT, 'dist/src/server.js')], {
+    env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', BODY_LIMIT: String(512 * 2 ** 20), ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  let exited = false;
+  proc.once('exit', () => {
+    exited = true;
+  });
+  for (;;) {
+    if (exited) throw new Error('the server exited while starting');
+    const status = await fetch(`${url}/ready`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return { proc, url };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** SIGTERM, then the process's exit. */
+export async function stopServer(proc: ChildProcess): Promise<void> {
+  proc.kill('SIGTERM');
+  await new Promise((r) => proc.once('exit', r));
+}
+
+/**
+ * A process's resident memory in MiB: all of it; anonymous (V8 heaps,
+ * SQLite caches); shared (the code arenas and other shared buffers); and
+ * file-backed (the database's mapped pages: page cache the kernel can drop).
+ */
+export function rssMiB(pid: number): { rss: number; anon: number; shared: number; file: number } | null {
+  const path = `/proc/${pid}/status`;
+  if (!existsSync(path)) return null;
+  const status = readFileSync(path, 'utf8');
+  const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? Number.NaN) / 1024;
+  return { rss: kb('VmRSS'), anon: kb('RssAnon'), shared: kb('RssShmem'), file: kb('RssFile') };
+}
