@@ -24,9 +24,19 @@ export function l2sq(a: Float32Array, ao: number, b: Float32Array, bo: number, d
     s2 += t2 * t2;
     s3 += t3 * t3;
   }
-  for (; i < d; i++) {
+  // The tail's columns join their chains (column t in chain t mod 4): wasm/kernels.ts's
+  // l2sqRows, which pads rows with zeros to a multiple of four, then sums the same way.
+  if (i < d) {
     const t = a[ao + i] - b[bo + i];
     s0 += t * t;
+  }
+  if (i + 1 < d) {
+    const t = a[ao + i + 1] - b[bo + i + 1];
+    s1 += t * t;
+  }
+  if (i + 2 < d) {
+    const t = a[ao + i + 2] - b[bo + i + 2];
+    s2 += t * t;
   }
   return s0 + s1 + (s2 + s3);
 }

@@ -7,7 +7,7 @@
 import type { Limits } from '../config.js';
 import type { AutoTrainConfig, QuantizerConfig } from '../store/store.js';
 import { ApiError, badRequest, limitExceeded } from './errors.js';
-import { AUTO, HARD_LIMITS, KMEANS_DEFAULTS } from '../tunables.js';
+import { AUTO, KMEANS_DEFAULTS } from '../tunables.js';
 
 /**
  * Default m: one byte per AUTO.dimensionsPerCodeByte (8) dimensions, at least 1,
@@ -29,12 +29,12 @@ export function effectiveNprobe(nlist: number, requested?: number): number {
  * Automatic nlist for n vectors: the power of two at or below AUTO.cellsPerSqrtN
  * (4) · √n (the low end of FAISS's guideline), lowered until every cell gets at
  * least KMEANS_DEFAULTS.minPointsPerCentroid (39) vectors; at least 1, at most
- * HARD_LIMITS.maxNlist.
+ * AUTO.maxAutoNlist (2,048: training time, see there).
  */
 export function autoNlist(n: number): number {
   let nlist = 2 ** Math.floor(Math.log2(Math.max(1, AUTO.cellsPerSqrtN * Math.sqrt(n))));
   while (nlist > 1 && n < KMEANS_DEFAULTS.minPointsPerCentroid * nlist) nlist /= 2;
-  return Math.min(HARD_LIMITS.maxNlist, nlist);
+  return Math.min(AUTO.maxAutoNlist, nlist);
 }
 
 export interface TrainingPlan {

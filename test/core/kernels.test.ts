@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/rng.js';
-import { dotsF32, nearestF32 } from '../../src/core/wasm/kernels.js';
+import { l2sq } from '../../src/core/distance.js';
+import { RowDistances, dotsF32, nearestF32 } from '../../src/core/wasm/kernels.js';
 import { gaussian } from '../helpers/data.js';
 
 function randomRows(n: number, d: number, seed: number): Float32Array {
@@ -131,5 +132,31 @@ describe('WebAssembly SIMD kernels', () => {
     const small = new Float32Array(4);
     dotsF32(A, 0, A, 0, 2, 2, d, small);
     expect(Array.from(small)).toEqual([big[0], big[1], big[n], big[n + 1]]);
+  });
+
+  it('RowDistances equals distance.l2sq bit for bit, for every d mod 4, over any row range, after the rows are reloaded', () => {
+    for (const d of [1, 2, 3, 4, 5, 7, 13, 128, 131]) {
+      const k = 37;
+      const rows = randomRows(k, d, 40 + d);
+      const x = randomRows(3, d, 50 + d);
+      const kernel = new RowDistances(k, d);
+      kernel.load(rows);
+      for (let p = 0; p < 3; p++) {
+        kernel.from(x, p * d);
+        for (const [j0, j1] of [
+          [0, k],
+          [5, 6],
+          [11, 30],
+        ]) {
+          kernel.to(j0, j1);
+          for (let j = j0; j < j1; j++) expect(kernel.out[j - j0]).toBe(l2sq(x, p * d, rows, j * d, d));
+        }
+      }
+      rows.reverse();
+      kernel.load(rows);
+      kernel.from(x, 0);
+      kernel.to(0, k);
+      for (let j = 0; j < k; j++) expect(kernel.out[j]).toBe(l2sq(x, 0, rows, j * d, d));
+    }
   });
 });

@@ -77,5 +77,7 @@ describe('defaults', () => {
     expect([defaultM(4), defaultM(200), defaultM(784)]).toEqual([1, 25, 64]);
     expect([effectiveNprobe(256), effectiveNprobe(64), effectiveNprobe(4), effectiveNprobe(256, 300)]).toEqual([16, 8, 4, 256]);
     expect([autoNlist(1), autoNlist(300), autoNlist(60_000)]).toEqual([1, 4, 512]);
+    // Capped for the training time at 10M vectors (4·√n would be 8,192 there).
+    expect([autoNlist(200_000), autoNlist(262_144), autoNlist(10_000_000), autoNlist(1e12)]).toEqual([1024, 2048, 2048, 2048]);
   });
 });

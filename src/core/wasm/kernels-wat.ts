@@ -199,3 +199,47 @@ export const ROW_DOTS_WAT = `(module
 
   ${ROW_DOTS})
 `;
+
+/**
+ * l2sqRows(x, b, nb, kb, out): float64 out[j] = ‖x − row j of b‖² for j < nb,
+ * bit for bit distance.l2sq: x and the rows are kb bytes of float32 (padded
+ * with zeros to a multiple of four floats: (0 − 0)² adds +0, which changes no
+ * sum), each pair of floats promoted to float64 before the difference; two
+ * float64x2 accumulators hold l2sq's four chains (column t in chain t mod 4),
+ * and the result is (chain 0 + chain 1) + (chain 2 + chain 3). The distances
+ * from a point to one group of k-means centroids.
+ */
+const L2SQ_ROWS = `(func $l2sqRows (export "l2sqRows") (param $x i32) (param $b i32) (param $nb i32) (param $kb i32) (param $out i32)
+    (local $j i32) (local $t i32) (local $p i32)
+    (local $lo v128) (local $hi v128)   ;; chains 0, 1 and chains 2, 3
+    (local $v v128)
+    (local.set $j (i32.const 0))
+    (loop $rows
+      (local.set $p (i32.add (local.get $b) (i32.mul (local.get $j) (local.get $kb))))
+      (local.set $lo (v128.const i32x4 0 0 0 0))
+      (local.set $hi (v128.const i32x4 0 0 0 0))
+      (local.set $t (i32.const 0))
+      (loop $columns
+        (local.set $v (f64x2.sub
+          (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x) (local.get $t))))
+          (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $p) (local.get $t))))))
+        (local.set $lo (f64x2.add (local.get $lo) (f64x2.mul (local.get $v) (local.get $v))))
+        (local.set $v (f64x2.sub
+          (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $x) (local.get $t))))
+          (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $p) (local.get $t))))))
+        (local.set $hi (f64x2.add (local.get $hi) (f64x2.mul (local.get $v) (local.get $v))))
+        (local.set $t (i32.add (local.get $t) (i32.const 16)))
+        (br_if $columns (i32.lt_u (local.get $t) (local.get $kb))))
+      (f64.store (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 3)))
+        (f64.add
+          (f64.add (f64x2.extract_lane 0 (local.get $lo)) (f64x2.extract_lane 1 (local.get $lo)))
+          (f64.add (f64x2.extract_lane 0 (local.get $hi)) (f64x2.extract_lane 1 (local.get $hi)))))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br_if $rows (i32.lt_u (local.get $j) (local.get $nb)))))`;
+
+/** The module of l2sqRows, with its own memory: the rows stay there between calls. */
+export const L2SQ_ROWS_WAT = `(module
+  (memory (export "memory") 16)
+
+  ${L2SQ_ROWS})
+`;

@@ -18,7 +18,7 @@
  */
 import { compile } from 'watr';
 import { matmulABt } from '../linalg.js';
-import { KERNELS_WAT, ROW_DOTS_WAT } from './kernels-wat.js';
+import { KERNELS_WAT, L2SQ_ROWS_WAT, ROW_DOTS_WAT } from './kernels-wat.js';
 import { RESIDENT_MATRIX_BYTES } from '../../tunables.js';
 
 /** Byte addresses and sizes; the last two are (out, ostride) for dots, (norms, out) for nearest (kernels-wat.ts). */
@@ -251,4 +251,59 @@ export function queryDots(
   kernel.rowDots(0, at, mp, kp * 8, QUERY_SCRATCH_BYTES);
   const o = QUERY_SCRATCH_BYTES / 8;
   for (let j = 0; j < m; j++) out[oo + j] = f64[o + j];
+}
+
+interface L2sqRowsExports {
+  memory: WebAssembly.Memory;
+  l2sqRows: (x: number, b: number, nb: number, kb: number, out: number) => void;
+}
+
+let l2sqRowsModule: WebAssembly.Module | null = null;
+
+/**
+ * Squared distances from one row to ranges of k resident rows (k-means: a
+ * point to the centroids of one group), bit for bit distance.l2sq. Each
+ * instance owns a kernel memory holding the rows (float32, padded to a
+ * multiple of four), one query row and the outputs; `load` refreshes the rows
+ * (after the centroids move).
+ */
+export class RowDistances {
+  /** to(j0, j1) leaves the distance to row j at out[j − j0]. */
+  readonly out: Float64Array;
+  private readonly kernel: L2sqRowsExports;
+  private readonly kp: number;
+  private readonly f32: Float32Array;
+  /** Float offset of the query row; byte address of the output. */
+  private readonly xAt: number;
+  private readonly outBytes: number;
+
+  constructor(
+    private readonly k: number,
+    private readonly d: number,
+  ) {
+    l2sqRowsModule ??= new WebAssembly.Module(compile(L2SQ_ROWS_WAT));
+    this.kernel = new WebAssembly.Instance(l2sqRowsModule).exports as unknown as L2sqRowsExports;
+    this.kp = up4(d);
+    this.xAt = k * this.kp;
+    this.outBytes = 8 * Math.ceil(((this.xAt + this.kp) * 4) / 8);
+    const missing = this.outBytes + 8 * k - this.kernel.memory.buffer.byteLength;
+    if (missing > 0) this.kernel.memory.grow(Math.ceil(missing / 65536));
+    this.f32 = new Float32Array(this.kernel.memory.buffer);
+    this.out = new Float64Array(this.kernel.memory.buffer, this.outBytes, k);
+  }
+
+  /** Takes the k rows (k × d from rows[0]). */
+  load(rows: Float32Array): void {
+    pack(this.f32, 0, rows, 0, this.d, this.k, this.d, this.kp, this.k);
+  }
+
+  /** Sets the row the distances are measured from (x[xo .. xo + d)). */
+  from(x: Float32Array, xo: number): void {
+    pack(this.f32, this.xAt, x, xo, this.d, 1, this.d, this.kp, 1);
+  }
+
+  /** Distances from the row to rows [j0, j1) (j1 > j0) into out[0 .. j1 − j0). */
+  to(j0: number, j1: number): void {
+    this.kernel.l2sqRows(this.xAt * 4, j0 * this.kp * 4, j1 - j0, this.kp * 4, this.outBytes);
+  }
 }

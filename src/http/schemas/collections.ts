@@ -38,7 +38,7 @@ export const Quantizer = z
           .optional()
           .describe(
             'Cells of the coarse quantizer. Default: chosen at each training from the vector count n, the power ' +
-              `of two at or below ${AUTO.cellsPerSqrtN}·√n, with at least ${KMEANS_DEFAULTS.minPointsPerCentroid} vectors per cell (512 for 60,000 vectors).`,
+              `of two at or below ${AUTO.cellsPerSqrtN}·√n, with at least ${KMEANS_DEFAULTS.minPointsPerCentroid} vectors per cell, at most ${AUTO.maxAutoNlist} (training time) — 512 for 60,000 vectors, ${AUTO.maxAutoNlist} from 262,144 on.`,
           ),
       })
       .strict()
