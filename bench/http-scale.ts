@@ -17,9 +17,10 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { Rng } from '../src/core/rng.js';
+import { mixture } from './lib/mixture.js';
 import { REPO_ROOT } from './lib/fashion-mnist.js';
 import { machineSummary } from './lib/report.js';
-import { rssMiB, startServer, stopServer } from './lib/server.js';
+import { bulkRecords, call, rssMiB, startServer, stopServer, trainToCompletion } from './lib/server.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -39,49 +40,11 @@ const { values: args } = parseArgs({
 const n = Number(args.n);
 const d = Number(args.d);
 const nlist = Number(args.nlist);
-const CLUSTERS = 1000;
-const LATENT = 12;
-
-/**
- * The seeded mixture: a row is a cluster centre (uniform in [0, 10)^d) plus
- * W·z, z ~ N(0, I) in LATENT dimensions (W a seeded d × LATENT matrix of
- * N(0, 1/LATENT) entries, shared by all clusters), plus N(0, 0.05²) noise:
- * like real embeddings, each cluster spreads over a few directions, so
- * nearest neighbours are meaningful (isotropic noise in 128 dimensions makes
- * every point nearly equidistant from the others of its cluster).
- */
-function mixture(seed: number): { row: (rng: Rng, out: Float32Array, o: number) => void } {
-  const rng = new Rng(seed);
-  const gauss = (r: Rng): number => Math.sqrt(-2 * Math.log(1 - r.nextFloat())) * Math.cos(2 * Math.PI * r.nextFloat());
-  const centres = new Float32Array(CLUSTERS * d);
-  for (let i = 0; i < centres.length; i++) centres[i] = rng.nextFloat() * 10;
-  const w = new Float32Array(d * LATENT);
-  for (let i = 0; i < w.length; i++) w[i] = gauss(rng) / Math.sqrt(LATENT);
-  const z = new Float32Array(LATENT);
-  return {
-    row: (r, out, o) => {
-      const c = r.nextInt(CLUSTERS) * d;
-      for (let l = 0; l < LATENT; l++) z[l] = gauss(r);
-      for (let t = 0; t < d; t++) {
-        let s = centres[c + t] + 0.05 * gauss(r);
-        for (let l = 0; l < LATENT; l++) s += w[t * LATENT + l] * z[l];
-        out[o + t] = s;
-      }
-    },
-  };
-}
-
-async function call(url: string, method: string, body?: string | Buffer, type = 'application/json'): Promise<any> {
-  const r = await fetch(url, { method, headers: body === undefined ? {} : { 'content-type': type }, body });
-  const json = await r.json();
-  if (!r.ok) throw new Error(`${r.status}: ${JSON.stringify(json)}`);
-  return json;
-}
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'pqvec-http-scale-'));
   const out = args.out ?? resolve(REPO_ROOT, `bench/results/http-scale-${n}.json`);
-  const { row } = mixture(11);
+  const { row } = mixture(11, d);
   let server = await startServer(dir, {});
   console.log(`server ${server.url}; ${machineSummary()}`);
   try {
@@ -96,14 +59,7 @@ async function main(): Promise<void> {
     for (let s = 0; s < n; s += batch) {
       const count = Math.min(batch, n - s);
       for (let i = 0; i < count; i++) row(rng, v, i * d);
-      const parts: Buffer[] = [];
-      for (let i = 0; i < count; i++) {
-        const id = Buffer.from(String(s + i));
-        const head = Buffer.alloc(2);
-        head.writeUInt16LE(id.length);
-        parts.push(head, id, Buffer.from(v.buffer, i * d * 4, d * 4));
-      }
-      const body = Buffer.concat(parts);
+      const body = bulkRecords(s, v, count, d);
       const t = performance.now();
       await call(`${server.url}/collections/scale/vectors/bulk`, 'POST', body, 'application/octet-stream');
       ingestSeconds += (performance.now() - t) / 1000;
@@ -112,13 +68,7 @@ async function main(): Promise<void> {
     console.log(`bulk ingest: ${n} vectors in ${ingestSeconds.toFixed(1)} s = ${ingest.vectorsPerSecond.toFixed(0)} vectors/s`);
 
     const t0 = performance.now();
-    const job = (await call(`${server.url}/collections/scale/train`, 'POST', '{}')).job;
-    let state = job;
-    while (state.state === 'queued' || state.state === 'running') {
-      await new Promise((r) => setTimeout(r, 500));
-      state = await call(`${server.url}/collections/scale/jobs/${job.id}`, 'GET');
-    }
-    if (state.state !== 'succeeded') throw new Error(`training failed: ${JSON.stringify(state.error)}`);
+    const state = await trainToCompletion(server.url, 'scale');
     const train = {
       seconds: (performance.now() - t0) / 1000,
       phaseSeconds: state.result.phaseSeconds,

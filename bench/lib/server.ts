@@ -60,3 +60,36 @@ export function rssMiB(pid: number): { rss: number; anon: number; shared: number
   const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? Number.NaN) / 1024;
   return { rss: kb('VmRSS'), anon: kb('RssAnon'), shared: kb('RssShmem'), file: kb('RssFile') };
 }
+
+/** One JSON (or `type`) request; the parsed answer, or an Error naming the status and body. */
+export async function call(url: string, method: string, body?: string | Buffer, type = 'application/json'): Promise<any> {
+  const r = await fetch(url, { method, headers: body === undefined ? {} : { 'content-type': type }, body });
+  const json = await r.json();
+  if (!r.ok) throw new Error(`${r.status}: ${JSON.stringify(json)}`);
+  return json;
+}
+
+/** A bulk upsert body (application/octet-stream): rows [0, count) of v, ids firstId, firstId + 1 … as decimal strings. */
+export function bulkRecords(firstId: number, v: Float32Array, count: number, d: number): Buffer {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = Buffer.from(String(firstId + i));
+    const head = Buffer.alloc(2);
+    head.writeUInt16LE(id.length);
+    parts.push(head, id, Buffer.from(v.buffer, v.byteOffset + i * d * 4, d * 4));
+  }
+  return Buffer.concat(parts);
+}
+
+/** Starts a training of the collection (`params` as the train body) and polls its job until it ends; the final job, or an Error if it failed. */
+export async function trainToCompletion(url: string, collection: string, params: object = {}, onPoll?: (job: any) => void): Promise<any> {
+  const started = (await call(`${url}/collections/${collection}/train`, 'POST', JSON.stringify(params))).job;
+  let job = started;
+  while (job.state === 'queued' || job.state === 'running') {
+    await new Promise((r) => setTimeout(r, 500));
+    job = await call(`${url}/collections/${collection}/jobs/${started.id}`, 'GET');
+    onPoll?.(job);
+  }
+  if (job.state !== 'succeeded') throw new Error(`training failed: ${JSON.stringify(job.error)}`);
+  return job;
+}
