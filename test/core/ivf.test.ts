@@ -8,6 +8,7 @@ import { Rotation } from '../../src/core/rotation.js';
 import { deserializeCodec, serializeCodec } from '../../src/core/serialize.js';
 import { TopK } from '../../src/core/topk.js';
 import { InvertedLists } from '../../src/index/inverted-lists.js';
+import { Rng } from '../../src/core/rng.js';
 import { blobs, uniform } from '../helpers/data.js';
 
 const d = 16;
@@ -245,6 +246,33 @@ describe('inverted lists', () => {
       // The view taken before the growth still shows what it showed.
       expect(snapshot(before, l)).toEqual(old[l]);
       expect(Array.from(before.codes.subarray(before.offsets[l] * 4, (before.offsets[l] + before.sizes[l]) * 4))).toEqual(oldCodes[l]);
+    }
+  });
+
+  it('build puts every live row in its list with its code, dead rows left out, for code sizes copied by words and by bytes', () => {
+    const rng = new Rng(5);
+    for (const m of [3, 4, 6, 8, 16]) {
+      const size = m + 2;
+      const rows = 500;
+      const lists = 7;
+      const raw = new Uint8Array(rows * size);
+      for (let r = 0; r < rows; r++) {
+        raw[r * size] = rng.nextInt(lists); // list id, uint16 little-endian
+        for (let t = 2; t < size; t++) raw[r * size + t] = rng.nextInt(256);
+      }
+      const dead = new Uint8Array(rows);
+      for (let r = 0; r < rows; r += 3) dead[r] = 1;
+      const built = InvertedLists.build(lists, size, raw, rows, dead).view();
+      for (let l = 0; l < lists; l++) {
+        const expected: number[][] = [];
+        for (let r = 0; r < rows; r++) if (dead[r] === 0 && raw[r * size] === l) expected.push([r, ...raw.subarray(r * size + 2, (r + 1) * size)]);
+        const got: number[][] = [];
+        for (let i = 0; i < built.sizes[l]; i++) {
+          const slot = built.offsets[l] + i;
+          got.push([built.rows[slot], ...built.codes.subarray(slot * m, (slot + 1) * m)]);
+        }
+        expect(got).toEqual(expected);
+      }
     }
   });
 });
