@@ -95,7 +95,7 @@ async function main(): Promise<void> {
           const rec = codec.decode(codes, ds.nBase);
           let err = 0;
           for (let i = 0; i < rec.length; i++) err += (rec[i] - ds.base[i]) ** 2;
-          const lists = InvertedLists.build(nlist, codec.codeSize, codes, ds.nBase, new Uint8Array(ds.nBase)).view();
+          const lists = InvertedLists.build(nlist, codec.codeSize, codes, ds.nBase, new Uint8Array(ds.nBase)).lists.view();
           const sizes = Array.from(lists.sizes).sort((a, b) => a - b);
           settings.push({
             quantizer,

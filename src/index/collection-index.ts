@@ -14,14 +14,14 @@
  * ~0.7 s at start-up. Loading is then codes (1,024-row BLOBs) + the dead rows (tombstones).
  * IVF codecs keep no row-ordered codes: `lists` (InvertedLists) holds each
  * cell's PQ codes and row numbers contiguously instead, built from the
- * row-ordered IVF codes (list id + PQ code) the store keeps.
+ * row-ordered IVF codes (list id + PQ code) the store keeps, segment by segment.
  * Workers read codes and dead through the shared buffers, never a copy. Growth
  * allocates larger buffers and copies; a query already running keeps the old
  * (still valid) buffers. Codes of a row never change: a row's vector is immutable.
  */
 import type { Codec } from '../core/codec.js';
 import { allocateCodes, arenaOf } from '../core/wasm/scan.js';
-import { InvertedLists } from './inverted-lists.js';
+import { type CodeSegments, InvertedLists } from './inverted-lists.js';
 import { INITIAL_CAPACITY } from '../tunables.js';
 
 export interface ActiveCodec {
@@ -42,8 +42,12 @@ export class CollectionIndex {
   deadChanges = 0;
   codec: ActiveCodec | null = null;
 
-  /** An index of rowCount allocated rows of which deadRows are dead (the store's tombstones), loaded from the store. */
-  static load(rowCount: number, deadRows: ArrayLike<number>, codec: ActiveCodec | null, codes: Uint8Array | null): CollectionIndex {
+  /**
+   * An index of rowCount allocated rows of which deadRows are dead (the store's
+   * tombstones), loaded from the store: a flat codec's codes in one buffer, an
+   * IVF codec's as segments (they only feed the lists).
+   */
+  static load(rowCount: number, deadRows: ArrayLike<number>, codec: ActiveCodec | null, codes: Uint8Array | CodeSegments | null): CollectionIndex {
     const index = new CollectionIndex();
     index.rowCount = rowCount;
     index.dead = sharedBytes(Math.max(INITIAL_CAPACITY, rowCount));
@@ -104,16 +108,22 @@ export class CollectionIndex {
     this.deadChanges++;
   }
 
-  /** Switches to a new codec whose codes (for rows [0, rowCount)) are in `codes`. */
-  activate(codec: ActiveCodec, codes: Uint8Array): void {
+  /**
+   * Switches to a new codec whose codes (for rows [0, rowCount)) are in `codes`
+   * (segments: IVF only). Throws when they cover fewer rows.
+   */
+  activate(codec: ActiveCodec, codes: Uint8Array | CodeSegments): void {
     const { nlist, codeSize } = codec.codec;
     if (nlist !== null) {
       // Dead rows are left out: a new codec starts with compact lists.
-      this.lists = InvertedLists.build(nlist, codeSize, codes, this.rowCount, this.dead);
+      const { lists, rowsRead } = InvertedLists.build(nlist, codeSize, codes, this.rowCount, this.dead);
+      if (rowsRead < this.rowCount) throw new Error(`${rowsRead} rows of codes for ${this.rowCount} rows`);
+      this.lists = lists;
       this.codec = codec;
       this.codes = null;
       return;
     }
+    if (!(codes instanceof Uint8Array)) throw new Error('a flat codec takes its codes in one buffer');
     this.lists = null;
     if (codes.length < this.capacity * codec.codec.codeSize || arenaOf(codes) === null) {
       const grown = allocateCodes(this.capacity * codec.codec.codeSize, codec.codec.codeSize);

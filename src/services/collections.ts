@@ -141,10 +141,14 @@ export class CollectionService {
         const c = this.store.codec(record.activeCodecId);
         if (c === undefined) throw new Error(`collection '${record.name}': active codec ${record.activeCodecId} is missing`);
         const trained = deserializeCodec(c.bytes);
-        codes = CollectionIndex.codesBuffer(record.nextRow, trained.codeSize);
-        const stored = this.store.loadCodes(c.id, trained.codeSize, codes);
-        if (stored !== record.nextRow) {
-          throw new Error(`collection '${record.name}': ${stored} rows of codes stored, ${record.nextRow} expected`);
+        if (trained.nlist === null) {
+          codes = CollectionIndex.codesBuffer(record.nextRow, trained.codeSize);
+          const stored = this.store.loadCodes(c.id, trained.codeSize, codes);
+          if (stored !== record.nextRow) {
+            throw new Error(`collection '${record.name}': ${stored} rows of codes stored, ${record.nextRow} expected`);
+          }
+        } else {
+          codes = this.store.codeSegments(c.id); // read twice by the lists' build, which checks the row count
         }
         codec = { id: c.id, version: c.version, codec: trained };
         codecInfo = { relativeMse: c.relativeMse, trainedAt: c.createdAt };

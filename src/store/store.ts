@@ -452,11 +452,18 @@ export class Store {
   /** Copies a codec's codes into out (rows × codeSize); returns how many rows were stored. */
   loadCodes(codecId: number, codeSize: number, out: Uint8Array): number {
     let rows = 0;
-    for (const [seg, codes] of this.s.segments.iterate(codecId) as IterableIterator<[number, Buffer]>) {
-      out.set(codes, seg * SEGMENT_ROWS * codeSize);
-      rows = seg * SEGMENT_ROWS + codes.length / codeSize;
-    }
+    this.codeSegments(codecId)((first, codes) => {
+      out.set(codes, first * codeSize);
+      rows = first + codes.length / codeSize;
+    });
     return rows;
+  }
+
+  /** A codec's codes segment by segment, in row order: each pass reads them again (index/inverted-lists.ts's CodeSegments). */
+  codeSegments(codecId: number): (visit: (firstRow: number, codes: Uint8Array) => void) => void {
+    return (visit) => {
+      for (const [seg, codes] of this.s.segments.iterate(codecId) as IterableIterator<[number, Buffer]>) visit(seg * SEGMENT_ROWS, codes);
+    };
   }
 
   /**

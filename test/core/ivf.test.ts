@@ -7,6 +7,7 @@ import { ProductQuantizer } from '../../src/core/pq.js';
 import { Rotation } from '../../src/core/rotation.js';
 import { deserializeCodec, serializeCodec } from '../../src/core/serialize.js';
 import { TopK } from '../../src/core/topk.js';
+import { CollectionIndex } from '../../src/index/collection-index.js';
 import { InvertedLists } from '../../src/index/inverted-lists.js';
 import { Rng } from '../../src/core/rng.js';
 import { blobs, uniform } from '../helpers/data.js';
@@ -32,7 +33,7 @@ function mse(codec: FlatCodec | IVFCodec, data: Float32Array, rows: number): num
 
 const codec = trainIVF(x, n, 4, 6);
 const codes = codec.encode(x, n);
-const lists = InvertedLists.build(nlist, codec.codeSize, codes, n, new Uint8Array(n)).view();
+const lists = InvertedLists.build(nlist, codec.codeSize, codes, n, new Uint8Array(n)).lists.view();
 
 describe('IVF (coarse quantizer + residual PQ)', () => {
   it('stores each vector in its nearest cell and encodes the residual: lower MSE than PQ of the vectors', () => {
@@ -225,7 +226,7 @@ describe('inverted lists', () => {
   it('grow, move and compact without losing or reordering entries, and old views stay intact', () => {
     const size = codec.codeSize;
     const few = 40;
-    const il = InvertedLists.build(nlist, size, codes, few, new Uint8Array(few));
+    const il = InvertedLists.build(nlist, size, codes, few, new Uint8Array(few)).lists;
     const before = il.view();
     const snapshot = (v: ListsView, l: number): number[] => Array.from(v.rows.subarray(v.offsets[l], v.offsets[l] + v.sizes[l]));
     const old = Array.from({ length: nlist }, (_, l) => snapshot(before, l));
@@ -249,7 +250,7 @@ describe('inverted lists', () => {
     }
   });
 
-  it('build puts every live row in its list with its code, dead rows left out, for code sizes copied by words and by bytes', () => {
+  it('build puts every live row in its list with its code, dead rows left out, from one buffer or segments, copied by words or by bytes', () => {
     const rng = new Rng(5);
     for (const m of [3, 4, 6, 8, 16]) {
       const size = m + 2;
@@ -262,7 +263,21 @@ describe('inverted lists', () => {
       }
       const dead = new Uint8Array(rows);
       for (let r = 0; r < rows; r += 3) dead[r] = 1;
-      const built = InvertedLists.build(lists, size, raw, rows, dead).view();
+      const whole = InvertedLists.build(lists, size, raw, rows, dead);
+      expect(whole.rowsRead).toBe(rows);
+      // The same codes in segments of 37 rows, every other one at an odd byte offset (copied by bytes).
+      const odd = new Uint8Array(raw.length + 1);
+      odd.set(raw, 1);
+      const segments = (visit: (first: number, codes: Uint8Array) => void) => {
+        for (let first = 0; first < rows; first += 37) {
+          const end = Math.min(rows, first + 37);
+          visit(first, (first / 37) % 2 === 0 ? raw.subarray(first * size, end * size) : odd.subarray(1 + first * size, 1 + end * size));
+        }
+      };
+      const pieces = InvertedLists.build(lists, size, segments, rows, dead);
+      expect(pieces.rowsRead).toBe(rows);
+      expect(pieces.lists.view()).toEqual(whole.lists.view());
+      const built = whole.lists.view();
       for (let l = 0; l < lists; l++) {
         const expected: number[][] = [];
         for (let r = 0; r < rows; r++) if (dead[r] === 0 && raw[r * size] === l) expected.push([r, ...raw.subarray(r * size + 2, (r + 1) * size)]);
@@ -274,5 +289,16 @@ describe('inverted lists', () => {
         expect(got).toEqual(expected);
       }
     }
+  });
+
+  it('a collection index loads an IVF codec from segments, and refuses codes that cover fewer rows than it holds', () => {
+    const size = codec.codeSize;
+    const segments = (upTo: number) => (visit: (first: number, codes: Uint8Array) => void) => {
+      for (let first = 0; first < upTo; first += 1024) visit(first, codes.subarray(first * size, Math.min(upTo, first + 1024) * size));
+    };
+    const active = { id: 1, version: 1, codec };
+    const index = CollectionIndex.load(n, [5, 7], active, segments(n));
+    expect(index.lists?.size).toBe(n - 2);
+    expect(() => CollectionIndex.load(n, [], active, segments(n - 1))).toThrow(`${n - 1} rows of codes for ${n} rows`);
   });
 });

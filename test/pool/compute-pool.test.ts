@@ -124,7 +124,7 @@ describe('IVF on the pool', () => {
       const costs = codec.coarse.costs(t.q, t.qo, 'l2', new Float64Array(12));
       expect(costs[codes[0] | (codes[1] << 8)]).toBeCloseTo(Math.min(...costs), 3);
 
-      const lists = InvertedLists.build(12, codec.codeSize, codes, n, new Uint8Array(n)).view();
+      const lists = InvertedLists.build(12, codec.codeSize, codes, n, new Uint8Array(n)).lists.view();
       const queries = x.subarray(0, 5 * d);
       const pooled = await pool.ivfSearch({ codec, lists, dead: new Uint8Array(n), metric: 'l2', queries, nq: 5, k: 7, nprobe: 3 });
       const searcher = codec.ivfSearcher('l2');

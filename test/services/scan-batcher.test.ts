@@ -103,7 +103,7 @@ describe('scan batching across requests (real worker pool)', () => {
     const m = 5_000;
     const { codec: ivf } = await trainCodec(x, m, d, { type: 'pq', m: 4, nbits: 6, nlist: 16 }, { seed: 2 }, inlineCompute);
     if (ivf.kind !== 'ivf') throw new Error('expected an IVF codec');
-    const lists = InvertedLists.build(16, ivf.codeSize, ivf.encode(x, m), m, new Uint8Array(m)).view();
+    const lists = InvertedLists.build(16, ivf.codeSize, ivf.encode(x, m), m, new Uint8Array(m)).lists.view();
     const args = (q: number) => ({
       codec: ivf,
       lists,
