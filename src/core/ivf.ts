@@ -23,8 +23,7 @@ import { dot, squaredNorms } from './distance.js';
 import { QuantizerInputError, checkInteger } from './errors.js';
 import { kmeans } from './kmeans.js';
 import { matmulABt } from './linalg.js';
-import { queryDots } from './wasm/kernels.js';
-import { nearestF32 } from './wasm/kernels.js';
+import { CellTables, nearestF32, queryDots } from './wasm/kernels.js';
 import type { ProductQuantizer } from './pq.js';
 import { deriveSeed } from './rng.js';
 import { TopK } from './topk.js';
@@ -167,6 +166,8 @@ export function eligibleSlots(lists: ListsView, skip: Uint8Array, eligible: numb
  */
 export class IVFSearcher {
   private terms: Float32Array | null = null;
+  /** The SIMD cell tables holding `terms` (L2, held terms, ksub a multiple of four); else the JavaScript loop. */
+  private cells: CellTables | null = null;
   private readonly coarseCost: Float64Array;
   private readonly queryTable: Float32Array;
   private readonly table: Float32Array;
@@ -194,7 +195,8 @@ export class IVFSearcher {
     if (this.terms === null) {
       const size = this.pq.m * this.pq.ksub;
       if (this.coarse.nlist * size * 4 > this.maxPrecomputedBytes) return null;
-      const terms = new Float32Array(this.coarse.nlist * size);
+      if (this.pq.ksub % 4 === 0) this.cells = new CellTables(this.coarse.nlist, size);
+      const terms = this.cells?.terms ?? new Float32Array(this.coarse.nlist * size);
       for (let l = 0; l < this.coarse.nlist; l++) cellTerms(this.coarse, this.pq, l, terms, l * size, this.dots);
       this.terms = terms;
     }
@@ -209,7 +211,10 @@ export class IVFSearcher {
     this.coarse.costs(q, qo, this.metric, this.coarseCost);
     // −⟨qⱼ, r⟩ per sub-space; for L2 the query term is twice that.
     this.pq.distanceTable(q, qo, 'ip', this.queryTable);
-    if (this.metric === 'l2') for (let i = 0; i < this.queryTable.length; i++) this.queryTable[i] *= 2;
+    if (this.metric === 'l2') {
+      for (let i = 0; i < this.queryTable.length; i++) this.queryTable[i] *= 2;
+      if (this.precomputed() !== null) this.cells?.query.set(this.queryTable);
+    }
     return this.coarseCost;
   }
 
@@ -220,6 +225,11 @@ export class IVFSearcher {
   cellTable(list: number, table: Float32Array = this.table): Float32Array {
     const { queryTable } = this;
     const size = table.length;
+    if (this.metric === 'l2' && this.cells !== null) {
+      // terms + query + the coarse cost on sub-space 0, in SIMD (bit for bit the loops below).
+      table.set(this.cells.cellTable(list, this.coarseCost[list], this.pq.ksub));
+      return table;
+    }
     if (this.metric === 'l2') {
       let terms = this.precomputed();
       let o = list * size;

@@ -216,6 +216,23 @@ describe('IVF (coarse quantizer + residual PQ)', () => {
     expect(() => deserializeCodec(bad)).toThrow(/checksum/);
   });
 
+  it('cell tables from the SIMD kernel (held terms) equal, bit for bit, those summed in JavaScript per cell', () => {
+    const queries = blobs(5, d, 40, 77, 2);
+    for (const c of [codec, trainIVF(x, n, 3, 8)]) {
+      const simd = new IVFSearcher(c.coarse, c.pq, 'l2');
+      const plain = new IVFSearcher(c.coarse, c.pq, 'l2', 0); // terms too large to hold: computed per cell
+      for (let q = 0; q < 5; q++) {
+        simd.prepare(queries, q * d);
+        plain.prepare(queries, q * d);
+        for (const l of [0, 3, nlist - 1]) {
+          const a = Array.from(simd.cellTable(l));
+          expect(a).toEqual(Array.from(plain.cellTable(l)));
+          expect(a[0]).not.toBe(0);
+        }
+      }
+    }
+  });
+
   it('refuses to train more cells than vectors', () => {
     expect(() => trainCoarse(x, 10, d, 16)).toThrow(/at least 16/);
     expect(() => new CoarseQuantizer(0, d, new Float32Array(0))).toThrow();

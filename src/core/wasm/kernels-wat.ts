@@ -243,3 +243,47 @@ export const L2SQ_ROWS_WAT = `(module
 
   ${L2SQ_ROWS})
 `;
+
+/**
+ * cellTable(terms, query, out, bytes, cost, costBytes): the ADC table of one
+ * IVF cell (core/ivf.ts), float32 out[i] = terms[i] + query[i] for the first
+ * `bytes` bytes, and for the first `costBytes` (sub-space 0, which carries the
+ * coarse cost) then + cost in float64, rounded back to float32 — bit for bit
+ * what `table[i] = terms[i] + query[i]; table[c] += cost` does on
+ * Float32Arrays. Both sizes are multiples of 16, costBytes ≤ bytes.
+ */
+const CELL_TABLE = `(func $cellTable (export "cellTable") (param $terms i32) (param $query i32) (param $out i32) (param $bytes i32) (param $cost f64) (param $costBytes i32)
+    (local $i i32) (local $v v128) (local $c v128)
+    (local.set $c (f64x2.splat (local.get $cost)))
+    (local.set $i (i32.const 0))
+    (block $costDone
+      (loop $withCost
+        (br_if $costDone (i32.ge_u (local.get $i) (local.get $costBytes)))
+        (local.set $v (f32x4.add
+          (v128.load (i32.add (local.get $terms) (local.get $i)))
+          (v128.load (i32.add (local.get $query) (local.get $i)))))
+        ;; lanes 0, 1 and 2, 3 through float64 (+ cost), back to float32, put together again
+        (v128.store (i32.add (local.get $out) (local.get $i))
+          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+            (f32x4.demote_f64x2_zero (f64x2.add (f64x2.promote_low_f32x4 (local.get $v)) (local.get $c)))
+            (f32x4.demote_f64x2_zero (f64x2.add
+              (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))
+              (local.get $c)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $withCost)))
+    (block $done
+      (loop $plain
+        (br_if $done (i32.ge_u (local.get $i) (local.get $bytes)))
+        (v128.store (i32.add (local.get $out) (local.get $i))
+          (f32x4.add
+            (v128.load (i32.add (local.get $terms) (local.get $i)))
+            (v128.load (i32.add (local.get $query) (local.get $i)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $plain))))`;
+
+/** The module of cellTable, with its own memory: a codec's cell terms stay there. */
+export const CELL_TABLE_WAT = `(module
+  (memory (export "memory") 1)
+
+  ${CELL_TABLE})
+`;

@@ -18,7 +18,7 @@
  */
 import { compile } from 'watr';
 import { matmulABt } from '../linalg.js';
-import { KERNELS_WAT, L2SQ_ROWS_WAT, ROW_DOTS_WAT } from './kernels-wat.js';
+import { CELL_TABLE_WAT, KERNELS_WAT, L2SQ_ROWS_WAT, ROW_DOTS_WAT } from './kernels-wat.js';
 import { RESIDENT_MATRIX_BYTES } from '../../tunables.js';
 
 /** Byte addresses and sizes; the last two are (out, ostride) for dots, (norms, out) for nearest (kernels-wat.ts). */
@@ -305,5 +305,52 @@ export class RowDistances {
   /** Distances from the row to rows [j0, j1) (j1 > j0) into out[0 .. j1 − j0). */
   to(j0: number, j1: number): void {
     this.kernel.l2sqRows(this.xAt * 4, j0 * this.kp * 4, j1 - j0, this.kp * 4, this.outBytes);
+  }
+}
+
+interface CellTableExports {
+  memory: WebAssembly.Memory;
+  cellTable: (terms: number, query: number, out: number, bytes: number, cost: number, costBytes: number) => void;
+}
+
+let cellTableModule: WebAssembly.Module | null = null;
+
+/**
+ * IVF cell tables (core/ivf.ts) in SIMD: a codec's cell terms (nlist × size
+ * float32) resident in a kernel memory of their own, the prepared query's
+ * terms beside them, and one cell's table written there, then copied out by
+ * the caller (one memcpy). The memory is sized once (no growth), so the views
+ * stay valid. size and costSize are multiples of four.
+ */
+export class CellTables {
+  /** nlist × size cell terms: filled by the caller once, read-only afterwards. */
+  readonly terms: Float32Array;
+  /** The prepared query's terms (size floats): written by the caller per query. */
+  readonly query: Float32Array;
+  /** The last cell's table (size floats). */
+  readonly out: Float32Array;
+  private readonly kernel: CellTableExports;
+
+  constructor(
+    nlist: number,
+    private readonly size: number,
+  ) {
+    if (size % 4 !== 0) throw new RangeError(`cell tables of ${size} floats: a multiple of four is needed`);
+    cellTableModule ??= new WebAssembly.Module(compile(CELL_TABLE_WAT));
+    this.kernel = new WebAssembly.Instance(cellTableModule).exports as unknown as CellTableExports;
+    const bytes = (nlist + 2) * size * 4;
+    const missing = bytes - this.kernel.memory.buffer.byteLength;
+    if (missing > 0) this.kernel.memory.grow(Math.ceil(missing / 65536));
+    const { buffer } = this.kernel.memory;
+    this.terms = new Float32Array(buffer, 0, nlist * size);
+    this.query = new Float32Array(buffer, nlist * size * 4, size);
+    this.out = new Float32Array(buffer, (nlist + 1) * size * 4, size);
+  }
+
+  /** out = terms of cell `list` + query, and + cost on the first costSize entries; returns out. */
+  cellTable(list: number, cost: number, costSize: number): Float32Array {
+    const { size } = this;
+    this.kernel.cellTable(list * size * 4, this.query.byteOffset, this.out.byteOffset, size * 4, cost, costSize * 4);
+    return this.out;
   }
 }
