@@ -18,6 +18,7 @@
  * the old one untouched.
  */
 import { setMaxListeners } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Rng, sampleIndices } from '../core/rng.js';
 import { serializeCodec } from '../core/serialize.js';
@@ -102,6 +103,8 @@ export class TrainingJob {
   private lastSaved = 0;
   private phaseStarted: number | null = null;
   private readonly phaseSeconds: Record<string, number> = {};
+  /** Most anonymous + shared memory seen at a progress save (null where /proc is missing). */
+  private peakAnonymous: number | null = null;
 
   constructor(
     readonly record: JobRecord,
@@ -141,6 +144,8 @@ export class TrainingJob {
     const t = Date.now();
     if (force || t - this.lastSaved >= PERSIST_EVERY_MS) {
       this.lastSaved = t;
+      const held = anonymousBytes();
+      if (held !== null) this.peakAnonymous = Math.max(this.peakAnonymous ?? 0, held);
       this.store.saveJob(this.record);
     }
   }
@@ -221,6 +226,7 @@ export class TrainingJob {
         seconds: (performance.now() - started) / 1000,
         phaseSeconds: this.phaseSeconds,
         peakRssBytes: process.resourceUsage().maxRSS * 1024,
+        ...(this.peakAnonymous === null ? {} : { peakAnonymousBytes: this.peakAnonymous }),
         warnings,
       };
       this.record.state = 'succeeded';
@@ -250,5 +256,21 @@ export class TrainingJob {
       }
       if (!cancelled) this.log.error({ job: this.record.id, err }, 'training failed');
     }
+  }
+}
+
+/**
+ * The process's anonymous + shared resident memory (Linux: RssAnon + RssShmem
+ * of /proc/self/status, bytes): what it holds itself, without the file pages
+ * maxRSS also counts (the database mapped by the readers); null elsewhere.
+ */
+function anonymousBytes(): number | null {
+  try {
+    const status = readFileSync('/proc/self/status', 'utf8');
+    const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? Number.NaN);
+    const total = kb('RssAnon') + kb('RssShmem');
+    return Number.isFinite(total) ? total * 1024 : null;
+  } catch {
+    return null;
   }
 }

@@ -68,6 +68,8 @@ export interface TrainResult {
   phaseSeconds: Record<string, number>;
   /** The process's peak RSS (bytes, process.resourceUsage().maxRSS) when the job ended; absent in results stored before it was recorded. */
   peakRssBytes?: number;
+  /** Most anonymous + shared resident memory sampled at the job's progress saves (Linux only; absent elsewhere and in older results). */
+  peakAnonymousBytes?: number;
   warnings: string[];
 }
 

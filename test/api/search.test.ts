@@ -139,6 +139,9 @@ describe('query and training API', () => {
     // The process's peak RSS: at least what it holds now, and a plausible size (the test process, under 8 GiB).
     expect(result.peakRssBytes).toBeGreaterThanOrEqual(process.memoryUsage().rss * 0.5);
     expect(result.peakRssBytes).toBeLessThan(8 * 2 ** 30);
+    // Anonymous + shared memory sampled during the job (Linux): part of the RSS, and more than the V8 heap in use now.
+    expect(result.peakAnonymousBytes).toBeLessThanOrEqual(result.peakRssBytes as number);
+    expect(result.peakAnonymousBytes).toBeGreaterThan(process.memoryUsage().heapUsed * 0.5);
     expect((result.warnings as string[]).join()).toMatch(/4\.7 per centroid/);
 
     const stats = (await t.req('GET', '/collections/s')).json();

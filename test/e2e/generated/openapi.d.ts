@@ -420,8 +420,10 @@ export interface components {
                 phaseSeconds: {
                     [key: string]: number;
                 };
-                /** @description The process's peak resident memory when the job ended (worker threads included): an upper bound on what the training needed, since it counts the most the process held at any moment since it started. Absent from jobs of versions before it was recorded. */
+                /** @description The process's peak resident memory when the job ended (worker threads included): an upper bound on what the training needed, since it counts the most the process held at any moment since it started, file pages (the mapped database) included. Absent from jobs of versions before it was recorded. */
                 peakRssBytes?: number;
+                /** @description The most anonymous and shared resident memory of the process (its heaps, buffers and codes, not the file pages of the mapped database) sampled during the job at its progress updates (about twice a second): closer to what the training held than peakRssBytes. Linux only; absent elsewhere. */
+                peakAnonymousBytes?: number;
                 warnings: string[];
             } | null;
             error: {
