@@ -2,7 +2,7 @@
  * The service end to end on Fashion-MNIST, over HTTP against a real server process.
  *
  *   npm run bench:http [-- --quantizer opq --m 32 --nlist 256 --nprobe 16 --rerank 0,4,10 --batch 1000
- *                         --queries 10000 --concurrency 1,8,32 --batching on,off]
+ *                         --queries 10000 --concurrency 1,8,32 --batching on,off --client http|fetch]
  *
  * Ingests the 60,000 base vectors through the API (vectors/s), trains through the
  * API (seconds from the request to the job's success), then queries the 10,000
@@ -14,12 +14,19 @@
  * with 0 (no batching across requests).
  * Request bodies are built before the clock starts, so the figures are the
  * server's, though the client shares the machine's two cores with it.
+ * --client http (default: node:http with keep-alive) or fetch (Node's fetch,
+ * as runs before 2026-11-30 used: ~0.5 ms more per request on these cores).
+ * Each row also gives the server's own means over the same queries (from
+ * /metrics): the search in the worker pool (what the query costs in-process)
+ * and the whole request inside the server, so the HTTP layer's share is seen
+ * without the client's.
  * --nlist makes it an IVF collection (queries with --nprobe, else the service's default).
  * Writes bench/results/http-fashion-mnist.json (IVF: http-ivf-fashion-mnist.json).
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Agent, request } from 'node:http';
 import { parseArgs } from 'node:util';
 import { type Dataset, REPO_ROOT, loadFashionMnistOrExit } from './lib/fashion-mnist.js';
 import { addRecall, emptyRecall, finishRecall } from './lib/recall.js';
@@ -37,15 +44,55 @@ const { values: args } = parseArgs({
     queries: { type: 'string' },
     concurrency: { type: 'string', default: '1,8,32' },
     batching: { type: 'string', default: 'on,off' },
+    client: { type: 'string', default: 'http' },
     out: { type: 'string' },
   },
 });
 
+/** Keep-alive connections for --client http (node:http, as most clients do); --client fetch uses Node's fetch (undici), which costs the shared cores ~0.5 ms more per request. */
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+
 async function post(url: string, body: string): Promise<any> {
-  const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-  const json = await r.json();
-  if (!r.ok) throw new Error(`${r.status}: ${JSON.stringify(json)}`);
-  return json;
+  if (args.client === 'fetch') {
+    const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const json = await r.json();
+    if (!r.ok) throw new Error(`${r.status}: ${JSON.stringify(json)}`);
+    return json;
+  }
+  return new Promise((ok, fail) => {
+    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (b: Buffer) => parts.push(b));
+      res.on('end', () => {
+        const json = JSON.parse(Buffer.concat(parts).toString('utf8'));
+        if ((res.statusCode ?? 500) >= 400) fail(new Error(`${res.statusCode}: ${JSON.stringify(json)}`));
+        else ok(json);
+      });
+      res.on('error', fail);
+    });
+    req.on('error', fail);
+    req.end(body);
+  });
+}
+
+/**
+ * The server's own clocks, from /metrics: Σ and count of pqvec_search_seconds
+ * (the search in the worker pool, dispatch included: what a query costs
+ * in-process) and of the query route's pqvec_http_request_duration_seconds.
+ */
+async function serverClocks(base: string): Promise<{ searchSum: number; searchCount: number; httpSum: number; httpCount: number }> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const total = (metric: string, match = ''): number => {
+    let v = 0;
+    for (const line of text.split('\n')) if (line.startsWith(metric) && line.includes(match)) v += Number(line.slice(line.lastIndexOf(' ') + 1));
+    return v;
+  };
+  return {
+    searchSum: total('pqvec_search_seconds_sum'),
+    searchCount: total('pqvec_search_seconds_count'),
+    httpSum: total('pqvec_http_request_duration_seconds_sum', '/query"'),
+    httpCount: total('pqvec_http_request_duration_seconds_count', '/query"'),
+  };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -57,6 +104,7 @@ async function runQueries(base: string, bodies: string[], concurrency: number, r
   const sums = emptyRecall();
   const ids: number[][] = new Array(bodies.length);
   let next = 0;
+  const before = await serverClocks(base);
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -71,6 +119,7 @@ async function runQueries(base: string, bodies: string[], concurrency: number, r
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
+  const after = await serverClocks(base);
   for (const [q, list] of ids.entries()) addRecall(sums, list, ds.groundTruth, q, ds.gtK);
   const sorted = [...latencies].sort((a, b) => a - b);
   const { recall1, recall10at10 } = finishRecall(sums); // recall@100 needs k = 100
@@ -81,7 +130,11 @@ async function runQueries(base: string, bodies: string[], concurrency: number, r
     recall10at10,
     p50Ms: percentile(sorted, 50),
     p99Ms: percentile(sorted, 99),
+    meanMs: sorted.reduce((a, b) => a + b, 0) / sorted.length,
     queriesPerSecond: bodies.length / seconds,
+    // Means by the server's clocks over the same queries: the search alone, and the whole request inside the server.
+    serverSearchMeanMs: (1000 * (after.searchSum - before.searchSum)) / Math.max(1, after.searchCount - before.searchCount),
+    serverRequestMeanMs: (1000 * (after.httpSum - before.httpSum)) / Math.max(1, after.httpCount - before.httpCount),
   };
 }
 
@@ -152,7 +205,8 @@ async function main(): Promise<void> {
         runs.push({ batching, ...r });
         console.log(
           `queries, rerank ${rerank}, concurrency ${c}, batching ${batching}: recall@1 ${r.recall1.toFixed(4)}, 10-recall@10 ${r.recall10at10.toFixed(4)}, ` +
-            `p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, ${r.queriesPerSecond.toFixed(0)} queries/s`,
+            `p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, mean ${r.meanMs.toFixed(2)} ms, ${r.queriesPerSecond.toFixed(0)} queries/s; ` +
+            `server: search ${r.serverSearchMeanMs.toFixed(2)} ms, request ${r.serverRequestMeanMs.toFixed(2)} ms (means)`,
         );
       }
     }
