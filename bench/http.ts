@@ -60,16 +60,20 @@ async function post(url: string, body: string): Promise<any> {
     return json;
   }
   return new Promise((ok, fail) => {
-    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (b: Buffer) => parts.push(b));
-      res.on('end', () => {
-        const json = JSON.parse(Buffer.concat(parts).toString('utf8'));
-        if ((res.statusCode ?? 500) >= 400) fail(new Error(`${res.statusCode}: ${JSON.stringify(json)}`));
-        else ok(json);
-      });
-      res.on('error', fail);
-    });
+    const req = request(
+      url,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (b: Buffer) => parts.push(b));
+        res.on('end', () => {
+          const json = JSON.parse(Buffer.concat(parts).toString('utf8'));
+          if ((res.statusCode ?? 500) >= 400) fail(new Error(`${res.statusCode}: ${JSON.stringify(json)}`));
+          else ok(json);
+        });
+        res.on('error', fail);
+      },
+    );
     req.on('error', fail);
     req.end(body);
   });

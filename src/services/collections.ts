@@ -153,7 +153,12 @@ export class CollectionService {
         codec = { id: c.id, version: c.version, codec: trained };
         codecInfo = { relativeMse: c.relativeMse, trainedAt: c.createdAt };
       }
-      const index = CollectionIndex.load(record.nextRow, this.store.deadRows(record.id), codec, codes);
+      let index: CollectionIndex;
+      try {
+        index = CollectionIndex.load(record.nextRow, this.store.deadRows(record.id), codec, codes);
+      } catch (err) {
+        throw new Error(`collection '${record.name}': ${err instanceof Error ? err.message : String(err)}`);
+      }
       const values = new ValueIndexes(record.indexedFields);
       if (values.fields.length > 0) this.fillValueIndexes(record.id, values.fields, 0, record.nextRow);
       this.entries.set(record.name, this.newEntry(record, index, codecInfo, values));

@@ -258,14 +258,16 @@ interface L2sqRowsExports {
   l2sqRows: (x: number, b: number, nb: number, kb: number, out: number) => void;
 }
 
-let l2sqRowsModule: WebAssembly.Module | null = null;
+/** This thread's l2sqRows instance, shared by every RowDistances (k-means runs synchronously, one at a time). */
+let l2sqRowsInstance: L2sqRowsExports | null = null;
 
 /**
  * Squared distances from one row to ranges of k resident rows (k-means: a
- * point to the centroids of one group), bit for bit distance.l2sq. Each
- * instance owns a kernel memory holding the rows (float32, padded to a
- * multiple of four), one query row and the outputs; `load` refreshes the rows
- * (after the centroids move).
+ * point to the centroids of one group), bit for bit distance.l2sq. The
+ * thread's kernel memory holds the rows (float32, padded to a multiple of
+ * four), one query row and the outputs; `load` refreshes the rows (after the
+ * centroids move). One RowDistances in use per thread at a time: constructing
+ * the next takes the memory over (one wasm memory per thread, not per k-means).
  */
 export class RowDistances {
   /** to(j0, j1) leaves the distance to row j at out[j − j0]. */
@@ -281,8 +283,8 @@ export class RowDistances {
     private readonly k: number,
     private readonly d: number,
   ) {
-    l2sqRowsModule ??= new WebAssembly.Module(compile(L2SQ_ROWS_WAT));
-    this.kernel = new WebAssembly.Instance(l2sqRowsModule).exports as unknown as L2sqRowsExports;
+    l2sqRowsInstance ??= new WebAssembly.Instance(new WebAssembly.Module(compile(L2SQ_ROWS_WAT))).exports as unknown as L2sqRowsExports;
+    this.kernel = l2sqRowsInstance;
     this.kp = up4(d);
     this.xAt = k * this.kp;
     this.outBytes = 8 * Math.ceil(((this.xAt + this.kp) * 4) / 8);
