@@ -154,6 +154,7 @@ async function main(): Promise<void> {
       seconds: (performance.now() - t0) / 1000,
       phaseSeconds: job.result.phaseSeconds,
       peakRssBytes: job.result.peakRssBytes,
+      peakAnonymousBytes: job.result.peakAnonymousBytes ?? null,
       relativeMse: job.result.relativeMse,
       trainVectors: job.result.trainVectors,
       warnings: job.result.warnings,
