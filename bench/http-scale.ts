@@ -73,6 +73,7 @@ async function main(): Promise<void> {
       seconds: (performance.now() - t0) / 1000,
       phaseSeconds: state.result.phaseSeconds,
       peakRssBytes: state.result.peakRssBytes,
+      peakAnonymousBytes: state.result.peakAnonymousBytes ?? null,
       relativeMse: state.result.relativeMse,
     };
     console.log(
