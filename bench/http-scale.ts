@@ -15,12 +15,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import { Rng } from '../src/core/rng.js';
 import { mixture } from './lib/mixture.js';
 import { REPO_ROOT } from './lib/fashion-mnist.js';
 import { machineSummary } from './lib/report.js';
-import { bulkRecords, call, rssMiB, startServer, stopServer, trainToCompletion } from './lib/server.js';
+import { bulkRecords, call, postLoad, rssMiB, startServer, stopServer, trainToCompletion } from './lib/server.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -103,29 +102,8 @@ async function main(): Promise<void> {
       for (const rerank of factors) {
         const list = bodies(rerank);
         for (const connections of args.concurrency.split(',').map(Number)) {
-          let i = 0;
-          const r = await autocannon({
-            url: `${server.url}/collections/scale/query`,
-            connections,
-            duration: Number(args.seconds),
-            requests: [
-              {
-                method: 'POST',
-                headers: { 'content-type': 'application/json' },
-                setupRequest: (req: object) => ({ ...req, body: list[i++ % list.length] }),
-              },
-            ],
-          });
-          const run = {
-            batching,
-            rerank,
-            concurrency: connections,
-            queriesPerSecond: r.requests.average,
-            p50Ms: r.latency.p50,
-            p99Ms: r.latency.p99,
-            meanMs: r.latency.average,
-            errors: r.errors + r.non2xx,
-          };
+          const r = await postLoad(`${server.url}/collections/scale/query`, list, connections, Number(args.seconds));
+          const run = { batching, rerank, concurrency: connections, ...r };
           runs.push(run);
           console.log(
             `batching ${batching}, rerank ${rerank}, concurrency ${connections}: ${run.queriesPerSecond.toFixed(0)} queries/s, p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms, mean ${run.meanMs} ms, errors ${run.errors}`,

@@ -30,8 +30,8 @@ import { Agent, request } from 'node:http';
 import { parseArgs } from 'node:util';
 import { type Dataset, REPO_ROOT, loadFashionMnistOrExit } from './lib/fashion-mnist.js';
 import { addRecall, emptyRecall, finishRecall } from './lib/recall.js';
-import { machineSummary } from './lib/report.js';
-import { rssMiB, startServer, stopServer } from './lib/server.js';
+import { machineSummary, percentile } from './lib/report.js';
+import { rssMiB, startServer, stopServer, trainToCompletion } from './lib/server.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -97,10 +97,6 @@ async function serverClocks(base: string): Promise<{ searchSum: number; searchCo
     httpSum: total('pqvec_http_request_duration_seconds_sum', '/query"'),
     httpCount: total('pqvec_http_request_duration_seconds_count', '/query"'),
   };
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 async function runQueries(base: string, bodies: string[], concurrency: number, rerank: number, ds: Dataset) {
@@ -179,13 +175,7 @@ async function main(): Promise<void> {
     );
 
     const tt = performance.now();
-    const job = (await post(`${url}/collections/fmnist/train`, '{}')).job;
-    let state = job;
-    while (state.state === 'queued' || state.state === 'running') {
-      await new Promise((r) => setTimeout(r, 200));
-      state = await (await fetch(`${url}/collections/fmnist/jobs/${job.id}`)).json();
-    }
-    if (state.state !== 'succeeded') throw new Error(`training failed: ${JSON.stringify(state.error)}`);
+    const state = await trainToCompletion(url, 'fmnist', {}, undefined, 200);
     const trainSeconds = (performance.now() - tt) / 1000;
     const rssAfterTraining = rssMiB(server.proc.pid!)?.rss ?? null;
     const phases = Object.entries(state.result.phaseSeconds as Record<string, number>).map(([p, s]) => `${p} ${s.toFixed(1)} s`);

@@ -22,15 +22,15 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import { squaredNorms } from '../src/core/distance.js';
 import { Rng } from '../src/core/rng.js';
+import { TopK } from '../src/core/topk.js';
 import { dotsF32 } from '../src/core/wasm/kernels.js';
 import { REPO_ROOT } from './lib/fashion-mnist.js';
 import { mixture } from './lib/mixture.js';
 import { addRecall, emptyRecall, finishRecall } from './lib/recall.js';
-import { machineSummary } from './lib/report.js';
-import { bulkRecords, call, rssMiB, startServer, stopServer, trainToCompletion } from './lib/server.js';
+import { machineSummary, percentile } from './lib/report.js';
+import { bulkRecords, call, postLoad, rssMiB, startServer, stopServer, trainToCompletion } from './lib/server.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -55,10 +55,10 @@ const K = 10;
 /** Rows per ground-truth block: nq × GT_BLOCK float32 products at a time. */
 const GT_BLOCK = 4096;
 
-/** Exact top K of each query over the rows seen so far (ids ascending in distance once finished). */
+/** Exact top K of each query over the rows seen so far; `ids` (nearest first) once finished. */
 class GroundTruth {
-  readonly ids = new Int32Array(nq * K).fill(-1);
-  private readonly dist = new Float64Array(nq * K).fill(Infinity);
+  readonly ids = new Int32Array(nq * K);
+  private readonly heaps = Array.from({ length: nq }, () => new TopK(K));
   private readonly qNorms: Float64Array;
   private readonly dots = new Float32Array(nq * GT_BLOCK);
   private readonly xNorms = new Float64Array(GT_BLOCK);
@@ -74,30 +74,23 @@ class GroundTruth {
       squaredNorms(v.subarray(s * d, (s + b) * d), b, d, this.xNorms);
       dotsF32(this.queries, 0, v, s * d, nq, b, d, this.dots);
       for (let q = 0; q < nq; q++) {
-        const o = q * K;
-        let worst = this.dist[o + K - 1];
+        const heap = this.heaps[q];
         const qn = this.qNorms[q];
+        let worst = heap.threshold();
         for (let r = 0; r < b; r++) {
           const dist = qn + this.xNorms[r] - 2 * this.dots[q * b + r];
           if (dist >= worst) continue;
-          // Insertion into the sorted top K.
-          let p = K - 1;
-          while (p > 0 && this.dist[o + p - 1] > dist) {
-            this.dist[o + p] = this.dist[o + p - 1];
-            this.ids[o + p] = this.ids[o + p - 1];
-            p--;
-          }
-          this.dist[o + p] = dist;
-          this.ids[o + p] = firstId + s + r;
-          worst = this.dist[o + K - 1];
+          heap.push(dist, firstId + s + r);
+          worst = heap.threshold();
         }
       }
     }
   }
-}
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+  /** Fills `ids` from the heaps (which it empties). */
+  finish(): void {
+    for (let q = 0; q < nq; q++) this.ids.set(this.heaps[q].drainSorted().ids, q * K);
+  }
 }
 
 async function main(): Promise<void> {
@@ -139,6 +132,7 @@ async function main(): Promise<void> {
         console.log(`  ${s + count} vectors: ingest ${((s + count) / ingestSeconds).toFixed(0)} vectors/s, ground truth ${gtSeconds.toFixed(0)} s`);
       }
     }
+    truth.finish();
     const ingest = { vectors: n, batch, seconds: ingestSeconds, vectorsPerSecond: n / ingestSeconds, serverRssMiB: rssMiB(server.proc.pid!) };
     console.log(
       `bulk ingest: ${n} vectors in ${ingestSeconds.toFixed(1)} s = ${ingest.vectorsPerSecond.toFixed(0)} vectors/s (ground truth ${gtSeconds.toFixed(0)} s)`,
@@ -207,21 +201,9 @@ async function main(): Promise<void> {
           ],
         };
         for (const connections of args.concurrency.split(',').map(Number)) {
-          let i = 0;
-          const r = await autocannon({
-            url: `${server.url}/collections/scale/query`,
-            connections,
-            duration: Number(args.seconds),
-            requests: [
-              {
-                method: 'POST',
-                headers: { 'content-type': 'application/json' },
-                setupRequest: (req: object) => ({ ...req, body: bodies[i++ % nq] }),
-              },
-            ],
-          });
-          if (r.errors + r.non2xx > 0) throw new Error(`${r.errors + r.non2xx} failed requests at concurrency ${connections}`);
-          run.concurrency.push({ concurrency: connections, queriesPerSecond: r.requests.average, p50Ms: r.latency.p50, p99Ms: r.latency.p99 });
+          const r = await postLoad(`${server.url}/collections/scale/query`, bodies, connections, Number(args.seconds));
+          if (r.errors > 0) throw new Error(`${r.errors} failed requests at concurrency ${connections}`);
+          run.concurrency.push({ concurrency: connections, queriesPerSecond: r.queriesPerSecond, p50Ms: r.p50Ms, p99Ms: r.p99Ms });
         }
         runs.push(run);
         console.log(

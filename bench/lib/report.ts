@@ -1,6 +1,11 @@
 /** Console output shared by the benchmarks. */
 import { availableParallelism, cpus, totalmem } from 'node:os';
 
+/** The p-th percentile of ascending values (nearest rank). */
+export function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
 export function machineSummary(): string {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   return `${availableParallelism()} cores (${cpu}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;

@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { resolve } from 'node:path';
+import autocannon from 'autocannon';
 import { REPO_ROOT } from './fashion-mnist.js';
 
 export interface ServerProcess {
@@ -82,14 +83,46 @@ export function bulkRecords(firstId: number, v: Float32Array, count: number, d: 
 }
 
 /** Starts a training of the collection (`params` as the train body) and polls its job until it ends; the final job, or an Error if it failed. */
-export async function trainToCompletion(url: string, collection: string, params: object = {}, onPoll?: (job: any) => void): Promise<any> {
+export async function trainToCompletion(
+  url: string,
+  collection: string,
+  params: object = {},
+  onPoll?: (job: any) => void,
+  pollMs = 500,
+): Promise<any> {
   const started = (await call(`${url}/collections/${collection}/train`, 'POST', JSON.stringify(params))).job;
   let job = started;
   while (job.state === 'queued' || job.state === 'running') {
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, pollMs));
     job = await call(`${url}/collections/${collection}/jobs/${started.id}`, 'GET');
     onPoll?.(job);
   }
   if (job.state !== 'succeeded') throw new Error(`training failed: ${JSON.stringify(job.error)}`);
   return job;
+}
+
+/**
+ * autocannon: `connections` keep POSTing JSON bodies to url for `seconds`,
+ * cycling through `bodies`. Queries/s, latency (ms) and failed requests.
+ */
+export async function postLoad(
+  url: string,
+  bodies: string[],
+  connections: number,
+  seconds: number,
+): Promise<{ queriesPerSecond: number; p50Ms: number; p99Ms: number; meanMs: number; errors: number }> {
+  let i = 0;
+  const r = await autocannon({
+    url,
+    connections,
+    duration: seconds,
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (req: object) => ({ ...req, body: bodies[i++ % bodies.length] }),
+      },
+    ],
+  });
+  return { queriesPerSecond: r.requests.average, p50Ms: r.latency.p50, p99Ms: r.latency.p99, meanMs: r.latency.average, errors: r.errors + r.non2xx };
 }
