@@ -5,6 +5,11 @@
  *   npm run bench:quality [-- --quantizers pq,opq --m 8,16 --iterations 50 --opq-iterations 8
  *                            --rerank 1,4,10 --seed 1234 --threads 2 --queries 10000]
  *
+ * An entry of --m may name its bits: `--m 16,32x4` is M = 16 at nbits 8 and
+ * M = 32 at nbits 4 (two codes per byte: 16 bytes each). 4-bit codes are
+ * searched by the service's fast scan (blocked layout, exact ADC results);
+ * 8-bit codes by the plain scan (adc.ts), as before.
+ *
  * Base = 60,000 train images, queries = 10,000 test images (784-d float32, squared L2).
  * Training uses the worker pool (all cores unless --threads); encoding and search are
  * timed on one thread, as FAISS's figures are. Re-ranking reads the candidates'
@@ -17,7 +22,10 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { adcScan } from '../src/core/adc.js';
 import { l2sq } from '../src/core/distance.js';
-import type { PQTrainOptions } from '../src/core/pq.js';
+import { BLOCK_ROWS, blockCount, writeBlocked } from '../src/core/code-layout.js';
+import type { PQGeometry, PQTrainOptions } from '../src/core/pq.js';
+import { FastScanSession } from '../src/core/wasm/fast-scan.js';
+import { allocateCodes, arenaOf } from '../src/core/wasm/scan.js';
 import { TopK } from '../src/core/topk.js';
 import { trainCodec } from '../src/core/train.js';
 import { ComputePool } from '../src/pool/compute-pool.js';
@@ -46,6 +54,8 @@ export interface QualityRow {
   quantizer: 'pq' | 'opq';
   m: number;
   nbits: number;
+  /** Bytes per code: m, or m / 2 at nbits 4. */
+  codeBytes: number;
   recall1: number;
   recall10at10: number;
   recall100: number;
@@ -62,6 +72,7 @@ export interface QualityRow {
 export interface RerankRow {
   quantizer: 'pq' | 'opq';
   m: number;
+  nbits: number;
   rerank: number;
   recall1: number;
   recall10at10: number;
@@ -84,14 +95,14 @@ async function main(): Promise<void> {
   console.log(`Fashion-MNIST: ${ds.nBase} base, ${nQueries} queries, d = ${ds.d}; ${machineSummary()}; training on ${pool.threads} threads`);
   try {
     for (const quantizer of args.quantizers.split(',') as ('pq' | 'opq')[])
-      for (const m of args.m.split(',').map(Number)) {
+      for (const [m, nbits] of args.m.split(',').map((e) => e.split('x').map(Number))) {
         const t0 = performance.now();
         const rotationOptions = args['opq-iterations'] ? { iterations: Number(args['opq-iterations']) } : {};
         const { codec, report } = await trainCodec(
           ds.base,
           ds.nBase,
           ds.d,
-          { type: quantizer, m, nbits: 8 },
+          { type: quantizer, m, nbits: nbits ?? 8 },
           { ...trainOptions, rotation: rotationOptions },
           pool.trainCompute(),
         );
@@ -110,6 +121,7 @@ async function main(): Promise<void> {
 
         // One query at a time, one thread: distance table, exhaustive scan, top 100.
         const table = new Float32Array(pq.m * pq.ksub);
+        const scan = scanner(codes, ds.nBase, pq.geometry);
         const sums = emptyRecall();
         let scanMs = 0;
         const tq = performance.now();
@@ -117,7 +129,7 @@ async function main(): Promise<void> {
           codec.distanceTable(ds.queries, q * ds.d, 'l2', table);
           const heap = new TopK(100);
           const ts = performance.now();
-          adcScan(codes, 0, ds.nBase, pq.m, table, pq.ksub, heap);
+          scan(table, heap);
           scanMs += performance.now() - ts;
           addRecall(sums, heap.drainSorted().ids, ds.groundTruth, q, ds.gtK);
         }
@@ -129,20 +141,22 @@ async function main(): Promise<void> {
           for (let q = 0; q < nQueries; q++) {
             codec.distanceTable(ds.queries, q * ds.d, 'l2', table);
             const heap = new TopK(10 * factor);
-            adcScan(codes, 0, ds.nBase, pq.m, table, pq.ksub, heap);
+            scan(table, heap);
             const candidates = heap.drainSorted().ids;
             const best = new TopK(10);
             for (const row of candidates) best.push(l2sq(ds.queries, q * ds.d, ds.base, row * ds.d, ds.d), row);
             addRecall(sumsR, best.drainSorted().ids, ds.groundTruth, q, ds.gtK);
           }
           const { recall1, recall10at10 } = finishRecall(sumsR);
-          reranked.push({ quantizer, m, rerank: factor, recall1, recall10at10, msPerQuery: (performance.now() - tr) / nQueries });
+          reranked.push({ quantizer, m, nbits: pq.nbits, rerank: factor, recall1, recall10at10, msPerQuery: (performance.now() - tr) / nQueries });
         }
-        const anchor = anchorFor(anchors, quantizer, m, 8);
+        scan.close();
+        const anchor = anchorFor(anchors, quantizer, m, pq.nbits);
         const row: QualityRow = {
           quantizer,
           m,
-          nbits: 8,
+          nbits: pq.nbits,
+          codeBytes: pq.codeSize,
           ...finishRecall(sums),
           relativeMse,
           trainSeconds,
@@ -166,7 +180,7 @@ async function main(): Promise<void> {
         };
         rows.push(row);
         console.log(
-          `${quantizer.toUpperCase()}${m}: trained in ${trainSeconds.toFixed(1)} s (iterations ${report.iterations.join(',')}, ` +
+          `${quantizer.toUpperCase()}${m}${pq.nbits === 8 ? '' : `x${pq.nbits}`}: trained in ${trainSeconds.toFixed(1)} s (iterations ${report.iterations.join(',')}, ` +
             `${(report.distanceComputations / 1e6).toFixed(1)} M distances)`,
         );
       }
@@ -178,7 +192,7 @@ async function main(): Promise<void> {
     console.log('| setting | rerank | recall@1 | 10-recall@10 | ms/query |\n|---|---|---|---|---|');
     for (const r of reranked) {
       console.log(
-        `| ${r.quantizer.toUpperCase()}${r.m} | ${r.rerank} | ${r.recall1.toFixed(3)} | ${r.recall10at10.toFixed(3)} | ${r.msPerQuery.toFixed(2)} |`,
+        `| ${r.quantizer.toUpperCase()}${r.m}${r.nbits === 8 ? '' : `x${r.nbits}`} | ${r.rerank} | ${r.recall1.toFixed(3)} | ${r.recall10at10.toFixed(3)} | ${r.msPerQuery.toFixed(2)} |`,
       );
     }
   }
@@ -189,6 +203,19 @@ async function main(): Promise<void> {
   const plot = resolve(args.out, '..', 'recall-vs-qps.svg');
   writeFileSync(plot, recallPlot(rows, reranked, anchors));
   console.log(`wrote ${plot}`);
+}
+
+/**
+ * The one-thread scan of a benchmark row: packed 4-bit codes copied into the
+ * blocked layout and scanned by the fast scan kernel (exact ADC), else the plain scan.
+ */
+function scanner(codes: Uint8Array, n: number, shape: PQGeometry): { (table: Float32Array, heap: TopK): void; close(): void } {
+  if (!shape.packed) return Object.assign((table: Float32Array, heap: TopK) => adcScan(codes, 0, n, shape, table, heap), { close: () => {} });
+  const blocked = allocateCodes(blockCount(n) * BLOCK_ROWS * shape.codeSize, shape.codeSize);
+  writeBlocked(codes, n, shape.codeSize, blocked, 0);
+  const session = FastScanSession.open(arenaOf(blocked)!, blocked, shape);
+  if (session === null) throw new Error('no fast scan session');
+  return Object.assign((table: Float32Array, heap: TopK) => void session.search(0, n, table, heap, null), { close: () => session.close() });
 }
 
 function meanSquaredNorm(x: Float32Array, n: number, d: number): number {

@@ -2,14 +2,17 @@
  * ADC scan speed: 1,000,000 synthetic codes (M = 8, 16, 32; 128-d, as the
  * anchors' scan1M128d), k = 10, ns per code per query (distance tables included).
  *
- *   npm run bench:scan [-- --rounds 5 --queries 32 --m 8,16,32]
+ *   npm run bench:scan [-- --rounds 5 --queries 32 --m 8,16,32 --fast 32,64]
  *
  * Rows: the reference scan (adc.ts, one query at a time, one thread); the
  * WebAssembly kernels (core/wasm/scan.ts) with 1, 8 and 32 queries per pass over
  * the codes, in this thread, and through the compute pool's two workers (the
- * service's path: each worker scans half the rows). FAISS IndexPQ is measured
- * in the same run (bench/faiss/scan.py) when /usr/bin/python3 imports faiss,
- * else its single-query figures come from ../shared/anchors (faissSource says which).
+ * service's path: each worker scans half the rows); the 4-bit fast scan
+ * (core/wasm/fast-scan.ts: nbits 4, m = 32 and 64 for 16 and 32 bytes per
+ * code, exact ADC results) in this thread and through the pool. FAISS IndexPQ
+ * and IndexPQFastScan are measured in the same run (bench/faiss/scan.py) when
+ * /usr/bin/python3 imports faiss, else IndexPQ's single-query figures come from
+ * ../shared/anchors (faissSource says which).
  * Writes bench/results/scan.json.
  */
 import { spawnSync } from 'node:child_process';
@@ -21,6 +24,8 @@ import { FlatCodec } from '../src/core/codec.js';
 import { ProductQuantizer } from '../src/core/pq.js';
 import { Rng } from '../src/core/rng.js';
 import { TopK } from '../src/core/topk.js';
+import { BLOCK_ROWS, blockCount } from '../src/core/code-layout.js';
+import { FastScanSession } from '../src/core/wasm/fast-scan.js';
 import { allocateCodes, arenaOf, kernelScan } from '../src/core/wasm/scan.js';
 import { ComputePool } from '../src/pool/compute-pool.js';
 import { loadAnchors } from './lib/anchors.js';
@@ -32,6 +37,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '5' },
     queries: { type: 'string', default: '32' },
     m: { type: 'string', default: '8,16,32' },
+    fast: { type: 'string', default: '32,64' },
     out: { type: 'string', default: resolve(REPO_ROOT, 'bench/results/scan.json') },
   },
 });
@@ -42,9 +48,10 @@ const K = 10;
 const rounds = Number(args.rounds);
 const nq = Number(args.queries);
 const ms = args.m.split(',').map(Number);
+const fastMs = args.fast.split(',').filter(Boolean).map(Number);
 
 interface Row {
-  kernel: 'reference' | 'wasm';
+  kernel: 'reference' | 'wasm' | 'fast-scan';
   m: number;
   nbits: number;
   codeBytes: number;
@@ -61,21 +68,27 @@ function faissFigures(): Map<string, number> | null {
   const py = '/usr/bin/python3';
   if (spawnSync(py, ['-c', 'import faiss'], { stdio: 'ignore' }).status !== 0) return null;
   console.log('FAISS: bench/faiss/scan.py …');
-  const run = spawnSync(py, [resolve(REPO_ROOT, 'bench/faiss/scan.py'), '--m', args.m, '--queries', String(nq), '--rounds', String(rounds)], {
+  const faissArgs = ['--m', args.m, '--fast', args.fast, '--queries', String(nq), '--rounds', String(rounds)];
+  const run = spawnSync(py, [resolve(REPO_ROOT, 'bench/faiss/scan.py'), ...faissArgs], {
     encoding: 'utf8',
     maxBuffer: 1 << 24,
   });
   if (run.status !== 0) throw new Error(`bench/faiss/scan.py failed: ${run.stderr}`);
   const out = new Map<string, number>();
   for (const line of run.stdout.trim().split('\n')) {
-    const r = JSON.parse(line) as { m: number; threads: number; queriesPerCall: number; nsPerCode: number };
-    out.set(`${r.m}/${r.queriesPerCall}/${r.threads}`, r.nsPerCode);
+    const r = JSON.parse(line) as { m: number; nbits: number; threads: number; queriesPerCall: number; nsPerCode: number };
+    out.set(`${r.m}/${r.nbits}/${r.queriesPerCall}/${r.threads}`, r.nsPerCode);
   }
   return out;
 }
 
+interface Timing {
+  median: number;
+  range: [number, number];
+}
+
 /** Median and range of ns per code per query over rounds of `once` (which scans nq queries over N codes). */
-async function measure(once: () => void | Promise<void>): Promise<{ median: number; range: [number, number] }> {
+async function measure(once: () => void | Promise<void>): Promise<Timing> {
   await once(); // warm-up: compiles the kernels
   const per: number[] = [];
   for (let r = 0; r < rounds; r++) {
@@ -90,6 +103,23 @@ async function measure(once: () => void | Promise<void>): Promise<{ median: numb
 const faiss = faissFigures();
 const anchors = loadAnchors();
 const rows: Row[] = [];
+
+/** Records and prints a row beside FAISS's figure for the same setting (measured in this run, else the anchors' for single 8-bit queries). */
+function addRow(setting: Pick<Row, 'kernel' | 'm' | 'nbits' | 'codeBytes' | 'queriesPerPass' | 'workers'>, t: Timing): void {
+  const { m, nbits, queriesPerPass, workers } = setting;
+  let f = faiss?.get(`${m}/${nbits}/${queriesPerPass}/${workers}`) ?? null;
+  let source: Row['faissSource'] = f === null ? null : 'measured';
+  if (faiss === null && queriesPerPass === 1 && nbits === 8) {
+    f = anchors?.scan1M128d.find((s) => s.faissFactory === `PQ${m}np` && s.threads === workers)?.nsPerCodeSingleQuery ?? null;
+    source = f === null ? null : 'anchors';
+  }
+  rows.push({ ...setting, nsPerCode: t.median, nsPerCodeRange: t.range, faissNsPerCode: f, faissSource: source });
+  const name = nbits === 8 ? `PQ${m}` : `PQ${m}x${nbits} (${setting.codeBytes} bytes)`;
+  const vs = f === null ? '' : `; FAISS ${nbits === 8 ? 'IndexPQ' : 'IndexPQFastScan'} ${f.toFixed(2)} (${(t.median / f).toFixed(2)}×)`;
+  console.log(
+    `${name} ${setting.kernel} ${queriesPerPass} per pass, ${workers} worker(s): ${t.median.toFixed(2)} ns/code/query (${t.range.map((x) => x.toFixed(2)).join('–')})${vs}`,
+  );
+}
 const pool = new ComputePool({ threads: 2 });
 const rng = new Rng(7);
 console.log(`ADC scan, ${N} codes, ${nq} queries, ${rounds} rounds; ${machineSummary()}`);
@@ -106,38 +136,15 @@ try {
     const queries = new Float32Array(nq * D);
     for (let i = 0; i < queries.length; i++) queries[i] = rng.nextFloat();
     const dead = new Uint8Array(new SharedArrayBuffer(N));
-    const add = (kernel: Row['kernel'], queriesPerPass: number, workers: number, t: { median: number; range: [number, number] }) => {
-      let f = faiss?.get(`${m}/${queriesPerPass}/${workers}`) ?? null;
-      let source: Row['faissSource'] = f === null ? null : 'measured';
-      if (faiss === null && queriesPerPass === 1) {
-        f = anchors?.scan1M128d.find((s) => s.faissFactory === `PQ${m}np` && s.threads === workers)?.nsPerCodeSingleQuery ?? null;
-        source = f === null ? null : 'anchors';
-      }
-      const row: Row = {
-        kernel,
-        m,
-        nbits: 8,
-        codeBytes: m,
-        queriesPerPass,
-        workers,
-        nsPerCode: t.median,
-        nsPerCodeRange: t.range,
-        faissNsPerCode: f,
-        faissSource: source,
-      };
-      rows.push(row);
-      const vs = f === null ? '' : `; FAISS ${f.toFixed(2)} (${(t.median / f).toFixed(2)}×)`;
-      console.log(
-        `PQ${m} ${kernel} ${queriesPerPass} per pass, ${workers} worker(s): ${t.median.toFixed(2)} ns/code/query (${t.range.map((x) => x.toFixed(2)).join('–')})${vs}`,
-      );
-    };
+    const add = (kernel: Row['kernel'], queriesPerPass: number, workers: number, t: Timing) =>
+      addRow({ kernel, m, nbits: 8, codeBytes: m, queriesPerPass, workers }, t);
     const table = new Float32Array(m * 256);
     add(
       'reference',
       1,
       1,
       await measure(() => {
-        for (let q = 0; q < nq; q++) adcScan(codes, 0, N, m, codec.distanceTable(queries, q * D, 'l2', table), 256, new TopK(K));
+        for (let q = 0; q < nq; q++) adcScan(codes, 0, N, codec.pq.geometry, codec.distanceTable(queries, q * D, 'l2', table), new TopK(K));
       }),
     );
     for (const perPass of [1, 8, 32]) {
@@ -176,6 +183,54 @@ try {
         }),
       );
     }
+  }
+  for (const m of fastMs) {
+    // 4-bit codes, two per byte, in the blocked layout a flat index keeps: random bytes are random codes.
+    const train = new Float32Array(4096 * D);
+    for (let i = 0; i < train.length; i++) train[i] = rng.nextFloat();
+    const codec = new FlatCodec(ProductQuantizer.train(train, 4096, D, { m, nbits: 4 }, { iterations: 5 }).pq);
+    const bytes = codec.codeSize;
+    const codes = allocateCodes(blockCount(N) * BLOCK_ROWS * bytes, bytes);
+    for (let i = 0; i < codes.length; i++) codes[i] = rng.nextU32() & 255;
+    const queries = new Float32Array(nq * D);
+    for (let i = 0; i < queries.length; i++) queries[i] = rng.nextFloat();
+    const dead = new Uint8Array(new SharedArrayBuffer(N));
+    const add = (workers: number, t: Timing) => addRow({ kernel: 'fast-scan', m, nbits: 4, codeBytes: bytes, queriesPerPass: 1, workers }, t);
+    const session = FastScanSession.open(arenaOf(codes)!, codes, codec.pq.geometry);
+    if (session === null) throw new Error('no scan slot');
+    const table = new Float32Array(m * 16);
+    let candidates = 0;
+    try {
+      add(
+        1,
+        await measure(() => {
+          for (let q = 0; q < nq; q++) {
+            candidates += session.search(0, N, codec.distanceTable(queries, q * D, 'l2', table), new TopK(K), null).candidates;
+          }
+        }),
+      );
+    } finally {
+      session.close();
+    }
+    console.log(`  candidates scored exactly per query: ${(candidates / (nq * (rounds + 1))).toFixed(1)}`);
+    add(
+      2,
+      await measure(async () => {
+        for (let q = 0; q < nq; q++) {
+          await pool.search({
+            codec,
+            codes,
+            dead,
+            rows: N,
+            metric: 'l2',
+            queries: queries.subarray(q * D, (q + 1) * D),
+            nq: 1,
+            k: K,
+            skipFirst: false,
+          });
+        }
+      }),
+    );
   }
 } finally {
   await pool.close();

@@ -214,6 +214,14 @@ export const SCAN_SLOTS = 16;
 export const CANDIDATES_PER_CALL = 128;
 
 /**
+ * Blocks of 32 rows the 4-bit fast scan kernel reports per call before
+ * returning (core/wasm/fast-scan.ts): the caller then offers them to the
+ * query's selector and calls again under its lower threshold. Most blocks are
+ * reported while the first k rows fill the selector; after that few are.
+ */
+export const FAST_SCAN_RECORDS_PER_CALL = 64;
+
+/**
  * Most queries of different requests scanned together (services/scan-batcher.ts):
  * the kernels score 8 queries per code read, so a batch of 32 reads the codes 4
  * times instead of 32.

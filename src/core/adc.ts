@@ -2,7 +2,8 @@
  * Asymmetric distance computation (ADC) scan kernels.
  *
  * Layouts
- * - codes: Uint8Array, n × m, row-major (one byte per sub-quantizer), rows [start, end) scanned.
+ * - codes: Uint8Array, n rows of codes of a CodeShape (code-layout.ts: one byte per
+ *   sub-quantizer, or two 4-bit codes per byte), row-major, rows [start, end) scanned.
  * - table: Float32Array, m × ksub, row-major: table[j × ksub + c] is the cost of code c in
  *   sub-space j for the current query. Costs are "smaller is nearer": squared L2 distances,
  *   or negated inner products.
@@ -15,10 +16,13 @@
  * serve the paths the kernels do not take (codes outside an arena, ksub ≠ 256,
  * IVF cells): the same ranking but for near-ties within float32 rounding.
  */
+import { type CodeShape, codeAt, rowBytes } from './code-layout.js';
 import type { TopK } from './topk.js';
 
 /** ADC cost of the code at row `row`. */
-export function adcDistance(codes: Uint8Array, row: number, m: number, table: Float32Array, ksub: number): number {
+export function adcDistance(codes: Uint8Array, row: number, shape: CodeShape, table: Float32Array): number {
+  const { m, ksub, packed } = shape;
+  if (packed) return packedDistance(codes, row * rowBytes(shape), m, table, ksub);
   const o = row * m;
   let a0 = 0;
   let a1 = 0;
@@ -35,25 +39,46 @@ export function adcDistance(codes: Uint8Array, row: number, m: number, table: Fl
   return a0 + a1 + (a2 + a3);
 }
 
+/** adcDistance of packed codes whose row starts at byte o: the same order of sums. */
+function packedDistance(codes: Uint8Array, o: number, m: number, table: Float32Array, ksub: number): number {
+  let a0 = 0;
+  let a1 = 0;
+  let a2 = 0;
+  let a3 = 0;
+  let j = 0;
+  // Bytes o + j/2 and o + j/2 + 1 hold sub-spaces j … j + 3.
+  for (; j + 4 <= m; j += 4) {
+    const lo = codes[o + (j >> 1)];
+    const hi = codes[o + (j >> 1) + 1];
+    a0 += table[j * ksub + (lo & 15)];
+    a1 += table[(j + 1) * ksub + (lo >> 4)];
+    a2 += table[(j + 2) * ksub + (hi & 15)];
+    a3 += table[(j + 3) * ksub + (hi >> 4)];
+  }
+  for (; j < m; j++) a0 += table[j * ksub + codeAt(codes, o, j, true)];
+  return a0 + a1 + (a2 + a3);
+}
+
 /**
  * adcDistance summed in float32, each partial sum rounded as the WebAssembly
  * kernels (wasm/scan-wat.ts) round it: their plain reference, bit for bit.
  */
-export function adcDistanceF32(codes: Uint8Array, row: number, m: number, table: Float32Array, ksub: number): number {
+export function adcDistanceF32(codes: Uint8Array, row: number, shape: CodeShape, table: Float32Array): number {
   const f32 = Math.fround;
-  const o = row * m;
+  const { m, ksub, packed } = shape;
+  const o = row * rowBytes(shape);
   let a0 = 0;
   let a1 = 0;
   let a2 = 0;
   let a3 = 0;
   let j = 0;
   for (; j + 4 <= m; j += 4) {
-    a0 = f32(a0 + table[j * ksub + codes[o + j]]);
-    a1 = f32(a1 + table[(j + 1) * ksub + codes[o + j + 1]]);
-    a2 = f32(a2 + table[(j + 2) * ksub + codes[o + j + 2]]);
-    a3 = f32(a3 + table[(j + 3) * ksub + codes[o + j + 3]]);
+    a0 = f32(a0 + table[j * ksub + codeAt(codes, o, j, packed)]);
+    a1 = f32(a1 + table[(j + 1) * ksub + codeAt(codes, o, j + 1, packed)]);
+    a2 = f32(a2 + table[(j + 2) * ksub + codeAt(codes, o, j + 2, packed)]);
+    a3 = f32(a3 + table[(j + 3) * ksub + codeAt(codes, o, j + 3, packed)]);
   }
-  for (; j < m; j++) a0 = f32(a0 + table[j * ksub + codes[o + j]]);
+  for (; j < m; j++) a0 = f32(a0 + table[j * ksub + codeAt(codes, o, j, packed)]);
   return f32(f32(a0 + a1) + f32(a2 + a3));
 }
 
@@ -62,12 +87,11 @@ export function adcDistances(
   codes: Uint8Array,
   start: number,
   end: number,
-  m: number,
+  shape: CodeShape,
   table: Float32Array,
-  ksub: number,
   out: Float64Array = new Float64Array(end - start),
 ): Float64Array {
-  for (let r = start; r < end; r++) out[r - start] = adcDistance(codes, r, m, table, ksub);
+  for (let r = start; r < end; r++) out[r - start] = adcDistance(codes, r, shape, table);
   return out;
 }
 
@@ -84,14 +108,14 @@ export function adcScan(
   codes: Uint8Array,
   start: number,
   end: number,
-  m: number,
+  shape: CodeShape,
   table: Float32Array,
-  ksub: number,
   heap: TopK,
   idBase = 0,
   skip: Uint8Array | null = null,
   rowIds: Int32Array | null = null,
 ): void {
+  const { m, ksub } = shape;
   if (ksub === 256 && LITTLE_ENDIAN && codes.byteOffset % 4 === 0 && (m === 8 || m === 16 || m === 32)) {
     // Four codes per uint32 load: fewer loads and bounds checks than byte reads.
     const words = new Uint32Array(codes.buffer, codes.byteOffset, codes.length >> 2);
@@ -104,7 +128,7 @@ export function adcScan(
   for (let r = start; r < end; r++) {
     const id = rowIds === null ? idBase + r : rowIds[r];
     if (skip !== null && skip[id] !== 0) continue;
-    const dist = adcDistance(codes, r, m, table, ksub);
+    const dist = adcDistance(codes, r, shape, table);
     if (dist < thr) {
       heap.push(dist, id);
       thr = heap.threshold();
@@ -118,16 +142,8 @@ export function adcScan(
  * others. Same sums as adcDistance, bit for bit; with 256-entry tables and m a
  * multiple of 4, codes are read four to a uint32 load.
  */
-export function adcScanRows(
-  codes: Uint8Array,
-  rows: Int32Array,
-  from: number,
-  to: number,
-  m: number,
-  table: Float32Array,
-  ksub: number,
-  heap: TopK,
-): void {
+export function adcScanRows(codes: Uint8Array, rows: Int32Array, from: number, to: number, shape: CodeShape, table: Float32Array, heap: TopK): void {
+  const { m, ksub } = shape;
   let thr = heap.threshold();
   if (ksub === 256 && LITTLE_ENDIAN && codes.byteOffset % 4 === 0 && m % 4 === 0) {
     const w = new Uint32Array(codes.buffer, codes.byteOffset, codes.length >> 2);
@@ -156,7 +172,7 @@ export function adcScanRows(
   }
   for (let i = from; i < to; i++) {
     const r = rows[i];
-    const dist = adcDistance(codes, r, m, table, ksub);
+    const dist = adcDistance(codes, r, shape, table);
     if (dist < thr) {
       heap.push(dist, r);
       thr = heap.threshold();

@@ -18,6 +18,7 @@
  * per entry. Inner product needs no cell terms: −⟨q, c + r̂⟩ = −⟨q, c⟩ − Σⱼ ⟨qⱼ, rⱼ⟩.
  */
 import { adcDistance, adcScan } from './adc.js';
+import { codeAt } from './code-layout.js';
 import type { ScanSession } from './wasm/scan.js';
 import { dot, squaredNorms } from './distance.js';
 import { QuantizerInputError, checkInteger } from './errors.js';
@@ -123,7 +124,8 @@ export function cellTerms(
 /**
  * Inverted lists as a scan sees them. Slots hold entries; list l occupies slots
  * [offsets[l], offsets[l] + sizes[l]).
- * - codes: slots × m bytes, row-major (the PQ code of the residual, no list id).
+ * - codes: slots × codeSize bytes, row-major (the PQ code of the residual, no
+ *   list id; code-layout.ts).
  * - rows: the row number of each slot.
  */
 export interface ListsView {
@@ -338,7 +340,7 @@ export class IVFSearcher {
       this.scanCell(l, lists, heap, skip);
       return;
     }
-    const { m, ksub } = this.pq;
+    const { m, ksub, packed, codeSize } = this.pq;
     const size = m * ksub;
     const terms = this.metric === 'l2' ? this.precomputed() : null;
     const direct = this.metric === 'ip' || terms !== null;
@@ -352,17 +354,17 @@ export class IVFSearcher {
       let dist: number;
       if (table === null) {
         dist = cost;
-        const co = slot * m;
-        if (terms === null) for (let j = 0; j < m; j++) dist += query[j * ksub + codes[co + j]];
+        const co = slot * codeSize;
+        if (terms === null) for (let j = 0; j < m; j++) dist += query[j * ksub + codeAt(codes, co, j, packed)];
         else {
           const t0 = l * size;
           for (let j = 0; j < m; j++) {
-            const e = j * ksub + codes[co + j];
+            const e = j * ksub + codeAt(codes, co, j, packed);
             dist += terms[t0 + e] + query[e];
           }
         }
       } else {
-        dist = adcDistance(codes, slot, m, table, ksub);
+        dist = adcDistance(codes, slot, this.pq.geometry, table);
       }
       if (dist < thr) {
         heap.push(dist, rows[slot]);
@@ -386,7 +388,7 @@ export class IVFSearcher {
       kernels.scan(1, start, start + size, [heap], lists.rows);
       return;
     }
-    adcScan(lists.codes, start, start + size, this.pq.m, this.cellTable(list), this.pq.ksub, heap, 0, skip, lists.rows);
+    adcScan(lists.codes, start, start + size, this.pq.geometry, this.cellTable(list), heap, 0, skip, lists.rows);
   }
 }
 

@@ -1,12 +1,15 @@
 /**
  * Product quantizer (Jégou et al.): a d-dimensional vector is cut into m
  * sub-vectors, each replaced by the index of its nearest centroid in that
- * sub-space's own k-means codebook of ksub = 2^nbits centroids. Code = m bytes.
+ * sub-space's own k-means codebook of ksub = 2^nbits centroids. Code = m bytes
+ * (one per sub-space).
  *
  * Sub-space rule: when m does not divide d, the first (d mod m) sub-spaces get
  * ⌈d/m⌉ dimensions and the rest ⌊d/m⌋ (784 = 16 × 25 + 16 × 24 for m = 32).
  * Nothing is padded, so no code bits are spent on constant zero dimensions.
+ * With nbits 4 two codes share a byte (code-layout.ts): ⌈m/2⌉ bytes.
  */
+import { type CodeShape, PACKED_NBITS, codeAt, packCodes, rowBytes } from './code-layout.js';
 import { dot, l2sq } from './distance.js';
 import { QuantizerInputError, checkInteger } from './errors.js';
 import { type KMeansResult, gatherRows, kmeans } from './kmeans.js';
@@ -51,7 +54,7 @@ export interface PQTrainReport {
 }
 
 /** The shape of a product quantizer: everything but the centroids. */
-export class PQGeometry {
+export class PQGeometry implements CodeShape {
   readonly ksub: number;
   /** m + 1 entries: sub-space j spans dimensions [offsets[j], offsets[j+1]). */
   readonly offsets: Int32Array;
@@ -60,10 +63,13 @@ export class PQGeometry {
     readonly d: number,
     readonly m: number,
     readonly nbits: number,
+    /** Two codes per byte (code-layout.ts): nbits 4, unless read from a codec serialised before packing. */
+    readonly packed: boolean = nbits === PACKED_NBITS,
   ) {
     checkInteger('dimension', d, 1);
     checkInteger('m (sub-quantizers)', m, 1, d);
     checkInteger('nbits', nbits, 1, HARD_LIMITS.maxNbits);
+    if (packed && nbits !== PACKED_NBITS) throw new QuantizerInputError(`only ${PACKED_NBITS}-bit codes pack two per byte, not ${nbits}-bit`);
     this.ksub = 1 << nbits;
     this.offsets = subspaceOffsets(d, m);
   }
@@ -86,9 +92,9 @@ export class PQGeometry {
     return this.codebookStart(j) + c * this.dsub(j);
   }
 
-  /** Bytes per encoded vector. */
+  /** Bytes per encoded vector: m, or ⌈m/2⌉ packed. */
   get codeSize(): number {
-    return this.m;
+    return rowBytes(this);
   }
 }
 
@@ -291,7 +297,10 @@ export class ProductQuantizer {
     return this.geometry.ksub;
   }
   get codeSize(): number {
-    return this.geometry.m;
+    return this.geometry.codeSize;
+  }
+  get packed(): boolean {
+    return this.geometry.packed;
   }
 
   /** Trains on n vectors (n × d, row-major) in this thread. */
@@ -313,28 +322,32 @@ export class ProductQuantizer {
     return new ProductQuantizer(geometry, centroids);
   }
 
-  /** Encodes rows [0, n) of data (n × d) into out (n × m bytes). */
-  encode(data: Float32Array, n: number, out: Uint8Array = new Uint8Array(n * this.m)): Uint8Array {
+  /** Encodes rows [0, n) of data (n × d) into out (n × codeSize bytes, code-layout.ts). */
+  encode(data: Float32Array, n: number, out: Uint8Array = new Uint8Array(n * this.codeSize)): Uint8Array {
     checkData(data, n, this.d);
     const { geometry } = this;
-    const { d, m, ksub, offsets } = geometry;
+    const { d, m, ksub, offsets, packed, codeSize } = geometry;
     // Blocks of rows, so a block stays in cache while every sub-space encodes it.
     const block = 256;
+    // Packed codes are found one byte each, then packed a block at a time.
+    const codes = packed ? new Uint8Array(block * m) : out;
     for (let s = 0; s < n; s += block) {
       const b = Math.min(block, n - s);
+      const first = packed ? 0 : s * m;
       for (let j = 0; j < m; j++) {
         const cb = geometry.codebookStart(j);
-        nearestF32(data, s * d + offsets[j], d, b, this.centroids, cb, ksub, geometry.dsub(j), this.norms, j * ksub, out, s * m + j, m);
+        nearestF32(data, s * d + offsets[j], d, b, this.centroids, cb, ksub, geometry.dsub(j), this.norms, j * ksub, codes, first + j, m);
       }
+      if (packed) packCodes(codes, b, m, out.subarray(s * codeSize, (s + b) * codeSize));
     }
     return out;
   }
 
-  /** Reconstructs n vectors from their codes (n × m) into out (n × d). */
+  /** Reconstructs n vectors from their codes (n × codeSize) into out (n × d). */
   decode(codes: Uint8Array, n: number, out: Float32Array = new Float32Array(n * this.d)): Float32Array {
-    const { d, m, offsets } = this.geometry;
+    const { d, m, offsets, packed, codeSize } = this.geometry;
     for (let i = 0; i < n; i++) {
-      for (let j = 0; j < m; j++) out.set(this.centroid(j, codes[i * m + j]), i * d + offsets[j]);
+      for (let j = 0; j < m; j++) out.set(this.centroid(j, codeAt(codes, i * codeSize, j, packed)), i * d + offsets[j]);
     }
     return out;
   }
@@ -372,7 +385,7 @@ export class ProductQuantizer {
     if (n === 0) return 0;
     const d = this.d;
     const block = 1024;
-    const codes = new Uint8Array(block * this.m);
+    const codes = new Uint8Array(block * this.codeSize);
     const rec = new Float32Array(block * d);
     let total = 0;
     for (let s = 0; s < n; s += block) {

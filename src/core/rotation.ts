@@ -18,6 +18,7 @@
  * Layout: `directions` is d × d, row-major; output coordinate b of a vector x is
  * ⟨x, directions row b⟩, i.e. y = x·Dᵀ, and x = y·D reverses it.
  */
+import { codeAt } from './code-layout.js';
 import { QuantizerInputError } from './errors.js';
 import { gramSchmidtRows, matmulABt, symmetricEigen, transpose } from './linalg.js';
 import { type CoarseQuantizer, type CoarseTrainOptions, trainCoarse } from './ivf.js';
@@ -324,7 +325,7 @@ export const inlineCompute: TrainCompute = {
     return coarse.residuals(data, n, coarse.assign(data, n));
   },
   async encodeWithError(pq, y, n) {
-    const codes = new Uint8Array(n * pq.m);
+    const codes = new Uint8Array(n * pq.codeSize);
     let error = 0;
     for (let s = 0; s < n; s += ENCODE_CHUNK) error += encodeRowsWithError(pq, y, s, Math.min(n, s + ENCODE_CHUNK), codes);
     return { codes, error };
@@ -337,11 +338,11 @@ export const inlineCompute: TrainCompute = {
   },
 };
 
-/** Codes of rows [start, end) of y into the same rows of codes (n × m); returns the rows' squared reconstruction error. */
+/** Codes of rows [start, end) of y into the same rows of codes (n × codeSize); returns the rows' squared reconstruction error. */
 export function encodeRowsWithError(pq: ProductQuantizer, y: Float32Array, start: number, end: number, codes: Uint8Array): number {
-  const { d, m } = pq;
+  const { d, codeSize } = pq;
   const rows = y.subarray(start * d, end * d);
-  const block = codes.subarray(start * m, end * m);
+  const block = codes.subarray(start * codeSize, end * codeSize);
   pq.encode(rows, end - start, block);
   const rec = pq.decode(block, end - start);
   let error = 0;
@@ -368,7 +369,7 @@ export function crossWithReconstruction(
   out: Float64Array,
   recentre: { directions: Float32Array; centroids: Float32Array } | null = null,
 ): void {
-  const { d, m, ksub, offsets } = pq.geometry;
+  const { d, ksub, offsets, packed, codeSize } = pq.geometry;
   const centroids = recentre === null ? pq.centroids : recentre.centroids;
   const sums = new Float64Array(ksub * d); // ksub × d: row c = Σ of the x_i coded c in this sub-space
   const counts = new Int32Array(ksub);
@@ -376,7 +377,7 @@ export function crossWithReconstruction(
     sums.fill(0);
     counts.fill(0);
     for (let i = 0; i < n; i++) {
-      const c = codes[i * m + j];
+      const c = codeAt(codes, i * codeSize, j, packed);
       counts[c]++;
       const so = c * d;
       const xo = i * d;

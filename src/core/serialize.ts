@@ -3,15 +3,17 @@
  *
  *   offset  size  field
  *   0       4     magic "PQVC"
- *   4       2     format version (uint16, currently 1)
+ *   4       2     format version (uint16, currently 2; 1 still loads)
  *   6       2     kind (uint16): 1 = product quantizer, 2 = OPQ (rotation + PQ),
  *                 3 = IVF (optional rotation, coarse quantizer, residual PQ)
  *   8       4     payload length P in bytes (uint32)
  *   12      P     payload (kind-specific, below)
  *   12+P    4     CRC-32 (IEEE) of bytes [0, 12+P)
  *
- * Product quantizer payload (kind 1): d, m, nbits (uint32 each), then the
- * ksub × d centroid floats in the ProductQuantizer.centroids layout.
+ * Product quantizer payload (kind 1): d, m, nbits, flags (uint32 each; flags
+ * bit 0: codes packed two per byte, code-layout.ts), then the ksub × d
+ * centroid floats in the ProductQuantizer.centroids layout. Version 1 had no
+ * flags field: its codes are one byte per sub-quantizer whatever nbits.
  * OPQ payload (kind 2): d (uint32), the d × d rotation directions (float32,
  * Rotation.directions layout), then a product quantizer payload.
  * IVF payload (kind 3): d, nlist, rotated (uint32 each; rotated = 1 when a
@@ -26,28 +28,41 @@ import { PQGeometry, ProductQuantizer } from './pq.js';
 import { Rotation } from './rotation.js';
 
 const MAGIC = 0x43565150; // "PQVC" read as a little-endian uint32
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2;
+/** Version 1: no flags in the product quantizer payload, byte codes only. */
+const UNPACKED_VERSION = 1;
+/** Flags bit: codes packed two per byte. */
+const PACKED_FLAG = 1;
 const HEADER = 12;
 export const CodecKind = { pq: 1, opq: 2, ivf: 3 } as const;
 
 function pqPayloadBytes(pq: ProductQuantizer): number {
-  return 12 + pq.centroids.length * 4;
+  return 16 + pq.centroids.length * 4;
 }
 
 function writePQ(view: DataView, o: number, pq: ProductQuantizer): void {
-  const { d, m, nbits } = pq.geometry;
+  const { d, m, nbits, packed } = pq.geometry;
   view.setUint32(o, d, true);
   view.setUint32(o + 4, m, true);
   view.setUint32(o + 8, nbits, true);
-  writeFloats(view, o + 12, pq.centroids);
+  view.setUint32(o + 12, packed ? PACKED_FLAG : 0, true);
+  writeFloats(view, o + 16, pq.centroids);
 }
 
-function readPQ(view: DataView, o: number, bytes: number): ProductQuantizer {
-  if (bytes < 12) throw corrupt('payload too short');
-  const geometry = new PQGeometry(view.getUint32(o, true), view.getUint32(o + 4, true), view.getUint32(o + 8, true));
+function readPQ(view: DataView, o: number, bytes: number, version: number): ProductQuantizer {
+  const fields = version === UNPACKED_VERSION ? 12 : 16;
+  if (bytes < fields) throw corrupt('payload too short');
+  const flags = version === UNPACKED_VERSION ? 0 : view.getUint32(o + 12, true);
+  if ((flags & ~PACKED_FLAG) !== 0) throw corrupt(`unknown quantizer flags ${flags}`);
+  let geometry: PQGeometry;
+  try {
+    geometry = new PQGeometry(view.getUint32(o, true), view.getUint32(o + 4, true), view.getUint32(o + 8, true), (flags & PACKED_FLAG) !== 0);
+  } catch (err) {
+    throw corrupt(err instanceof Error ? err.message : String(err));
+  }
   const count = geometry.ksub * geometry.d;
-  if (bytes !== 12 + count * 4) throw corrupt(`payload of ${bytes} bytes does not hold ${count} centroid floats`);
-  return new ProductQuantizer(geometry, readFloats(view, o + 12, count));
+  if (bytes !== fields + count * 4) throw corrupt(`payload of ${bytes} bytes does not hold ${count} centroid floats`);
+  return new ProductQuantizer(geometry, readFloats(view, o + fields, count));
 }
 
 function writeFloats(view: DataView, o: number, values: Float32Array): void {
@@ -94,8 +109,8 @@ export function serializeCodec(codec: Codec): Uint8Array {
 }
 
 export function deserializeCodec(bytes: Uint8Array): Codec {
-  const { view, payload, kind } = readHeader(bytes);
-  if (kind === CodecKind.pq) return makeCodec(readPQ(view, HEADER, payload));
+  const { view, payload, kind, version } = readHeader(bytes);
+  if (kind === CodecKind.pq) return makeCodec(readPQ(view, HEADER, payload, version));
   const fields = kind === CodecKind.ivf ? 3 : 1;
   if (payload < 4 * fields) throw corrupt('payload too short');
   const d = view.getUint32(HEADER, true);
@@ -105,7 +120,7 @@ export function deserializeCodec(bytes: Uint8Array): Codec {
   const prefix = 4 * fields + (rotated ? d * d * 4 : 0) + nlist * d * 4;
   if (payload < prefix)
     throw corrupt(`payload of ${payload} bytes is shorter than the ${prefix} bytes its dimension (${d}) and nlist (${nlist}) need`);
-  const pq = readPQ(view, HEADER + prefix, payload - prefix);
+  const pq = readPQ(view, HEADER + prefix, payload - prefix, version);
   if (pq.d !== d) throw corrupt(`a ${d}-d codec around a ${pq.d}-d quantizer`);
   let rotation: Rotation | null = null;
   if (rotated) {
@@ -130,18 +145,18 @@ function writeHeader(view: DataView, kind: number, payload: number): void {
   view.setUint32(8, payload, true);
 }
 
-function readHeader(bytes: Uint8Array): { view: DataView; payload: number; kind: number } {
+function readHeader(bytes: Uint8Array): { view: DataView; payload: number; kind: number; version: number } {
   if (bytes.length < HEADER + 4) throw corrupt(`${bytes.length} bytes is shorter than any codec`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== MAGIC) throw corrupt('bad magic number');
   const version = view.getUint16(4, true);
-  if (version !== FORMAT_VERSION) throw corrupt(`unsupported format version ${version}`);
+  if (version !== FORMAT_VERSION && version !== UNPACKED_VERSION) throw corrupt(`unsupported format version ${version}`);
   const kind = view.getUint16(6, true);
   if (kind !== CodecKind.pq && kind !== CodecKind.opq && kind !== CodecKind.ivf) throw corrupt(`unknown codec kind ${kind}`);
   const payload = view.getUint32(8, true);
   if (bytes.length !== HEADER + payload + 4) throw corrupt(`length ${bytes.length} does not match the header (${HEADER + payload + 4})`);
   if (view.getUint32(HEADER + payload, true) !== crc32(bytes, 0, HEADER + payload)) throw corrupt('checksum mismatch');
-  return { view, payload, kind };
+  return { view, payload, kind, version };
 }
 
 function corrupt(why: string): CorruptCodecError {

@@ -4,8 +4,10 @@
  * Layout (rows are slots 0, 1, 2, … in insertion order, never reused):
  * - codes: Uint8Array in a code arena (core/wasm/scan.ts: a shared WebAssembly
  *   memory, so the workers' scan kernels read the codes in place),
- *   capacity × codeSize, row-major; rows [0, rowCount) hold codes under the
- *   active codec (absent while untrained).
+ *   capacity × codeSize, row-major, or for packed 4-bit codes in the blocked
+ *   layout of the fast scan (core/code-layout.ts: blocks of 32 rows, byte p of
+ *   the rows side by side); rows [0, rowCount) hold codes under the active
+ *   codec (absent while untrained). The store keeps them row-major either way.
  * - dead:  Uint8Array over a SharedArrayBuffer, one byte per row, 1 = deleted or
  *   replaced (tombstone); the scan kernels skip these rows.
  * Row ↔ external id lives in SQLite only (vectors' primary key (collection_id, row)
@@ -20,6 +22,7 @@
  * (still valid) buffers. Codes of a row never change: a row's vector is immutable.
  */
 import type { Codec } from '../core/codec.js';
+import { BLOCK_ROWS, blockCount, writeBlocked } from '../core/code-layout.js';
 import { allocateCodes, arenaOf } from '../core/wasm/scan.js';
 import { type CodeSegments, InvertedLists } from './inverted-lists.js';
 import { INITIAL_CAPACITY } from '../tunables.js';
@@ -90,6 +93,8 @@ export class CollectionIndex {
       const size = this.codec.codec.codeSize;
       if (this.lists !== null) {
         for (let i = 0; i < count; i++) this.lists.add(first + i, codes, i * size);
+      } else if (this.codec.codec.pq.packed) {
+        writeBlocked(codes, count, size, this.codes!, first);
       } else {
         this.codes!.set(codes, first * size);
       }
@@ -124,10 +129,15 @@ export class CollectionIndex {
       return;
     }
     if (!(codes instanceof Uint8Array)) throw new Error('a flat codec takes its codes in one buffer');
+    if (codes.length < this.rowCount * codeSize) throw new Error(`${codes.length / codeSize} rows of codes for ${this.rowCount} rows`);
     this.lists = null;
-    if (codes.length < this.capacity * codec.codec.codeSize || arenaOf(codes) === null) {
-      const grown = allocateCodes(this.capacity * codec.codec.codeSize, codec.codec.codeSize);
-      grown.set(codes.subarray(0, this.rowCount * codec.codec.codeSize));
+    if (codec.codec.pq.packed) {
+      const blocked = flatCodes(codec.codec, this.capacity);
+      writeBlocked(codes, this.rowCount, codeSize, blocked, 0);
+      codes = blocked;
+    } else if (codes.length < this.capacity * codeSize || arenaOf(codes) === null) {
+      const grown = flatCodes(codec.codec, this.capacity);
+      grown.set(codes.subarray(0, this.rowCount * codeSize));
       codes = grown;
     }
     this.codec = codec;
@@ -150,11 +160,19 @@ export class CollectionIndex {
     dead.set(this.dead);
     this.dead = dead;
     if (this.codes !== null && this.codec !== null) {
-      const codes = allocateCodes(cap * this.codec.codec.codeSize, this.codec.codec.codeSize);
-      codes.set(this.codes.subarray(0, this.rowCount * this.codec.codec.codeSize));
+      const codes = flatCodes(this.codec.codec, cap);
+      // Both layouts keep rows in order: the first rows' bytes are a prefix.
+      const size = this.codec.codec.codeSize;
+      codes.set(this.codes.subarray(0, this.codec.codec.pq.packed ? blockCount(this.rowCount) * BLOCK_ROWS * size : this.rowCount * size));
       this.codes = codes;
     }
   }
+}
+
+/** A flat index's zeroed codes buffer for `rows` rows of codec's codes (whole blocks when packed). */
+function flatCodes(codec: Codec, rows: number): Uint8Array {
+  const size = codec.codeSize;
+  return allocateCodes((codec.pq.packed ? blockCount(rows) * BLOCK_ROWS : rows) * size, size);
 }
 
 function sharedBytes(n: number): Uint8Array {

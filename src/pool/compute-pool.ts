@@ -319,7 +319,7 @@ export class ComputePool {
       encodeWithError: async (pq, y, n) => {
         const { key, bytes } = handle(pq);
         const ys = toShared(y.subarray(0, n * pq.d));
-        const codes = new Uint8Array(new SharedArrayBuffer(n * pq.m));
+        const codes = new Uint8Array(new SharedArrayBuffer(n * pq.codeSize));
         const errors = await Promise.all(
           Array.from({ length: Math.ceil(n / ENCODE_CHUNK) }, (_, c) => {
             const task: EncodeWithErrorTask = {

@@ -17,6 +17,8 @@ import { crossWithReconstruction as crossColumns, encodeRowsWithError } from '..
 import { deserializeCodec } from '../core/serialize.js';
 import { TopK } from '../core/topk.js';
 import { dotsF32 } from '../core/wasm/kernels.js';
+import { blockedScanRows, fastScanReference } from '../core/fast-scan.js';
+import { FastScanSession } from '../core/wasm/fast-scan.js';
 import { ScanSession, kernelScan } from '../core/wasm/scan.js';
 import { filterPredicate } from '../index/metadata-filter.js';
 import { VectorReader } from '../store/reader.js';
@@ -29,6 +31,7 @@ import type {
   PortableError,
   ReadRowsResult,
   ReadRowsTask,
+  ScanTask,
   TaskHandlers,
   TaskName,
   VectorSource,
@@ -125,6 +128,29 @@ function exactRerank(
 }
 
 /** The scan's heaps as results, re-ranked first when the task says so (queries from q0). */
+/**
+ * A flat scan task over packed 4-bit codes (the index holds them in the
+ * blocked layout): the fast scan kernel, or its reference when no kernel can
+ * run, both exact; a filter's listed rows scored one by one.
+ */
+function packedScan(task: ScanTask, codec: FlatCodec): TopK[] {
+  const shape = codec.pq.geometry;
+  const session = task.arena !== null && task.eligible === null ? FastScanSession.open(task.arena, task.codes, shape) : null;
+  try {
+    const table = new Float32Array(shape.m * shape.ksub);
+    return Array.from({ length: task.nq }, (_, q) => {
+      codec.distanceTable(task.queries, q * codec.d, task.metric, table);
+      const heap = new TopK(task.k);
+      if (task.eligible !== null) blockedScanRows(task.codes, task.eligible, task.start, task.end, shape, table, heap);
+      else if (session !== null) session.search(task.start, task.end, table, heap, task.dead);
+      else fastScanReference(task.codes, task.start, task.end, shape, table, heap, task.dead);
+      return heap;
+    });
+  } finally {
+    session?.close();
+  }
+}
+
 function finish(heaps: TopK[], k: number, rerank: FusedRerank | null, metric: 'l2' | 'ip', queries: Float32Array, q0: number): PartialResults {
   if (rerank === null) return collect(heaps, k);
   const candidates = heaps.map((h) => h.drainSorted().ids);
@@ -215,6 +241,8 @@ const handlers: TaskHandlers = {
    */
   scan: (task) => {
     const codec: FlatCodec = codecOfKind(task, 'flat');
+    if (codec.pq.packed) return finish(packedScan(task, codec), task.k, task.rerank, task.metric, task.queries, 0);
+    const shape = codec.pq.geometry;
     const m = codec.codeSize;
     const { eligible } = task;
     if (task.arena !== null && codec.ksub === 256) {
@@ -239,12 +267,12 @@ const handlers: TaskHandlers = {
       codec.distanceTable(task.queries, q * codec.d, task.metric, table);
       if (eligible !== null) {
         const heap = new TopK(task.k);
-        adcScanRows(task.codes, eligible, task.start, task.end, m, table, codec.ksub, heap);
+        adcScanRows(task.codes, eligible, task.start, task.end, shape, table, heap);
         heaps.push(heap);
         continue;
       }
       const heap = new TopK(task.k, task.skipFirst ? null : task.dead);
-      adcScan(task.codes, task.start, task.end, m, table, codec.ksub, heap, 0, task.skipFirst ? task.dead : null);
+      adcScan(task.codes, task.start, task.end, shape, table, heap, 0, task.skipFirst ? task.dead : null);
       heaps.push(heap);
     }
     return finish(heaps, task.k, task.rerank, task.metric, task.queries, 0);
@@ -268,8 +296,9 @@ const handlers: TaskHandlers = {
   ivfScan: (task) => {
     const codec = codecOfKind(task, 'ivf');
     const searcher = ivfSearcher(codec, task.metric);
-    // Probes scan whole cells with the kernels (the skip map checked for candidates only); filtered row visits stay on the reference.
-    const kernels = task.mode === 'probe' && task.arena !== null ? ScanSession.open(task.arena, task.lists.codes, codec.pq.m) : null;
+    // Probes scan whole cells with the kernels (8-bit codes; the skip map checked for candidates only); filtered row visits and 4-bit codes stay on the reference.
+    const kernels =
+      task.mode === 'probe' && task.arena !== null && codec.ksub === 256 ? ScanSession.open(task.arena, task.lists.codes, codec.pq.m) : null;
     try {
       const heaps: TopK[] = [];
       for (let q = task.q0; q < task.q0 + task.nq; q++) {

@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Limits } from '../config.js';
 import { normalizeRows, searchMetric } from '../core/distance.js';
+import { codeBytes } from '../core/code-layout.js';
 import { deserializeCodec } from '../core/serialize.js';
 import { CollectionIndex } from '../index/collection-index.js';
 import { LEAF_STATS } from '../index/metadata-filter.js';
@@ -257,7 +258,9 @@ export class CollectionService {
       count: e.index.liveCount,
       trained: codec !== null,
       codecVersion: codec?.version ?? null,
-      bytesPerVector: e.record.quantizer.m + (e.record.quantizer.ivf === undefined ? 0 : 4),
+      // The active codes' bytes (their nbits may have been lowered), else those training will give.
+      bytesPerVector:
+        (codec?.codec.pq.codeSize ?? codeBytes(e.record.quantizer.m, e.record.quantizer.nbits)) + (e.record.quantizer.ivf === undefined ? 0 : 4),
       trainedNbits: codec?.codec.pq.nbits ?? null,
       trainedNlist: codec?.codec.nlist ?? null,
       autoTrain: e.record.autoTrain,

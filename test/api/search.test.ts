@@ -157,7 +157,7 @@ describe('query and training API', () => {
       const q = Float32Array.from(data[qi].vector, (x) => x + 0.02);
       const table = pq.distanceTable(q, 0, 'l2');
       const want = data
-        .map((v, i) => ({ id: v.id, s: adcDistanceF32(codes, i, pq.m, table, pq.ksub), i }))
+        .map((v, i) => ({ id: v.id, s: adcDistanceF32(codes, i, pq.geometry, table), i }))
         .sort((a, b) => a.s - b.s || a.i - b.i)
         .slice(0, 10);
       const got = (await query({ vector: Array.from(q), k: 10, rerank: 0 })).json().results as { id: string; distance: number }[];

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { adcDistance, adcDistances, adcScan, adcScanRows } from '../../src/core/adc.js';
+import { adcDistance, adcDistanceF32, adcDistances, adcScan, adcScanRows } from '../../src/core/adc.js';
+import { codeShape, packCodes } from '../../src/core/code-layout.js';
 import { Rng } from '../../src/core/rng.js';
 import { TopK, mergeTopK } from '../../src/core/topk.js';
 
@@ -24,7 +25,8 @@ describe('ADC scan', () => {
         const codes = randomCodes(n, m, ksub, rng);
         const table = new Float32Array(m * ksub);
         for (let i = 0; i < table.length; i++) table[i] = rng.nextFloat() * 10;
-        const all = adcDistances(codes, 0, n, m, table, ksub);
+        const shape = codeShape(m, ksub);
+        const all = adcDistances(codes, 0, n, shape, table);
         for (let r = 0; r < n; r += 97) {
           let naive = 0;
           for (let j = 0; j < m; j++) naive += table[j * ksub + codes[r * m + j]];
@@ -32,7 +34,7 @@ describe('ADC scan', () => {
         }
         for (const k of [1, 10, 100]) {
           const heap = new TopK(k);
-          adcScan(codes, 0, n, m, table, ksub, heap);
+          adcScan(codes, 0, n, shape, table, heap);
           const got = heap.drainSorted();
           const want = sortAll(all, null).slice(0, k);
           expect(Array.from(got.ids)).toEqual(want);
@@ -51,13 +53,14 @@ describe('ADC scan', () => {
     for (let i = 0; i < table.length; i++) table[i] = rng.nextInt(3);
     const skip = new Uint8Array(n);
     for (let r = 0; r < n; r += 3) skip[r] = 1;
-    const all = adcDistances(codes, 0, n, m, table, 256);
+    const shape = codeShape(m, 256);
+    const all = adcDistances(codes, 0, n, shape, table);
     const heap = new TopK(50);
-    adcScan(codes, 0, n, m, table, 256, heap, 0, skip);
+    adcScan(codes, 0, n, shape, table, heap, 0, skip);
     expect(Array.from(heap.drainSorted().ids)).toEqual(sortAll(all, skip).slice(0, 50));
     // A row range with an id base.
     const part = new TopK(5);
-    adcScan(codes, 500, 900, m, table, 256, part, 10_000);
+    adcScan(codes, 500, 900, shape, table, part, 10_000);
     const want = sortAll(all, null)
       .filter((r) => r >= 500 && r < 900)
       .slice(0, 5)
@@ -78,13 +81,14 @@ describe('ADC scan', () => {
       for (let i = 0; i < table.length; i++) table[i] = rng.nextFloat() * 10;
       const skip = Uint8Array.from({ length: n }, () => (rng.nextFloat() < 0.6 ? 1 : 0));
       const listed = Int32Array.from({ length: n }, (_, r) => r).filter((r) => skip[r] === 0);
+      const shape = codeShape(m, ksub);
       const scanned = new TopK(40);
-      adcScan(codes, 0, n, m, table, ksub, scanned, 0, skip);
+      adcScan(codes, 0, n, shape, table, scanned, 0, skip);
       const rows = new TopK(40);
       // In two parts, as two workers would.
       const half = listed.length >> 1;
-      adcScanRows(codes, listed, 0, half, m, table, ksub, rows);
-      adcScanRows(codes, listed, half, listed.length, m, table, ksub, rows);
+      adcScanRows(codes, listed, 0, half, shape, table, rows);
+      adcScanRows(codes, listed, half, listed.length, shape, table, rows);
       const [a, b] = [scanned.drainSorted(), rows.drainSorted()];
       expect(Array.from(b.ids), `m=${m} ksub=${ksub}`).toEqual(Array.from(a.ids));
       expect(Array.from(b.dist)).toEqual(Array.from(a.dist));
@@ -97,17 +101,39 @@ describe('ADC scan', () => {
     const codes = randomCodes(n, m, 256, rng);
     const table = new Float32Array(m * 256);
     for (let i = 0; i < table.length; i++) table[i] = rng.nextFloat();
+    const shape = codeShape(m, 256);
     const whole = new TopK(20);
-    adcScan(codes, 0, n, m, table, 256, whole);
+    adcScan(codes, 0, n, shape, table, whole);
     const parts = [0, 1234, 3000, n].slice(0, -1).map((s, i, arr) => {
       const h = new TopK(20);
-      adcScan(codes, s, i + 1 < arr.length ? arr[i + 1] : n, m, table, 256, h);
+      adcScan(codes, s, i + 1 < arr.length ? arr[i + 1] : n, shape, table, h);
       return h.drainSorted();
     });
     const merged = mergeTopK(parts, 20);
     const w = whole.drainSorted();
     expect(Array.from(merged.ids)).toEqual(Array.from(w.ids));
-    expect(adcDistance(codes, merged.ids[0], m, table, 256)).toBe(w.dist[0]);
+    expect(adcDistance(codes, merged.ids[0], shape, table)).toBe(w.dist[0]);
+  });
+
+  it('packed 4-bit codes (two per byte) score as their byte codes, bit for bit, for odd and even m', () => {
+    for (const m of [1, 3, 4, 7, 8, 16, 33]) {
+      const n = 700;
+      const codes = randomCodes(n, m, 16, rng);
+      const packed = packCodes(codes, n, m);
+      expect(packed.length).toBe(n * ((m + 1) >> 1));
+      const table = new Float32Array(m * 16);
+      for (let i = 0; i < table.length; i++) table[i] = rng.nextFloat() * 10;
+      const bytes = codeShape(m, 16);
+      const nibbles = codeShape(m, 16, true);
+      const want = adcDistances(codes, 0, n, bytes, table);
+      expect(Array.from(adcDistances(packed, 0, n, nibbles, table)), `m=${m}`).toEqual(Array.from(want));
+      for (let r = 0; r < n; r += 37) expect(adcDistanceF32(packed, r, nibbles, table)).toBe(adcDistanceF32(codes, r, bytes, table));
+      const skip = Uint8Array.from({ length: n }, () => (rng.nextFloat() < 0.3 ? 1 : 0));
+      const [a, b] = [new TopK(25), new TopK(25)];
+      adcScan(codes, 0, n, bytes, table, a, 0, skip);
+      adcScan(packed, 0, n, nibbles, table, b, 0, skip);
+      expect(Array.from(b.drainSorted().ids)).toEqual(Array.from(a.drainSorted().ids));
+    }
   });
 });
 

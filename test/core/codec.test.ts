@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { packCodes } from '../../src/core/code-layout.js';
 import { FlatCodec, IVFCodec, LIST_ID_BYTES, makeCodec } from '../../src/core/codec.js';
 import { CoarseQuantizer } from '../../src/core/ivf.js';
 import { matmulABt } from '../../src/core/linalg.js';
@@ -19,8 +20,9 @@ describe('codecs: one interface, two implementations', () => {
     const ivf = makeCodec(pq, Rotation.identity(d), new CoarseQuantizer(2, d, uniform(2, d, 9)));
     expect(flat).toBeInstanceOf(FlatCodec);
     expect(ivf).toBeInstanceOf(IVFCodec);
-    expect([flat.kind, flat.nlist, flat.codeSize, flat.type]).toEqual(['flat', null, 3, 'pq']);
-    expect([ivf.kind, ivf.nlist, ivf.codeSize, ivf.type]).toEqual(['ivf', 2, 3 + LIST_ID_BYTES, 'opq']);
+    // Three 4-bit codes pack into two bytes.
+    expect([flat.kind, flat.nlist, flat.codeSize, flat.type]).toEqual(['flat', null, 2, 'pq']);
+    expect([ivf.kind, ivf.nlist, ivf.codeSize, ivf.type]).toEqual(['ivf', 2, 2 + LIST_ID_BYTES, 'opq']);
     for (const c of [flat, ivf]) expect(deserializeCodec(serializeCodec(c)).kind).toBe(c.kind);
   });
 
@@ -54,7 +56,7 @@ describe('the codebook accessor', () => {
       for (const c of [0, 5, g.ksub - 1]) {
         codes.fill(0);
         codes[j] = c;
-        const rec = pq.decode(codes, 1);
+        const rec = pq.decode(packCodes(codes, 1, g.m), 1);
         expect(Array.from(pq.centroid(j, c))).toEqual(Array.from(rec.subarray(g.offsets[j], g.offsets[j + 1])));
         expect(pq.centroid(j, c).byteOffset / 4).toBe(g.centroidStart(j, c));
       }

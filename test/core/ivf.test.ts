@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { adcDistance } from '../../src/core/adc.js';
+import { codeShape } from '../../src/core/code-layout.js';
 import { FlatCodec, IVFCodec, LIST_ID_BYTES, listOf } from '../../src/core/codec.js';
 import { l2sq } from '../../src/core/distance.js';
 import { CoarseQuantizer, eligibleSlots, IVFSearcher, type ListsView, trainCoarse } from '../../src/core/ivf.js';
@@ -60,7 +61,7 @@ describe('IVF (coarse quantizer + residual PQ)', () => {
       searcher.prepare(queries, q * d);
       const pqCodes = codec.split(codes, n).pqCodes;
       const tables = Array.from({ length: nlist }, (_, l) => searcher.cellTable(l).slice());
-      for (let r = 0; r < n; r++) flat.push(adcDistance(pqCodes, r, 4, tables[listOf(codes, r * codec.codeSize)], 64), r);
+      for (let r = 0; r < n; r++) flat.push(adcDistance(pqCodes, r, codeShape(4, 64), tables[listOf(codes, r * codec.codeSize)]), r);
       const a = ivf.drainSorted();
       const b = flat.drainSorted();
       expect(Array.from(a.ids)).toEqual(Array.from(b.ids));
@@ -68,6 +69,40 @@ describe('IVF (coarse quantizer + residual PQ)', () => {
       // And the tables give ‖q − x̂‖², the distance to the reconstruction.
       const rec = codec.decode(codes.subarray(a.ids[0] * codec.codeSize, (a.ids[0] + 1) * codec.codeSize), 1);
       expect(a.dist[0]).toBeCloseTo(l2sq(queries, q * d, rec, 0, d), 2);
+    }
+  });
+
+  it('with packed 4-bit codes: probes and eligible-row scoring read two codes per byte and agree with an exhaustive scan', () => {
+    const codec4 = trainIVF(x, n, 5, 4);
+    expect(codec4.codeSize).toBe(3 + LIST_ID_BYTES);
+    const codes4 = codec4.encode(x, n);
+    const lists4 = InvertedLists.build(nlist, codec4.codeSize, codes4, n, new Uint8Array(n)).lists.view();
+    const queries = uniform(6, d, 13).map((v) => v * 8 - 4);
+    const skip = Uint8Array.from({ length: n }, (_, r) => ((r * 7919) % 10 < 9 ? 1 : 0));
+    const slots = eligibleSlots(
+      lists4,
+      skip,
+      skip.reduce((e, s) => e + (s ^ 1), 0),
+    );
+    const { pqCodes } = codec4.split(codes4, n);
+    for (const metric of ['l2', 'ip'] as const) {
+      const searcher = codec4.ivfSearcher(metric);
+      for (let q = 0; q < 6; q++) {
+        const probe = new TopK(20);
+        searcher.search(queries, q * d, lists4, nlist, probe, skip);
+        searcher.prepare(queries, q * d);
+        const tables = Array.from({ length: nlist }, (_, l) => searcher.cellTable(l).slice());
+        const flat = new TopK(20);
+        for (let r = 0; r < n; r++) {
+          if (skip[r] === 0) flat.push(adcDistance(pqCodes, r, codec4.pq.geometry, tables[listOf(codes4, r * codec4.codeSize)]), r);
+        }
+        const rows = new TopK(20);
+        searcher.searchRows(queries, q * d, lists4, rows, slots, skip);
+        const [a, b, c] = [probe.drainSorted(), flat.drainSorted(), rows.drainSorted()];
+        expect(Array.from(a.ids)).toEqual(Array.from(b.ids));
+        expect(Array.from(a.dist)).toEqual(Array.from(b.dist));
+        expect(Array.from(c.ids)).toEqual(Array.from(b.ids));
+      }
     }
   });
 

@@ -57,10 +57,10 @@ describe('ProductQuantizer', () => {
       const tip = pq.distanceTable(q, qi * d, 'ip');
       for (let i = 0; i < 300; i++) {
         const exact = l2sq(q, qi * d, rec, i * d, d);
-        expect(adcDistance(codes, i, pq.m, tl2, pq.ksub)).toBeCloseTo(exact, 3);
-        expect(Math.abs(adcDistance(codes, i, pq.m, tl2, pq.ksub) - exact)).toBeLessThan(1e-5 * Math.max(1, exact));
+        expect(adcDistance(codes, i, pq.geometry, tl2)).toBeCloseTo(exact, 3);
+        expect(Math.abs(adcDistance(codes, i, pq.geometry, tl2) - exact)).toBeLessThan(1e-5 * Math.max(1, exact));
         const ip = dot(q, qi * d, rec, i * d, d);
-        expect(-adcDistance(codes, i, pq.m, tip, pq.ksub)).toBeCloseTo(ip, 3);
+        expect(-adcDistance(codes, i, pq.geometry, tip)).toBeCloseTo(ip, 3);
       }
     }
   });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { codeAt } from '../../src/core/code-layout.js';
 import { FlatCodec } from '../../src/core/codec.js';
 import { orthogonalityError } from '../../src/core/linalg.js';
 import { PQGeometry, ProductQuantizer } from '../../src/core/pq.js';
@@ -11,6 +12,15 @@ describe('OPQ rotation', () => {
   const n = 3000;
   const x = correlated(n, d, 7);
   const geometry = new PQGeometry(d, 4, 5);
+
+  it('trains with packed 4-bit codes (two per byte) as with byte codes: the same rotation', async () => {
+    // The same codebooks with codes two per byte or one per byte: every step reads codes through the layout.
+    const options = { iterations: 2, sampleSize: 1500, seed: 3 };
+    const packed = await trainRotation(x, n, new PQGeometry(d, 4, 4), inlineCompute, options);
+    const bytes = await trainRotation(x, n, new PQGeometry(d, 4, 4, false), inlineCompute, options);
+    expect(packed.report.sampleMse).toEqual(bytes.report.sampleMse);
+    expect(Buffer.from(packed.rotation.directions.buffer)).toEqual(Buffer.from(bytes.rotation.directions.buffer));
+  });
 
   it('deals each eigenvalue to the open sub-space with the smallest variance product so far', () => {
     const values = Float64Array.from([8, 4, 2, 1, 0.5, 0.25, 0.125, 0.0625]);
@@ -84,7 +94,7 @@ describe('OPQ rotation', () => {
       const ds = offsets[j + 1] - lo;
       for (let c = 0; c < ksub; c++) {
         const members = [];
-        for (let i = 0; i < rows; i++) if (codes[i * g.m + j] === c) members.push(i);
+        for (let i = 0; i < rows; i++) if (codeAt(codes, i * pq.codeSize, j, pq.packed) === c) members.push(i);
         for (let b = 0; b < ds; b++) {
           const at = ksub * lo + c * ds + b;
           const mean = members.length === 0 ? pq.centroids[at] : members.reduce((s, i) => s + y[i * d + lo + b], 0) / members.length;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { adcDistanceF32, adcScan } from '../../src/core/adc.js';
+import { codeShape } from '../../src/core/code-layout.js';
 import { Rng } from '../../src/core/rng.js';
 import { TopK } from '../../src/core/topk.js';
 import { allocateCodes, arenaOf, kernelScan, releaseSlotsOf } from '../../src/core/wasm/scan.js';
@@ -31,7 +32,7 @@ function expectTopK(
   idBase = 0,
   dead: Uint8Array | null = null,
 ): void {
-  const all = Array.from(rows, (r) => ({ id: r + idBase, d: adcDistanceF32(codes, r, m, table, 256) })).filter(
+  const all = Array.from(rows, (r) => ({ id: r + idBase, d: adcDistanceF32(codes, r, codeShape(m, 256), table) })).filter(
     (x) => dead === null || dead[x.id] === 0,
   );
   all.sort((a, b) => a.d - b.d || a.id - b.id);
@@ -107,7 +108,7 @@ describe('WebAssembly ADC scan kernels', () => {
     const heap = new TopK(100);
     kernelScan({ arena, codes, m, start: 0, end: n, rows: null, nq: 1, tableOf: (_, out) => out.set(tables[0]), heaps: [heap] });
     const want = new TopK(100);
-    adcScan(codes, 0, n, m, tables[0], 256, want);
+    adcScan(codes, 0, n, codeShape(m, 256), tables[0], want);
     const g = heap.drainSorted();
     const w = want.drainSorted();
     for (let i = 0; i < 100; i++) expect(Math.abs(g.dist[i] - w.dist[i])).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(w.dist[i])));

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { QuantizerInputError } from '../../src/core/errors.js';
+import { unpackCodes } from '../../src/core/code-layout.js';
 import { ProductQuantizer } from '../../src/core/pq.js';
 import { FlatCodec } from '../../src/core/codec.js';
 import { Rotation } from '../../src/core/rotation.js';
@@ -48,6 +49,40 @@ describe('codec serialisation', () => {
     expect(Buffer.from(back.encode(x, 1500))).toEqual(Buffer.from(codec.encode(x, 1500)));
     expect(Buffer.from(serializeCodec(back))).toEqual(Buffer.from(bytes));
     expect(() => deserializeCodec(bytes.subarray(0, 200))).toThrow(QuantizerInputError);
+  });
+
+  it('keeps 4-bit codes packed two per byte, and loads version-1 codecs (one byte per code) as they were written', () => {
+    const { pq: pq4 } = ProductQuantizer.train(x, 1500, d, { m: 5, nbits: 4 }, { iterations: 5 });
+    expect(pq4.packed).toBe(true);
+    expect(pq4.codeSize).toBe(3);
+    const back = deserializeCodec(serializeCodec(new FlatCodec(pq4))).pq;
+    expect(back.packed).toBe(true);
+    expect(Buffer.from(back.encode(x, 100))).toEqual(Buffer.from(pq4.encode(x, 100)));
+
+    // The same codebooks as a version-1 codec: no flags field in the quantizer payload.
+    const v2 = serializeCodec(new FlatCodec(pq4));
+    const payload = v2.length - 16 - 4; // without the header's 12 bytes, the flags' 4 and the CRC's 4
+    const v1 = new Uint8Array(12 + payload + 4);
+    v1.set(v2.subarray(0, 24)); // header, d, m, nbits
+    v1.set(v2.subarray(28, v2.length - 4), 24); // the centroids
+    const view = new DataView(v1.buffer);
+    view.setUint16(4, 1, true);
+    view.setUint32(8, payload, true);
+    view.setUint32(12 + payload, crc32(v1, 0, 12 + payload), true);
+    const old = deserializeCodec(v1);
+    expect(old.pq.packed).toBe(false);
+    expect(old.codeSize).toBe(5);
+    const bytes = old.encode(x, 100);
+    expect(bytes.length).toBe(500);
+    expect(Array.from(unpackCodes(pq4.encode(x, 100), 100, 5))).toEqual(Array.from(bytes));
+    expect(old.decode(bytes, 100)).toEqual(pq4.decode(pq4.encode(x, 100), 100));
+    // Written again it stays byte-coded (flags 0).
+    expect(deserializeCodec(serializeCodec(old)).pq.packed).toBe(false);
+    // Unknown flags are refused.
+    const flagged = v2.slice();
+    new DataView(flagged.buffer).setUint32(24, 2, true);
+    new DataView(flagged.buffer).setUint32(flagged.length - 4, crc32(flagged, 0, flagged.length - 4), true);
+    expect(() => deserializeCodec(flagged)).toThrow(/unknown quantizer flags/);
   });
 
   it('computes the standard CRC-32', () => {

@@ -120,10 +120,32 @@ function kernelsFor(arena: CodeArena, m: number): Record<string, Kernel> {
   return new WebAssembly.Instance(module, { env: { memory: arena.memory } }).exports as unknown as Record<string, Kernel>;
 }
 
-/** Claims a free slot of the arena: its index, or −1 when all are busy. */
-function claimSlot(locks: Int32Array): number {
-  for (let s = 0; s < locks.length; s++) if (Atomics.compareExchange(locks, s, 0, threadId + 1) === 0) return s;
-  return -1;
+/** A claimed slot of an arena: scratch bytes [base, base + bytes) of its memory, this thread's until close(). */
+export interface ArenaSlot {
+  buffer: ArrayBufferLike;
+  base: number;
+  bytes: number;
+  close(): void;
+}
+
+/**
+ * Claims a free slot of the arena holding `codes` (rows of `rowBytes` bytes),
+ * or null when the codes are not in it or every slot is busy.
+ */
+export function claimArenaSlot(arena: CodeArena, codes: Uint8Array, rowBytes: number): ArenaSlot | null {
+  // In a worker the codes' buffer and the memory's are two objects over one
+  // store (each cloned on its own), so the sizes are what can be checked.
+  const buffer = arena.memory.buffer;
+  if (!(codes.buffer instanceof SharedArrayBuffer) || codes.buffer.byteLength !== buffer.byteLength) return null;
+  const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+  const layout = slotLayout(rowBytes);
+  if (layout.bytes !== header[1]) throw new Error(`arena slots of ${header[1]} bytes, codes of ${rowBytes} bytes need ${layout.bytes}`);
+  const locks = new Int32Array(buffer, HEADER_BYTES, header[0]);
+  for (let s = 0; s < locks.length; s++) {
+    if (Atomics.compareExchange(locks, s, 0, threadId + 1) !== 0) continue;
+    return { buffer, base: SLOTS_AT + s * layout.bytes, bytes: layout.bytes, close: () => Atomics.store(locks, s, 0) };
+  }
+  return null;
 }
 
 /** What a kernel scan reads: rows [start, end) of the codes, or rows listed in rows[start .. end). */
@@ -208,13 +230,11 @@ export class ScanSession {
   private constructor(
     private readonly codes: Uint8Array,
     private readonly m: number,
-    private readonly locks: Int32Array,
-    private readonly slot: number,
+    private readonly slot: ArenaSlot,
     private readonly kernels: Record<string, Kernel>,
-    buffer: ArrayBufferLike,
     layout: ReturnType<typeof slotLayout>,
   ) {
-    const base = SLOTS_AT + slot * layout.bytes;
+    const { base, buffer } = slot;
     this.f32 = new Float32Array(buffer);
     this.i32 = new Int32Array(buffer);
     this.thrAt = base;
@@ -226,26 +246,19 @@ export class ScanSession {
 
   /** A session over codes in this arena, or null when they are not in it, m is too large, or every slot is busy. */
   static open(arena: CodeArena, codes: Uint8Array, m: number): ScanSession | null {
-    // In a worker the codes' buffer and the memory's are two objects over one
-    // store (each cloned on its own), so the sizes are what can be checked.
-    const buffer = arena.memory.buffer;
-    if (m > MAX_KERNEL_M || !(codes.buffer instanceof SharedArrayBuffer) || codes.buffer.byteLength !== buffer.byteLength) return null;
-    const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
-    const layout = slotLayout(m);
-    if (layout.bytes !== header[1]) throw new Error(`arena slots of ${header[1]} bytes, codes of ${m} bytes need ${layout.bytes}`);
-    const locks = new Int32Array(buffer, HEADER_BYTES, header[0]);
-    const slot = claimSlot(locks);
-    if (slot < 0) return null;
+    if (m > MAX_KERNEL_M) return null;
+    const slot = claimArenaSlot(arena, codes, m);
+    if (slot === null) return null;
     try {
-      return new ScanSession(codes, m, locks, slot, kernelsFor(arena, m), buffer, layout);
+      return new ScanSession(codes, m, slot, kernelsFor(arena, m), slotLayout(m));
     } catch (err) {
-      Atomics.store(locks, slot, 0);
+      slot.close();
       throw err;
     }
   }
 
   close(): void {
-    Atomics.store(this.locks, this.slot, 0);
+    this.slot.close();
   }
 
   /** Query q's m × 256 table into lane q of an interleaved table (entry e of query q at e × lanes + q); null = a padding lane of zeros. */

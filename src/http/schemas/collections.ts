@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CollectionName, Metric } from './common.js';
 import { DEFAULT_MAX_OPQ_DIMENSION } from '../../config.js';
+import { PACKED_NBITS } from '../../core/code-layout.js';
 import { AUTO, DEFAULT_NBITS, HARD_LIMITS, KMEANS_DEFAULTS } from '../../tunables.js';
 
 export const Quantizer = z
@@ -17,7 +18,7 @@ export const Quantizer = z
       .max(HARD_LIMITS.maxDimension)
       .optional()
       .describe(
-        `Sub-quantizers = bytes of code per vector, at most the dimension. Default: dimension / ${AUTO.dimensionsPerCodeByte} rounded down, between 1 and ${AUTO.maxDefaultM}. ` +
+        `Sub-quantizers = bytes of code per vector (half that with nbits 4), at most the dimension. Default: dimension / ${AUTO.dimensionsPerCodeByte} rounded down, between 1 and ${AUTO.maxDefaultM}. ` +
           'Need not divide the dimension.',
       ),
     nbits: z
@@ -27,7 +28,9 @@ export const Quantizer = z
       .optional()
       .describe(
         `Bits per sub-quantizer code (2^nbits centroids each). Default ${DEFAULT_NBITS}; when left out, training on fewer ` +
-          `than ${2 ** DEFAULT_NBITS} vectors lowers it instead of refusing.`,
+          `than ${2 ** DEFAULT_NBITS} vectors lowers it instead of refusing. With ${PACKED_NBITS} two codes share a byte ` +
+          '(⌈m/2⌉ bytes per vector: twice the sub-quantizers for the same memory) and flat collections are searched by the ' +
+          '4-bit fast scan (SIMD look-ups in 16-entry tables; the results are exactly those of plain ADC).',
       ),
     ivf: z
       .object({
@@ -121,7 +124,9 @@ export const CollectionView = z
     codecVersion: z.int().nullable().describe('Version of the active codebook; increases with every training.'),
     bytesPerVector: z
       .int()
-      .describe('Bytes per vector held in memory for search: m code bytes, plus a 4-byte row number in the inverted lists with IVF.'),
+      .describe(
+        'Bytes per vector held in memory for search: the code (m bytes, or ⌈m/2⌉ with nbits 4: two codes per byte), plus a 4-byte row number in the inverted lists with IVF.',
+      ),
     trainedNbits: z.int().nullable().describe('Bits per code of the active codebook (lower than quantizer.nbits if training lowered it).'),
     trainedNlist: z.int().nullable().describe('IVF cells of the active codebook; null for a flat index or while untrained.'),
     autoTrain: AutoTrain.nullable(),

@@ -371,7 +371,7 @@ export interface components {
             trained: boolean;
             /** @description Version of the active codebook; increases with every training. */
             codecVersion: number | null;
-            /** @description Bytes per vector held in memory for search: m code bytes, plus a 4-byte row number in the inverted lists with IVF. */
+            /** @description Bytes per vector held in memory for search: the code (m bytes, or ⌈m/2⌉ with nbits 4: two codes per byte), plus a 4-byte row number in the inverted lists with IVF. */
             bytesPerVector: number;
             /** @description Bits per code of the active codebook (lower than quantizer.nbits if training lowered it). */
             trainedNbits: number | null;
@@ -702,9 +702,9 @@ export interface operations {
                          * @enum {string}
                          */
                         type: "pq" | "opq";
-                        /** @description Sub-quantizers = bytes of code per vector, at most the dimension. Default: dimension / 8 rounded down, between 1 and 64. Need not divide the dimension. */
+                        /** @description Sub-quantizers = bytes of code per vector (half that with nbits 4), at most the dimension. Default: dimension / 8 rounded down, between 1 and 64. Need not divide the dimension. */
                         m?: number;
-                        /** @description Bits per sub-quantizer code (2^nbits centroids each). Default 8; when left out, training on fewer than 256 vectors lowers it instead of refusing. */
+                        /** @description Bits per sub-quantizer code (2^nbits centroids each). Default 8; when left out, training on fewer than 256 vectors lowers it instead of refusing. With 4 two codes share a byte (⌈m/2⌉ bytes per vector: twice the sub-quantizers for the same memory) and flat collections are searched by the 4-bit fast scan (SIMD look-ups in 16-entry tables; the results are exactly those of plain ADC). */
                         nbits?: number;
                         /** @description Inverted file (IVFADC): vectors are grouped into nlist cells by a coarse k-means, each stored as the PQ code of its residual to the cell centroid; a query scans only the nprobe nearest cells. Costs 6 bytes per vector more in memory (cell id in storage, row number in memory); lowers the error of the same code bytes. */
                         ivf?: {
