@@ -238,10 +238,10 @@ export const LIST_CHUNK = 4096;
 export const READER_MMAP_BYTES = 2 ** 34;
 
 /**
- * Bytes of matrices each thread keeps resident as float64 in its query-dots
- * kernel memory (wasm/kernels.queryDots: codebooks and coarse centroids, 1.6
- * MB for a 784-d codebook of 256 centroids): beyond, all are dropped and packed
- * again as queries use them.
+ * Bytes of matrices each thread keeps resident as float32 in its query-dots
+ * kernel memory (wasm/kernels.queryDots and codebookDots: codebooks and coarse
+ * centroids, 0.8 MB for a 784-d codebook of 256 centroids): beyond, all are
+ * dropped and packed again as queries use them.
  */
 export const RESIDENT_MATRIX_BYTES = 64 * 1024 * 1024;
 

@@ -13,8 +13,7 @@ import { type CodeShape, PACKED_NBITS, codeAt, packCodes, rowBytes } from './cod
 import { dot, l2sq } from './distance.js';
 import { QuantizerInputError, checkInteger } from './errors.js';
 import { type KMeansResult, gatherRows, kmeans } from './kmeans.js';
-import { queryDots } from './wasm/kernels.js';
-import { nearestF32 } from './wasm/kernels.js';
+import { codebookDots, nearestF32 } from './wasm/kernels.js';
 import { Rng, deriveSeed, sampleIndices } from './rng.js';
 import type { TrainCompute } from './rotation.js';
 import { DEFAULT_NBITS, HARD_LIMITS, KMEANS_DEFAULTS } from '../tunables.js';
@@ -253,7 +252,7 @@ export class ProductQuantizer {
   readonly centroids: Float32Array;
   /** ‖centroid‖², ksub per sub-space (m × ksub), for encoding and tables by dot products. */
   readonly norms: Float64Array;
-  /** ksub dot products, reused by distanceTable. */
+  /** m × ksub dot products, reused by distanceTable. */
   private readonly scratch: Float64Array;
 
   constructor(geometry: PQGeometry, centroids: Float32Array) {
@@ -263,7 +262,7 @@ export class ProductQuantizer {
     this.geometry = geometry;
     this.centroids = centroids;
     this.norms = new Float64Array(geometry.m * geometry.ksub);
-    this.scratch = new Float64Array(geometry.ksub);
+    this.scratch = new Float64Array(geometry.m * geometry.ksub);
     for (let j = 0; j < geometry.m; j++) {
       const ds = geometry.dsub(j);
       for (let c = 0; c < geometry.ksub; c++) {
@@ -360,17 +359,17 @@ export class ProductQuantizer {
     const { geometry, centroids, norms } = this;
     const { m, ksub, offsets } = geometry;
     const dots = this.scratch;
+    // The query's sub-vectors against every codebook, resident in the SIMD kernel's memory.
+    codebookDots(query, qo, centroids, offsets, ksub, dots);
     for (let j = 0; j < m; j++) {
-      const lo = offsets[j];
-      const ds = geometry.dsub(j);
       const to = j * ksub;
-      queryDots(query, qo + lo, centroids, geometry.codebookStart(j), ksub, ds, dots); // one row × the codebook, resident in the SIMD kernel's memory
       if (metric === 'l2') {
         // ‖q − c‖² = ‖q‖² + ‖c‖² − 2⟨q, c⟩ (clamped: rounding can dip below 0 for c ≈ q).
-        const qn = dot(query, qo + lo, query, qo + lo, ds);
-        for (let c = 0; c < ksub; c++) out[to + c] = Math.max(0, qn + norms[to + c] - 2 * dots[c]);
+        const lo = offsets[j];
+        const qn = dot(query, qo + lo, query, qo + lo, geometry.dsub(j));
+        for (let c = 0; c < ksub; c++) out[to + c] = Math.max(0, qn + norms[to + c] - 2 * dots[to + c]);
       } else {
-        for (let c = 0; c < ksub; c++) out[to + c] = -dots[c];
+        for (let c = 0; c < ksub; c++) out[to + c] = -dots[to + c];
       }
     }
     return out;

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/rng.js';
 import { l2sq } from '../../src/core/distance.js';
-import { RowDistances, dotsF32, nearestF32 } from '../../src/core/wasm/kernels.js';
+import { RowDistances, codebookDots, dotsF32, nearestF32, queryDots } from '../../src/core/wasm/kernels.js';
+import { subspaceOffsets } from '../../src/core/pq.js';
 import { gaussian } from '../helpers/data.js';
 
 function randomRows(n: number, d: number, seed: number): Float32Array {
@@ -30,6 +31,49 @@ function dot32(a: Float32Array, ao: number, b: Float32Array, bo: number, k: numb
   }
   return f(f(f(lanes[0] + lanes[1]) + lanes[2]) + lanes[3]);
 }
+
+/** ⟨x, y⟩ as the rowDots kernel sums it: even and odd columns in two float64 chains, then chain 0 + chain 1. */
+function twoLaneDot(x: Float32Array, xo: number, y: Float32Array, yo: number, k: number): number {
+  let even = 0;
+  let odd = 0;
+  for (let t = 0; t < k; t++) {
+    if (t % 2 === 0) even += x[xo + t] * y[yo + t];
+    else odd += x[xo + t] * y[yo + t];
+  }
+  return even + odd;
+}
+
+describe('query dot products (float32 rows resident, promoted to float64)', () => {
+  it('queryDots and codebookDots equal the two-chain float64 sums bit for bit, odd widths and row counts included', () => {
+    const rng = new Rng(17);
+    for (const [d, m, ksub] of [
+      [784, 32, 256],
+      [37, 5, 16],
+      [9, 9, 2],
+      [130, 3, 7],
+    ]) {
+      const offsets = subspaceOffsets(d, m);
+      const centroids = Float32Array.from({ length: ksub * d }, () => rng.nextFloat() * 2 - 1);
+      const x = Float32Array.from({ length: 3 + d }, () => rng.nextFloat() * 2 - 1);
+      const all = new Float64Array(m * ksub);
+      codebookDots(x, 3, centroids, offsets, ksub, all);
+      const one = new Float64Array(ksub);
+      for (let j = 0; j < m; j++) {
+        const k = offsets[j + 1] - offsets[j];
+        queryDots(x, 3 + offsets[j], centroids, ksub * offsets[j], ksub, k, one);
+        for (let c = 0; c < ksub; c++) {
+          const want = twoLaneDot(x, 3 + offsets[j], centroids, ksub * offsets[j] + c * k, k);
+          expect(one[c]).toBe(want);
+          expect(all[j * ksub + c]).toBe(want);
+        }
+      }
+      // Called again (resident now) it gives the same.
+      const again = new Float64Array(m * ksub);
+      codebookDots(x, 3, centroids, offsets, ksub, again);
+      expect(again).toEqual(all);
+    }
+  });
+});
 
 describe('WebAssembly SIMD kernels', () => {
   it('dotsF32 computes A·Bᵀ within float32 rounding for shapes off the 2 × 4 × 4 grid, with offsets, beyond one block', () => {

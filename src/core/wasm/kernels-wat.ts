@@ -148,56 +148,78 @@ export const KERNELS_WAT = `(module
   ${NEAREST})
 `;
 
+/** Rows of b per block of rowDots: eight float64x2 accumulators, each query load used eight times. */
+const DOT_ROWS = [0, 1, 2, 3, 4, 5, 6, 7];
+
 /**
  * rowDots(q, b, nb, kb, out): float64 out[j] = ⟨q, row j of b⟩ for j < nb —
- * one query row against a matrix kept resident in memory as float64 (a
- * codebook, the coarse centroids): the products of distance tables and
- * coarse costs. q and the rows are kb bytes of float64, padded with zeros to a
- * multiple of two; nb a multiple of four (zero rows pad it). Four rows per
- * block, two float64 lanes each: lane l sums columns l, l + 2, l + 4 …, and
- * the dot product is lane 0 + lane 1.
+ * one query row against a matrix kept resident in memory (a codebook, the
+ * coarse centroids): the products of distance tables and coarse costs. q is
+ * kb bytes of float64, padded with zeros to a multiple of two. b holds the
+ * matrix as float32 (half the memory traffic of float64; each pair is
+ * promoted, so the products and sums are those of float64 rows), nb rows (a
+ * multiple of eight: zero rows pad it) of kb / 2 bytes, interleaved by blocks
+ * of eight rows: within a block, columns t, t + 1 of rows 0 … 7 side by side
+ * (8 bytes each), then columns t + 2, t + 3 … (kernels.ts packRows), so one
+ * pointer and immediate offsets reach all eight. Two float64 lanes per row:
+ * lane l sums columns l, l + 2, l + 4 …, and the dot product is lane 0 + lane 1.
  */
 const ROW_DOTS = `(func $rowDots (export "rowDots") (param $q i32) (param $b i32) (param $nb i32) (param $kb i32) (param $out i32)
-    (local $j i32) (local $t i32) (local $vq v128)
-    ${B_ROWS.map((r) => `(local $p${r} i32) (local $d${r} v128)`).join(' ')}
+    (local $j i32) (local $t i32) (local $p i32) (local $vq v128)
+    ${DOT_ROWS.map((r) => `(local $d${r} v128)`).join(' ')}
+    (local.set $p (local.get $b))
     (local.set $j (i32.const 0))
     (loop $rows
-      (local.set $p0 (i32.add (local.get $b) (i32.mul (local.get $j) (local.get $kb))))
       ${indented(
         6,
-        B_ROWS.slice(1).map((r) => `(local.set $p${r} (i32.add (local.get $p${r - 1}) (local.get $kb)))`),
-      )}
-      ${indented(
-        6,
-        B_ROWS.map((r) => `(local.set $d${r} (v128.const i32x4 0 0 0 0))`),
+        DOT_ROWS.map((r) => `(local.set $d${r} (v128.const i32x4 0 0 0 0))`),
       )}
       (local.set $t (i32.const 0))
       (loop $columns
         (local.set $vq (v128.load (i32.add (local.get $q) (local.get $t))))
         ${indented(
           8,
-          B_ROWS.map(
+          DOT_ROWS.map(
             (r) =>
-              `(local.set $d${r} (f64x2.add (local.get $d${r}) (f64x2.mul (local.get $vq) (v128.load (i32.add (local.get $p${r}) (local.get $t))))))`,
+              `(local.set $d${r} (f64x2.add (local.get $d${r}) (f64x2.mul (local.get $vq) (f64x2.promote_low_f32x4 (v128.load64_zero offset=${8 * r} (local.get $p))))))`,
           ),
         )}
+        (local.set $p (i32.add (local.get $p) (i32.const ${8 * DOT_ROWS.length})))
         (local.set $t (i32.add (local.get $t) (i32.const 16)))
         (br_if $columns (i32.lt_u (local.get $t) (local.get $kb))))
       ${indented(
         6,
-        B_ROWS.map(
+        DOT_ROWS.map(
           (r) =>
             `(f64.store offset=${8 * r} (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 3))) (f64.add (f64x2.extract_lane 0 (local.get $d${r})) (f64x2.extract_lane 1 (local.get $d${r}))))`,
         ),
       )}
-      (local.set $j (i32.add (local.get $j) (i32.const 4)))
+      (local.set $j (i32.add (local.get $j) (i32.const ${DOT_ROWS.length})))
       (br_if $rows (i32.lt_u (local.get $j) (local.get $nb)))))`;
+
+/**
+ * rowDotsMany(desc, n): rowDots for n (query, matrix) pairs whose arguments
+ * are int32 records of 20 bytes at desc: q, b, nb, kb, out. One call for a
+ * product quantizer's m codebooks (a query's distance table).
+ */
+const ROW_DOTS_MANY = `(func $rowDotsMany (export "rowDotsMany") (param $desc i32) (param $n i32)
+    (local $i i32) (local $p i32)
+    (local.set $p (local.get $desc))
+    (block $done
+      (br_if $done (i32.eqz (local.get $n)))
+      (loop $pairs
+        (call $rowDots (i32.load (local.get $p)) (i32.load offset=4 (local.get $p)) (i32.load offset=8 (local.get $p))
+          (i32.load offset=12 (local.get $p)) (i32.load offset=16 (local.get $p)))
+        (local.set $p (i32.add (local.get $p) (i32.const 20)))
+        (br_if $pairs (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))))`;
 
 /** The module of rowDots, with its own memory: the resident matrices stay there between calls. */
 export const ROW_DOTS_WAT = `(module
   (memory (export "memory") 16)
 
-  ${ROW_DOTS})
+  ${ROW_DOTS}
+
+  ${ROW_DOTS_MANY})
 `;
 
 /**

@@ -165,14 +165,16 @@ export function nearestF32(
 interface RowDots {
   memory: WebAssembly.Memory;
   rowDots: (q: number, b: number, nb: number, kb: number, out: number) => void;
+  rowDotsMany: (desc: number, n: number) => void;
 }
 
 /**
  * This thread's rowDots instance and the matrices resident in its memory: by
- * matrix array, then by `${offset}/${rows}/${k}`, their byte address. Bump
- * allocated after the scratch of one query and its output; when the next
- * matrix would pass RESIDENT_MATRIX_BYTES, all are dropped and packed again
- * as they are used.
+ * matrix array, then by `${offset}/${rows}/${k}` (a product quantizer's
+ * codebooks together: `pq/${rows}`), their byte address. Bump allocated after
+ * the scratch of one query, its output and the descriptors of rowDotsMany;
+ * when the next matrix would pass RESIDENT_MATRIX_BYTES, all are dropped and
+ * packed again as they are used.
  */
 let rowDotsInstance: RowDots | null = null;
 let resident = new WeakMap<Float32Array, Map<string, number>>();
@@ -181,23 +183,73 @@ let residentEnd = 0;
 function rowDotsKernel(): RowDots {
   if (rowDotsInstance === null) {
     const exports = new WebAssembly.Instance(new WebAssembly.Module(compile(ROW_DOTS_WAT))).exports as unknown as RowDots;
-    rowDotsInstance = { memory: exports.memory, rowDots: exports.rowDots };
+    rowDotsInstance = { memory: exports.memory, rowDots: exports.rowDots, rowDotsMany: exports.rowDotsMany };
   }
   return rowDotsInstance;
 }
 
-/** Scratch at the start of the rowDots memory: the query (kp doubles) and the output (rows doubles), for any call up to these sizes. */
+/** Scratch at the start of the rowDots memory: the query (doubles), the output (doubles) and rowDotsMany's records, for any call up to these sizes. */
 const QUERY_SCRATCH_BYTES = 8 * 16_384;
 const OUT_SCRATCH_BYTES = 8 * 65_536;
+const DESC_SCRATCH_BYTES = 20 * 1_024;
+const OUT_AT = QUERY_SCRATCH_BYTES;
+const DESC_AT = OUT_AT + OUT_SCRATCH_BYTES;
+const RESIDENT_AT = DESC_AT + DESC_SCRATCH_BYTES;
+
+/**
+ * The byte address of a matrix resident in the rowDots memory under `key`:
+ * `bytes` bytes written by `pack` (a float32 view of them, zeroed) on first
+ * use. Throws nothing: a start-over makes room (bytes ≤ RESIDENT_MATRIX_BYTES).
+ */
+function residentMatrix(kernel: RowDots, B: Float32Array, key: string, bytes: number, pack: (f32: Float32Array) => void): number {
+  let byB = resident.get(B);
+  if (byB === undefined) {
+    byB = new Map();
+    resident.set(B, byB);
+  }
+  let at = byB.get(key);
+  if (at === undefined) {
+    if (residentEnd === 0 || residentEnd + bytes > RESIDENT_AT + RESIDENT_MATRIX_BYTES) {
+      // Start over: every matrix is packed again on its next use.
+      byB = new Map();
+      resident = new WeakMap([[B, byB]]);
+      residentEnd = RESIDENT_AT;
+    }
+    at = residentEnd;
+    const missing = at + bytes - kernel.memory.buffer.byteLength;
+    if (missing > 0) kernel.memory.grow(Math.ceil(missing / 65536));
+    const f32 = new Float32Array(kernel.memory.buffer, at, bytes / 4);
+    f32.fill(0); // memory reused after a start-over may hold old values
+    pack(f32);
+    byB.set(key, at);
+    residentEnd = at + bytes;
+  }
+  return at;
+}
+
+/** Rows of B per block of the rowDots kernel (kernels-wat.ts DOT_ROWS): matrices are padded to a multiple. */
+const DOT_BLOCK = 8;
+
+/**
+ * The m × k matrix at B[bo] into f32 from fo in the rowDots layout: rows
+ * padded to kp columns (even) and to a multiple of DOT_BLOCK, each block of
+ * rows stored by column pairs, the pair of row r at 2r within its group.
+ */
+function packRows(B: Float32Array, bo: number, m: number, k: number, kp: number, f32: Float32Array, fo: number): void {
+  for (let j = 0; j < m; j++) {
+    const block = fo + (j - (j % DOT_BLOCK)) * kp + 2 * (j % DOT_BLOCK);
+    for (let t = 0; t < k; t++) f32[block + (t >> 1) * 2 * DOT_BLOCK + (t & 1)] = B[bo + j * k + t];
+  }
+}
 
 /**
  * out[oo + j] = ⟨x[xo .. xo + k), B row j⟩ for the m rows of B (m × k from
  * B[bo]), summed in float64 (products of float32 values are exact in float64;
  * the sum runs in two interleaved lanes, so it may differ from matmulABt's in
- * the last bits). B is packed into this thread's kernel memory as float64 on
- * first use and stays there: B must not change afterwards (codebooks and coarse
- * centroids never do). The SIMD twin of matmulABt with n = 1, for per-query
- * distance tables and coarse costs.
+ * the last bits). B is copied into this thread's kernel memory (as float32,
+ * promoted in the kernel) on first use and stays there: B must not change
+ * afterwards (codebooks and coarse centroids never do). The SIMD twin of
+ * matmulABt with n = 1, for coarse costs.
  */
 export function queryDots(
   x: Float32Array,
@@ -211,46 +263,71 @@ export function queryDots(
 ): void {
   if (m === 0) return;
   const kp = (k + 1) & ~1;
-  const mp = (m + 3) & ~3;
-  const bytes = mp * kp * 8;
-  if (k === 0 || 8 * kp > QUERY_SCRATCH_BYTES || 8 * mp > OUT_SCRATCH_BYTES || 4 * bytes > RESIDENT_MATRIX_BYTES) {
+  const mp = Math.ceil(m / DOT_BLOCK) * DOT_BLOCK;
+  const bytes = mp * kp * 4;
+  if (k === 0 || 8 * kp > QUERY_SCRATCH_BYTES || 8 * mp > OUT_SCRATCH_BYTES || bytes > RESIDENT_MATRIX_BYTES) {
     // Too large to keep resident (e.g. 65,536 coarse centroids): the scalar kernel reads B in place.
     matmulABt(x, xo, B, bo, 1, m, k, out, oo);
     return;
   }
   const kernel = rowDotsKernel();
-  let byB = resident.get(B);
-  if (byB === undefined) {
-    byB = new Map();
-    resident.set(B, byB);
-  }
-  const key = `${bo}/${m}/${k}`;
-  let at = byB.get(key);
-  if (at === undefined) {
-    if (residentEnd === 0 || residentEnd + bytes > QUERY_SCRATCH_BYTES + OUT_SCRATCH_BYTES + RESIDENT_MATRIX_BYTES) {
-      // Start over: every matrix is packed again on its next use.
-      byB = new Map();
-      resident = new WeakMap([[B, byB]]);
-      residentEnd = QUERY_SCRATCH_BYTES + OUT_SCRATCH_BYTES;
-    }
-    at = residentEnd;
-    const missing = at + bytes - kernel.memory.buffer.byteLength;
-    if (missing > 0) kernel.memory.grow(Math.ceil(missing / 65536));
-    const f64 = new Float64Array(kernel.memory.buffer, at, mp * kp);
-    for (let j = 0; j < m; j++) {
-      const row = j * kp;
-      for (let t = 0; t < k; t++) f64[row + t] = B[bo + j * k + t];
-      if (kp > k) f64[row + k] = 0; // memory reused after a start-over may hold old values
-    }
-    byB.set(key, at);
-    residentEnd = at + bytes;
-  }
+  const at = residentMatrix(kernel, B, `${bo}/${m}/${k}`, bytes, (f32) => packRows(B, bo, m, k, kp, f32, 0));
   const f64 = new Float64Array(kernel.memory.buffer);
   for (let t = 0; t < k; t++) f64[t] = x[xo + t];
   if (kp > k) f64[k] = 0;
-  kernel.rowDots(0, at, mp, kp * 8, QUERY_SCRATCH_BYTES);
-  const o = QUERY_SCRATCH_BYTES / 8;
+  kernel.rowDots(0, at, mp, kp * 8, OUT_AT);
+  const o = OUT_AT / 8;
   for (let j = 0; j < m; j++) out[oo + j] = f64[o + j];
+}
+
+/**
+ * For every sub-space j of a product quantizer (dimensions [offsets[j],
+ * offsets[j + 1]) of d = offsets[m], ksub centroids each, codebooks laid out
+ * as ProductQuantizer.centroids): out[j × ksub + c] = ⟨x's sub-vector j,
+ * centroid c of sub-space j⟩. Bit for bit queryDots per sub-space, in one
+ * kernel call over codebooks resident together (a query's distance table).
+ */
+export function codebookDots(x: Float32Array, xo: number, centroids: Float32Array, offsets: Int32Array, ksub: number, out: Float64Array): void {
+  const m = offsets.length - 1;
+  const d = offsets[m];
+  const mp = Math.ceil(ksub / DOT_BLOCK) * DOT_BLOCK;
+  let bytes = 0;
+  for (let j = 0; j < m; j++) bytes += mp * (((offsets[j + 1] - offsets[j] + 1) & ~1) * 4);
+  if (8 * (d + m) > QUERY_SCRATCH_BYTES || 8 * mp * m > OUT_SCRATCH_BYTES || 20 * m > DESC_SCRATCH_BYTES || bytes > RESIDENT_MATRIX_BYTES) {
+    for (let j = 0; j < m; j++) queryDots(x, xo + offsets[j], centroids, ksub * offsets[j], ksub, offsets[j + 1] - offsets[j], out, j * ksub);
+    return;
+  }
+  const kernel = rowDotsKernel();
+  const at = residentMatrix(kernel, centroids, `pq/${ksub}`, bytes, (f32) => {
+    for (let j = 0, fo = 0; j < m; j++) {
+      const k = offsets[j + 1] - offsets[j];
+      const kp = (k + 1) & ~1;
+      packRows(centroids, ksub * offsets[j], ksub, k, kp, f32, fo);
+      fo += mp * kp;
+    }
+  });
+  const { buffer } = kernel.memory;
+  const f64 = new Float64Array(buffer);
+  const desc = new Int32Array(buffer, DESC_AT, 5 * m);
+  // Sub-vector j at its own padded place in the query scratch; its dot products at j × mp doubles of the output.
+  for (let j = 0, q = 0, b = at; j < m; j++) {
+    const k = offsets[j + 1] - offsets[j];
+    const kp = (k + 1) & ~1;
+    for (let t = 0; t < k; t++) f64[q + t] = x[xo + offsets[j] + t];
+    if (kp > k) f64[q + k] = 0;
+    desc[5 * j] = 8 * q;
+    desc[5 * j + 1] = b;
+    desc[5 * j + 2] = mp;
+    desc[5 * j + 3] = 8 * kp;
+    desc[5 * j + 4] = OUT_AT + 8 * mp * j;
+    q += kp;
+    b += mp * kp * 4;
+  }
+  kernel.rowDotsMany(DESC_AT, m);
+  for (let j = 0; j < m; j++) {
+    const o = OUT_AT / 8 + mp * j;
+    for (let c = 0; c < ksub; c++) out[j * ksub + c] = f64[o + c];
+  }
 }
 
 interface L2sqRowsExports {
