@@ -127,7 +127,6 @@ function exactRerank(
   return heaps;
 }
 
-/** The scan's heaps as results, re-ranked first when the task says so (queries from q0). */
 /**
  * A flat scan task over packed 4-bit codes (the index holds them in the
  * blocked layout): the fast scan kernel, or its reference when no kernel can
@@ -151,6 +150,7 @@ function packedScan(task: ScanTask, codec: FlatCodec): TopK[] {
   }
 }
 
+/** The scan's heaps as results, re-ranked first when the task says so (queries from q0). */
 function finish(heaps: TopK[], k: number, rerank: FusedRerank | null, metric: 'l2' | 'ip', queries: Float32Array, q0: number): PartialResults {
   if (rerank === null) return collect(heaps, k);
   const candidates = heaps.map((h) => h.drainSorted().ids);

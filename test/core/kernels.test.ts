@@ -32,19 +32,16 @@ function dot32(a: Float32Array, ao: number, b: Float32Array, bo: number, k: numb
   return f(f(f(lanes[0] + lanes[1]) + lanes[2]) + lanes[3]);
 }
 
-/** ⟨x, y⟩ as the rowDots kernel sums it: even and odd columns in two float64 chains, then chain 0 + chain 1. */
-function twoLaneDot(x: Float32Array, xo: number, y: Float32Array, yo: number, k: number): number {
-  let even = 0;
-  let odd = 0;
-  for (let t = 0; t < k; t++) {
-    if (t % 2 === 0) even += x[xo + t] * y[yo + t];
-    else odd += x[xo + t] * y[yo + t];
-  }
-  return even + odd;
+/** ⟨x, y⟩ as the rowDots kernel sums it: float32 products and sums, column t in lane t mod 4, then ((lane 0 + lane 1) + lane 2) + lane 3. */
+function fourLaneDot(x: Float32Array, xo: number, y: Float32Array, yo: number, k: number): number {
+  const f = Math.fround;
+  const lanes = [0, 0, 0, 0];
+  for (let t = 0; t < k; t++) lanes[t % 4] = f(lanes[t % 4] + f(x[xo + t] * y[yo + t]));
+  return f(f(f(lanes[0] + lanes[1]) + lanes[2]) + lanes[3]);
 }
 
-describe('query dot products (float32 rows resident, promoted to float64)', () => {
-  it('queryDots and codebookDots equal the two-chain float64 sums bit for bit, odd widths and row counts included', () => {
+describe('query dot products (float32 lanes over resident rows)', () => {
+  it('queryDots and codebookDots equal the four-lane float32 sums bit for bit, odd widths and row counts included', () => {
     const rng = new Rng(17);
     for (const [d, m, ksub] of [
       [784, 32, 256],
@@ -62,7 +59,7 @@ describe('query dot products (float32 rows resident, promoted to float64)', () =
         const k = offsets[j + 1] - offsets[j];
         queryDots(x, 3 + offsets[j], centroids, ksub * offsets[j], ksub, k, one);
         for (let c = 0; c < ksub; c++) {
-          const want = twoLaneDot(x, 3 + offsets[j], centroids, ksub * offsets[j] + c * k, k);
+          const want = fourLaneDot(x, 3 + offsets[j], centroids, ksub * offsets[j] + c * k, k);
           expect(one[c]).toBe(want);
           expect(all[j * ksub + c]).toBe(want);
         }

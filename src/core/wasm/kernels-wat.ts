@@ -148,21 +148,20 @@ export const KERNELS_WAT = `(module
   ${NEAREST})
 `;
 
-/** Rows of b per block of rowDots: eight float64x2 accumulators, each query load used eight times. */
+/** Rows of b per block of rowDots: eight float32x4 accumulators, each query load used eight times. */
 const DOT_ROWS = [0, 1, 2, 3, 4, 5, 6, 7];
 
 /**
- * rowDots(q, b, nb, kb, out): float64 out[j] = ⟨q, row j of b⟩ for j < nb —
- * one query row against a matrix kept resident in memory (a codebook, the
- * coarse centroids): the products of distance tables and coarse costs. q is
- * kb bytes of float64, padded with zeros to a multiple of two. b holds the
- * matrix as float32 (half the memory traffic of float64; each pair is
- * promoted, so the products and sums are those of float64 rows), nb rows (a
- * multiple of eight: zero rows pad it) of kb / 2 bytes, interleaved by blocks
- * of eight rows: within a block, columns t, t + 1 of rows 0 … 7 side by side
- * (8 bytes each), then columns t + 2, t + 3 … (kernels.ts packRows), so one
- * pointer and immediate offsets reach all eight. Two float64 lanes per row:
- * lane l sums columns l, l + 2, l + 4 …, and the dot product is lane 0 + lane 1.
+ * rowDots(q, b, nb, kb, out): float64 out[j] = ⟨q, row j of b⟩ for j < nb,
+ * summed in float32 as FAISS's sgemv does — one query row against a matrix
+ * kept resident in memory (a codebook, the coarse centroids): the products of
+ * distance tables and coarse costs. q is kb bytes of float32, padded with
+ * zeros to a multiple of four. b holds nb rows (a multiple of eight: zero rows
+ * pad it) of kb bytes, interleaved by blocks of eight rows: within a block,
+ * columns t … t + 3 of rows 0 … 7 side by side (16 bytes each), then columns
+ * t + 4 … t + 7 … (kernels.ts packRows), so one pointer and immediate offsets
+ * reach all eight. Four float32 lanes per row: lane l sums columns l, l + 4,
+ * l + 8 …, and the dot product is ((lane 0 + lane 1) + lane 2) + lane 3.
  */
 const ROW_DOTS = `(func $rowDots (export "rowDots") (param $q i32) (param $b i32) (param $nb i32) (param $kb i32) (param $out i32)
     (local $j i32) (local $t i32) (local $p i32) (local $vq v128)
@@ -180,19 +179,18 @@ const ROW_DOTS = `(func $rowDots (export "rowDots") (param $q i32) (param $b i32
         ${indented(
           8,
           DOT_ROWS.map(
-            (r) =>
-              `(local.set $d${r} (f64x2.add (local.get $d${r}) (f64x2.mul (local.get $vq) (f64x2.promote_low_f32x4 (v128.load64_zero offset=${8 * r} (local.get $p))))))`,
+            (r) => `(local.set $d${r} (f32x4.add (local.get $d${r}) (f32x4.mul (local.get $vq) (v128.load offset=${16 * r} (local.get $p)))))`,
           ),
         )}
-        (local.set $p (i32.add (local.get $p) (i32.const ${8 * DOT_ROWS.length})))
+        (local.set $p (i32.add (local.get $p) (i32.const ${16 * DOT_ROWS.length})))
         (local.set $t (i32.add (local.get $t) (i32.const 16)))
         (br_if $columns (i32.lt_u (local.get $t) (local.get $kb))))
       ${indented(
         6,
-        DOT_ROWS.map(
-          (r) =>
-            `(f64.store offset=${8 * r} (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 3))) (f64.add (f64x2.extract_lane 0 (local.get $d${r})) (f64x2.extract_lane 1 (local.get $d${r}))))`,
-        ),
+        DOT_ROWS.map((r) => {
+          const lane = (l: number): string => `(f32x4.extract_lane ${l} (local.get $d${r}))`;
+          return `(f64.store offset=${8 * r} (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 3))) (f64.promote_f32 (f32.add (f32.add (f32.add ${lane(0)} ${lane(1)}) ${lane(2)}) ${lane(3)})))`;
+        }),
       )}
       (local.set $j (i32.add (local.get $j) (i32.const ${DOT_ROWS.length})))
       (br_if $rows (i32.lt_u (local.get $j) (local.get $nb)))))`;

@@ -188,8 +188,8 @@ function rowDotsKernel(): RowDots {
   return rowDotsInstance;
 }
 
-/** Scratch at the start of the rowDots memory: the query (doubles), the output (doubles) and rowDotsMany's records, for any call up to these sizes. */
-const QUERY_SCRATCH_BYTES = 8 * 16_384;
+/** Scratch at the start of the rowDots memory: the query (floats), the output (doubles) and rowDotsMany's records, for any call up to these sizes. */
+const QUERY_SCRATCH_BYTES = 4 * 16_384;
 const OUT_SCRATCH_BYTES = 8 * 65_536;
 const DESC_SCRATCH_BYTES = 20 * 1_024;
 const OUT_AT = QUERY_SCRATCH_BYTES;
@@ -232,24 +232,22 @@ const DOT_BLOCK = 8;
 
 /**
  * The m × k matrix at B[bo] into f32 from fo in the rowDots layout: rows
- * padded to kp columns (even) and to a multiple of DOT_BLOCK, each block of
- * rows stored by column pairs, the pair of row r at 2r within its group.
+ * padded to kp columns (a multiple of four) and to a multiple of DOT_BLOCK,
+ * each block of rows stored by groups of four columns, row r's group at 4r.
  */
 function packRows(B: Float32Array, bo: number, m: number, k: number, kp: number, f32: Float32Array, fo: number): void {
   for (let j = 0; j < m; j++) {
-    const block = fo + (j - (j % DOT_BLOCK)) * kp + 2 * (j % DOT_BLOCK);
-    for (let t = 0; t < k; t++) f32[block + (t >> 1) * 2 * DOT_BLOCK + (t & 1)] = B[bo + j * k + t];
+    const block = fo + (j - (j % DOT_BLOCK)) * kp + 4 * (j % DOT_BLOCK);
+    for (let t = 0; t < k; t++) f32[block + (t >> 2) * 4 * DOT_BLOCK + (t & 3)] = B[bo + j * k + t];
   }
 }
 
 /**
  * out[oo + j] = ⟨x[xo .. xo + k), B row j⟩ for the m rows of B (m × k from
- * B[bo]), summed in float64 (products of float32 values are exact in float64;
- * the sum runs in two interleaved lanes, so it may differ from matmulABt's in
- * the last bits). B is copied into this thread's kernel memory (as float32,
- * promoted in the kernel) on first use and stays there: B must not change
- * afterwards (codebooks and coarse centroids never do). The SIMD twin of
- * matmulABt with n = 1, for coarse costs.
+ * B[bo]), summed in float32 lanes (kernels-wat.ts rowDots; FAISS sums these
+ * in float32 too). B is copied into this thread's kernel memory on first use
+ * and stays there: B must not change afterwards (codebooks and coarse
+ * centroids never do). The SIMD twin of matmulABt with n = 1, for coarse costs.
  */
 export function queryDots(
   x: Float32Array,
@@ -262,22 +260,23 @@ export function queryDots(
   oo = 0,
 ): void {
   if (m === 0) return;
-  const kp = (k + 1) & ~1;
+  const kp = up4(k);
   const mp = Math.ceil(m / DOT_BLOCK) * DOT_BLOCK;
   const bytes = mp * kp * 4;
-  if (k === 0 || 8 * kp > QUERY_SCRATCH_BYTES || 8 * mp > OUT_SCRATCH_BYTES || bytes > RESIDENT_MATRIX_BYTES) {
+  if (k === 0 || 4 * kp > QUERY_SCRATCH_BYTES || 8 * mp > OUT_SCRATCH_BYTES || bytes > RESIDENT_MATRIX_BYTES) {
     // Too large to keep resident (e.g. 65,536 coarse centroids): the scalar kernel reads B in place.
     matmulABt(x, xo, B, bo, 1, m, k, out, oo);
     return;
   }
   const kernel = rowDotsKernel();
   const at = residentMatrix(kernel, B, `${bo}/${m}/${k}`, bytes, (f32) => packRows(B, bo, m, k, kp, f32, 0));
-  const f64 = new Float64Array(kernel.memory.buffer);
-  for (let t = 0; t < k; t++) f64[t] = x[xo + t];
-  if (kp > k) f64[k] = 0;
-  kernel.rowDots(0, at, mp, kp * 8, OUT_AT);
-  const o = OUT_AT / 8;
-  for (let j = 0; j < m; j++) out[oo + j] = f64[o + j];
+  const { buffer } = kernel.memory;
+  const q = new Float32Array(buffer, 0, kp);
+  q.set(x.subarray(xo, xo + k));
+  q.fill(0, k);
+  kernel.rowDots(0, at, mp, kp * 4, OUT_AT);
+  const f64 = new Float64Array(buffer, OUT_AT, m);
+  for (let j = 0; j < m; j++) out[oo + j] = f64[j];
 }
 
 /**
@@ -289,11 +288,11 @@ export function queryDots(
  */
 export function codebookDots(x: Float32Array, xo: number, centroids: Float32Array, offsets: Int32Array, ksub: number, out: Float64Array): void {
   const m = offsets.length - 1;
-  const d = offsets[m];
   const mp = Math.ceil(ksub / DOT_BLOCK) * DOT_BLOCK;
-  let bytes = 0;
-  for (let j = 0; j < m; j++) bytes += mp * (((offsets[j + 1] - offsets[j] + 1) & ~1) * 4);
-  if (8 * (d + m) > QUERY_SCRATCH_BYTES || 8 * mp * m > OUT_SCRATCH_BYTES || 20 * m > DESC_SCRATCH_BYTES || bytes > RESIDENT_MATRIX_BYTES) {
+  let width = 0; // padded columns of all sub-spaces
+  for (let j = 0; j < m; j++) width += up4(offsets[j + 1] - offsets[j]);
+  const bytes = mp * width * 4;
+  if (4 * width > QUERY_SCRATCH_BYTES || 8 * mp * m > OUT_SCRATCH_BYTES || 20 * m > DESC_SCRATCH_BYTES || bytes > RESIDENT_MATRIX_BYTES) {
     for (let j = 0; j < m; j++) queryDots(x, xo + offsets[j], centroids, ksub * offsets[j], ksub, offsets[j + 1] - offsets[j], out, j * ksub);
     return;
   }
@@ -301,33 +300,30 @@ export function codebookDots(x: Float32Array, xo: number, centroids: Float32Arra
   const at = residentMatrix(kernel, centroids, `pq/${ksub}`, bytes, (f32) => {
     for (let j = 0, fo = 0; j < m; j++) {
       const k = offsets[j + 1] - offsets[j];
-      const kp = (k + 1) & ~1;
-      packRows(centroids, ksub * offsets[j], ksub, k, kp, f32, fo);
-      fo += mp * kp;
+      packRows(centroids, ksub * offsets[j], ksub, k, up4(k), f32, fo);
+      fo += mp * up4(k);
     }
   });
   const { buffer } = kernel.memory;
-  const f64 = new Float64Array(buffer);
+  const query = new Float32Array(buffer, 0, width);
   const desc = new Int32Array(buffer, DESC_AT, 5 * m);
   // Sub-vector j at its own padded place in the query scratch; its dot products at j × mp doubles of the output.
   for (let j = 0, q = 0, b = at; j < m; j++) {
     const k = offsets[j + 1] - offsets[j];
-    const kp = (k + 1) & ~1;
-    for (let t = 0; t < k; t++) f64[q + t] = x[xo + offsets[j] + t];
-    if (kp > k) f64[q + k] = 0;
-    desc[5 * j] = 8 * q;
+    const kp = up4(k);
+    query.set(x.subarray(xo + offsets[j], xo + offsets[j] + k), q);
+    query.fill(0, q + k, q + kp);
+    desc[5 * j] = 4 * q;
     desc[5 * j + 1] = b;
     desc[5 * j + 2] = mp;
-    desc[5 * j + 3] = 8 * kp;
+    desc[5 * j + 3] = 4 * kp;
     desc[5 * j + 4] = OUT_AT + 8 * mp * j;
     q += kp;
     b += mp * kp * 4;
   }
   kernel.rowDotsMany(DESC_AT, m);
-  for (let j = 0; j < m; j++) {
-    const o = OUT_AT / 8 + mp * j;
-    for (let c = 0; c < ksub; c++) out[j * ksub + c] = f64[o + c];
-  }
+  const f64 = new Float64Array(buffer, OUT_AT, mp * m);
+  for (let j = 0; j < m; j++) out.set(f64.subarray(mp * j, mp * j + ksub), j * ksub);
 }
 
 interface L2sqRowsExports {
