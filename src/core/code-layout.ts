@@ -27,14 +27,17 @@ export interface CodeShape {
   readonly packed: boolean;
 }
 
+/** Bytes holding m packed codes. */
+const packedBytes = (m: number): number => (m + 1) >> 1;
+
 /** Bytes per row of codes of this shape. */
 export function rowBytes(shape: CodeShape): number {
-  return shape.packed ? (shape.m + 1) >> 1 : shape.m;
+  return shape.packed ? packedBytes(shape.m) : shape.m;
 }
 
 /** Bytes per row of m codes of nbits bits, as a newly trained quantizer stores them. */
 export function codeBytes(m: number, nbits: number): number {
-  return nbits === PACKED_NBITS ? (m + 1) >> 1 : m;
+  return rowBytes({ m, ksub: 1 << nbits, packed: nbits === PACKED_NBITS });
 }
 
 /** A shape of byte codes, or of packed codes when `packed` (ksub 16). */
@@ -49,8 +52,8 @@ export function codeAt(codes: Uint8Array, o: number, j: number, packed: boolean)
 }
 
 /** Packs n rows of byte codes (n × m, values below 16) into n × ⌈m/2⌉ bytes. */
-export function packCodes(unpacked: Uint8Array, n: number, m: number, out: Uint8Array = new Uint8Array(n * ((m + 1) >> 1))): Uint8Array {
-  const bytes = (m + 1) >> 1;
+export function packCodes(unpacked: Uint8Array, n: number, m: number, out: Uint8Array = new Uint8Array(n * packedBytes(m))): Uint8Array {
+  const bytes = packedBytes(m);
   for (let i = 0; i < n; i++) {
     const u = i * m;
     const p = i * bytes;
@@ -64,7 +67,7 @@ export function packCodes(unpacked: Uint8Array, n: number, m: number, out: Uint8
 
 /** Unpacks n rows of packed codes into n × m bytes, one code each. */
 export function unpackCodes(packed: Uint8Array, n: number, m: number, out: Uint8Array = new Uint8Array(n * m)): Uint8Array {
-  const bytes = (m + 1) >> 1;
+  const bytes = packedBytes(m);
   for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) out[i * m + j] = codeAt(packed, i * bytes, j, true);
   return out;
 }

@@ -12,8 +12,9 @@
  * per query (distanceTable), an IVF codec one per visited cell (ivfSearcher).
  * Callers switch on `kind`, and the compiler checks they did.
  *
- * Code layout (codeSize bytes per vector): flat: the m PQ bytes.
- * IVF: the cell (list id, uint16 little-endian) then the m PQ bytes of the residual.
+ * Code layout (codeSize bytes per vector): flat: the PQ code (m bytes, or
+ * ⌈m/2⌉ packed with nbits 4: code-layout.ts). IVF: the cell (list id, uint16
+ * little-endian) then the PQ code of the residual.
  */
 import type { Metric } from './distance.js';
 import { QuantizerInputError } from './errors.js';

@@ -9,30 +9,37 @@
  * at a time with 16-entry byte look-ups. Rounding moves each entry by at most
  * ½, a row's quantised sum by at most m/2 units from its scaled true cost.
  * Hence (proof at FastScanSelector): every row of the exact top k has a
- * quantised sum ≤ T + m, T the k-th smallest quantised sum of the live rows
- * seen so far. Those candidates are re-scored with the float table
+ * quantised sum ≤ T + m (plus a unit or so for float64 ties), T the k-th
+ * smallest quantised sum of the live rows seen so far. Those candidates are re-scored with the float table
  * (blockedDistance: adc.ts's sums, bit for bit), so a fast scan returns the
  * same rows and distances as the plain ADC scan of the same codes.
  */
 import { adcDistance } from './adc.js';
-import { BLOCK_ROWS, type CodeShape, blockedOffset, rowBytes } from './code-layout.js';
+import { BLOCK_ROWS, type CodeShape, readBlocked, rowBytes } from './code-layout.js';
 import { TopK } from './topk.js';
 
 /** Largest quantised table entry: the two entries of one byte add up in a uint8 lane. */
 export const LUT_MAX = 127;
 
-/** Largest m a fast scan takes: m · LUT_MAX must fit the kernel's uint16 sums. */
+/** Largest m the kernel takes: m · LUT_MAX must fit its uint16 sums (larger m: the reference, with smaller entries). */
 export const FAST_SCAN_MAX_M = Math.floor(65_535 / LUT_MAX);
 
+/** Bytes of a quantised table for codes of `bytes` bytes: per byte, the 16 entries of each of its two sub-spaces. */
+export const lutBytes = (bytes: number): number => bytes * 32;
+
 /**
- * Quantises an ADC table (m × 16 float costs) into `lut` (⌈m/2⌉ × 32 bytes:
- * for byte p, sub-space 2p's 16 entries then 2p + 1's; zeros for a missing
- * last one): entry = round((cost − min_j) · scale), scale = LUT_MAX / the
- * widest sub-space's range (1 when every range is 0).
+ * Quantises an ADC table (m × 16 float costs) into `lut` (lutBytes: for byte
+ * p, sub-space 2p's 16 entries then 2p + 1's; zeros for a missing last one):
+ * entry = round((cost − min_j) · scale), scale = top / the widest sub-space's
+ * range (1 when every range is 0), top = LUT_MAX, or less when m · LUT_MAX
+ * would overflow a uint16 sum. Returns the selector's margin in quantised
+ * units: m (each entry rounds by at most ½, twice over in the bound) plus what
+ * float64 rounding of the exact sums can move a tie (see FastScanSelector).
  */
-export function quantizeTable(table: Float32Array, shape: CodeShape, lut: Uint8Array): void {
+export function quantizeTable(table: Float32Array, shape: CodeShape, lut: Uint8Array): number {
   const { m } = shape;
   let widest = 0;
+  let magnitude = 0;
   for (let j = 0; j < m; j++) {
     let lo = Infinity;
     let hi = -Infinity;
@@ -42,14 +49,18 @@ export function quantizeTable(table: Float32Array, shape: CodeShape, lut: Uint8A
       if (v > hi) hi = v;
     }
     widest = Math.max(widest, hi - lo);
+    magnitude += Math.max(Math.abs(lo), Math.abs(hi));
   }
-  const scale = widest > 0 ? LUT_MAX / widest : 1;
-  lut.fill(0, 0, rowBytes(shape) * 32);
+  const top = Math.min(LUT_MAX, Math.floor(65_535 / m));
+  const scale = widest > 0 ? top / widest : 1;
+  lut.fill(0, 0, lutBytes(rowBytes(shape)));
   for (let j = 0; j < m; j++) {
     let lo = Infinity;
     for (let c = 0; c < 16; c++) lo = Math.min(lo, table[j * 16 + c]);
-    for (let c = 0; c < 16; c++) lut[j * 16 + c] = Math.min(LUT_MAX, Math.round((table[j * 16 + c] - lo) * scale));
+    for (let c = 0; c < 16; c++) lut[j * 16 + c] = Math.min(top, Math.round((table[j * 16 + c] - lo) * scale));
   }
+  // adcDistance sums m float32 entries in float64: each partial sum rounds by at most 2^-53 of the magnitudes.
+  return m + Math.ceil(2 * scale * m * magnitude * 2 ** -52);
 }
 
 /** The quantised sums of the 32 rows of block b (the kernel's reference, exactly). */
@@ -57,32 +68,34 @@ export function blockSums(codes: Uint8Array, b: number, bytes: number, lut: Uint
   out.fill(0);
   const base = b * BLOCK_ROWS * bytes;
   for (let p = 0; p < bytes; p++) {
+    const t = lutBytes(p);
     for (let i = 0; i < BLOCK_ROWS; i++) {
       const v = codes[base + p * BLOCK_ROWS + i];
-      out[i] += lut[p * 32 + (v & 15)] + lut[p * 32 + 16 + (v >> 4)];
+      out[i] += lut[t + (v & 15)] + lut[t + 16 + (v >> 4)];
     }
   }
 }
 
-/** ADC cost of row `row` of blocked codes: adcDistance's sums, bit for bit. */
+/** ADC cost of row `row` of blocked codes: adcDistance's sums, bit for bit (scratch: one row's bytes). */
 export function blockedDistance(codes: Uint8Array, row: number, shape: CodeShape, table: Float32Array, scratch: Uint8Array): number {
-  const bytes = rowBytes(shape);
-  const base = blockedOffset(row, 0, bytes);
-  for (let p = 0; p < bytes; p++) scratch[p] = codes[base + p * BLOCK_ROWS];
-  return adcDistance(scratch, 0, shape, table);
+  return adcDistance(readBlocked(codes, row, 1, rowBytes(shape), scratch), 0, shape, table);
 }
 
 /**
  * Picks the candidates of a fast scan and scores them exactly.
  *
- * Why T + m suffices: with s the scale and μ = Σ_j min_j, a row of cost D has
- * true scaled cost s·(D − μ), its quantised sum S within m/2 of it. The k rows
- * holding the k smallest S (≤ T) have s·(D − μ) ≤ T + m/2, so the k-th
- * smallest true cost is at most that, and a row among the exact top k has
- * S ≤ s·(D − μ) + m/2 ≤ T + m. T only falls during a scan, so a row reported
- * under the running T + m is a superset; candidates are pruned to the final
- * T + m before scoring. Sums are integers and the bound has a full unit to
- * spare against float64 rounding in the table's quantisation.
+ * Why T + margin suffices: with s the scale and μ = Σ_j min_j, a row whose
+ * entries add up to D (exactly) has a quantised sum S within m/2 of
+ * s·(D − μ). The k rows holding the k smallest S (≤ T) have s·(D − μ) ≤
+ * T + m/2, so the k-th smallest D is at most μ + (T + m/2)/s, and a row among
+ * the exact top k has S ≤ T + m. Rows are ranked by adcDistance, D summed in
+ * float64, whose rounding (at most m·2⁻⁵³ of the entries' magnitudes) can
+ * turn a near-tie into a tie the heap breaks by row: quantizeTable adds twice
+ * that, scaled and rounded up, to the margin, so those rows are candidates
+ * too. T only falls during a scan, so rows reported under the running bound
+ * are a superset; candidates are pruned to the final bound before scoring.
+ * Sums are integers, so float64 rounding in the quantisation itself (far
+ * below one unit) cannot push a row past the bound.
  */
 export class FastScanSelector {
   /** The k smallest quantised sums of live rows (ids: rows). */
@@ -93,7 +106,8 @@ export class FastScanSelector {
 
   constructor(
     k: number,
-    private readonly m: number,
+    /** How far above the k-th smallest quantised sum a row stays a candidate (quantizeTable's result). */
+    private readonly margin: number,
     /** Rows never offered (tombstones), one byte per row; null = none. */
     private readonly dead: Uint8Array | null,
     /** Rows outside [start, end) of a block are not offered. */
@@ -105,7 +119,7 @@ export class FastScanSelector {
 
   /** The kernel's threshold: a block with no row at or below it holds no candidate. */
   threshold(): number {
-    return Math.min(65_535, this.best.threshold() + this.m);
+    return Math.min(65_535, this.best.threshold() + this.margin);
   }
 
   /** Offers the quantised sums of rows first … first + count − 1, from sums[at]. */
@@ -189,9 +203,8 @@ export function fastScanReference(
   dead: Uint8Array | null,
 ): FastScanSelector {
   const bytes = rowBytes(shape);
-  const lut = new Uint8Array(bytes * 32);
-  quantizeTable(table, shape, lut);
-  const selector = new FastScanSelector(heap.k, shape.m, dead, start, end);
+  const lut = new Uint8Array(lutBytes(bytes));
+  const selector = new FastScanSelector(heap.k, quantizeTable(table, shape, lut), dead, start, end);
   const sums = new Uint16Array(BLOCK_ROWS);
   const { first, last } = blockRange(start, end);
   for (let b = first; b < last; b++) {

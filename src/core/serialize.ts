@@ -3,17 +3,19 @@
  *
  *   offset  size  field
  *   0       4     magic "PQVC"
- *   4       2     format version (uint16, currently 2; 1 still loads)
+ *   4       2     format version (uint16): 2 for a codec of packed codes, else 1
+ *                 (so a server that predates packing still reads every codec it can use)
  *   6       2     kind (uint16): 1 = product quantizer, 2 = OPQ (rotation + PQ),
  *                 3 = IVF (optional rotation, coarse quantizer, residual PQ)
  *   8       4     payload length P in bytes (uint32)
  *   12      P     payload (kind-specific, below)
  *   12+P    4     CRC-32 (IEEE) of bytes [0, 12+P)
  *
- * Product quantizer payload (kind 1): d, m, nbits, flags (uint32 each; flags
- * bit 0: codes packed two per byte, code-layout.ts), then the ksub × d
- * centroid floats in the ProductQuantizer.centroids layout. Version 1 had no
- * flags field: its codes are one byte per sub-quantizer whatever nbits.
+ * Product quantizer payload (kind 1): d, m, nbits (uint32 each), in version 2
+ * then flags (uint32; bit 0: codes packed two per byte, code-layout.ts), then
+ * the ksub × d centroid floats in the ProductQuantizer.centroids layout. A
+ * version-1 codec's codes are one byte per sub-quantizer whatever nbits (4-bit
+ * codecs written before packing existed load as such).
  * OPQ payload (kind 2): d (uint32), the d × d rotation directions (float32,
  * Rotation.directions layout), then a product quantizer payload.
  * IVF payload (kind 3): d, nlist, rotated (uint32 each; rotated = 1 when a
@@ -36,21 +38,30 @@ const PACKED_FLAG = 1;
 const HEADER = 12;
 export const CodecKind = { pq: 1, opq: 2, ivf: 3 } as const;
 
+/** The format version a codec is written in: 2 only where version 1 cannot say it (packed codes). */
+function versionOf(pq: ProductQuantizer): number {
+  return pq.packed ? FORMAT_VERSION : UNPACKED_VERSION;
+}
+
+/** Bytes of the quantizer's fields (d, m, nbits, and flags from version 2 on). */
+const pqFieldBytes = (version: number): number => (version === UNPACKED_VERSION ? 12 : 16);
+
 function pqPayloadBytes(pq: ProductQuantizer): number {
-  return 16 + pq.centroids.length * 4;
+  return pqFieldBytes(versionOf(pq)) + pq.centroids.length * 4;
 }
 
 function writePQ(view: DataView, o: number, pq: ProductQuantizer): void {
   const { d, m, nbits, packed } = pq.geometry;
+  const version = versionOf(pq);
   view.setUint32(o, d, true);
   view.setUint32(o + 4, m, true);
   view.setUint32(o + 8, nbits, true);
-  view.setUint32(o + 12, packed ? PACKED_FLAG : 0, true);
-  writeFloats(view, o + 16, pq.centroids);
+  if (version !== UNPACKED_VERSION) view.setUint32(o + 12, packed ? PACKED_FLAG : 0, true);
+  writeFloats(view, o + pqFieldBytes(version), pq.centroids);
 }
 
 function readPQ(view: DataView, o: number, bytes: number, version: number): ProductQuantizer {
-  const fields = version === UNPACKED_VERSION ? 12 : 16;
+  const fields = pqFieldBytes(version);
   if (bytes < fields) throw corrupt('payload too short');
   const flags = version === UNPACKED_VERSION ? 0 : view.getUint32(o + 12, true);
   if ((flags & ~PACKED_FLAG) !== 0) throw corrupt(`unknown quantizer flags ${flags}`);
@@ -86,13 +97,13 @@ export function serializeCodec(codec: Codec): Uint8Array {
   const view = new DataView(bytes.buffer);
   let o = HEADER;
   if (coarse !== null) {
-    writeHeader(view, CodecKind.ivf, payload);
+    writeHeader(view, versionOf(pq), CodecKind.ivf, payload);
     view.setUint32(o, coarse.d, true);
     view.setUint32(o + 4, coarse.nlist, true);
     view.setUint32(o + 8, rotation === null ? 0 : 1, true);
     o += 12;
   } else {
-    writeHeader(view, rotation === null ? CodecKind.pq : CodecKind.opq, payload);
+    writeHeader(view, versionOf(pq), rotation === null ? CodecKind.pq : CodecKind.opq, payload);
     if (rotation !== null) {
       view.setUint32(o, rotation.d, true);
       o += 4;
@@ -138,9 +149,9 @@ export function deserializeCodec(bytes: Uint8Array): Codec {
   return makeCodec(pq, rotation, coarse);
 }
 
-function writeHeader(view: DataView, kind: number, payload: number): void {
+function writeHeader(view: DataView, version: number, kind: number, payload: number): void {
   view.setUint32(0, MAGIC, true);
-  view.setUint16(4, FORMAT_VERSION, true);
+  view.setUint16(4, version, true);
   view.setUint16(6, kind, true);
   view.setUint32(8, payload, true);
 }

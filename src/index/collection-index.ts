@@ -74,9 +74,17 @@ export class CollectionIndex {
     return row < this.rowCount && this.dead[row] === 0;
   }
 
-  /** Allocates a codes buffer for `rows` rows with room to grow (training builds the next codec's codes in one). */
-  static codesBuffer(rows: number, codeSize: number): Uint8Array {
-    return allocateCodes(Math.max(INITIAL_CAPACITY, rows) * codeSize, codeSize);
+  /**
+   * A buffer for `rows` rows of codec's codes (row-major) with room to grow:
+   * training builds the next codec's codes in one, start-up loads them into
+   * one. A code arena when a flat index will scan it in place; plain shared
+   * memory when activation lays the codes out anew (4-bit blocks, IVF lists),
+   * so no second arena is reserved.
+   */
+  static codesBuffer(rows: number, codec: Codec): Uint8Array {
+    const bytes = Math.max(INITIAL_CAPACITY, rows) * codec.codeSize;
+    if (codec.nlist !== null || codec.pq.packed) return new Uint8Array(new SharedArrayBuffer(bytes));
+    return allocateCodes(bytes, codec.codeSize);
   }
 
   /**

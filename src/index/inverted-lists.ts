@@ -3,7 +3,8 @@
  * contiguous, so a probe is one sequential scan.
  *
  * Layout: slots in two shared buffers —
- * - codes: slotCapacity × m bytes, row-major (the PQ code of the residual), in
+ * - codes: slotCapacity × m bytes (m: PQ code bytes, packed with nbits 4),
+ *   row-major (the PQ code of the residual), in
  *   a code arena (core/wasm/scan.ts) so the scan kernels read the cells in place;
  * - rows:  slotCapacity int32, the row number in each slot.
  * List l owns slots [offsets[l], offsets[l] + caps[l]), the first sizes[l] used.
@@ -59,7 +60,7 @@ export class InvertedLists {
 
   /**
    * Lists of the live rows of [0, rowCount): `codes` holds IVF codes (codeSize bytes
-   * per row: list id, uint16 little-endian, then the m PQ bytes), in one buffer or
+   * per row: list id, uint16 little-endian, then the m bytes of PQ code), in one buffer or
    * as segments (see CodeSegments, read twice: sizes, then entries); `dead` marks
    * rows to leave out. Returns the lists and how many rows of codes were read.
    */
@@ -115,7 +116,7 @@ export class InvertedLists {
     return n;
   }
 
-  /** Appends row `row` whose IVF code starts at codes[o] (list id, then m PQ bytes). */
+  /** Appends row `row` whose IVF code starts at codes[o] (list id, then m bytes of PQ code). */
   add(row: number, codes: Uint8Array, o: number): void {
     const l = listOf(codes, o);
     if (this.sizes[l] === this.caps[l]) this.grow(l);

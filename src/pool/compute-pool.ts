@@ -41,6 +41,7 @@ import type {
 } from './tasks.js';
 import { PoolOverloadedError, WorkerExitedError, fromWorker, workerStopped } from './errors.js';
 import { WORKER_FILE, assertWorkerBuilt } from './worker-file.js';
+import { BLOCK_ROWS } from '../core/code-layout.js';
 import { ENCODE_CHUNK, MIN_MATCH_ROWS_PER_TASK, MIN_SCAN_ROWS_PER_TASK } from '../tunables.js';
 
 export type { VectorSource } from './tasks.js';
@@ -134,10 +135,12 @@ export function codecHandle(codec: Codec): { key: string; bytes: Uint8Array } {
 }
 
 /** Splits rows [0, n) into at most `parts` contiguous ranges of at least `min` rows. */
-function ranges(n: number, parts: number, min: number): [number, number][] {
+function ranges(n: number, parts: number, min: number, align = 1): [number, number][] {
   const count = Math.max(1, Math.min(parts, Math.floor(n / min)));
+  // Inner boundaries on multiples of align (a 4-bit scan's blocks of rows, so no block is read by two tasks).
+  const at = (p: number): number => (p === count ? n : Math.floor(Math.floor((n * p) / count) / align) * align);
   const out: [number, number][] = [];
-  for (let p = 0; p < count; p++) out.push([Math.floor((n * p) / count), Math.floor((n * (p + 1)) / count)]);
+  for (let p = 0; p < count; p++) out.push([at(p), at(p + 1)]);
   return out;
 }
 
@@ -387,7 +390,8 @@ export class ComputePool {
    */
   async search(args: FlatSearchArgs): Promise<Neighbours[]> {
     const rows = args.eligible?.length ?? args.rows;
-    const split = ranges(rows, this.threads, this.minScanRows);
+    // Listed rows (a filter) are read one by one: only consecutive rows of 4-bit codes come in blocks.
+    const split = ranges(rows, this.threads, this.minScanRows, args.codec.pq.packed && args.eligible === undefined ? BLOCK_ROWS : 1);
     const { key, bytes } = codecHandle(args.codec);
     const queries = toShared(args.queries);
     const d = args.codec.d;

@@ -143,7 +143,7 @@ export class CollectionService {
         if (c === undefined) throw new Error(`collection '${record.name}': active codec ${record.activeCodecId} is missing`);
         const trained = deserializeCodec(c.bytes);
         if (trained.nlist === null) {
-          codes = CollectionIndex.codesBuffer(record.nextRow, trained.codeSize);
+          codes = CollectionIndex.codesBuffer(record.nextRow, trained);
           const stored = this.store.loadCodes(c.id, trained.codeSize, codes);
           if (stored !== record.nextRow) {
             throw new Error(`collection '${record.name}': ${stored} rows of codes stored, ${record.nextRow} expected`);
@@ -754,7 +754,7 @@ export class CollectionService {
       const end = index.rowCount;
       if (end > snapshot) {
         if (codes.length < end * size) {
-          const grown = CollectionIndex.codesBuffer(end, size);
+          const grown = CollectionIndex.codesBuffer(end, codec);
           grown.set(codes.subarray(0, snapshot * size));
           codes = grown;
         }

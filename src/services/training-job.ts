@@ -204,7 +204,7 @@ export class TrainingJob {
       const codec = store.insertCodec(target.collectionId, serializeCodec(trained), { relativeMse: null, trainVectors: sample.n, trainSeconds });
       codecId = codec.id;
       const size = trained.codeSize;
-      const codes = CollectionIndex.codesBuffer(snapshot, size);
+      const codes = CollectionIndex.codesBuffer(snapshot, trained);
       const totals = await pool.encodeRange(source, trained, 0, snapshot, codes.subarray(0, snapshot * size), {
         signal,
         onProgress: (done) =>

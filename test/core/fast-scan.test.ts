@@ -106,6 +106,38 @@ describe('4-bit fast scan', () => {
     }
   });
 
+  it('stays exact where uint16 sums could overflow (m > 516: smaller table entries) and where float64 rounding ties rows', () => {
+    // m = 600, every sub-space's entry equal to its code: rows of code 15 would sum past 65,535 at entries up to 127.
+    const m = 600;
+    const n = 40;
+    const unpacked = Uint8Array.from({ length: n * m }, (_, i) => (Math.floor(i / m) % 2 === 0 ? 8 : 15));
+    for (let j = 0; j < m; j++) unpacked[7 * m + j] = j % 2 === 0 ? 8 : 9; // row 7: a little above the rows of 8s
+    const wide = codeShape(m, 16, true);
+    const table = Float32Array.from({ length: m * 16 }, (_, i) => i % 16);
+    const rowMajor = packCodes(unpacked, n, m);
+    const blocked = new Uint8Array(blockCount(n) * BLOCK_ROWS * 300);
+    writeBlocked(rowMajor, n, 300, blocked, 0);
+    for (const k of [1, 21]) {
+      const want = new TopK(k);
+      adcScan(rowMajor, 0, n, wide, table, want);
+      const got = new TopK(k);
+      fastScanReference(blocked, 0, n, wide, table, got, null);
+      expect(drain(got), `k=${k}`).toEqual(drain(want));
+    }
+    // Far from the data: sub-space 0 costs 1e12 whatever the code, so 3e-5 more in sub-space 1 vanishes in the float64 sum
+    // and rows 0 and 1 tie; plain ADC keeps row 0 (the smaller row), and so must the fast scan.
+    const two = codeShape(2, 16, true);
+    const far = Float32Array.from({ length: 32 }, (_, i) => (i < 16 ? 1e12 : (i - 16) * 1e-5));
+    const tie = packCodes(Uint8Array.from([0, 3, 0, 0]), 2, 2);
+    const tieBlocked = new Uint8Array(BLOCK_ROWS);
+    writeBlocked(tie, 2, 1, tieBlocked, 0);
+    const want = new TopK(1);
+    adcScan(tie, 0, 2, two, far, want);
+    const got = new TopK(1);
+    fastScanReference(tieBlocked, 0, 2, two, far, got, null);
+    expect(drain(got)).toEqual(drain(want));
+  });
+
   it('re-scores only rows near the k-th quantised sum, not the whole scan', () => {
     const rng = new Rng(8);
     const m = 16;

@@ -55,6 +55,9 @@ describe('codec serialisation', () => {
     const { pq: pq4 } = ProductQuantizer.train(x, 1500, d, { m: 5, nbits: 4 }, { iterations: 5 });
     expect(pq4.packed).toBe(true);
     expect(pq4.codeSize).toBe(3);
+    // Packed codecs are written as format version 2, others as version 1 (which older servers read).
+    expect(serializeCodec(new FlatCodec(pq4))[4]).toBe(2);
+    expect(serializeCodec(new FlatCodec(pq))[4]).toBe(1);
     const back = deserializeCodec(serializeCodec(new FlatCodec(pq4))).pq;
     expect(back.packed).toBe(true);
     expect(Buffer.from(back.encode(x, 100))).toEqual(Buffer.from(pq4.encode(x, 100)));

@@ -29,7 +29,7 @@ describe('re-ranking in the scanning task (one task) equals scan, merge, then re
     const record = t.store.collection('c')!;
     const stored = t.store.codec(record.activeCodecId!)!;
     const codec = deserializeCodec(stored.bytes) as FlatCodec;
-    const codes = CollectionIndex.codesBuffer(n, codec.codeSize);
+    const codes = CollectionIndex.codesBuffer(n, codec);
     t.store.loadCodes(stored.id, codec.codeSize, codes);
     const dead = new Uint8Array(new SharedArrayBuffer(n));
     dead[7] = 1;

@@ -22,7 +22,7 @@ describe('scan batching across requests (real worker pool)', () => {
   const x = blobs(n, d, 30, 5);
   const { pq } = ProductQuantizer.train(x, 4096, d, { m: 8 }, { iterations: 4 });
   const codec = new FlatCodec(pq);
-  const codes = CollectionIndex.codesBuffer(n, codec.codeSize); // an arena: the kernels scan
+  const codes = CollectionIndex.codesBuffer(n, codec); // an arena: the kernels scan
   codes.set(codec.encode(x, n));
   const dead = new Uint8Array(new SharedArrayBuffer(n));
   for (let r = 0; r < n; r += 7) dead[r] = 1;

@@ -29,14 +29,14 @@
  * swizzle takes two; with indices below 16, as here, both give the same lanes.
  */
 
+import { BLOCK_ROWS } from '../code-layout.js';
+import { lutBytes } from '../fast-scan.js';
+
 /** Where records start in `out` (after the int32 count). */
 export const FAST_RECORDS_AT = 16;
 
 /** Bytes of one record: position (padded to 16) + 16 uint16 sums. */
 export const RECORD_BYTES = 48;
-
-/** Bytes of the quantised table for codes of `bytes` bytes. */
-export const lutBytes = (bytes: number): number => bytes * 32;
 
 function kernel(bytes: number, swizzle: string): string {
   const halves: string[] = [];
@@ -45,12 +45,12 @@ function kernel(bytes: number, swizzle: string): string {
     // Rows 0–15 of the block are the first 16 bytes of each 32-byte group, rows 16–31 the next 16.
     for (let p = 0; p < bytes; p++) {
       lines.push(
-        `(local.set $x (v128.load offset=${p * 32 + 16 * half} (local.get $p)))`,
+        `(local.set $x (v128.load offset=${p * BLOCK_ROWS + 16 * half} (local.get $p)))`,
         '(local.set $lo (v128.and (local.get $x) (local.get $mask)))',
         '(local.set $hi (v128.and (i16x8.shr_u (local.get $x) (i32.const 4)) (local.get $mask)))',
       );
       lines.push(
-        `(local.set $s (i8x16.add (${swizzle} (v128.load offset=${p * 32} (local.get $lut)) (local.get $lo)) (${swizzle} (v128.load offset=${p * 32 + 16} (local.get $lut)) (local.get $hi))))`,
+        `(local.set $s (i8x16.add (${swizzle} (v128.load offset=${lutBytes(p)} (local.get $lut)) (local.get $lo)) (${swizzle} (v128.load offset=${lutBytes(p) + 16} (local.get $lut)) (local.get $hi))))`,
         '(local.set $w (i16x8.add (local.get $w) (local.get $s)))',
         '(local.set $h (i16x8.add (local.get $h) (i16x8.shr_u (local.get $s) (i32.const 8))))',
       );
@@ -90,7 +90,7 @@ function kernel(bytes: number, swizzle: string): string {
       (br_if $done (i32.eqz (local.get $n)))
       (loop $blocks
         ${halves.join('\n        ')}
-        (local.set $p (i32.add (local.get $p) (i32.const ${bytes * 32})))
+        (local.set $p (i32.add (local.get $p) (i32.const ${bytes * BLOCK_ROWS})))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br_if $done (i32.ge_u (local.get $c) (local.get $cap)))
         (br_if $blocks (i32.lt_u (local.get $i) (local.get $n)))))

@@ -10,10 +10,10 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { compile } from 'watr';
-import { type CodeShape, rowBytes } from '../code-layout.js';
-import { FAST_SCAN_MAX_M, FastScanSelector, blockRange, quantizeTable } from '../fast-scan.js';
+import { BLOCK_ROWS, type CodeShape, rowBytes } from '../code-layout.js';
+import { FAST_SCAN_MAX_M, FastScanSelector, blockRange, lutBytes, quantizeTable } from '../fast-scan.js';
 import type { TopK } from '../topk.js';
-import { FAST_RECORDS_AT, RECORD_BYTES, fastScanWat, lutBytes } from './fast-scan-wat.js';
+import { FAST_RECORDS_AT, RECORD_BYTES, fastScanWat } from './fast-scan-wat.js';
 import { type ArenaSlot, type CodeArena, claimArenaSlot } from './scan.js';
 import { FAST_SCAN_RECORDS_PER_CALL } from '../../tunables.js';
 
@@ -51,6 +51,9 @@ function hasRelaxedSwizzle(): boolean {
 const modules = new Map<number, WebAssembly.Module>();
 
 const up64 = (v: number): number => Math.ceil(v / 64) * 64;
+
+/** Rows per record of the kernel: half a block (one 16-lane vector of code bytes). */
+const HALF_BLOCK = BLOCK_ROWS / 2;
 
 /** A claimed slot and this thread's kernel over it, for the fast scans of one task. */
 export class FastScanSession {
@@ -109,14 +112,20 @@ export class FastScanSession {
    */
   search(start: number, end: number, table: Float32Array, heap: TopK, dead: Uint8Array | null): FastScanSelector {
     const { shape, i32, u16, outAt } = this;
-    quantizeTable(table, shape, this.lut);
-    const selector = new FastScanSelector(heap.k, shape.m, dead, start, end);
+    const selector = new FastScanSelector(heap.k, quantizeTable(table, shape, this.lut), dead, start, end);
     const { first, last } = blockRange(start, end);
     for (let b = first; b < last; ) {
-      const consumed = this.kernel(this.codes.byteOffset + b * 32 * this.bytes, last - b, this.lut.byteOffset, selector.threshold(), outAt, this.cap);
+      const consumed = this.kernel(
+        this.codes.byteOffset + b * BLOCK_ROWS * this.bytes,
+        last - b,
+        this.lut.byteOffset,
+        selector.threshold(),
+        outAt,
+        this.cap,
+      );
       const count = i32[outAt >> 2];
       for (let c = 0, o = outAt + FAST_RECORDS_AT; c < count; c++, o += RECORD_BYTES) {
-        selector.offer((2 * b + i32[o >> 2]) * 16, 16, u16, (o + 16) >> 1);
+        selector.offer((2 * b + i32[o >> 2]) * HALF_BLOCK, HALF_BLOCK, u16, (o + 16) >> 1);
       }
       b += consumed;
     }

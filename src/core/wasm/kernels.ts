@@ -8,8 +8,9 @@
  * Precision: dot products are summed in float32 lanes (four interleaved partial
  * sums, then lane 0 + 1 + 2 + 3), so they differ from the float64 JavaScript
  * kernels by float32 rounding (relative ~1e-7 · √k). Use them where that is
- * harmless (rotations, code assignment), not where exact bounds are needed
- * (k-means pruning keeps the float64 kernels).
+ * harmless (rotations, code assignment, and, as FAISS does, distance tables
+ * and coarse costs: queryDots, codebookDots), not where exact bounds are
+ * needed (k-means pruning keeps float64 kernels: RowDistances).
  *
  * Each thread (main or worker) has its own instance and memory; the wrappers
  * copy operands into linear memory in cache-sized blocks (rows padded to a

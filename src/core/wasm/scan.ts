@@ -9,7 +9,10 @@
  *   8            int32 address of the codes
  *   16 + 4s      int32 lock of slot s: 0 free, else 1 + the holder's threadId
  *   SLOTS_AT     the slots, SCAN_SLOTS of them: each a scan's scratch (below)
- *   codes        the codes, capacity × m bytes (what allocateCodes returns)
+ *   codes        the codes, capacity × m bytes (what allocateCodes returns;
+ *                m = bytes per row, and for 4-bit codes the fast scan's
+ *                blocked layout, whose scans use a slot as table + records:
+ *                fast-scan.ts)
  * A slot: thresholds (8 float32) | out (count + CANDIDATES_PER_CALL records)
  *   | list chunk (LIST_CHUNK int32 rows) | tables (m × 256 × 8 float32).
  * The memory's pages are committed as they are touched: untouched slots cost
