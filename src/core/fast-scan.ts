@@ -30,37 +30,54 @@ export const lutBytes = (bytes: number): number => bytes * 32;
 /**
  * Quantises an ADC table (m × 16 float costs) into `lut` (lutBytes: for byte
  * p, sub-space 2p's 16 entries then 2p + 1's; zeros for a missing last one):
- * entry = round((cost − min_j) · scale), scale = top / the widest sub-space's
- * range (1 when every range is 0), top = LUT_MAX, or less when m · LUT_MAX
- * would overflow a uint16 sum. Returns the selector's margin in quantised
- * units: m (each entry rounds by at most ½, twice over in the bound) plus what
- * float64 rounding of the exact sums can move a tie (see FastScanSelector).
+ * quantizeCosts with top = LUT_MAX, or less when m · LUT_MAX would overflow
+ * a uint16 sum, and the float64 sums of adcDistance as the exact ones.
+ * Returns the selector's margin (see quantizeCosts and FastScanSelector).
  */
 export function quantizeTable(table: Float32Array, shape: CodeShape, lut: Uint8Array): number {
-  const { m } = shape;
+  lut.fill(0, 0, lutBytes(rowBytes(shape)));
+  return quantizeCosts(table, shape.m, 16, Math.min(LUT_MAX, Math.floor(65_535 / shape.m)), lut, 1, 0, 2 ** -53);
+}
+
+/**
+ * Quantises an m × ksub cost table into out[(j × ksub + c) × stride + lane]:
+ * round((cost − min_j) · scale) with one scale putting the widest sub-space's
+ * range at `top` (scale 1 when every range is 0). Returns the selector's
+ * margin in quantised units: m (each entry rounds by at most ½, twice over in
+ * the bound) plus twice what the exact scoring's rounding (`unit`: 2⁻⁵³ for
+ * float64 sums, 2⁻²⁴ for float32) can move a sum, scaled and rounded up.
+ */
+export function quantizeCosts(
+  table: Float32Array,
+  m: number,
+  ksub: number,
+  top: number,
+  out: Uint8Array | Uint16Array,
+  stride: number,
+  lane: number,
+  unit: number,
+): number {
   let widest = 0;
   let magnitude = 0;
   for (let j = 0; j < m; j++) {
     let lo = Infinity;
     let hi = -Infinity;
-    for (let c = 0; c < 16; c++) {
-      const v = table[j * 16 + c];
+    for (let c = 0; c < ksub; c++) {
+      const v = table[j * ksub + c];
       if (v < lo) lo = v;
       if (v > hi) hi = v;
     }
     widest = Math.max(widest, hi - lo);
     magnitude += Math.max(Math.abs(lo), Math.abs(hi));
   }
-  const top = Math.min(LUT_MAX, Math.floor(65_535 / m));
   const scale = widest > 0 ? top / widest : 1;
-  lut.fill(0, 0, lutBytes(rowBytes(shape)));
   for (let j = 0; j < m; j++) {
     let lo = Infinity;
-    for (let c = 0; c < 16; c++) lo = Math.min(lo, table[j * 16 + c]);
-    for (let c = 0; c < 16; c++) lut[j * 16 + c] = Math.min(top, Math.round((table[j * 16 + c] - lo) * scale));
+    for (let c = 0; c < ksub; c++) lo = Math.min(lo, table[j * ksub + c]);
+    for (let c = 0; c < ksub; c++) out[(j * ksub + c) * stride + lane] = Math.min(top, Math.round((table[j * ksub + c] - lo) * scale));
   }
-  // adcDistance sums m float32 entries in float64: each partial sum rounds by at most 2^-53 of the magnitudes.
-  return m + Math.ceil(2 * scale * m * magnitude * 2 ** -52);
+  // The exact sums add m entries: each partial sum rounds by at most `unit` of the magnitudes.
+  return m + Math.ceil(4 * scale * m * magnitude * unit);
 }
 
 /** The quantised sums of the 32 rows of block b (the kernel's reference, exactly). */
@@ -172,16 +189,21 @@ export class FastScanSelector {
     return this.count;
   }
 
-  /** Scores the candidates with the float table into heap (rows as ids). */
-  finish(codes: Uint8Array, shape: CodeShape, table: Float32Array, heap: TopK): void {
+  /** Scores the candidates exactly (score(row), the scan's own distance) into heap, rows as ids. */
+  finish(heap: TopK, score: (row: number) => number): void {
     this.prune();
-    const scratch = new Uint8Array(rowBytes(shape));
     for (let i = 0; i < this.count; i++) {
       const row = this.rows[i];
-      const d = blockedDistance(codes, row, shape, table, scratch);
+      const d = score(row);
       if (d < heap.threshold()) heap.push(d, row);
     }
   }
+}
+
+/** Scores blocked rows with the float table (blockedDistance), for FastScanSelector.finish. */
+export function blockedScorer(codes: Uint8Array, shape: CodeShape, table: Float32Array): (row: number) => number {
+  const scratch = new Uint8Array(rowBytes(shape));
+  return (row) => blockedDistance(codes, row, shape, table, scratch);
 }
 
 /** Blocks covering rows [start, end): [first, last). */
@@ -211,7 +233,7 @@ export function fastScanReference(
     blockSums(codes, b, bytes, lut, sums);
     selector.offer(b * BLOCK_ROWS, BLOCK_ROWS, sums);
   }
-  selector.finish(codes, shape, table, heap);
+  selector.finish(heap, blockedScorer(codes, shape, table));
   return selector;
 }
 

@@ -24,6 +24,11 @@ export class TopK {
     this.ids = new Float64Array(k);
   }
 
+  /** The ids this heap never keeps (one byte per id, nonzero = out), or null. */
+  get excluded(): Uint8Array | null {
+    return this.exclude;
+  }
+
   /** Distance a candidate must beat to enter (Infinity until k are held). */
   threshold(): number {
     return this.size < this.k ? Infinity : this.dist[0];

@@ -101,6 +101,21 @@ describe('WebAssembly ADC scan kernels', () => {
     expectTopK(heap, codes, range(0, n), m, tables[0], 0, dead);
   });
 
+  it('eight queries over consecutive rows (quantised tables, exact re-scoring) leave excluded rows out of their selection too', () => {
+    const m = 16;
+    const n = 6_000;
+    const { codes, tables, arena } = setup(n, m, 8, 10);
+    // Exclude each query's 300 best rows: were they counted in the quantised top k, the threshold would drop below the rows that remain.
+    const dead = new Uint8Array(n);
+    for (const t of tables) {
+      const order = range(0, n).sort((a, b) => adcDistanceF32(codes, a, codeShape(m, 256), t) - adcDistanceF32(codes, b, codeShape(m, 256), t));
+      for (const r of order.slice(0, 300)) dead[r] = 1;
+    }
+    const heaps = Array.from({ length: 8 }, () => new TopK(30, dead));
+    kernelScan({ arena, codes, m, start: 0, end: n, rows: null, nq: 8, tableOf: (q, out) => out.set(tables[q]), heaps });
+    for (let q = 0; q < 8; q++) expectTopK(heaps[q], codes, range(0, n), m, tables[q], 0, dead);
+  });
+
   it('ranks as the float64 reference scan but for near-ties, distances within float32 rounding', () => {
     const m = 16;
     const n = 3_000;

@@ -11,7 +11,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { compile } from 'watr';
 import { BLOCK_ROWS, type CodeShape, rowBytes } from '../code-layout.js';
-import { FAST_SCAN_MAX_M, FastScanSelector, blockRange, lutBytes, quantizeTable } from '../fast-scan.js';
+import { FAST_SCAN_MAX_M, FastScanSelector, blockRange, blockedScorer, lutBytes, quantizeTable } from '../fast-scan.js';
 import type { TopK } from '../topk.js';
 import { FAST_RECORDS_AT, RECORD_BYTES, fastScanWat } from './fast-scan-wat.js';
 import { type ArenaSlot, type CodeArena, claimArenaSlot } from './scan.js';
@@ -129,7 +129,7 @@ export class FastScanSession {
       }
       b += consumed;
     }
-    selector.finish(this.codes, shape, table, heap);
+    selector.finish(heap, blockedScorer(this.codes, shape, table));
     return selector;
   }
 }

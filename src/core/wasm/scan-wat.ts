@@ -7,9 +7,10 @@
  * memory. To read a module:
  *   npm run build && node -e "import('./dist/src/core/wasm/scan-wat.js').then((m) => console.log(m.scanWat(16)))"
  *
- * Six kernels: for 1, 4 or 8 queries at a time (`lanes`), over consecutive
- * code rows (`seq`) or over rows listed as int32 row numbers (`listed`, a
- * filter's eligible rows). Every kernel has the signature
+ * Six float32 kernels: for 1, 4 or 8 queries at a time (`lanes`), over
+ * consecutive code rows (`seq`) or over rows listed as int32 row numbers
+ * (`listed`, a filter's eligible rows), and `seq8q` (8 queries, consecutive
+ * rows, uint16 tables: see quantizedKernel). Every float32 kernel has the signature
  *   (codes, list, n, table, thr, out, cap) → rows consumed
  * - codes: byte address of the first row scanned (seq) or of row 0 (listed);
  * - list:  listed only, address of n int32 row numbers;
@@ -155,10 +156,68 @@ function kernel(m: number, lanes: Lanes, source: RowSource): string {
     (local.get $i))`;
 }
 
-/** The module for codes of m bytes: six kernels over an imported shared memory. */
+/** Bytes of one record of the quantised kernel: position (padded to 16) + 8 uint16 sums. */
+export const QUANTIZED_RECORD_BYTES = 32;
+
+/**
+ * `seq8q(codes, n, table, thr, out, cap) → rows consumed`: eight queries over
+ * consecutive rows with quantised tables (core/fast-scan.ts quantizeCosts):
+ * table[(j·256 + c)·8 + q] uint16, entries small enough that no sum passes
+ * 2^16; thr: 8 uint16 thresholds; a row is reported when a query's sum is at
+ * most its threshold (out: int32 count, then records of the row's position and
+ * its 8 sums). One 16-byte load and one add per code byte serve eight queries
+ * (the float32 kernel needs two of each), and the table is half the size.
+ * The caller re-scores the candidates exactly.
+ */
+function quantizedKernel(m: number): string {
+  const words = m >> 2;
+  const body: string[] = [];
+  const add = (j: number, index: string): string =>
+    `(local.set $a (i16x8.add (local.get $a) (v128.load offset=${j * 256 * 16} (i32.add (local.get $table) (i32.shl ${index} (i32.const 4))))))`;
+  for (let w = 0; w < words; w++) {
+    body.push(`(local.set $v (i32.load offset=${4 * w} (local.get $p)))`);
+    for (let b = 0; b < 4; b++) {
+      const index =
+        b === 0
+          ? '(i32.and (local.get $v) (i32.const 255))'
+          : b === 3
+            ? '(i32.shr_u (local.get $v) (i32.const 24))'
+            : `(i32.and (i32.shr_u (local.get $v) (i32.const ${8 * b})) (i32.const 255))`;
+      body.push(add(4 * w + b, index));
+    }
+  }
+  for (let j = 4 * words; j < m; j++) body.push(add(j, `(i32.load8_u offset=${j} (local.get $p))`));
+  return `(func $seq8q (export "seq8q")
+    (param $codes i32) (param $n i32) (param $table i32) (param $thr i32) (param $out i32) (param $cap i32) (result i32)
+    (local $i i32) (local $p i32) (local $v i32) (local $o i32) (local $c i32)
+    (local $a v128)                ;; the row's eight sums
+    (local $t v128)                ;; the eight thresholds
+    (local.set $t (v128.load (local.get $thr)))
+    (local.set $o (i32.add (local.get $out) (i32.const ${RECORDS_AT})))
+    (local.set $p (local.get $codes))
+    (block $done
+      (br_if $done (i32.eqz (local.get $n)))
+      (loop $rows
+        (local.set $a (v128.const i32x4 0 0 0 0))
+        ${body.join('\n        ')}
+        (if (v128.any_true (i16x8.le_u (local.get $a) (local.get $t)))
+          (then
+            (i32.store (local.get $o) (local.get $i))
+            (v128.store offset=16 (local.get $o) (local.get $a))
+            (local.set $o (i32.add (local.get $o) (i32.const ${QUANTIZED_RECORD_BYTES})))
+            (local.set $c (i32.add (local.get $c) (i32.const 1)))
+            (if (i32.ge_u (local.get $c) (local.get $cap))
+              (then (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $done)))))
+        (local.set $p (i32.add (local.get $p) (i32.const ${m})))
+        (br_if $rows (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n)))))
+    (i32.store (local.get $out) (local.get $c))
+    (local.get $i))`;
+}
+
+/** The module for codes of m bytes: seven kernels over an imported shared memory. */
 export function scanWat(m: number): string {
   if (!Number.isInteger(m) || m < 1) throw new RangeError(`scan kernels for codes of ${m} bytes`);
-  const kernels: string[] = [];
+  const kernels: string[] = [quantizedKernel(m)];
   for (const source of ['seq', 'listed'] as const) for (const lanes of [1, 4, 8] as const) kernels.push(kernel(m, lanes, source));
   return `(module
   (import "env" "memory" (memory 1 65536 shared))

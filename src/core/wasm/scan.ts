@@ -28,7 +28,10 @@
 import { compile } from 'watr';
 import { threadId } from 'node:worker_threads';
 import type { TopK } from '../topk.js';
-import { type Lanes, kernelName, RECORDS_AT, recordBytes, scanWat } from './scan-wat.js';
+import { adcDistanceF32 } from '../adc.js';
+import { codeShape } from '../code-layout.js';
+import { FastScanSelector, quantizeCosts } from '../fast-scan.js';
+import { type Lanes, kernelName, QUANTIZED_RECORD_BYTES, RECORDS_AT, recordBytes, scanWat } from './scan-wat.js';
 import { CANDIDATES_PER_CALL, LIST_CHUNK, SCAN_SLOTS } from '../../tunables.js';
 
 /** What a worker needs to run kernels on an arena: its memory (shared, posted with the task). */
@@ -185,7 +188,9 @@ export function kernelScan(s: KernelScan): boolean {
       const left = s.nq - q0;
       const lanes: Lanes = left === 1 ? 1 : left <= 4 ? 4 : 8;
       const group = Math.min(lanes, left);
-      if (lanes === 1) {
+      if (lanes === 8 && s.rows === null) {
+        // (tables filled below, quantised)
+      } else if (lanes === 1) {
         s.tableOf(q0, session.table);
       } else {
         for (let q = 0; q < group; q++) {
@@ -195,6 +200,17 @@ export function kernelScan(s: KernelScan): boolean {
         for (let q = group; q < lanes; q++) session.setLane(lanes, q, null);
       }
       const heaps = s.heaps.slice(q0, q0 + group);
+      if (lanes === 8 && s.rows === null) {
+        // Eight queries over consecutive rows: quantised tables, candidates re-scored exactly.
+        const tables = heaps.map((_, q) => {
+          const t = new Float32Array(s.m * 256);
+          s.tableOf(q0 + q, t);
+          return t;
+        });
+        session.scanQuantized(tables, s.start, s.end, heaps, s.idBase ?? 0);
+        q0 += group;
+        continue;
+      }
       if (s.rows === null) session.scan(lanes, s.start, s.end, heaps, null, s.idBase ?? 0);
       else session.scanListed(lanes, s.rows, s.start, s.end, heaps);
       q0 += group;
@@ -269,6 +285,43 @@ export class ScanSession {
     const { f32 } = this;
     const n = this.m * 256;
     for (let e = 0, o = (this.tableAt >> 2) + q; e < n; e++, o += lanes) f32[o] = table === null ? 0 : table[e];
+  }
+
+  /**
+   * Up to eight queries (their m × 256 float tables) over code rows [start,
+   * end) with the quantised kernel (seq8q): each query's table quantised to
+   * uint16 entries, its candidates chosen by a FastScanSelector (every row
+   * that can be among its heap's best, with a margin covering the rounding)
+   * and re-scored with adcDistanceF32, what the float32 kernels return, so the
+   * heaps end as they would there. Rows are offered as idBase + r; a heap's
+   * excluded ids are left out of its selector too.
+   */
+  scanQuantized(tables: Float32Array[], start: number, end: number, heaps: TopK[], idBase: number): void {
+    const { m } = this;
+    const kernel = this.kernels.seq8q as unknown as (codes: number, n: number, table: number, thr: number, out: number, cap: number) => number;
+    const buffer = this.f32.buffer;
+    const u16 = new Uint16Array(buffer);
+    const table = new Uint16Array(buffer, this.tableAt, m * 256 * 8);
+    // Padding lanes: entries of 1 and a threshold of 0 never report.
+    table.fill(1);
+    const top = Math.floor(65_535 / m);
+    const selectors = heaps.map(
+      (heap, q) =>
+        new FastScanSelector(heap.k, quantizeCosts(tables[q], m, 256, top, table, 8, q, 2 ** -24), heap.excluded, idBase + start, idBase + end),
+    );
+    const thr = this.thrAt >> 1;
+    for (let i = start; i < end; ) {
+      for (let q = 0; q < 8; q++) u16[thr + q] = q < selectors.length ? selectors[q].threshold() : 0;
+      const consumed = kernel(this.codes.byteOffset + i * m, end - i, this.tableAt, this.thrAt, this.outAt, CANDIDATES_PER_CALL);
+      const count = this.i32[this.outAt >> 2];
+      for (let c = 0, o = this.outAt + RECORDS_AT; c < count; c++, o += QUANTIZED_RECORD_BYTES) {
+        const id = idBase + i + this.i32[o >> 2];
+        for (let q = 0; q < selectors.length; q++) selectors[q].offer(id, 1, u16, ((o + 16) >> 1) + q);
+      }
+      i += consumed;
+    }
+    const shape = codeShape(m, 256);
+    for (let q = 0; q < selectors.length; q++) selectors[q].finish(heaps[q], (id) => adcDistanceF32(this.codes, id - idBase, shape, tables[q]));
   }
 
   /** Scans code rows [start, end) for the queries of the table, one heap each; row r offered as ids[r], or idBase + r. */
