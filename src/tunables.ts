@@ -234,7 +234,7 @@ export const DEFAULT_QUERY_BATCH_WINDOW_US = 500;
 /** Listed rows (a filter's eligible rows) copied into a scan slot at a time. */
 export const LIST_CHUNK = 4096;
 
-/** Bytes of the database file each worker's read connection maps (PRAGMA mmap_size): address space, not memory. */
+/** Bytes of the database file each connection maps (PRAGMA mmap_size: the workers' readers and the main connection): address space, not memory. */
 export const READER_MMAP_BYTES = 2 ** 34;
 
 /**

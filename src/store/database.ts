@@ -35,6 +35,9 @@ export function openDatabase(dataDir: string, options: OpenOptions = {}): { db: 
   db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
+  // The main connection reads too (a query's hits: external id and metadata per
+  // row, random over the file): mapped like the readers' (openReader).
+  db.pragma(`mmap_size = ${READER_MMAP_BYTES}`);
   const applied = migrate(db, options.migrationsDir ?? MIGRATIONS_DIR);
   return { db, path, applied };
 }
