@@ -173,10 +173,11 @@ export interface KernelScan {
 
 /**
  * Scans with the kernels: queries in groups of 8 (one pass over the codes
- * each), 4 when at most four are left, one at a time when one is. Each
- * candidate a kernel reports is offered to its query's heap when it beats the
- * heap's current threshold (the kernel compares with the thresholds of its
- * call; the heap's rule decides). Returns false, having done nothing, when
+ * each; over consecutive rows the uint16 kernel, see scanQuantized), 4 when at
+ * most four are left, one at a time when one is. Each candidate a float32
+ * kernel reports is offered to its query's heap when it beats the heap's
+ * current threshold (the kernel compares with the thresholds of its call; the
+ * heap's rule decides). Returns false, having done nothing, when
  * the codes are not in an arena or every slot is busy.
  */
 export function kernelScan(s: KernelScan): boolean {
@@ -190,32 +191,30 @@ export function kernelScan(s: KernelScan): boolean {
       // the single-query kernel, measured over 500,000 rows of 16 bytes: 2–4 queries are cheaper in 4 lanes.)
       const lanes: Lanes = left === 1 ? 1 : left <= 4 ? 4 : 8;
       const group = Math.min(lanes, left);
-      if (lanes === 8 && s.rows === null) {
-        // (tables filled below, quantised)
-      } else if (lanes === 1) {
-        s.tableOf(q0, session.table);
-      } else {
-        for (let q = 0; q < group; q++) {
-          s.tableOf(q0 + q, one!);
-          session.setLane(lanes, q, one);
-        }
-        for (let q = group; q < lanes; q++) session.setLane(lanes, q, null);
-      }
-      const heaps = s.heaps.slice(q0, q0 + group);
+      const first = q0;
+      const heaps = s.heaps.slice(first, first + group);
+      q0 += group;
       if (lanes === 8 && s.rows === null) {
         // Eight queries over consecutive rows: quantised tables, candidates re-scored exactly.
         const tables = heaps.map((_, q) => {
           const t = new Float32Array(s.m * 256);
-          s.tableOf(q0 + q, t);
+          s.tableOf(first + q, t);
           return t;
         });
         session.scanQuantized(tables, s.start, s.end, heaps, s.idBase ?? 0);
-        q0 += group;
         continue;
+      }
+      if (lanes === 1) {
+        s.tableOf(first, session.table);
+      } else {
+        for (let q = 0; q < group; q++) {
+          s.tableOf(first + q, one!);
+          session.setLane(lanes, q, one);
+        }
+        for (let q = group; q < lanes; q++) session.setLane(lanes, q, null);
       }
       if (s.rows === null) session.scan(lanes, s.start, s.end, heaps, null, s.idBase ?? 0);
       else session.scanListed(lanes, s.rows, s.start, s.end, heaps);
-      q0 += group;
     }
     return true;
   } finally {
