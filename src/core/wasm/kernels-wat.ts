@@ -148,8 +148,9 @@ export const KERNELS_WAT = `(module
   ${NEAREST})
 `;
 
-/** Rows of b per block of rowDots: eight float32x4 accumulators, each query load used eight times. */
-const DOT_ROWS = [0, 1, 2, 3, 4, 5, 6, 7];
+/** Rows of b per block of rowDots: eight float32x4 accumulators, each query load used eight times (kernels.ts pads matrices to a multiple). */
+export const DOT_BLOCK = 8;
+const DOT_ROWS = Array.from({ length: DOT_BLOCK }, (_, r) => r);
 
 /**
  * rowDots(q, b, nb, kb, out): float64 out[j] = ⟨q, row j of b⟩ for j < nb,

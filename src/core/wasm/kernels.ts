@@ -19,7 +19,7 @@
  */
 import { compile } from 'watr';
 import { matmulABt } from '../linalg.js';
-import { CELL_TABLE_WAT, KERNELS_WAT, L2SQ_ROWS_WAT, ROW_DOTS_WAT } from './kernels-wat.js';
+import { CELL_TABLE_WAT, DOT_BLOCK, KERNELS_WAT, L2SQ_ROWS_WAT, ROW_DOTS_WAT } from './kernels-wat.js';
 import { RESIDENT_MATRIX_BYTES } from '../../tunables.js';
 
 /** Byte addresses and sizes; the last two are (out, ostride) for dots, (norms, out) for nearest (kernels-wat.ts). */
@@ -227,9 +227,6 @@ function residentMatrix(kernel: RowDots, B: Float32Array, key: string, bytes: nu
   }
   return at;
 }
-
-/** Rows of B per block of the rowDots kernel (kernels-wat.ts DOT_ROWS): matrices are padded to a multiple. */
-const DOT_BLOCK = 8;
 
 /**
  * The m × k matrix at B[bo] into f32 from fo in the rowDots layout: rows
