@@ -29,9 +29,11 @@ import type {
   PortableError,
   ReadRowsResult,
   ReadRowsTask,
+  RecordSource,
   RerankTask,
   ResidualsTask,
   ScanTask,
+  StoredRecords,
   TaskInput,
   TaskName,
   TaskOutput,
@@ -44,7 +46,7 @@ import { WORKER_FILE, assertWorkerBuilt } from './worker-file.js';
 import { BLOCK_ROWS } from '../core/code-layout.js';
 import { ENCODE_CHUNK, MIN_MATCH_ROWS_PER_TASK, MIN_SCAN_ROWS_PER_TASK } from '../tunables.js';
 
-export type { VectorSource } from './tasks.js';
+export type { RecordSource, StoredRecords, VectorSource } from './tasks.js';
 
 export interface ComputePoolOptions {
   /** Worker threads; default: the number of cores. */
@@ -69,6 +71,8 @@ export interface ComputePoolOptions {
 export interface Neighbours {
   ids: Float64Array;
   dist: Float64Array;
+  /** Their stored records, when the search was given `records` and one task finished the query. */
+  records?: StoredRecords;
 }
 
 /** A flat ADC search (ComputePool.search). */
@@ -87,6 +91,8 @@ export interface FlatSearchArgs {
   eligible?: Int32Array;
   /** Re-rank the k best (`k` above: the candidates) to rerank.k by exact distance; the results are then those. */
   rerank?: FusedRerank;
+  /** Look up the results' stored records in the worker that finishes each query, where one does (a search split over row ranges ends in a merge here: its results come without). */
+  records?: RecordSource;
   signal?: AbortSignal;
 }
 
@@ -109,6 +115,8 @@ export interface IVFSearchArgs {
   skipFirst?: boolean;
   /** As FlatSearchArgs.rerank; each query's candidates are re-ranked by the task that searched it. */
   rerank?: FusedRerank;
+  /** Look up the results' stored records in the task that searched each query. */
+  records?: RecordSource;
   signal?: AbortSignal;
 }
 
@@ -142,6 +150,18 @@ function ranges(n: number, parts: number, min: number, align = 1): [number, numb
   const out: [number, number][] = [];
   for (let p = 0; p < count; p++) out.push([at(p), at(p + 1)]);
   return out;
+}
+
+/** The per-query results of one task that finished its queries (stored records kept). */
+function unpack(part: PartialResults, k: number): Neighbours[] {
+  return Array.from(part.counts, (count, q) => {
+    const at = q * k;
+    const found: Neighbours = { ids: part.ids.subarray(at, at + count), dist: part.dist.subarray(at, at + count) };
+    if (part.records !== undefined) {
+      found.records = { external: part.records.external.slice(at, at + count), metadata: part.records.metadata.slice(at, at + count) };
+    }
+    return found;
+  });
 }
 
 function mergeParts(parts: PartialResults[], nq: number, k: number): Neighbours[] {
@@ -218,6 +238,11 @@ export class ComputePool {
     } finally {
       this.inFlight--;
     }
+  }
+
+  /** Every worker has a task (a task submitted now would wait for one to finish). */
+  saturated(): boolean {
+    return this.inFlight >= this.threads;
   }
 
   /** Tasks beyond one per thread (waiting, as far as the pool is concerned), and the fraction of time the workers have been busy since start. */
@@ -417,18 +442,19 @@ export class ComputePool {
             nq: byQuery ? b - a : args.nq,
             k: args.k,
             rerank: fused,
+            // A task finishes its queries when it scans every row (split by query, or one range).
+            records: byQuery || split.length === 1 ? (args.records ?? null) : null,
           };
           return this.run('scan', task, args.signal);
         }),
       ),
     );
     const kOut = fused?.k ?? args.k;
-    if (byQuery) return results.flatMap((p) => mergeParts([p], p.counts.length, kOut));
-    if (fused !== null) return mergeParts(results, args.nq, kOut);
+    if (byQuery || split.length === 1) return results.flatMap((p) => unpack(p, kOut));
     const found = mergeParts(results, args.nq, args.k);
     if (args.rerank === undefined) return found;
     const { k, ...source } = args.rerank;
-    return this.rerank({ source, metric: args.metric, queries, nq: args.nq, candidates: found, k, signal: args.signal });
+    return this.rerank({ source, metric: args.metric, queries, nq: args.nq, candidates: found, k, records: args.records, signal: args.signal });
   }
 
   /**
@@ -459,12 +485,13 @@ export class ComputePool {
             target: args.target ?? null,
             skipFirst: args.skipFirst ?? true,
             rerank: args.rerank ?? null,
+            records: args.records ?? null,
           };
           return this.run('ivfScan', task, args.signal);
         }),
       ),
     );
-    return parts.flatMap((p) => mergeParts([p], p.counts.length, args.rerank?.k ?? args.k));
+    return parts.flatMap((p) => unpack(p, args.rerank?.k ?? args.k));
   }
 
   /** Exact search of rows [0, rows), the workers reading the full vectors from SQLite. */
@@ -504,6 +531,8 @@ export class ComputePool {
     nq: number;
     candidates: Neighbours[];
     k: number;
+    /** Look up the results' stored records in the rerank tasks. */
+    records?: RecordSource;
     signal?: AbortSignal;
   }): Promise<Neighbours[]> {
     const { nq, candidates } = args;
@@ -516,12 +545,22 @@ export class ComputePool {
     const parts = await this.admitted(split.length, () =>
       Promise.all(
         split.map(([q0, q1]) => {
-          const task: RerankTask = { ...args.source, metric: args.metric, queries, rows, offsets, q0, nq: q1 - q0, k: args.k };
+          const task: RerankTask = {
+            ...args.source,
+            metric: args.metric,
+            queries,
+            rows,
+            offsets,
+            q0,
+            nq: q1 - q0,
+            k: args.k,
+            records: args.records ?? null,
+          };
           return this.run('rerank', task, args.signal);
         }),
       ),
     );
-    return parts.flatMap((p) => mergeParts([p], p.counts.length, args.k));
+    return parts.flatMap((p) => unpack(p, args.k));
   }
 
   /**

@@ -39,6 +39,24 @@ export interface PartialResults {
   ids: Float64Array;
   dist: Float64Array;
   counts: Int32Array;
+  /** Each result's stored record, at the same positions as ids; present when the task was given `records`. */
+  records?: StoredRecords;
+}
+
+/** Where a task finishing queries looks up its results' stored records (external id and metadata). */
+export interface RecordSource {
+  dbPath: string;
+  collectionId: number;
+}
+
+/**
+ * External ids and metadata JSON of result rows, read by the worker that
+ * finished the query (SQLite look-ups off the event loop). external[i] null:
+ * the row was deleted since the scan.
+ */
+export interface StoredRecords {
+  external: (string | null)[];
+  metadata: (string | null)[];
 }
 
 export interface TrainSubspaceTask {
@@ -122,6 +140,8 @@ export interface ScanTask extends QueryBatch, CodecRef {
   eligible: Int32Array | null;
   /** Re-rank the candidates here (only when this task scans every row of the search); null = return them. */
   rerank: FusedRerank | null;
+  /** Look up the results' stored records here (only when this task finishes its queries: it scans every row); null = not. */
+  records: RecordSource | null;
 }
 
 export interface TrainCoarseTask {
@@ -168,6 +188,8 @@ export interface IVFScanTask extends CodecRef {
   eligible: EligibleSlots | null;
   /** Re-rank each query's candidates here (a query is searched whole by one task); null = return them. */
   rerank: FusedRerank | null;
+  /** Look up the results' stored records here; null = not. */
+  records: RecordSource | null;
 }
 
 export interface ExactScanTask extends VectorSource, QueryBatch {
@@ -211,6 +233,8 @@ export interface RerankTask extends VectorSource, QueryBatch {
   offsets: Int32Array;
   /** The first query of this task (nq of them from there). */
   q0: number;
+  /** Look up the results' stored records here; null = not. */
+  records: RecordSource | null;
 }
 
 export interface MatchRowsTask {

@@ -20,7 +20,7 @@ import { deserializeCodec } from '../core/serialize.js';
 import { CollectionIndex } from '../index/collection-index.js';
 import { LEAF_STATS } from '../index/metadata-filter.js';
 import { FieldIndex, ValueIndexes, evaluateIndexed, indexedLeaves, indexedStats } from '../index/value-index.js';
-import { type ComputePool, type Neighbours, type VectorSource, toShared } from '../pool/compute-pool.js';
+import { type ComputePool, type Neighbours, type RecordSource, type VectorSource, toShared } from '../pool/compute-pool.js';
 import type { CollectionRecord, JobRecord, Store } from '../store/store.js';
 import { blobToVector } from '../store/vector-blobs.js';
 import {
@@ -502,7 +502,9 @@ export class CollectionService {
     let q = packVectors(queries, d, cosine, (i) => (many ? `vectors[${i}]` : 'vector'));
     if (cosine) q = normalized(q, queries.length, d);
     const kind = searchMetric(metric);
-    const { found, explain, warnings } = await this.search(e, q, queries.length, options);
+    // The workers that finish the queries look up the hits' ids and metadata where they can.
+    const records = { dbPath: this.dbPath, collectionId: e.record.id };
+    const { found, explain, warnings } = await this.search(e, q, queries.length, options, records);
     return { results: found.map((r) => this.hits(e, r, kind)), warnings, explain };
   }
 
@@ -512,6 +514,8 @@ export class CollectionService {
     q: Float32Array,
     nq: number,
     options: SearchOptions,
+    /** Where the pool may look up the results' stored records (query); undefined: row numbers only (evaluate). */
+    records?: RecordSource,
   ): Promise<{ found: Neighbours[]; explain: SearchExplain; warnings: string[] }> {
     const { index } = e;
     const { signal } = options;
@@ -578,6 +582,7 @@ export class CollectionService {
               target: plan.target ?? undefined,
               skipFirst: plan.skipFirst,
               rerank: reranked,
+              records,
               signal,
             },
             batchKey,
@@ -596,6 +601,7 @@ export class CollectionService {
               // flat-rows is only planned for a filter: its eligible rows are cached with the filter's skip map.
               eligible: plan.strategy === 'flat-rows' ? match!.rowsFor(skipped) : undefined,
               rerank: reranked,
+              records,
               signal,
             },
             batchKey,
@@ -664,16 +670,21 @@ export class CollectionService {
     };
   }
 
+  /** A query's results as hits: external id, user-facing distance, metadata (rows deleted since the scan left out). */
   private hits(e: Entry, r: Neighbours, kind: 'l2' | 'ip'): Hit[] {
-    const out: Hit[] = [];
-    this.store.reading(() => {
+    const build = (recordAt: (i: number) => [string, string | null] | undefined): Hit[] => {
+      const out: Hit[] = [];
       for (let i = 0; i < r.ids.length; i++) {
-        const info = this.store.rowInfo(e.record.id, r.ids[i]);
-        if (info === undefined) continue; // deleted since the scan
-        out.push({ id: info[0], distance: kind === 'l2' ? r.dist[i] : -r.dist[i], metadata: info[1] === null ? null : JSON.parse(info[1]) });
+        const record = recordAt(i);
+        if (record === undefined) continue; // deleted since the scan
+        out.push({ id: record[0], distance: kind === 'l2' ? r.dist[i] : -r.dist[i], metadata: record[1] === null ? null : JSON.parse(record[1]) });
       }
-    });
-    return out;
+      return out;
+    };
+    const { records } = r;
+    // Looked up by the worker that finished the query, or here in one read snapshot.
+    if (records !== undefined) return build((i) => (records.external[i] === null ? undefined : [records.external[i]!, records.metadata[i]]));
+    return this.store.reading(() => build((i) => this.store.rowInfo(e.record.id, r.ids[i])));
   }
 
   /** Starts a training job (202); one at a time per collection. */

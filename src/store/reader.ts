@@ -25,6 +25,7 @@ export class VectorReader {
   private readonly one: Statement;
   private readonly metadataRange: Statement;
   private readonly metadataOne: Statement;
+  private readonly recordOne: Statement;
 
   private constructor(db: Db) {
     this.db = db;
@@ -32,6 +33,7 @@ export class VectorReader {
     this.one = db.prepare('SELECT vector FROM vectors WHERE collection_id = ? AND row = ?').pluck();
     this.metadataRange = db.prepare('SELECT row, metadata FROM vectors WHERE collection_id = ? AND row >= ? AND row < ?').raw();
     this.metadataOne = db.prepare('SELECT metadata FROM vectors WHERE collection_id = ? AND row = ?').pluck();
+    this.recordOne = db.prepare('SELECT external_id, metadata FROM vectors WHERE collection_id = ? AND row = ?').raw();
   }
 
   /**
@@ -61,5 +63,10 @@ export class VectorReader {
   /** The metadata JSON of one row (null: none), or undefined when the row holds no vector (deleted or replaced). */
   metadataOf(collectionId: number, row: number): string | null | undefined {
     return this.metadataOne.get(collectionId, row) as string | null | undefined;
+  }
+
+  /** External id and metadata JSON of one row (a search hit), or undefined when the row holds no vector (deleted or replaced). */
+  record(collectionId: number, row: number): [string, string | null] | undefined {
+    return this.recordOne.get(collectionId, row) as [string, string | null] | undefined;
   }
 }

@@ -97,6 +97,22 @@ describe('scan batching across requests (real worker pool)', () => {
     await expect(batcher.search(flat(3, 5, aborted.signal), key)).rejects.toThrow('already');
   });
 
+  it('keeps a batch gathering past its window while every worker is busy, until the scan of its index ends', async () => {
+    const sizes: number[] = [];
+    const batcher = new ScanBatcher(pool, 100, (size) => sizes.push(size));
+    // Both workers busy with a long search of another caller (3,000 queries over 40,000 rows: tens of ms).
+    const busy = pool.search({ ...flat(0, 5), queries: x.slice(0, 3000 * d), nq: 3000 });
+    const first = batcher.search(flat(1, 5), key); // nothing of this index scanning: goes at once, waits for a worker
+    const early = [2, 3].map((q) => batcher.search(flat(q, 5), key)); // open a batch with a 100 µs window
+    await new Promise((r) => setTimeout(r, 5)); // the window has ended, the workers are still busy
+    expect(pool.saturated()).toBe(true);
+    const late = [4, 5].map((q) => batcher.search(flat(q, 5), key)); // still joins the open batch
+    const answers = await Promise.all([first, ...early, ...late]);
+    await busy;
+    expect(sizes).toEqual([1, 4]);
+    for (const [i, found] of answers.entries()) same(found[0], (await pool.search(flat(i + 1, 5)))[0]);
+  });
+
   it('batches IVF probes, with the same answers as alone', async () => {
     const sizes: number[] = [];
     const batcher = new ScanBatcher(pool, 500, (size) => sizes.push(size));
