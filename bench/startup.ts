@@ -67,7 +67,7 @@ try {
   for (let r = 0; r < Number(args.rounds); r++) {
     const service = new CollectionService(store, pool, path, silent, DEFAULT_LIMITS);
     const t = performance.now();
-    service.load();
+    await service.load();
     times.push(performance.now() - t);
     if (service.get('big').count !== rows) throw new Error('wrong count after load');
   }

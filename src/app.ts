@@ -108,7 +108,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     db.close();
   });
   try {
-    collections.load();
+    await collections.load();
   } catch (err) {
     await pool.close();
     db.close();

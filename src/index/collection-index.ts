@@ -123,14 +123,20 @@ export class CollectionIndex {
 
   /**
    * Switches to a new codec whose codes (for rows [0, rowCount)) are in `codes`
-   * (segments: IVF only). Throws when they cover fewer rows.
+   * (segments, or lists already built from them: IVF only). Throws when they cover fewer rows.
    */
-  activate(codec: ActiveCodec, codes: Uint8Array | CodeSegments): void {
+  activate(codec: ActiveCodec, codes: Uint8Array | CodeSegments | InvertedLists): void {
     const { nlist, codeSize } = codec.codec;
     if (nlist !== null) {
-      // Dead rows are left out: a new codec starts with compact lists.
-      const { lists, rowsRead } = InvertedLists.build(nlist, codeSize, codes, this.rowCount, this.dead);
-      if (rowsRead < this.rowCount) throw new Error(`${rowsRead} rows of codes for ${this.rowCount} rows`);
+      let lists: InvertedLists;
+      if (codes instanceof InvertedLists) {
+        lists = codes; // built by the caller (start-up, over the workers) from this index's rows and dead map
+      } else {
+        // Dead rows are left out: a new codec starts with compact lists.
+        const built = InvertedLists.build(nlist, codeSize, codes, this.rowCount, this.dead);
+        if (built.rowsRead < this.rowCount) throw new Error(`${built.rowsRead} rows of codes for ${this.rowCount} rows`);
+        lists = built.lists;
+      }
       this.lists = lists;
       this.codec = codec;
       this.codes = null;

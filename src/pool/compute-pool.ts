@@ -12,6 +12,7 @@ import type { CoarseQuantizer, EligibleSlots, ListsView } from '../core/ivf.js';
 import { serializeCodec } from '../core/serialize.js';
 import { mergeTopK } from '../core/topk.js';
 import { arenaOf, releaseSlotsOf } from '../core/wasm/scan.js';
+import type { InvertedLists } from '../index/inverted-lists.js';
 import { LEAF_STATS, addLeafStats } from '../index/metadata-filter.js';
 import type { TrainCompute } from '../core/rotation.js';
 import type {
@@ -21,6 +22,9 @@ import type {
   EncodeRangeTask,
   EncodeTask,
   EncodeWithErrorTask,
+  CountListsTask,
+  FillListsTask,
+  ListsPart,
   ExactScanTask,
   IVFScanTask,
   MatchRowsTask,
@@ -118,6 +122,16 @@ export interface IVFSearchArgs {
   /** Look up the results' stored records in the task that searched each query. */
   records?: RecordSource;
   signal?: AbortSignal;
+}
+
+/** A part of start-up's lists build and its first pass's counts (ComputePool.countLists). */
+export interface ListsPartCount {
+  segmentFrom: number;
+  segmentTo: number | null;
+  /** Live rows per list in the part. */
+  sizes: Int32Array;
+  /** One past the last row of codes the part read (0: none). */
+  rowsRead: number;
 }
 
 /** Copies a typed array into shared memory unless it already is there. */
@@ -583,6 +597,47 @@ export class ComputePool {
     const { key, bytes } = codecHandle(codec);
     const task: CodecErrorTask = { codecKey: key, codec: bytes, data: toShared(data.subarray(0, n * codec.d)), n };
     return this.run('codecError', task, signal);
+  }
+
+  /**
+   * Start-up's first pass over an IVF codec's stored codes (`segments` of
+   * them expected; the last part reads any beyond), split in one part of
+   * segments per worker: live rows per list in each part.
+   */
+  async countLists(args: Omit<ListsPart, 'segmentFrom' | 'segmentTo'> & { nlist: number; segments: number }): Promise<ListsPartCount[]> {
+    const { segments, ...common } = args;
+    const parts = ranges(segments, this.threads, 1).map(([from, to], i, all) => ({ segmentFrom: from, segmentTo: i === all.length - 1 ? null : to }));
+    return Promise.all(
+      parts.map(async (part) => {
+        const task: CountListsTask = { ...common, ...part };
+        return { ...part, ...(await this.run('countLists', task)) };
+      }),
+    );
+  }
+
+  /**
+   * Start-up's second pass: each part's rows written to their slots in `lists`
+   * (sized for the parts' total), list l's rows of a part after those of the
+   * parts before it, so each list keeps row order. Returns how many rows were written.
+   */
+  async fillLists(args: Omit<ListsPart, 'segmentFrom' | 'segmentTo'> & { lists: InvertedLists; parts: ListsPartCount[] }): Promise<number> {
+    const { lists, parts, ...common } = args;
+    const cursors = lists.offsets.slice();
+    const written = await Promise.all(
+      parts.map((part) => {
+        const task: FillListsTask = {
+          ...common,
+          segmentFrom: part.segmentFrom,
+          segmentTo: part.segmentTo,
+          codes: lists.codes,
+          rows: lists.rows,
+          cursors: cursors.slice(),
+        };
+        for (let l = 0; l < lists.nlist; l++) cursors[l] += part.sizes[l];
+        return this.run('fillLists', task);
+      }),
+    );
+    return written.reduce((a, b) => a + b, 0);
   }
 
   /** Reads stored vectors into shared memory: the given rows, or every stored row in [start, end). */

@@ -237,6 +237,35 @@ export interface RerankTask extends VectorSource, QueryBatch {
   records: RecordSource | null;
 }
 
+/**
+ * A part of start-up's build of an IVF codec's lists (index/inverted-lists.ts):
+ * the stored segments [segmentFrom, segmentTo) of the codec (segmentTo null:
+ * to the last), their rows below rowCount that `dead` leaves in.
+ */
+export interface ListsPart {
+  dbPath: string;
+  codecId: number;
+  codeSize: number;
+  rowCount: number;
+  /** One byte per row, nonzero = left out. */
+  dead: Uint8Array;
+  segmentFrom: number;
+  segmentTo: number | null;
+}
+
+/** First pass: the part's live rows per list. */
+export interface CountListsTask extends ListsPart {
+  nlist: number;
+}
+
+/** Second pass: the part's rows written to their lists' slots, list l's from cursors[l] on. */
+export interface FillListsTask extends ListsPart {
+  /** The lists' shared slot buffers. */
+  codes: Uint8Array;
+  rows: Int32Array;
+  cursors: Int32Array;
+}
+
 export interface MatchRowsTask {
   dbPath: string;
   collectionId: number;
@@ -283,6 +312,10 @@ export interface TaskMap {
   encodeRange: { input: EncodeRangeTask; output: { count: number } & ErrorSums };
   rerank: { input: RerankTask; output: PartialResults };
   matchRows: { input: MatchRowsTask; output: number };
+  /** Sizes: live rows per list; rowsRead: one past the last row of codes read. */
+  countLists: { input: CountListsTask; output: { sizes: Int32Array; rowsRead: number } };
+  /** Returns how many rows it wrote. */
+  fillLists: { input: FillListsTask; output: number };
   codecError: { input: CodecErrorTask; output: ErrorSums };
 }
 

@@ -20,6 +20,7 @@ import { dotsF32 } from '../core/wasm/kernels.js';
 import { blockedScanRows, fastScanReference } from '../core/fast-scan.js';
 import { FastScanSession } from '../core/wasm/fast-scan.js';
 import { ScanSession, kernelScan } from '../core/wasm/scan.js';
+import { type CodeSegments, InvertedLists, fillSegment } from '../index/inverted-lists.js';
 import { filterPredicate } from '../index/metadata-filter.js';
 import { VectorReader } from '../store/reader.js';
 import { blobInto } from '../store/vector-blobs.js';
@@ -27,6 +28,7 @@ import type {
   CodecRef,
   ErrorSums,
   FusedRerank,
+  ListsPart,
   PartialResults,
   PortableError,
   ReadRowsResult,
@@ -190,6 +192,11 @@ function finish(
     rerank.k,
     task.records,
   );
+}
+
+/** A part's stored segments, read through this thread's connection (each call reads them again). */
+function partSegments(part: ListsPart): CodeSegments {
+  return (visit) => VectorReader.of(part.dbPath).codeSegments(part.codecId, part.segmentFrom, part.segmentTo, visit);
 }
 
 /** Σ ‖x − x̂‖² and Σ ‖x‖² over n rows of data and their reconstructions. */
@@ -392,6 +399,18 @@ const handlers: TaskHandlers = {
       task.records,
     ),
 
+  /** Start-up's first pass over a part of an IVF codec's stored codes: live rows per list. */
+  countLists: (task) => InvertedLists.count(task.nlist, task.codeSize, partSegments(task), task.rowCount, task.dead),
+
+  /** Start-up's second pass: the part's rows written to their lists' slots. */
+  fillLists: (task) => {
+    const cursors = task.cursors.slice();
+    partSegments(task)((first, seg) => fillSegment(task, cursors, first, seg, task.codeSize, task.rowCount, task.dead));
+    let written = 0;
+    for (let l = 0; l < cursors.length; l++) written += cursors[l] - task.cursors[l];
+    return written;
+  },
+
   /** Marks the rows in [start, end) (of the candidates, if given) whose metadata satisfies a filter; returns how many. */
   matchRows: (task) => {
     const matches = filterPredicate(task.root, task.stats);
@@ -459,9 +478,13 @@ export const rerank = portable(handlers.rerank);
 export const matchRows = portable(handlers.matchRows);
 export const codecError = portable(handlers.codecError);
 export const readRows = portable(handlers.readRows);
+export const countLists = portable(handlers.countLists);
+export const fillLists = portable(handlers.fillLists);
 
 // Every task of the protocol is exported above (a missing one fails to compile here).
 const exported = {
+  countLists,
+  fillLists,
   trainSubspace,
   matmul,
   transpose,

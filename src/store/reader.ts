@@ -6,6 +6,7 @@
  */
 import type { Statement } from 'better-sqlite3';
 import { type Db, openReader } from './database.js';
+import { SEGMENT_ROWS } from './store.js';
 
 export class VectorReader {
   private static readonly byPath = new Map<string, VectorReader>();
@@ -26,6 +27,7 @@ export class VectorReader {
   private readonly metadataRange: Statement;
   private readonly metadataOne: Statement;
   private readonly recordOne: Statement;
+  private readonly segments: Statement;
 
   private constructor(db: Db) {
     this.db = db;
@@ -34,6 +36,7 @@ export class VectorReader {
     this.metadataRange = db.prepare('SELECT row, metadata FROM vectors WHERE collection_id = ? AND row >= ? AND row < ?').raw();
     this.metadataOne = db.prepare('SELECT metadata FROM vectors WHERE collection_id = ? AND row = ?').pluck();
     this.recordOne = db.prepare('SELECT external_id, metadata FROM vectors WHERE collection_id = ? AND row = ?').raw();
+    this.segments = db.prepare('SELECT segment, codes FROM code_segments WHERE codec_id = ? AND segment >= ? AND segment < ? ORDER BY segment').raw();
   }
 
   /**
@@ -68,5 +71,11 @@ export class VectorReader {
   /** External id and metadata JSON of one row (a search hit), or undefined when the row holds no vector (deleted or replaced). */
   record(collectionId: number, row: number): [string, string | null] | undefined {
     return this.recordOne.get(collectionId, row) as [string, string | null] | undefined;
+  }
+
+  /** Segments [from, to) of a codec's codes (to null: to the last), in row order (as Store.codeSegments): visit(first row, codes). */
+  codeSegments(codecId: number, from: number, to: number | null, visit: (firstRow: number, codes: Uint8Array) => void): void {
+    const rows = this.segments.iterate(codecId, from, to ?? Number.MAX_SAFE_INTEGER) as IterableIterator<[number, Buffer]>;
+    for (const [seg, codes] of rows) visit(seg * SEGMENT_ROWS, codes);
   }
 }
