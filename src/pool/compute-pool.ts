@@ -124,6 +124,9 @@ export interface IVFSearchArgs {
   signal?: AbortSignal;
 }
 
+/** What every part of start-up's lists build reads (ListsPart without its range of segments). */
+type ListsSource = Omit<ListsPart, 'segmentFrom' | 'segmentTo'>;
+
 /** A part of start-up's lists build and its first pass's counts (ComputePool.countLists). */
 export interface ListsPartCount {
   segmentFrom: number;
@@ -166,16 +169,17 @@ function ranges(n: number, parts: number, min: number, align = 1): [number, numb
   return out;
 }
 
+/** Results [from, to) of ids, dist and (when looked up) their stored records, as one query's Neighbours. */
+export function neighboursIn(found: { ids: Float64Array; dist: Float64Array; records?: StoredRecords }, from: number, to: number): Neighbours {
+  const out: Neighbours = { ids: found.ids.slice(from, to), dist: found.dist.slice(from, to) };
+  const { records } = found;
+  if (records !== undefined) out.records = { external: records.external.slice(from, to), metadata: records.metadata.slice(from, to) };
+  return out;
+}
+
 /** The per-query results of one task that finished its queries (stored records kept). */
 function unpack(part: PartialResults, k: number): Neighbours[] {
-  return Array.from(part.counts, (count, q) => {
-    const at = q * k;
-    const found: Neighbours = { ids: part.ids.subarray(at, at + count), dist: part.dist.subarray(at, at + count) };
-    if (part.records !== undefined) {
-      found.records = { external: part.records.external.slice(at, at + count), metadata: part.records.metadata.slice(at, at + count) };
-    }
-    return found;
-  });
+  return Array.from(part.counts, (count, q) => neighboursIn(part, q * k, q * k + count));
 }
 
 function mergeParts(parts: PartialResults[], nq: number, k: number): Neighbours[] {
@@ -604,7 +608,7 @@ export class ComputePool {
    * them expected; the last part reads any beyond), split in one part of
    * segments per worker: live rows per list in each part.
    */
-  async countLists(args: Omit<ListsPart, 'segmentFrom' | 'segmentTo'> & { nlist: number; segments: number }): Promise<ListsPartCount[]> {
+  async countLists(args: ListsSource & { nlist: number; segments: number }): Promise<ListsPartCount[]> {
     const { segments, ...common } = args;
     const parts = ranges(segments, this.threads, 1).map(([from, to], i, all) => ({ segmentFrom: from, segmentTo: i === all.length - 1 ? null : to }));
     return Promise.all(
@@ -620,7 +624,7 @@ export class ComputePool {
    * (sized for the parts' total), list l's rows of a part after those of the
    * parts before it, so each list keeps row order. Returns how many rows were written.
    */
-  async fillLists(args: Omit<ListsPart, 'segmentFrom' | 'segmentTo'> & { lists: InvertedLists; parts: ListsPartCount[] }): Promise<number> {
+  async fillLists(args: ListsSource & { lists: InvertedLists; parts: ListsPartCount[] }): Promise<number> {
     const { lists, parts, ...common } = args;
     const cursors = lists.offsets.slice();
     const written = await Promise.all(

@@ -22,7 +22,7 @@
  * requests of several queries (already one search) and windowMicros = 0 go
  * straight to the pool.
  */
-import type { ComputePool, FlatSearchArgs, IVFSearchArgs, Neighbours } from '../pool/compute-pool.js';
+import { type ComputePool, type FlatSearchArgs, type IVFSearchArgs, type Neighbours, neighboursIn } from '../pool/compute-pool.js';
 import { QUERY_BATCH_MAX } from '../tunables.js';
 
 /** The index state a query scans: the in-memory index and its row count when the query was planned (a write changes it). */
@@ -67,10 +67,7 @@ const sameScan = (a: unknown[], b: unknown[]): boolean => a.length === b.length 
 
 /** The first k of a query's results. */
 function firstK(found: Neighbours, k: number): Neighbours {
-  if (found.ids.length <= k) return found;
-  const first: Neighbours = { ids: found.ids.slice(0, k), dist: found.dist.slice(0, k) };
-  if (found.records !== undefined) first.records = { external: found.records.external.slice(0, k), metadata: found.records.metadata.slice(0, k) };
-  return first;
+  return found.ids.length <= k ? found : neighboursIn(found, 0, k);
 }
 
 export class ScanBatcher {

@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { buildApp, internalsOf } from '../../src/app.js';
+import type { FlatCodec } from '../../src/core/codec.js';
+import { deserializeCodec } from '../../src/core/serialize.js';
+import { CollectionIndex } from '../../src/index/collection-index.js';
 import type { ComputePool } from '../../src/pool/compute-pool.js';
 import type { Store } from '../../src/store/store.js';
 import { loadConfig } from '../../src/config.js';
@@ -56,6 +59,28 @@ export async function waitForJob(t: TestApp, collection: string, id: string, tim
     if (Date.now() > deadline) throw new Error(`job ${id} still ${String(job.state)} after ${timeoutMs} ms`);
     await new Promise((res) => setTimeout(res, 25));
   }
+}
+
+/** Trains a collection through the API (default parameters) and waits for the job to end. */
+export async function trainAndWait(t: TestApp, collection: string): Promise<Record<string, unknown>> {
+  const job = (await t.req('POST', `/collections/${collection}/train`, {})).json().job;
+  return waitForJob(t, collection, job.id);
+}
+
+/** A trained collection's record, its active codec as stored, and that codec parsed. */
+export function activeCodec(t: TestApp, collection: string) {
+  const record = t.store.collection(collection)!;
+  const stored = t.store.codec(record.activeCodecId!)!;
+  return { record, stored, codec: deserializeCodec(stored.bytes) };
+}
+
+/** A trained flat collection's codec and its stored codes, loaded into a buffer of `rows` rows as start-up does. */
+export function loadedFlatCodes(t: TestApp, collection: string, rows: number) {
+  const { record, stored, codec } = activeCodec(t, collection);
+  const flat = codec as FlatCodec;
+  const codes = CollectionIndex.codesBuffer(rows, flat);
+  t.store.loadCodes(stored.id, flat.codeSize, codes);
+  return { record, codec: flat, codes };
 }
 
 /** Seeded vectors with ids v0, v1, … and metadata {i}. */

@@ -1,9 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FlatCodec } from '../../src/core/codec.js';
-import { deserializeCodec } from '../../src/core/serialize.js';
-import { CollectionIndex } from '../../src/index/collection-index.js';
 import { ComputePool } from '../../src/pool/compute-pool.js';
-import { type TestApp, makeApp, seededVectors, waitForJob } from '../helpers/app.js';
+import { loadedFlatCodes, makeApp, seededVectors, type TestApp, trainAndWait } from '../helpers/app.js';
 
 describe('re-ranking in the scanning task (one task) equals scan, merge, then rerank tasks (split)', () => {
   const d = 10;
@@ -17,8 +14,7 @@ describe('re-ranking in the scanning task (one task) equals scan, merge, then re
     await t.req('POST', '/collections', { name: 'c', dimension: d, quantizer: { type: 'pq', m: 5, nbits: 6 } });
     await t.req('POST', '/collections/c/vectors', { vectors: data });
     await t.req('DELETE', '/collections/c/vectors/v7'); // a dead row among the candidates
-    const job = (await t.req('POST', '/collections/c/train', {})).json().job;
-    await waitForJob(t, 'c', job.id);
+    await trainAndWait(t, 'c');
   });
   afterAll(async () => {
     await split.close();
@@ -26,11 +22,7 @@ describe('re-ranking in the scanning task (one task) equals scan, merge, then re
   });
 
   it('gives the same rows and exact distances, one query or several', async () => {
-    const record = t.store.collection('c')!;
-    const stored = t.store.codec(record.activeCodecId!)!;
-    const codec = deserializeCodec(stored.bytes) as FlatCodec;
-    const codes = CollectionIndex.codesBuffer(n, codec);
-    t.store.loadCodes(stored.id, codec.codeSize, codes);
+    const { record, codec, codes } = loadedFlatCodes(t, 'c', n);
     const dead = new Uint8Array(new SharedArrayBuffer(n));
     dead[7] = 1;
     const source = { dbPath: `${t.dir}/pqvec.sqlite`, collectionId: record.id, d, normalize: false };

@@ -1,9 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FlatCodec } from '../../src/core/codec.js';
-import { deserializeCodec } from '../../src/core/serialize.js';
-import { CollectionIndex } from '../../src/index/collection-index.js';
 import { ComputePool, type FlatSearchArgs, type Neighbours } from '../../src/pool/compute-pool.js';
-import { type TestApp, makeApp, queryHits, seededVectors, waitForJob } from '../helpers/app.js';
+import { loadedFlatCodes, makeApp, queryHits, seededVectors, type TestApp, trainAndWait } from '../helpers/app.js';
 
 /** Hits' stored records (external id, metadata) looked up by the worker that finished the query, as the store has them. */
 describe('stored records of the results, looked up in the workers', () => {
@@ -22,8 +19,7 @@ describe('stored records of the results, looked up in the workers', () => {
       await t.req('POST', '/collections', { name, dimension: d, quantizer });
       // Every third vector without metadata: null metadata comes through as null.
       await t.req('POST', `/collections/${name}/vectors`, { vectors: data.map((v, i) => (i % 3 === 0 ? { id: v.id, vector: v.vector } : v)) });
-      const job = (await t.req('POST', `/collections/${name}/train`, {})).json().job;
-      await waitForJob(t, name, job.id);
+      await trainAndWait(t, name);
     }
   });
   afterAll(async () => {
@@ -41,11 +37,7 @@ describe('stored records of the results, looked up in the workers', () => {
   };
 
   it('come with the results of every task that finishes its queries, and only those', async () => {
-    const record = t.store.collection('flat')!;
-    const stored = t.store.codec(record.activeCodecId!)!;
-    const codec = deserializeCodec(stored.bytes) as FlatCodec;
-    const codes = CollectionIndex.codesBuffer(n, codec);
-    t.store.loadCodes(stored.id, codec.codeSize, codes);
+    const { record, codec, codes } = loadedFlatCodes(t, 'flat', n);
     const dead = new Uint8Array(new SharedArrayBuffer(n));
     const source = { dbPath: `${t.dir}/pqvec.sqlite`, collectionId: record.id };
     // Row 3's vector deleted in the store after the scan's skip map was taken: its record is missing.

@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LIST_ID_BYTES } from '../../src/core/codec.js';
-import { deserializeCodec } from '../../src/core/serialize.js';
 import { CollectionIndex } from '../../src/index/collection-index.js';
 import { InvertedLists } from '../../src/index/inverted-lists.js';
 import { ComputePool } from '../../src/pool/compute-pool.js';
 import { SEGMENT_ROWS } from '../../src/store/store.js';
-import { type TestApp, makeApp, seededVectors, waitForJob } from '../helpers/app.js';
+import { activeCodec, makeApp, seededVectors, type TestApp, trainAndWait } from '../helpers/app.js';
 
 /** Start-up's IVF lists, built by the workers from the stored segments, equal the one-thread build. */
 describe('IVF lists built over the workers at start-up', () => {
@@ -19,8 +18,7 @@ describe('IVF lists built over the workers at start-up', () => {
     await t.req('POST', '/collections', { name: 'c', dimension: d, quantizer: { type: 'pq', m: 4, nbits: 5, ivf: { nlist: 12 } } });
     await t.req('POST', '/collections/c/vectors', { vectors: seededVectors(n, d, 41) });
     for (const id of ['v0', 'v1', 'v1500', 'v3071', 'v5119']) await t.req('DELETE', `/collections/c/vectors/${id}`);
-    const job = (await t.req('POST', '/collections/c/train', {})).json().job;
-    await waitForJob(t, 'c', job.id);
+    await trainAndWait(t, 'c');
   });
   afterAll(async () => {
     await three.close();
@@ -28,9 +26,7 @@ describe('IVF lists built over the workers at start-up', () => {
   });
 
   it('count and fill over parts of segments give the same lists, rows in row order, dead rows left out', async () => {
-    const record = t.store.collection('c')!;
-    const stored = t.store.codec(record.activeCodecId!)!;
-    const codec = deserializeCodec(stored.bytes);
+    const { record, stored, codec } = activeCodec(t, 'c');
     const nlist = codec.nlist!;
     const index = CollectionIndex.load(record.nextRow, t.store.deadRows(record.id), null, null);
     const one = InvertedLists.build(nlist, codec.codeSize, t.store.codeSegments(stored.id), index.rowCount, index.dead);
