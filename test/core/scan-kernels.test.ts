@@ -119,7 +119,7 @@ describe('WebAssembly ADC scan kernels', () => {
   it('ranks as the float64 reference scan but for near-ties, distances within float32 rounding', () => {
     const m = 16;
     const n = 3_000;
-    const { codes, tables, arena } = setup(n, m, 1, 77);
+    const { codes, tables, arena } = setup(n, m, SCAN_SLOTS, 77); // a table per slot: a kernel reading another slot's would find a stale one
     const heap = new TopK(100);
     kernelScan({ arena, codes, m, start: 0, end: n, rows: null, nq: 1, tableOf: (_, out) => out.set(tables[0]), heaps: [heap] });
     const want = new TopK(100);
@@ -142,6 +142,26 @@ describe('WebAssembly ADC scan kernels', () => {
     expect(Array.from(locks)).toEqual(new Array(SCAN_SLOTS).fill(0));
     expect(scan()).toBe(true);
     expect(Array.from(locks)).toEqual(new Array(SCAN_SLOTS).fill(0)); // released after the scan
+  });
+
+  it("runs in whichever slot is free: each slot's single-query kernels read that slot's table (an immediate address)", () => {
+    const m = 13;
+    const n = 1_500;
+    const { codes, tables, arena } = setup(n, m, SCAN_SLOTS, 77); // a table per slot: a kernel reading another slot's would find a stale one
+    const locks = new Int32Array(arena.memory.buffer, 16, SCAN_SLOTS);
+    const listed = Int32Array.from(range(0, n).filter((r) => r % 3 !== 1));
+    for (let free = 0; free < SCAN_SLOTS; free++) {
+      locks.fill(42);
+      locks[free] = 0; // only this slot can be claimed
+      const seq = new TopK(15);
+      const byList = new TopK(15);
+      const tableOf = (_: number, out: Float32Array) => out.set(tables[free]);
+      expect(kernelScan({ arena, codes, m, start: 0, end: n, rows: null, nq: 1, tableOf, heaps: [seq] })).toBe(true);
+      expect(kernelScan({ arena, codes, m, start: 0, end: listed.length, rows: listed, nq: 1, tableOf, heaps: [byList] })).toBe(true);
+      expectTopK(seq, codes, range(0, n), m, tables[free]);
+      expectTopK(byList, codes, listed, m, tables[free]);
+    }
+    locks.fill(0);
   });
 
   it('declines codes outside an arena', () => {

@@ -5,16 +5,23 @@
  * them measured 1.8× slower at m = 32). scan.ts compiles one module per m on
  * first use in each thread and instantiates it over a code arena's shared
  * memory. To read a module:
- *   npm run build && node -e "import('./dist/src/core/wasm/scan-wat.js').then((m) => console.log(m.scanWat(16)))"
+ *   npm run build && node -e "import('./dist/src/core/wasm/scan-wat.js').then((m) => console.log(m.scanWat(16, [65536])))"
  *
- * Six float32 kernels: for 1, 4 or 8 queries at a time (`lanes`), over
+ * Float32 kernels for 1, 4 or 8 queries at a time (`lanes`), over
  * consecutive code rows (`seq`) or over rows listed as int32 row numbers
  * (`listed`, a filter's eligible rows), and `seq8q` (8 queries, consecutive
- * rows, uint16 tables: see quantizedKernel). Every float32 kernel has the signature
+ * rows, uint16 tables: see quantizedKernel). The single-query kernels come
+ * once per scan slot (`seq1_3`: slot 3), their table's address an immediate:
+ * a table address in a register costs one more instruction per code byte
+ * (the entry's address is then table + code·4 before the load, where an
+ * immediate rides in the load), and that instruction is ~10 % of a row at
+ * m = 16 (measured: 3.36 against 3.71 ns per code, with the first add of
+ * each accumulator also dropped). Every float32 kernel has the signature
  *   (codes, list, n, table, thr, out, cap) → rows consumed
  * - codes: byte address of the first row scanned (seq) or of row 0 (listed);
  * - list:  listed only, address of n int32 row numbers;
- * - table: float32 tables; lanes 1: m × 256 (table[j·256 + c], as
+ * - table: float32 tables (ignored by the single-query kernels, which read
+ *          their slot's); lanes 1: m × 256 (table[j·256 + c], as
  *          codec.distanceTable writes it); lanes L > 1: interleaved per entry,
  *          table[(j·256 + c)·L + q] for query q;
  * - thr:   L float32 thresholds (a lane of −∞ never reports: padding queries);
@@ -27,7 +34,8 @@
  *
  * Sums: per query, four float32 accumulators take sub-spaces j ≡ 0, 1, 2, 3
  * (mod 4) in order (sub-spaces past the last multiple of four go to the first)
- * and the distance is (a0 + a1) + (a2 + a3): adc.ts's order, in float32. With
+ * and the distance is (a0 + a1) + (a2 + a3): adc.ts's order, in float32 (an
+ * accumulator starts at its first entry, which is 0 + entry exactly). With
  * lanes > 1 each accumulator is one f32x4 per four queries, so one v128 load
  * and one add cover an entry for four queries.
  */
@@ -35,8 +43,8 @@
 export type Lanes = 1 | 4 | 8;
 export type RowSource = 'seq' | 'listed';
 
-/** The kernels of a module, by export name. */
-export const kernelName = (lanes: Lanes, source: RowSource): string => `${source}${lanes}`;
+/** The kernels of a module, by export name; the single-query ones per scan slot. */
+export const kernelName = (lanes: Lanes, source: RowSource, slot: number): string => (lanes === 1 ? `${source}1_${slot}` : `${source}${lanes}`);
 
 /** Bytes of one record in `out`: position + one distance per lane. */
 export const recordBytes = (lanes: Lanes): number => 4 + 4 * lanes;
@@ -58,7 +66,11 @@ function entryOffset(b: number, lanes: Lanes): string {
 /** The accumulators of one query group: a{residue}_{group}. */
 const acc = (r: number, g: number): string => `$a${r}_${g}`;
 
-function kernel(m: number, lanes: Lanes, source: RowSource): string {
+/**
+ * One float32 kernel; `slot` and `tableAt` (the slot's table address) for the
+ * single-query kernels, whose table address is an immediate.
+ */
+function kernel(m: number, lanes: Lanes, source: RowSource, slot = 0, tableAt = 0): string {
   const groups = lanes === 1 ? 1 : lanes / 4;
   const ty = lanes === 1 ? 'f32' : 'v128';
   const zero = lanes === 1 ? '(f32.const 0)' : '(v128.const i32x4 0 0 0 0)';
@@ -67,11 +79,15 @@ function kernel(m: number, lanes: Lanes, source: RowSource): string {
   const subBytes = 256 * 4 * lanes; // one sub-space's table
   const accs: string[] = [];
   for (let g = 0; g < groups; g++) for (let r = 0; r < 4; r++) accs.push(acc(r, g));
-  const body: string[] = accs.map((a) => `(local.set ${a} ${zero})`);
-  const add1 = (r: number, j: number, offset: string): string[] => {
+  const body: string[] = [];
+  const started = new Set<string>();
+  const add1 = (r: number, j: number, offset: string, base = 0): string[] => {
     const lines: string[] = [];
     for (let g = 0; g < groups; g++) {
-      lines.push(`(local.set ${acc(r, g)} (${add} (local.get ${acc(r, g)}) (${load} offset=${j * subBytes + 16 * g} ${offset})))`);
+      const a = acc(r, g);
+      const entry = `(${load} offset=${base + j * subBytes + 16 * g} ${offset})`;
+      lines.push(`(local.set ${a} ${started.has(a) ? `(${add} (local.get ${a}) ${entry})` : entry})`);
+      started.add(a);
     }
     return lines;
   };
@@ -82,7 +98,7 @@ function kernel(m: number, lanes: Lanes, source: RowSource): string {
     // (2.2 against 2.7 ns per code at m = 8, 4.0 against 4.5 at m = 16).
     for (let j = 0; j < m; j++) {
       const code = `(i32.shl (i32.load8_u offset=${j} (local.get $p)) (i32.const 2))`;
-      body.push(...add1(j < 4 * words ? j % 4 : 0, j, `(i32.add (local.get $table) ${code})`));
+      body.push(...add1(j < 4 * words ? j % 4 : 0, j, code, tableAt));
     }
   } else {
     for (let w = 0; w < words; w++) {
@@ -98,6 +114,8 @@ function kernel(m: number, lanes: Lanes, source: RowSource): string {
       body.push(...add1(0, j, '(local.get $e)'));
     }
   }
+  // Accumulators no sub-space reached (m < 4) hold 0.
+  body.unshift(...accs.filter((a) => !started.has(a)).map((a) => `(local.set ${a} ${zero})`));
   // Distances (a0 + a1) + (a2 + a3) into the residue-0 accumulators.
   for (let g = 0; g < groups; g++) {
     body.push(
@@ -124,7 +142,8 @@ function kernel(m: number, lanes: Lanes, source: RowSource): string {
           `(local.set $p (i32.add (local.get $codes) (i32.mul (i32.load (i32.add (local.get $list) (i32.shl (local.get $i) (i32.const 2)))) (i32.const ${m}))))`,
         ];
   const nextRow = source === 'seq' ? [`(local.set $p (i32.add (local.get $p) (i32.const ${m})))`] : [];
-  return `(func $${kernelName(lanes, source)} (export "${kernelName(lanes, source)}")
+  const name = kernelName(lanes, source, slot);
+  return `(func $${name} (export "${name}")
     (param $codes i32) (param $list i32) (param $n i32) (param $table i32) (param $thr i32) (param $out i32) (param $cap i32) (result i32)
     (local $i i32)                 ;; position of the row at hand in [0, n)
     (local $p i32)                 ;; its code's address
@@ -214,11 +233,18 @@ function quantizedKernel(m: number): string {
     (local.get $i))`;
 }
 
-/** The module for codes of m bytes: seven kernels over an imported shared memory. */
-export function scanWat(m: number): string {
+/**
+ * The module for codes of m bytes over an imported shared memory: the
+ * quantised kernel, the 4- and 8-lane kernels, and the single-query kernels
+ * of each slot, whose tables are at `slotTables` (byte addresses, by slot).
+ */
+export function scanWat(m: number, slotTables: readonly number[]): string {
   if (!Number.isInteger(m) || m < 1) throw new RangeError(`scan kernels for codes of ${m} bytes`);
   const kernels: string[] = [quantizedKernel(m)];
-  for (const source of ['seq', 'listed'] as const) for (const lanes of [1, 4, 8] as const) kernels.push(kernel(m, lanes, source));
+  for (const source of ['seq', 'listed'] as const) {
+    for (const [slot, tableAt] of slotTables.entries()) kernels.push(kernel(m, 1, source, slot, tableAt));
+    for (const lanes of [4, 8] as const) kernels.push(kernel(m, lanes, source));
+  }
   return `(module
   (import "env" "memory" (memory 1 65536 shared))
 

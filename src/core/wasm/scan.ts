@@ -119,7 +119,9 @@ const modules = new Map<number, WebAssembly.Module>();
 function kernelsFor(arena: CodeArena, m: number): Record<string, Kernel> {
   let module = modules.get(m);
   if (module === undefined) {
-    module = new WebAssembly.Module(compile(scanWat(m)));
+    const layout = slotLayout(m);
+    const tables = Array.from({ length: SCAN_SLOTS }, (_, slot) => SLOTS_AT + slot * layout.bytes + layout.tableAt);
+    module = new WebAssembly.Module(compile(scanWat(m, tables)));
     modules.set(m, module);
   }
   // A fresh instance per scan (~7 µs): caching one would keep its arena alive after the index moved on.
@@ -128,6 +130,8 @@ function kernelsFor(arena: CodeArena, m: number): Record<string, Kernel> {
 
 /** A claimed slot of an arena: scratch bytes [base, base + bytes) of its memory, this thread's until close(). */
 export interface ArenaSlot {
+  /** Which slot: the single-query kernels come one per slot. */
+  index: number;
   buffer: ArrayBufferLike;
   base: number;
   bytes: number;
@@ -149,7 +153,7 @@ export function claimArenaSlot(arena: CodeArena, codes: Uint8Array, rowBytes: nu
   const locks = new Int32Array(buffer, HEADER_BYTES, header[0]);
   for (let s = 0; s < locks.length; s++) {
     if (Atomics.compareExchange(locks, s, 0, threadId + 1) !== 0) continue;
-    return { buffer, base: SLOTS_AT + s * layout.bytes, bytes: layout.bytes, close: () => Atomics.store(locks, s, 0) };
+    return { index: s, buffer, base: SLOTS_AT + s * layout.bytes, bytes: layout.bytes, close: () => Atomics.store(locks, s, 0) };
   }
   return null;
 }
@@ -327,7 +331,7 @@ export class ScanSession {
 
   /** Scans code rows [start, end) for the queries of the table, one heap each; row r offered as ids[r], or idBase + r. */
   scan(lanes: Lanes, start: number, end: number, heaps: TopK[], ids: Int32Array | null = null, idBase = 0): void {
-    const kernel = this.kernels[kernelName(lanes, 'seq')];
+    const kernel = this.kernels[kernelName(lanes, 'seq', this.slot.index)];
     for (let i = start; i < end; ) {
       this.setThresholds(lanes, heaps);
       const consumed = kernel(this.codes.byteOffset + i * this.m, 0, end - i, this.tableAt, this.thrAt, this.outAt, CANDIDATES_PER_CALL);
@@ -338,7 +342,7 @@ export class ScanSession {
 
   /** Scans the code rows listed in rows[start .. end), offered under their row numbers; the list is copied into the slot a chunk at a time. */
   scanListed(lanes: Lanes, rows: Int32Array, start: number, end: number, heaps: TopK[]): void {
-    const kernel = this.kernels[kernelName(lanes, 'listed')];
+    const kernel = this.kernels[kernelName(lanes, 'listed', this.slot.index)];
     for (let from = start; from < end; from += LIST_CHUNK) {
       const chunkEnd = Math.min(end, from + LIST_CHUNK);
       this.i32.set(rows.subarray(from, chunkEnd), this.listAt >> 2);
