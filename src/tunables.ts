@@ -319,3 +319,12 @@ export const METADATA_LOOKUP_SHARE = 0.1;
  * entries of every row, not just the new ones.
  */
 export const INDEX_EXTENSION_MIN_SHARE = 1 / 64;
+
+/**
+ * How long a background task (training, evaluation's error pass, start-up
+ * list builds) may wait for a worker while request tasks go ahead of it
+ * (pool/task-queue.ts): past this it goes next, so a training job keeps
+ * moving under a steady stream of queries, and a query waits behind at most
+ * the tasks running plus about one background task per this interval.
+ */
+export const BACKGROUND_TASK_MAX_WAIT_MS = 100;

@@ -47,6 +47,7 @@ import type {
 } from './tasks.js';
 import { PoolOverloadedError, WorkerExitedError, fromWorker, workerStopped } from './errors.js';
 import { WORKER_FILE, assertWorkerBuilt } from './worker-file.js';
+import { RequestFirstQueue } from './task-queue.js';
 import { BLOCK_ROWS } from '../core/code-layout.js';
 import { ENCODE_CHUNK, MIN_MATCH_ROWS_PER_TASK, MIN_SCAN_ROWS_PER_TASK } from '../tunables.js';
 
@@ -209,6 +210,7 @@ export class ComputePool {
       minThreads: this.threads,
       maxThreads: this.threads,
       idleTimeout: 60_000,
+      taskQueue: new RequestFirstQueue(),
     });
     const onError = options.onError ?? ((err: Error) => process.emitWarning(err));
     this.piscina.on('error', onError);
