@@ -7,9 +7,10 @@ import { blobs } from '../helpers/data.js';
 
 /** Stand-ins for piscina's queued TaskInfo: what the queue reads of them is the name. */
 const task = (name: string, id: number) => ({ name, id }) as never;
+const idOf = (t: unknown): number => (t as { id: number }).id;
 const ids = (q: RequestFirstQueue): number[] => {
   const out: number[] = [];
-  for (let t = q.shift(); t !== null; t = q.shift()) out.push((t as { id: number }).id);
+  for (let t = q.shift(); t !== null; t = q.shift()) out.push(idOf(t));
   return out;
 };
 
@@ -34,7 +35,7 @@ describe('RequestFirstQueue', () => {
     now = 50;
     q.push(task('scan', 2));
     q.push(task('scan', 3));
-    expect((q.shift() as { id: number }).id).toBe(2);
+    expect(idOf(q.shift())).toBe(2);
     now = 100; // task 1 has waited 100 ms
     expect(ids(q)).toEqual([1, 3]);
   });
@@ -47,9 +48,9 @@ describe('RequestFirstQueue', () => {
     now = 60;
     q.push(task('encodeRange', 2));
     q.push(task('scan', 3));
-    expect((q.shift() as { id: number }).id).toBe(3);
+    expect(idOf(q.shift())).toBe(3);
     q.push(task('scan', 4));
-    expect((q.shift() as { id: number }).id).toBe(4);
+    expect(idOf(q.shift())).toBe(4);
     now = 90;
     // No request waits: the background head goes; piscina finds no free worker and hands it back.
     const again = q.shift();
