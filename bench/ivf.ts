@@ -112,7 +112,7 @@ async function main(): Promise<void> {
 
           const searcher = codec.ivfSearcher('l2');
           // Cells scanned by the WebAssembly kernel, as the workers do (the lists' codes are in a code arena).
-          const kernels = ScanSession.open(arenaOf(lists.codes)!, lists.codes, codec.pq.m);
+          const kernels = ScanSession.open(arenaOf(lists.codes)!, lists.codes, codec.quantizer.m);
           for (const factor of factors)
             for (const nprobe of nprobes) {
               const sums = emptyRecall();

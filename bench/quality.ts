@@ -4,6 +4,14 @@
  *
  *   npm run bench:quality [-- --quantizers pq,opq --m 8,16 --iterations 50 --opq-iterations 8
  *                            --rerank 1,4,10 --seed 1234 --threads 2 --queries 10000]
+ *   npm run bench:additive   (= --quantizers rq --m 7,8,15,16 --merge)
+ *
+ * Residual quantizers (rq: m codebooks, --beam) code m bytes plus a norm byte
+ * (`normBytes`): compare rq m = 7 with pq/opq 8 at equal total bytes. Their FAISS
+ * figures (ResidualQuantizer, same beam, one norm byte) are measured in the same
+ * run by bench/faiss/additive.py on one thread when /usr/bin/python3 imports
+ * faiss (--faiss off skips it); PQ/OPQ's come from ../shared/anchors. --merge
+ * keeps the rows of the results file this run does not measure again.
  *
  * An entry of --m may name its bits: `--m 16,32x4` is M = 16 at nbits 8 and
  * M = 32 at nbits 4 (two codes per byte: 16 bytes each). 4-bit codes are
@@ -17,18 +25,21 @@
  * Writes bench/results/quality-fashion-mnist.json and the recall-versus-speed plot
  * bench/results/recall-vs-qps.svg.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { adcScan } from '../src/core/adc.js';
+import { AdditiveQuantizer } from '../src/core/additive.js';
 import { l2sq } from '../src/core/distance.js';
-import { BLOCK_ROWS, blockCount, writeBlocked } from '../src/core/code-layout.js';
-import type { PQGeometry, PQTrainOptions } from '../src/core/pq.js';
+import { BLOCK_ROWS, type CodeShape, blockCount, rowBytes, writeBlocked } from '../src/core/code-layout.js';
+import type { PQTrainOptions } from '../src/core/pq.js';
 import { FastScanSession } from '../src/core/wasm/fast-scan.js';
 import { allocateCodes, arenaOf } from '../src/core/wasm/scan.js';
 import { TopK } from '../src/core/topk.js';
 import { trainCodec } from '../src/core/train.js';
 import { ComputePool } from '../src/pool/compute-pool.js';
+import { RQ_DEFAULT_BEAM } from '../src/tunables.js';
 import { anchorFor, loadAnchors } from './lib/anchors.js';
 import { REPO_ROOT, loadFashionMnistOrExit } from './lib/fashion-mnist.js';
 import { recallPlot } from './lib/plot.js';
@@ -46,16 +57,25 @@ const { values: args } = parseArgs({
     init: { type: 'string' },
     threads: { type: 'string' },
     queries: { type: 'string' },
+    beam: { type: 'string' },
+    faiss: { type: 'string', default: 'auto' },
+    merge: { type: 'boolean', default: false },
     out: { type: 'string', default: resolve(REPO_ROOT, 'bench/results/quality-fashion-mnist.json') },
   },
 });
 
+type Quantizer = 'pq' | 'opq' | 'rq';
+
 export interface QualityRow {
-  quantizer: 'pq' | 'opq';
+  quantizer: Quantizer;
   m: number;
   nbits: number;
-  /** Bytes per code: m, or m / 2 at nbits 4. */
+  /** Bytes per code: m, or m / 2 at nbits 4; rq: m + normBytes. */
   codeBytes: number;
+  /** Of codeBytes, the norm byte of additive codes (0 for pq and opq). */
+  normBytes: number;
+  /** rq: the encoding beam. */
+  beam?: number;
   recall1: number;
   recall10at10: number;
   recall100: number;
@@ -70,7 +90,7 @@ export interface QualityRow {
 
 /** k = 10 from k × factor ADC candidates re-ranked by exact distance. */
 export interface RerankRow {
-  quantizer: 'pq' | 'opq';
+  quantizer: Quantizer;
   m: number;
   nbits: number;
   rerank: number;
@@ -94,7 +114,9 @@ async function main(): Promise<void> {
   const factors = args.rerank === '' ? [] : args.rerank.split(',').map(Number);
   console.log(`Fashion-MNIST: ${ds.nBase} base, ${nQueries} queries, d = ${ds.d}; ${machineSummary()}; training on ${pool.threads} threads`);
   try {
-    for (const quantizer of args.quantizers.split(',') as ('pq' | 'opq')[])
+    const quantizers = args.quantizers.split(',') as Quantizer[];
+    const faissAdditive = quantizers.includes('rq') ? faissResidual() : null;
+    for (const quantizer of quantizers)
       for (const [m, nbits] of args.m.split(',').map((e) => e.split('x').map(Number))) {
         const t0 = performance.now();
         const rotationOptions = args['opq-iterations'] ? { iterations: Number(args['opq-iterations']) } : {};
@@ -102,13 +124,13 @@ async function main(): Promise<void> {
           ds.base,
           ds.nBase,
           ds.d,
-          { type: quantizer, m, nbits: nbits ?? 8 },
+          { type: quantizer, m, nbits: nbits ?? 8, ...(args.beam ? { beam: Number(args.beam) } : {}) },
           { ...trainOptions, rotation: rotationOptions },
           pool.trainCompute(),
         );
         const trainSeconds = (performance.now() - t0) / 1000;
         if (codec.kind !== 'flat') throw new Error('no nlist was given: expected a flat codec');
-        const { pq } = codec;
+        const pq = codec.quantizer;
 
         const t1 = performance.now();
         const codes = codec.encode(ds.base, ds.nBase);
@@ -151,12 +173,15 @@ async function main(): Promise<void> {
           reranked.push({ quantizer, m, nbits: pq.nbits, rerank: factor, recall1, recall10at10, msPerQuery: (performance.now() - tr) / nQueries });
         }
         scan.close();
-        const anchor = anchorFor(anchors, quantizer, m, pq.nbits);
+        const anchor = quantizer === 'rq' ? undefined : anchorFor(anchors, quantizer, m, pq.nbits);
+        const additive = pq instanceof AdditiveQuantizer ? pq : null;
         const row: QualityRow = {
           quantizer,
           m,
           nbits: pq.nbits,
           codeBytes: pq.codeSize,
+          normBytes: additive === null || additive.norm === null ? 0 : 1,
+          ...(additive === null ? {} : { beam: additive.beam }),
           ...finishRecall(sums),
           relativeMse,
           trainSeconds,
@@ -176,12 +201,12 @@ async function main(): Promise<void> {
                 encodeMicrosPerVector: anchor.encodeMicrosPerVector,
                 searchMsPerQuery: anchor.searchMsPerQuery,
               }
-            : null,
+            : (faissAdditive?.get(m) ?? null),
         };
         rows.push(row);
         console.log(
           `${quantizer.toUpperCase()}${m}${pq.nbits === 8 ? '' : `x${pq.nbits}`}: trained in ${trainSeconds.toFixed(1)} s (iterations ${report.iterations.join(',')}, ` +
-            `${(report.distanceComputations / 1e6).toFixed(1)} M distances)`,
+            `${(report.distanceComputations / 1e6).toFixed(1)} M distances; train MSE ${report.trainMse.toFixed(1)})`,
         );
       }
   } finally {
@@ -196,6 +221,14 @@ async function main(): Promise<void> {
       );
     }
   }
+  if (args.merge && existsSync(args.out)) {
+    // Rows of settings this run did not measure stay, in front of this run's.
+    const previous = JSON.parse(readFileSync(args.out, 'utf8')) as { rows: QualityRow[]; reranked: RerankRow[] };
+    const key = (r: { quantizer: string; m: number; nbits: number }) => `${r.quantizer}/${r.m}/${r.nbits}`;
+    const measured = new Set(rows.map(key));
+    rows.unshift(...previous.rows.filter((r) => !measured.has(key(r))).map((r) => ({ ...r, normBytes: r.normBytes ?? 0 })));
+    reranked.unshift(...previous.reranked.filter((r) => !measured.has(key(r))));
+  }
   const result = { dataset: 'fashion-mnist', date: new Date().toISOString(), machine: machineSummary(), queries: nQueries, rows, reranked };
   mkdirSync(resolve(args.out, '..'), { recursive: true });
   writeFileSync(args.out, `${JSON.stringify(result, null, 2)}\n`);
@@ -209,13 +242,32 @@ async function main(): Promise<void> {
  * The one-thread scan of a benchmark row: packed 4-bit codes copied into the
  * blocked layout and scanned by the fast scan kernel (exact ADC), else the plain scan.
  */
-function scanner(codes: Uint8Array, n: number, shape: PQGeometry): { (table: Float32Array, heap: TopK): void; close(): void } {
+function scanner(codes: Uint8Array, n: number, shape: CodeShape): { (table: Float32Array, heap: TopK): void; close(): void } {
   if (!shape.packed) return Object.assign((table: Float32Array, heap: TopK) => adcScan(codes, 0, n, shape, table, heap), { close: () => {} });
-  const blocked = allocateCodes(blockCount(n) * BLOCK_ROWS * shape.codeSize, shape.codeSize);
-  writeBlocked(codes, n, shape.codeSize, blocked, 0);
+  const bytes = rowBytes(shape);
+  const blocked = allocateCodes(blockCount(n) * BLOCK_ROWS * bytes, bytes);
+  writeBlocked(codes, n, bytes, blocked, 0);
   const session = FastScanSession.open(arenaOf(blocked)!, blocked, shape);
   if (session === null) throw new Error('no fast scan session');
   return Object.assign((table: Float32Array, heap: TopK) => void session.search(0, n, table, heap, null), { close: () => session.close() });
+}
+
+/** FAISS's ResidualQuantizer at the rq settings of this run (m → its row), or null when faiss is off or cannot be imported. */
+function faissResidual(): Map<number, Record<string, number>> | null {
+  const py = '/usr/bin/python3';
+  if (args.faiss === 'off' || spawnSync(py, ['-c', 'import faiss'], { stdio: 'ignore' }).status !== 0) return null;
+  const ms = args.m.split(',').map((e) => Number(e.split('x')[0]));
+  const faissArgs = ['--kinds', 'rq', '--m', ms.join(','), '--beam', args.beam ?? String(RQ_DEFAULT_BEAM), '--threads', '1'];
+  if (args.queries) faissArgs.push('--queries', args.queries);
+  console.log(`FAISS: bench/faiss/additive.py ${faissArgs.join(' ')} (one thread; FAISS's residual training takes long) …`);
+  const run = spawnSync(py, [resolve(REPO_ROOT, 'bench/faiss/additive.py'), ...faissArgs], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (run.status !== 0) throw new Error(`bench/faiss/additive.py failed: ${run.stderr}`);
+  const out = new Map<number, Record<string, number>>();
+  for (const line of run.stdout.trim().split('\n')) {
+    const r = JSON.parse(line) as Record<string, number>;
+    out.set(r.m, r);
+  }
+  return out;
 }
 
 function meanSquaredNorm(x: Float32Array, n: number, d: number): number {

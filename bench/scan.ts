@@ -152,7 +152,7 @@ try {
       1,
       1,
       await measure(() => {
-        for (let q = 0; q < nq; q++) adcScan(codes, 0, N, codec.pq.geometry, codec.distanceTable(queries, q * D, 'l2', table), new TopK(K));
+        for (let q = 0; q < nq; q++) adcScan(codes, 0, N, codec.quantizer.geometry, codec.distanceTable(queries, q * D, 'l2', table), new TopK(K));
       }),
     );
     for (const perPass of [1, 8, 32]) {
@@ -192,7 +192,7 @@ try {
     for (let i = 0; i < queries.length; i++) queries[i] = rng.nextFloat();
     const dead = new Uint8Array(new SharedArrayBuffer(N));
     const add = (workers: number, t: Timing) => addRow({ kernel: 'fast-scan', m, nbits: 4, codeBytes: bytes, queriesPerPass: 1, workers }, t);
-    const session = FastScanSession.open(arenaOf(codes)!, codes, codec.pq.geometry);
+    const session = FastScanSession.open(arenaOf(codes)!, codes, codec.quantizer.geometry);
     if (session === null) throw new Error('no scan slot');
     const table = new Float32Array(m * 16);
     let candidates = 0;

@@ -328,3 +328,16 @@ export const INDEX_EXTENSION_MIN_SHARE = 1 / 64;
  * the tasks running plus about one background task per this interval.
  */
 export const BACKGROUND_TASK_MAX_WAIT_MS = 100;
+
+/**
+ * Additive quantizers (core/additive.ts): most codebooks (encoding tabulates
+ * M(M − 1)/2 blocks of 256 × 256 cross products per thread: 124 MiB at 32),
+ * and the widest beam (encoding costs grow with beam × M² × 256).
+ */
+export const ADDITIVE_LIMITS = { maxCodebooks: 32, maxBeam: 64 } as const;
+
+/** Lloyd iterations of each residual-quantizer stage's k-means (FAISS: 25). */
+export const RQ_KMEANS_ITERATIONS = 25;
+
+/** Default beam of residual quantizers (partial codes kept per stage, training and encoding). */
+export const RQ_DEFAULT_BEAM = 4;

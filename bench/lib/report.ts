@@ -15,6 +15,8 @@ interface TableRow {
   quantizer: string;
   m: number;
   nbits: number;
+  /** Additive codes: the norm byte after the m codes (shown as RQ7+1). */
+  normBytes?: number;
   recall1: number;
   recall10at10: number;
   recall100: number;
@@ -35,10 +37,10 @@ export function printTable(rows: TableRow[]): void {
   for (const r of rows) {
     const f = r.faiss ?? {};
     console.log(
-      `| ${r.quantizer.toUpperCase()}${r.m}${r.nbits === 8 ? '' : `x${r.nbits}`} | ${both(r.recall1, f.recall1, 3)} | ${both(r.recall10at10, f.recall10at10, 3)} | ` +
+      `| ${r.quantizer.toUpperCase()}${r.m}${r.nbits === 8 ? '' : `x${r.nbits}`}${r.normBytes ? `+${r.normBytes}` : ''} | ${both(r.recall1, f.recall1, 3)} | ${both(r.recall10at10, f.recall10at10, 3)} | ` +
         `${both(r.recall100, f.recall100, 3)} | ${both(r.relativeMse, f.relativeMse, 4)} | ${both(r.trainSeconds, f.trainSeconds, 1)} | ` +
         `${both(r.encodeMicrosPerVector, f.encodeMicrosPerVector, 0)} | ${both(r.searchMsPerQuery, f.searchMsPerQuery, 2)} | ${r.nsPerCode.toFixed(1)} |`,
     );
   }
-  console.log('(figures in brackets: FAISS 1.7.3, one thread, from ../shared/anchors/faiss-fashion-mnist.json)\n');
+  console.log('(figures in brackets: FAISS 1.7.3, one thread: from ../shared/anchors/faiss-fashion-mnist.json, rq measured in this run)\n');
 }

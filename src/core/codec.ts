@@ -7,15 +7,22 @@
  * queries are rotated once and all tables are built in the rotated space,
  * where the coarse centroids live too.
  *
+ * A flat codec may hold an additive quantizer (residual RQ: additive.ts)
+ * instead of a product quantizer, without rotation: its distance tables have
+ * the same shape (rows of 256 entries summed over the code's bytes), so flat
+ * scans serve both. IVF codecs hold product quantizers.
+ *
  * Both implement the Codec interface (encode, decode, transformQuery); how a
  * query is scored differs, so each adds its own: a flat codec has one ADC table
  * per query (distanceTable), an IVF codec one per visited cell (ivfSearcher).
  * Callers switch on `kind`, and the compiler checks they did.
  *
  * Code layout (codeSize bytes per vector): flat: the PQ code (m bytes, or
- * ⌈m/2⌉ packed with nbits 4: code-layout.ts). IVF: the cell (list id, uint16
- * little-endian) then the PQ code of the residual.
+ * ⌈m/2⌉ packed with nbits 4: code-layout.ts), or the additive code (its M
+ * bytes and the norm byte). IVF: the cell (list id, uint16 little-endian)
+ * then the PQ code of the residual.
  */
+import { AdditiveQuantizer } from './additive.js';
 import type { Metric } from './distance.js';
 import { QuantizerInputError } from './errors.js';
 import { type CoarseQuantizer, IVFSearcher } from './ivf.js';
@@ -30,14 +37,20 @@ export function listOf(codes: Uint8Array, o: number): number {
   return codes[o] | (codes[o + 1] << 8);
 }
 
+/** What turns a (rotated) vector into code bytes and a query into a table summed over them. */
+export type TableQuantizer = ProductQuantizer | AdditiveQuantizer;
+
+/** The quantizer types a codec reports (the collection's `quantizer.type`). */
+export type QuantizerType = 'pq' | 'opq' | 'rq';
+
 /** What every codec does, whatever its kind. */
 interface CodecOperations {
   readonly kind: 'flat' | 'ivf';
-  readonly pq: ProductQuantizer;
+  readonly quantizer: TableQuantizer;
   /** Applied before the quantizers; null for plain PQ. */
   readonly rotation: Rotation | null;
-  /** 'opq' when a rotation comes first. */
-  readonly type: 'pq' | 'opq';
+  /** 'opq' when a rotation comes first, the additive kind for an additive quantizer. */
+  readonly type: QuantizerType;
   readonly d: number;
   readonly ksub: number;
   /** Bytes of code per vector (list id included for IVF). */
@@ -55,27 +68,29 @@ interface CodecOperations {
 export type Codec = FlatCodec | IVFCodec;
 
 /** The rotation in front and the queries' scratch, shared by both kinds. */
-abstract class RotatedCodec {
+abstract class RotatedCodec<Q extends TableQuantizer> {
   /** Rotated copy of one query row, reused by transformQuery. */
   private readonly rotated: Float32Array;
 
   constructor(
-    readonly pq: ProductQuantizer,
+    readonly quantizer: Q,
     readonly rotation: Rotation | null = null,
   ) {
-    if (rotation !== null && rotation.d !== pq.d)
-      throw new QuantizerInputError(`rotation of dimension ${rotation.d} in front of a ${pq.d}-d quantizer`);
-    this.rotated = new Float32Array(rotation === null ? 0 : pq.d);
+    if (rotation !== null && rotation.d !== quantizer.d)
+      throw new QuantizerInputError(`rotation of dimension ${rotation.d} in front of a ${quantizer.d}-d quantizer`);
+    if (rotation !== null && quantizer instanceof AdditiveQuantizer) throw new QuantizerInputError('additive quantizers take no rotation');
+    this.rotated = new Float32Array(rotation === null ? 0 : quantizer.d);
   }
 
-  get type(): 'pq' | 'opq' {
+  get type(): QuantizerType {
+    if (this.quantizer instanceof AdditiveQuantizer) return this.quantizer.kind;
     return this.rotation === null ? 'pq' : 'opq';
   }
   get d(): number {
-    return this.pq.d;
+    return this.quantizer.d;
   }
   get ksub(): number {
-    return this.pq.ksub;
+    return this.quantizer.ksub;
   }
 
   transformQuery(query: Float32Array, qo: number): { q: Float32Array; qo: number } {
@@ -95,32 +110,32 @@ abstract class RotatedCodec {
   }
 }
 
-/** PQ or OPQ over the whole collection: one ADC table per query, scanned over every code. */
-export class FlatCodec extends RotatedCodec implements CodecOperations {
+/** PQ, OPQ or an additive quantizer over the whole collection: one ADC table per query, scanned over every code. */
+export class FlatCodec extends RotatedCodec<TableQuantizer> implements CodecOperations {
   readonly kind = 'flat';
   readonly nlist = null;
 
   get codeSize(): number {
-    return this.pq.codeSize;
+    return this.quantizer.codeSize;
   }
 
   encode(data: Float32Array, n: number, out: Uint8Array = new Uint8Array(n * this.codeSize)): Uint8Array {
-    return this.pq.encode(this.forward(data, n), n, out);
+    return this.quantizer.encode(this.forward(data, n), n, out);
   }
 
   decode(codes: Uint8Array, n: number, out: Float32Array = new Float32Array(n * this.d)): Float32Array {
-    return this.backward(this.pq.decode(codes, n, this.rotation === null ? out : undefined), n, out);
+    return this.backward(this.quantizer.decode(codes, n, this.rotation === null ? out : undefined), n, out);
   }
 
-  /** ADC table (m × ksub, smaller is nearer) of query row qo/d; see ProductQuantizer.distanceTable. */
+  /** ADC table (m × ksub, smaller is nearer) of query row qo/d; see ProductQuantizer.distanceTable and AdditiveQuantizer.distanceTable. */
   distanceTable(query: Float32Array, qo: number, metric: Exclude<Metric, 'cosine'>, out?: Float32Array): Float32Array {
     const t = this.transformQuery(query, qo);
-    return this.pq.distanceTable(t.q, t.qo, metric, out);
+    return this.quantizer.distanceTable(t.q, t.qo, metric, out);
   }
 }
 
 /** IVF in front of PQ or OPQ: a cell per vector, the residual to its centroid quantized. */
-export class IVFCodec extends RotatedCodec implements CodecOperations {
+export class IVFCodec extends RotatedCodec<ProductQuantizer> implements CodecOperations {
   readonly kind = 'ivf';
 
   constructor(
@@ -130,6 +145,7 @@ export class IVFCodec extends RotatedCodec implements CodecOperations {
     readonly coarse: CoarseQuantizer,
   ) {
     super(pq, rotation);
+    if (pq instanceof AdditiveQuantizer) throw new QuantizerInputError('IVF codecs hold product quantizers');
     if (coarse.d !== pq.d) throw new QuantizerInputError(`coarse quantizer of dimension ${coarse.d} with a ${pq.d}-d product quantizer`);
   }
 
@@ -137,14 +153,14 @@ export class IVFCodec extends RotatedCodec implements CodecOperations {
     return this.coarse.nlist;
   }
   get codeSize(): number {
-    return this.pq.codeSize + LIST_ID_BYTES;
+    return this.quantizer.codeSize + LIST_ID_BYTES;
   }
 
   encode(data: Float32Array, n: number, out: Uint8Array = new Uint8Array(n * this.codeSize)): Uint8Array {
     const y = this.forward(data, n);
     const lists = this.coarse.assign(y, n);
-    const m = this.pq.codeSize;
-    const pqCodes = this.pq.encode(this.coarse.residuals(y, n, lists), n);
+    const m = this.quantizer.codeSize;
+    const pqCodes = this.quantizer.encode(this.coarse.residuals(y, n, lists), n);
     const size = this.codeSize;
     for (let i = 0; i < n; i++) {
       out[i * size] = lists[i] & 255;
@@ -156,13 +172,13 @@ export class IVFCodec extends RotatedCodec implements CodecOperations {
 
   decode(codes: Uint8Array, n: number, out: Float32Array = new Float32Array(n * this.d)): Float32Array {
     const { pqCodes, lists } = this.split(codes, n);
-    const y = this.coarse.addCentroids(this.pq.decode(pqCodes, n, this.rotation === null ? out : undefined), n, lists);
+    const y = this.coarse.addCentroids(this.quantizer.decode(pqCodes, n, this.rotation === null ? out : undefined), n, lists);
     return this.backward(y, n, out);
   }
 
   /** IVF codes → their list ids and PQ codes. */
   split(codes: Uint8Array, n: number): { lists: Int32Array; pqCodes: Uint8Array } {
-    const m = this.pq.codeSize;
+    const m = this.quantizer.codeSize;
     const size = this.codeSize;
     const lists = new Int32Array(n);
     const pqCodes = new Uint8Array(n * m);
@@ -175,11 +191,19 @@ export class IVFCodec extends RotatedCodec implements CodecOperations {
 
   /** A searcher over this codec's lists (queries go through transformQuery first). */
   ivfSearcher(metric: Exclude<Metric, 'cosine'>): IVFSearcher {
-    return new IVFSearcher(this.coarse, this.pq, metric);
+    return new IVFSearcher(this.coarse, this.quantizer, metric);
   }
 }
 
-/** The codec for a quantizer, an optional rotation and an optional coarse quantizer. */
-export function makeCodec(pq: ProductQuantizer, rotation: Rotation | null = null, coarse: CoarseQuantizer | null = null): Codec {
-  return coarse === null ? new FlatCodec(pq, rotation) : new IVFCodec(pq, rotation, coarse);
+/** The codec for a quantizer, an optional rotation and an optional coarse quantizer (product quantizers only). */
+export function makeCodec(quantizer: TableQuantizer, rotation: Rotation | null = null, coarse: CoarseQuantizer | null = null): Codec {
+  if (coarse === null) return new FlatCodec(quantizer, rotation);
+  if (quantizer instanceof AdditiveQuantizer) throw new QuantizerInputError('IVF codecs hold product quantizers');
+  return new IVFCodec(quantizer, rotation, coarse);
+}
+
+/** A codec's product quantizer (what OPQ training's steps work on); throws for an additive one. */
+export function productQuantizerOf(codec: Codec): ProductQuantizer {
+  if (codec.quantizer instanceof AdditiveQuantizer) throw new QuantizerInputError(`a ${codec.type} codec holds no product quantizer`);
+  return codec.quantizer;
 }

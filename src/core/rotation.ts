@@ -22,6 +22,7 @@ import { codeAt } from './code-layout.js';
 import { QuantizerInputError } from './errors.js';
 import { gramSchmidtRows, matmulABt, symmetricEigen, transpose } from './linalg.js';
 import { type CoarseQuantizer, type CoarseTrainOptions, trainCoarse } from './ivf.js';
+import { type BeamExtension, extendBeams } from './residual.js';
 import { type PQGeometry, type PQTrainOptions, ProductQuantizer, type SubspaceTrainResult, trainProductQuantizer, trainSubspace } from './pq.js';
 import { Rng, sampleIndices } from './rng.js';
 import { gatherRows } from './kmeans.js';
@@ -87,6 +88,8 @@ export interface TrainCompute {
   ): Promise<{ centroids: Float32Array; warnings: string[] }>;
   /** x − nearest coarse centroid for n rows (CoarseQuantizer.assign + residuals). */
   residuals(coarse: CoarseQuantizer, data: Float32Array, n: number): Promise<Float32Array>;
+  /** Residual-quantizer training: extends the training rows' beams by one stage (residual.extendBeams; arrays shared, written in place). */
+  extendBeams(task: BeamExtension): Promise<void>;
   /** The codes of n rows of y (n × m) and the summed squared error of their reconstruction. */
   encodeWithError(pq: ProductQuantizer, y: Float32Array, n: number): Promise<{ codes: Uint8Array; error: number }>;
   /**
@@ -323,6 +326,9 @@ export const inlineCompute: TrainCompute = {
   },
   async residuals(coarse, data, n) {
     return coarse.residuals(data, n, coarse.assign(data, n));
+  },
+  async extendBeams(task) {
+    extendBeams(task, 0, task.n);
   },
   async encodeWithError(pq, y, n) {
     const codes = new Uint8Array(n * pq.codeSize);

@@ -21,8 +21,13 @@
  * IVF payload (kind 3): d, nlist, rotated (uint32 each; rotated = 1 when a
  * rotation follows), the d × d rotation if rotated, the nlist × d coarse
  * centroids (CoarseQuantizer.centroids layout), then a product quantizer payload.
+ * Residual quantizer (kind 4, format version 3, which older servers refuse):
+ * d, M (codebooks), nbits (8), beam, norm levels L (0 or 256; uint32 each),
+ * the M × 256 × d codeword floats (AdditiveQuantizer.codebooks layout), then
+ * the L norm levels (float32).
  * All numbers little-endian.
  */
+import { ADDITIVE_K, ADDITIVE_NBITS, AdditiveQuantizer, NORM_LEVELS, NormQuantizer } from './additive.js';
 import { type Codec, makeCodec } from './codec.js';
 import { CorruptCodecError } from './errors.js';
 import { CoarseQuantizer } from './ivf.js';
@@ -31,12 +36,16 @@ import { Rotation } from './rotation.js';
 
 const MAGIC = 0x43565150; // "PQVC" read as a little-endian uint32
 const FORMAT_VERSION = 2;
+/** Version 3: additive quantizers (kind 4). */
+const ADDITIVE_VERSION = 3;
 /** Version 1: no flags in the product quantizer payload, byte codes only. */
 const UNPACKED_VERSION = 1;
 /** Flags bit: codes packed two per byte. */
 const PACKED_FLAG = 1;
 const HEADER = 12;
-export const CodecKind = { pq: 1, opq: 2, ivf: 3 } as const;
+export const CodecKind = { pq: 1, opq: 2, ivf: 3, rq: 4 } as const;
+/** The additive payload's fields: d, M, nbits, beam, norm levels. */
+const ADDITIVE_FIELDS = 20;
 
 /** The format version a codec is written in: 2 only where version 1 cannot say it (packed codes). */
 function versionOf(pq: ProductQuantizer): number {
@@ -86,9 +95,40 @@ function readFloats(view: DataView, o: number, count: number): Float32Array {
   return out;
 }
 
-/** The bytes of a codec: kind 1 for plain PQ, 2 with a rotation in front, 3 with IVF. */
+function writeAdditive(q: AdditiveQuantizer): Uint8Array {
+  const levels = q.norm?.levels ?? new Float32Array(0);
+  const payload = ADDITIVE_FIELDS + (q.codebooks.length + levels.length) * 4;
+  const bytes = new Uint8Array(HEADER + payload + 4);
+  const view = new DataView(bytes.buffer);
+  writeHeader(view, ADDITIVE_VERSION, CodecKind.rq, payload);
+  for (const [i, v] of [q.d, q.stages, q.nbits, q.beam, levels.length].entries()) view.setUint32(HEADER + 4 * i, v, true);
+  writeFloats(view, HEADER + ADDITIVE_FIELDS, q.codebooks);
+  writeFloats(view, HEADER + ADDITIVE_FIELDS + q.codebooks.length * 4, levels);
+  view.setUint32(HEADER + payload, crc32(bytes, 0, HEADER + payload), true);
+  return bytes;
+}
+
+function readAdditive(view: DataView, payload: number): AdditiveQuantizer {
+  if (payload < ADDITIVE_FIELDS) throw corrupt('payload too short');
+  const [d, stages, nbits, beam, levels] = Array.from({ length: 5 }, (_, i) => view.getUint32(HEADER + 4 * i, true));
+  if (nbits !== ADDITIVE_NBITS) throw corrupt(`additive codes of ${nbits} bits`);
+  if (levels !== 0 && levels !== NORM_LEVELS) throw corrupt(`${levels} norm levels`);
+  const count = stages * ADDITIVE_K * d;
+  if (payload !== ADDITIVE_FIELDS + (count + levels) * 4)
+    throw corrupt(`payload of ${payload} bytes does not hold ${count} codeword and ${levels} norm floats`);
+  try {
+    const codebooks = readFloats(view, HEADER + ADDITIVE_FIELDS, count);
+    const norm = levels === 0 ? null : new NormQuantizer(readFloats(view, HEADER + ADDITIVE_FIELDS + count * 4, levels));
+    return new AdditiveQuantizer('rq', d, stages, codebooks, norm, beam);
+  } catch (err) {
+    throw corrupt(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** The bytes of a codec: kind 1 for plain PQ, 2 with a rotation in front, 3 with IVF, 4 for a residual quantizer. */
 export function serializeCodec(codec: Codec): Uint8Array {
-  const { pq, rotation } = codec;
+  if (codec.quantizer instanceof AdditiveQuantizer) return writeAdditive(codec.quantizer);
+  const { quantizer: pq, rotation } = codec;
   const coarse = codec.kind === 'ivf' ? codec.coarse : null;
   const rotationBytes = rotation === null ? 0 : rotation.directions.length * 4;
   const prefix = coarse !== null ? 12 + rotationBytes + coarse.centroids.length * 4 : rotation !== null ? 4 + rotationBytes : 0;
@@ -121,6 +161,8 @@ export function serializeCodec(codec: Codec): Uint8Array {
 
 export function deserializeCodec(bytes: Uint8Array): Codec {
   const { view, payload, kind, version } = readHeader(bytes);
+  if ((kind === CodecKind.rq) !== (version === ADDITIVE_VERSION)) throw corrupt(`codec kind ${kind} in format version ${version}`);
+  if (kind === CodecKind.rq) return makeCodec(readAdditive(view, payload));
   if (kind === CodecKind.pq) return makeCodec(readPQ(view, HEADER, payload, version));
   const fields = kind === CodecKind.ivf ? 3 : 1;
   if (payload < 4 * fields) throw corrupt('payload too short');
@@ -161,9 +203,10 @@ function readHeader(bytes: Uint8Array): { view: DataView; payload: number; kind:
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== MAGIC) throw corrupt('bad magic number');
   const version = view.getUint16(4, true);
-  if (version !== FORMAT_VERSION && version !== UNPACKED_VERSION) throw corrupt(`unsupported format version ${version}`);
+  if (version !== FORMAT_VERSION && version !== UNPACKED_VERSION && version !== ADDITIVE_VERSION)
+    throw corrupt(`unsupported format version ${version}`);
   const kind = view.getUint16(6, true);
-  if (kind !== CodecKind.pq && kind !== CodecKind.opq && kind !== CodecKind.ivf) throw corrupt(`unknown codec kind ${kind}`);
+  if (!(Object.values(CodecKind) as number[]).includes(kind)) throw corrupt(`unknown codec kind ${kind}`);
   const payload = view.getUint32(8, true);
   if (bytes.length !== HEADER + payload + 4) throw corrupt(`length ${bytes.length} does not match the header (${HEADER + payload + 4})`);
   if (view.getUint32(HEADER + payload, true) !== crc32(bytes, 0, HEADER + payload)) throw corrupt('checksum mismatch');

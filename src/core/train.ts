@@ -7,20 +7,28 @@
  * residuals to the cell centroids. For OPQ a rotation is learned (on a
  * sub-sample, see trainRotation), the product quantizer trains on the rotated
  * data, and the coarse centroids are rotated too, so cells and codes live in one
- * space.
+ * space. A residual quantizer (rq) trains on its own (residual.ts): flat, no
+ * rotation.
  */
+import { ADDITIVE_NBITS } from './additive.js';
 import { type Codec, makeCodec } from './codec.js';
+import { QuantizerInputError } from './errors.js';
+import { trainResidualQuantizer } from './residual.js';
 import { CoarseQuantizer } from './ivf.js';
 import { PQGeometry, type PQTrainOptions, type PQTrainReport, trainProductQuantizer } from './pq.js';
 import { type Rotation, type RotationTrainOptions, type RotationTrainReport, type TrainCompute, trainRotation } from './rotation.js';
 import { DEFAULT_NBITS, TRAIN_PROGRESS } from '../tunables.js';
 
 export interface CodecTrainConfig {
-  type: 'pq' | 'opq';
+  type: 'pq' | 'opq' | 'rq';
   m: number;
   nbits?: number;
-  /** IVF cells; absent or null: a flat codec. */
+  /** IVF cells; absent or null: a flat codec (rq: always). */
   nlist?: number | null;
+  /** rq: the encoding beam (default RQ_DEFAULT_BEAM). */
+  beam?: number;
+  /** rq: keep each code's reconstruction norm, for L2 search. Default true. */
+  norms?: boolean;
 }
 
 export interface CodecTrainOptions extends PQTrainOptions {
@@ -39,6 +47,27 @@ export async function trainCodec(
   compute: TrainCompute,
   onProgress?: (fraction: number) => void,
 ): Promise<{ codec: Codec; report: PQTrainReport; rotation: RotationTrainReport | null }> {
+  if (config.type === 'rq') {
+    if (config.nlist) throw new QuantizerInputError('residual quantizers are flat: no IVF');
+    if ((config.nbits ?? ADDITIVE_NBITS) !== ADDITIVE_NBITS) throw new QuantizerInputError(`residual quantizers use ${ADDITIVE_NBITS}-bit codes`);
+    const { quantizer, report } = await trainResidualQuantizer(
+      data,
+      n,
+      d,
+      { m: config.m, beam: config.beam, norm: config.norms ?? true },
+      { iterations: options.iterations, seed: options.seed, maxPointsPerCentroid: options.maxPointsPerCentroid },
+      compute,
+      onProgress,
+    );
+    const pqReport: PQTrainReport = {
+      nTrain: report.nTrain,
+      trainMse: report.trainMse,
+      iterations: [],
+      distanceComputations: 0,
+      warnings: report.warnings,
+    };
+    return { codec: makeCodec(quantizer), report: pqReport, rotation: null };
+  }
   const geometry = new PQGeometry(d, config.m, config.nbits ?? DEFAULT_NBITS);
   let coarse: CoarseQuantizer | null = null;
   let x = data;

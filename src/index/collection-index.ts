@@ -83,7 +83,7 @@ export class CollectionIndex {
    */
   static codesBuffer(rows: number, codec: Codec): Uint8Array {
     const bytes = Math.max(INITIAL_CAPACITY, rows) * codec.codeSize;
-    if (codec.nlist !== null || codec.pq.packed) return new Uint8Array(new SharedArrayBuffer(bytes));
+    if (codec.nlist !== null || codec.quantizer.packed) return new Uint8Array(new SharedArrayBuffer(bytes));
     return allocateCodes(bytes, codec.codeSize);
   }
 
@@ -101,7 +101,7 @@ export class CollectionIndex {
       const size = this.codec.codec.codeSize;
       if (this.lists !== null) {
         for (let i = 0; i < count; i++) this.lists.add(first + i, codes, i * size);
-      } else if (this.codec.codec.pq.packed) {
+      } else if (this.codec.codec.quantizer.packed) {
         writeBlocked(codes, count, size, this.codes!, first);
       } else {
         this.codes!.set(codes, first * size);
@@ -145,7 +145,7 @@ export class CollectionIndex {
     if (!(codes instanceof Uint8Array)) throw new Error('a flat codec takes its codes in one buffer');
     if (codes.length < this.rowCount * codeSize) throw new Error(`${codes.length / codeSize} rows of codes for ${this.rowCount} rows`);
     this.lists = null;
-    if (codec.codec.pq.packed) {
+    if (codec.codec.quantizer.packed) {
       const blocked = flatCodes(codec.codec, this.capacity);
       writeBlocked(codes, this.rowCount, codeSize, blocked, 0);
       codes = blocked;
@@ -177,7 +177,7 @@ export class CollectionIndex {
       const codes = flatCodes(this.codec.codec, cap);
       // Both layouts keep rows in order: the first rows' bytes are a prefix.
       const size = this.codec.codec.codeSize;
-      codes.set(this.codes.subarray(0, this.codec.codec.pq.packed ? blockCount(this.rowCount) * BLOCK_ROWS * size : this.rowCount * size));
+      codes.set(this.codes.subarray(0, this.codec.codec.quantizer.packed ? blockCount(this.rowCount) * BLOCK_ROWS * size : this.rowCount * size));
       this.codes = codes;
     }
   }
@@ -186,7 +186,7 @@ export class CollectionIndex {
 /** A flat index's zeroed codes buffer for `rows` rows of codec's codes (whole blocks when packed). */
 function flatCodes(codec: Codec, rows: number): Uint8Array {
   const size = codec.codeSize;
-  return allocateCodes((codec.pq.packed ? blockCount(rows) * BLOCK_ROWS : rows) * size, size);
+  return allocateCodes((codec.quantizer.packed ? blockCount(rows) * BLOCK_ROWS : rows) * size, size);
 }
 
 function sharedBytes(n: number): Uint8Array {

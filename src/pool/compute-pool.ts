@@ -364,6 +364,12 @@ export class ComputePool {
         return this.run('trainCoarse', task, signal);
       },
       residuals: (coarse, data, n) => this.residuals(coarse, shared(data), n, signal),
+      extendBeams: async (extension) => {
+        // The extension's arrays are shared (residual.ts allocates them so): tasks write their rows in place.
+        await Promise.all(
+          ranges(extension.n, this.threads * 2, 1024).map(([start, end]) => this.run('extendBeams', { extension, start, end }, signal)),
+        );
+      },
       encodeWithError: async (pq, y, n) => {
         const { key, bytes } = handle(pq);
         const ys = toShared(y.subarray(0, n * pq.d));
@@ -436,7 +442,7 @@ export class ComputePool {
   async search(args: FlatSearchArgs): Promise<Neighbours[]> {
     const rows = args.eligible?.length ?? args.rows;
     // Listed rows (a filter) are read one by one: only consecutive rows of 4-bit codes come in blocks.
-    const split = ranges(rows, this.threads, this.minScanRows, args.codec.pq.packed && args.eligible === undefined ? BLOCK_ROWS : 1);
+    const split = ranges(rows, this.threads, this.minScanRows, args.codec.quantizer.packed && args.eligible === undefined ? BLOCK_ROWS : 1);
     const { key, bytes } = codecHandle(args.codec);
     const queries = toShared(args.queries);
     const d = args.codec.d;

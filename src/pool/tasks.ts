@@ -7,6 +7,7 @@
  */
 import type { EligibleSlots, ListsView } from '../core/ivf.js';
 import type { PQTrainOptions, SubspaceTrainResult } from '../core/pq.js';
+import type { BeamExtension } from '../core/residual.js';
 import type { CodeArena } from '../core/wasm/scan.js';
 import type { FilterNode } from '../index/metadata-filter.js';
 
@@ -142,6 +143,13 @@ export interface ScanTask extends QueryBatch, CodecRef {
   rerank: FusedRerank | null;
   /** Look up the results' stored records here (only when this task finishes its queries: it scans every row); null = not. */
   records: RecordSource | null;
+}
+
+/** Residual-quantizer training: rows [start, end) of a beam extension (residual.extendBeams). */
+export interface ExtendBeamsTask {
+  extension: BeamExtension;
+  start: number;
+  end: number;
 }
 
 export interface TrainCoarseTask {
@@ -305,6 +313,7 @@ export interface TaskMap {
   encode: { input: EncodeTask; output: number };
   scan: { input: ScanTask; output: PartialResults };
   trainCoarse: { input: TrainCoarseTask; output: { centroids: Float32Array; warnings: string[] } };
+  extendBeams: { input: ExtendBeamsTask; output: null };
   residuals: { input: ResidualsTask; output: number };
   ivfScan: { input: IVFScanTask; output: PartialResults };
   exactScan: { input: ExactScanTask; output: PartialResults };

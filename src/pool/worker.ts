@@ -7,8 +7,9 @@
  * cached per worker, parsed once, not once per task. Whatever a task throws
  * leaves as a PortableError, so its name, message and code survive.
  */
+import { extendBeams as extendBeamRows } from '../core/residual.js';
 import { adcScan, adcScanRows } from '../core/adc.js';
-import type { Codec, FlatCodec, IVFCodec } from '../core/codec.js';
+import { type Codec, type FlatCodec, type IVFCodec, productQuantizerOf } from '../core/codec.js';
 import { dot, l2sq, normalizeRows, rankingDistance } from '../core/distance.js';
 import { CoarseQuantizer, type IVFSearcher, trainCoarse as trainCoarseQuantizer } from '../core/ivf.js';
 import { gramSchmidtRows, matmulABt, symmetricEigen, transpose as transposeMatrix } from '../core/linalg.js';
@@ -161,7 +162,7 @@ function exactRerank(
  * run, both exact; a filter's listed rows scored one by one.
  */
 function packedScan(task: ScanTask, codec: FlatCodec): TopK[] {
-  const shape = codec.pq.geometry;
+  const shape = codec.quantizer.geometry;
   const session = task.arena !== null && task.eligible === null ? FastScanSession.open(task.arena, task.codes, shape) : null;
   try {
     const table = new Float32Array(shape.m * shape.ksub);
@@ -265,11 +266,11 @@ const handlers: TaskHandlers = {
   },
 
   /** Codes of rows [start, end) into shared codes; returns their squared reconstruction error. */
-  encodeWithError: (task) => encodeRowsWithError(codecFor(task).pq, task.y, task.start, task.end, task.codes),
+  encodeWithError: (task) => encodeRowsWithError(productQuantizerOf(codecFor(task)), task.y, task.start, task.end, task.codes),
 
   /** Sub-spaces [jFrom, jTo) of Xᵀ·Ŷ (rotation.crossWithReconstruction). */
   crossWithReconstruction: (task) => {
-    crossColumns(task.x, task.n, codecFor(task).pq, task.codes, task.jFrom, task.jTo, task.out, task.recentre);
+    crossColumns(task.x, task.n, productQuantizerOf(codecFor(task)), task.codes, task.jFrom, task.jTo, task.out, task.recentre);
     return task.jTo - task.jFrom;
   },
 
@@ -286,8 +287,8 @@ const handlers: TaskHandlers = {
    */
   scan: (task) => {
     const codec: FlatCodec = codecOfKind(task, 'flat');
-    if (codec.pq.packed) return finish(packedScan(task, codec), task, 0);
-    const shape = codec.pq.geometry;
+    if (codec.quantizer.packed) return finish(packedScan(task, codec), task, 0);
+    const shape = codec.quantizer.geometry;
     const m = codec.codeSize;
     const { eligible } = task;
     if (task.arena !== null && codec.ksub === 256) {
@@ -329,6 +330,11 @@ const handlers: TaskHandlers = {
     return { centroids: coarse.centroids, warnings };
   },
 
+  extendBeams: (task) => {
+    extendBeamRows(task.extension, task.start, task.end);
+    return null;
+  },
+
   residuals: (task) => {
     const { d, start, end } = task;
     const coarse = new CoarseQuantizer(task.nlist, d, task.centroids);
@@ -343,7 +349,7 @@ const handlers: TaskHandlers = {
     const searcher = ivfSearcher(codec, task.metric);
     // Probes scan whole cells with the kernels (8-bit codes; the skip map checked for candidates only); filtered row visits and 4-bit codes stay on the reference.
     const kernels =
-      task.mode === 'probe' && task.arena !== null && codec.ksub === 256 ? ScanSession.open(task.arena, task.lists.codes, codec.pq.m) : null;
+      task.mode === 'probe' && task.arena !== null && codec.ksub === 256 ? ScanSession.open(task.arena, task.lists.codes, codec.quantizer.m) : null;
     try {
       const heaps: TopK[] = [];
       for (let q = task.q0; q < task.q0 + task.nq; q++) {
@@ -476,6 +482,7 @@ export const crossWithReconstruction = portable(handlers.crossWithReconstruction
 export const encode = portable(handlers.encode);
 export const scan = portable(handlers.scan);
 export const trainCoarse = portable(handlers.trainCoarse);
+export const extendBeams = portable(handlers.extendBeams);
 export const residuals = portable(handlers.residuals);
 export const ivfScan = portable(handlers.ivfScan);
 export const exactScan = portable(handlers.exactScan);
@@ -501,6 +508,7 @@ const exported = {
   encode,
   scan,
   trainCoarse,
+  extendBeams,
   residuals,
   ivfScan,
   exactScan,

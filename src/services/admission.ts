@@ -10,7 +10,8 @@ import { PQGeometry } from '../core/pq.js';
 import type { AutoTrainConfig, QuantizerConfig } from '../store/store.js';
 import { badRequest, limitExceeded } from './errors.js';
 import { fieldPath } from './filter.js';
-import { DEFAULT_NBITS, HARD_LIMITS } from '../tunables.js';
+import { ADDITIVE_NBITS } from '../core/additive.js';
+import { ADDITIVE_LIMITS, DEFAULT_NBITS, HARD_LIMITS } from '../tunables.js';
 import { defaultM } from './training-plan.js';
 import type { CreateCollectionInput, VectorInput } from './types.js';
 
@@ -37,6 +38,11 @@ export function admitCollection(
     );
   }
   const { type, m, nbits } = input.quantizer;
+  if (type === 'rq') {
+    const quantizer = admitResidual(input);
+    return { quantizer, autoTrain: admitAutoTrain(input, quantizer), indexedFields: admitIndexedFields(input.indexedFields ?? []) };
+  }
+  if (input.quantizer.beam !== undefined) throw badRequest('quantizer: beam applies to rq only');
   const quantizer: QuantizerConfig = { type, m: m ?? defaultM(input.dimension), nbits: nbits ?? DEFAULT_NBITS };
   if (nbits === undefined) quantizer.autoNbits = true;
   if (input.quantizer.ivf !== undefined) quantizer.ivf = { nlist: input.quantizer.ivf.nlist ?? null };
@@ -46,9 +52,26 @@ export function admitCollection(
     if (err instanceof QuantizerInputError) throw badRequest(`quantizer: ${err.message}`);
     throw err;
   }
+  return { quantizer, autoTrain: admitAutoTrain(input, quantizer), indexedFields: admitIndexedFields(input.indexedFields ?? []) };
+}
+
+/** An rq collection's quantizer: flat, 8-bit codes, at most ADDITIVE_LIMITS.maxCodebooks codebooks (400 otherwise). */
+function admitResidual(input: CreateCollectionInput): QuantizerConfig {
+  const { m, nbits, beam, ivf } = input.quantizer;
+  if (ivf !== undefined) throw badRequest('quantizer: rq collections are flat; leave out ivf');
+  if (nbits !== undefined && nbits !== ADDITIVE_NBITS)
+    throw badRequest(`quantizer: rq codes are ${ADDITIVE_NBITS}-bit (256 codewords per codebook); nbits ${nbits} cannot be used`);
+  const { maxCodebooks } = ADDITIVE_LIMITS;
+  if (m !== undefined && m > maxCodebooks) throw badRequest(`quantizer: rq takes at most ${maxCodebooks} codebooks, got m = ${m}`);
+  const quantizer: QuantizerConfig = { type: 'rq', m: m ?? Math.min(maxCodebooks, defaultM(input.dimension)), nbits: ADDITIVE_NBITS };
+  if (beam !== undefined) quantizer.beam = beam;
+  return quantizer;
+}
+
+function admitAutoTrain(input: CreateCollectionInput, quantizer: QuantizerConfig): AutoTrainConfig | null {
   const autoTrain = input.autoTrain ?? null;
   if (autoTrain !== null) checkAutoTrain(autoTrain, quantizer);
-  return { quantizer, autoTrain, indexedFields: admitIndexedFields(input.indexedFields ?? []) };
+  return autoTrain;
 }
 
 /** A collection's indexed fields: dotted metadata paths as filters name them, each once, at most maxIndexedFields. */

@@ -15,7 +15,6 @@ import { randomUUID } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Limits } from '../config.js';
 import { normalizeRows, searchMetric } from '../core/distance.js';
-import { codeBytes } from '../core/code-layout.js';
 import { deserializeCodec } from '../core/serialize.js';
 import { LIST_ID_BYTES } from '../core/codec.js';
 import { CollectionIndex } from '../index/collection-index.js';
@@ -40,7 +39,7 @@ import { type EvaluateOptions, type EvaluateReport, evaluationQueryCount, recall
 import { type CompiledFilter, FilterMasks, type RangeMatch, compileFilter } from './filter.js';
 import type { Logger } from './logger.js';
 import { Mutex } from './mutex.js';
-import { autoTrainDue, effectiveNprobe, planTraining } from './training-plan.js';
+import { autoTrainDue, configuredCodeBytes, effectiveNprobe, planTraining } from './training-plan.js';
 import { type TrainParams, type TrainedCodec, TrainingJob, persistCodes } from './training-job.js';
 import { ScanBatcher } from './scan-batcher.js';
 import { planSearch } from './search-plan.js';
@@ -281,8 +280,9 @@ export class CollectionService {
       codecVersion: codec?.version ?? null,
       // The active codes' bytes (their nbits may have been lowered), else those training will give.
       bytesPerVector:
-        (codec?.codec.pq.codeSize ?? codeBytes(e.record.quantizer.m, e.record.quantizer.nbits)) + (e.record.quantizer.ivf === undefined ? 0 : 4),
-      trainedNbits: codec?.codec.pq.nbits ?? null,
+        (codec?.codec.quantizer.codeSize ?? configuredCodeBytes(e.record.quantizer, e.record.metric)) +
+        (e.record.quantizer.ivf === undefined ? 0 : 4),
+      trainedNbits: codec?.codec.quantizer.nbits ?? null,
       trainedNlist: codec?.codec.nlist ?? null,
       autoTrain: e.record.autoTrain,
       relativeMse: e.codecInfo?.relativeMse ?? null,
@@ -721,7 +721,7 @@ export class CollectionService {
         job: e.job.record.id,
       });
     }
-    const { type, m } = e.record.quantizer;
+    const { type, m, beam } = e.record.quantizer;
     const live = e.index.liveCount;
     const { nbits, nlist, sampleCap, notes } = planTraining({
       name,
@@ -745,6 +745,8 @@ export class CollectionService {
         type,
         m,
         nbits,
+        beam,
+        norms: e.record.metric === 'l2',
         nlist,
         sampleCap,
         index: e.index,

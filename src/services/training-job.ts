@@ -44,9 +44,13 @@ export interface TrainParams {
 
 export interface TrainTarget {
   collectionId: number;
-  type: 'pq' | 'opq';
+  type: 'pq' | 'opq' | 'rq';
   m: number;
   nbits: number;
+  /** rq: the encoding beam. */
+  beam?: number;
+  /** rq: keep each code's reconstruction norm (L2 search needs it; inner product and cosine do not). */
+  norms: boolean;
   /** IVF cells, or null for a flat index. */
   nlist: number | null;
   /** Most rows the training sample may hold: 256 per centroid (what k-means uses), lowered to fit MAX_TRAINING_SAMPLE_MB. */
@@ -186,7 +190,7 @@ export class TrainingJob {
         sample.data,
         sample.n,
         source.d,
-        { type: target.type, m, nbits, nlist },
+        { type: target.type, m, nbits, nlist, beam: target.beam, norms: target.norms },
         {
           iterations: this.params.iterations,
           seed,

@@ -5,6 +5,8 @@
  * from a codec. No I/O: the service asks, then acts; tests call it directly.
  */
 import type { Limits } from '../config.js';
+import { codeBytes } from '../core/code-layout.js';
+import type { Metric } from '../core/distance.js';
 import type { AutoTrainConfig, QuantizerConfig } from '../store/store.js';
 import { ApiError, badRequest, limitExceeded } from './errors.js';
 import { AUTO, KMEANS_DEFAULTS } from '../tunables.js';
@@ -15,6 +17,16 @@ import { AUTO, KMEANS_DEFAULTS } from '../tunables.js';
  */
 export function defaultM(dimension: number): number {
   return Math.max(1, Math.min(AUTO.maxDefaultM, Math.floor(dimension / AUTO.dimensionsPerCodeByte)));
+}
+
+/**
+ * Bytes per vector the configured quantizer's codes take: m (⌈m/2⌉ with
+ * nbits 4) for PQ and OPQ; for rq its m codes plus the norm byte L2 search
+ * needs (additive.ts).
+ */
+export function configuredCodeBytes(quantizer: QuantizerConfig, metric: Metric): number {
+  if (quantizer.type === 'rq') return quantizer.m + (metric === 'l2' ? 1 : 0);
+  return codeBytes(quantizer.m, quantizer.nbits);
 }
 
 /**
@@ -77,7 +89,7 @@ export function planTraining(input: {
     throw new ApiError(
       422,
       'insufficient_data',
-      `training a product quantizer with nbits = ${nbits} needs at least ${ksub} vectors (k-means: one per centroid); ` +
+      `training a ${quantizer.type === 'rq' ? 'residual' : 'product'} quantizer with nbits = ${nbits} needs at least ${ksub} vectors (k-means: one per centroid); ` +
         `collection '${name}' has ${live}`,
     );
   }

@@ -12,7 +12,7 @@ export interface CreateCollectionInput {
   name: string;
   dimension: number;
   metric: Metric;
-  quantizer: { type: 'pq' | 'opq'; m?: number; nbits?: number; ivf?: { nlist?: number } };
+  quantizer: { type: 'pq' | 'opq' | 'rq'; m?: number; nbits?: number; beam?: number; ivf?: { nlist?: number } };
   autoTrain?: AutoTrainConfig | null;
   indexedFields?: string[];
 }

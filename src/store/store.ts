@@ -11,9 +11,13 @@ import { vectorToBlob } from './vector-blobs.js';
 export const SEGMENT_ROWS = 1024;
 
 export interface QuantizerConfig {
-  type: 'pq' | 'opq';
+  /** pq, opq (rotation + PQ) or rq (residual quantizer: m codebooks of 256 full-dimension codewords). */
+  type: 'pq' | 'opq' | 'rq';
+  /** Sub-quantizers (pq, opq) or codebooks (rq). */
   m: number;
   nbits: number;
+  /** rq: partial codes kept per stage when encoding (absent: RQ_DEFAULT_BEAM). */
+  beam?: number;
   /** nbits was left to the service: training on fewer than 2^nbits vectors lowers it instead of refusing. */
   autoNbits?: boolean;
   /** IVF index (absent: flat); nlist null = chosen at each training from the vector count. */

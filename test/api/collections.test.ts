@@ -67,7 +67,7 @@ describe('collections API', () => {
     [{ name: 'ok' }, /body\.dimension/],
     [{ name: 'ok', dimension: 4, metric: 'hamming' }, /body\.metric/],
     [{ name: 'ok', dimension: 4, dimensions: 4 }, /Unrecognized key: "dimensions"/],
-    [{ name: 'ok', dimension: 4, quantizer: { type: 'rq' } }, /body\.quantizer\.type/],
+    [{ name: 'ok', dimension: 4, quantizer: { type: 'hnsw' } }, /body\.quantizer\.type/],
     [{ name: 'ok', dimension: 4, quantizer: { type: 'pq', m: 5 } }, /quantizer: m \(sub-quantizers\) must be an integer in 1\.\.4/],
     [{ name: 'ok', dimension: 4, quantizer: { type: 'pq', nbits: 9 } }, /body\.quantizer\.nbits/],
     ['not an object', /body: Invalid input: expected object, received string/],

@@ -42,7 +42,7 @@ describe('nbits 4 collections (packed codes, fast scan)', () => {
     expect(codes.length).toBe(rows.length * 5); // two codes per byte
     const table = codec.kind === 'flat' ? codec.distanceTable(q, 0, 'l2') : null;
     return rows
-      .map((v, i) => ({ id: v.id, s: adcDistance(codes, i, codec.pq.geometry, table!), i }))
+      .map((v, i) => ({ id: v.id, s: adcDistance(codes, i, codec.quantizer.geometry, table!), i }))
       .sort((a, b) => a.s - b.s || a.i - b.i)
       .slice(0, k);
   }
@@ -50,7 +50,7 @@ describe('nbits 4 collections (packed codes, fast scan)', () => {
   it('stores ⌈m/2⌉ bytes per code and says so', async () => {
     expect((await t.req('GET', '/collections/c')).json()).toMatchObject({ trained: true, trainedNbits: 4, bytesPerVector: 5, count: 1576 });
     const codec = stored();
-    expect(codec.pq.packed).toBe(true);
+    expect(codec.quantizer.packed).toBe(true);
     expect(codec.codeSize).toBe(5);
   });
 

@@ -150,7 +150,7 @@ describe('query and training API', () => {
 
     // The answers are exactly ADC over the stored codec's codes (summed in float32, as the scan kernels do).
     const codec = t.store.codec(t.store.collection('s')!.activeCodecId!)!;
-    const { pq } = deserializeCodec(codec.bytes);
+    const { quantizer: pq } = deserializeCodec(codec.bytes);
     const flat = new Float32Array(data.flatMap((v) => v.vector));
     const codes = pq.encode(flat, data.length);
     for (const qi of [3, 300]) {

@@ -94,7 +94,7 @@ describe('IVF (coarse quantizer + residual PQ)', () => {
         const tables = Array.from({ length: nlist }, (_, l) => searcher.cellTable(l).slice());
         const flat = new TopK(20);
         for (let r = 0; r < n; r++) {
-          if (skip[r] === 0) flat.push(adcDistance(pqCodes, r, codec4.pq.geometry, tables[listOf(codes4, r * codec4.codeSize)]), r);
+          if (skip[r] === 0) flat.push(adcDistance(pqCodes, r, codec4.quantizer.geometry, tables[listOf(codes4, r * codec4.codeSize)]), r);
         }
         const rows = new TopK(20);
         searcher.searchRows(queries, q * d, lists4, rows, slots, skip);
@@ -228,7 +228,7 @@ describe('IVF (coarse quantizer + residual PQ)', () => {
     expect(got.ids.length).toBe(30);
     for (const row of got.ids) expect(row % 2).toBe(1);
     const onTheFly = new TopK(30);
-    new IVFSearcher(codec.coarse!, codec.pq, 'l2', 0).search(x, 0, lists, nlist, onTheFly, dead);
+    new IVFSearcher(codec.coarse!, codec.quantizer, 'l2', 0).search(x, 0, lists, nlist, onTheFly, dead);
     const other = onTheFly.drainSorted();
     expect(Array.from(other.ids)).toEqual(Array.from(got.ids));
     expect(Array.from(other.dist)).toEqual(Array.from(got.dist));
@@ -236,7 +236,7 @@ describe('IVF (coarse quantizer + residual PQ)', () => {
 
   it('serialises with a rotation and coarse centroids, byte for byte', () => {
     const rotation = Rotation.identity(d);
-    const withRotation = new IVFCodec(codec.pq, rotation, codec.coarse);
+    const withRotation = new IVFCodec(codec.quantizer, rotation, codec.coarse);
     for (const c of [codec, withRotation]) {
       const bytes = serializeCodec(c);
       const back = deserializeCodec(bytes);
@@ -254,8 +254,8 @@ describe('IVF (coarse quantizer + residual PQ)', () => {
   it('cell tables from the SIMD kernel (held terms) equal, bit for bit, those summed in JavaScript per cell', () => {
     const queries = blobs(5, d, 40, 77, 2);
     for (const c of [codec, trainIVF(x, n, 3, 8)]) {
-      const simd = new IVFSearcher(c.coarse, c.pq, 'l2');
-      const plain = new IVFSearcher(c.coarse, c.pq, 'l2', 0); // terms too large to hold: computed per cell
+      const simd = new IVFSearcher(c.coarse, c.quantizer, 'l2');
+      const plain = new IVFSearcher(c.coarse, c.quantizer, 'l2', 0); // terms too large to hold: computed per cell
       for (let q = 0; q < 5; q++) {
         simd.prepare(queries, q * d);
         plain.prepare(queries, q * d);

@@ -2,15 +2,18 @@ import { z } from 'zod';
 import { CollectionName, Metric } from './common.js';
 import { DEFAULT_MAX_OPQ_DIMENSION } from '../../config.js';
 import { PACKED_NBITS } from '../../core/code-layout.js';
-import { AUTO, DEFAULT_NBITS, HARD_LIMITS, KMEANS_DEFAULTS } from '../../tunables.js';
+import { ADDITIVE_LIMITS, AUTO, DEFAULT_NBITS, HARD_LIMITS, KMEANS_DEFAULTS, RQ_DEFAULT_BEAM } from '../../tunables.js';
 
 export const Quantizer = z
   .object({
     type: z
-      .enum(['pq', 'opq'])
+      .enum(['pq', 'opq', 'rq'])
       .describe(
         'pq: product quantization. opq: a learned rotation (optimized PQ) before it: lower error for correlated data, slower ' +
-          `training; only for dimensions up to MAX_OPQ_DIMENSION (default ${DEFAULT_MAX_OPQ_DIMENSION}).`,
+          `training; only for dimensions up to MAX_OPQ_DIMENSION (default ${DEFAULT_MAX_OPQ_DIMENSION}). ` +
+          'rq: residual quantization, m codebooks of 256 codewords spanning every dimension, each coding what the earlier ones left: ' +
+          'lower error than pq/opq at the same bytes, slower training and encoding; codes are m bytes plus, for the l2 metric, ' +
+          'one byte of the reconstruction norm (so m = 7 costs 8 bytes). Flat only (no ivf), nbits 8.',
       ),
     m: z
       .int()
@@ -31,6 +34,15 @@ export const Quantizer = z
           `than ${2 ** DEFAULT_NBITS} vectors lowers it instead of refusing. With ${PACKED_NBITS} two codes share a byte ` +
           '(⌈m/2⌉ bytes per vector: twice the sub-quantizers for the same memory) and flat collections are searched by the ' +
           '4-bit fast scan (SIMD look-ups in 16-entry tables; the results are exactly those of plain ADC).',
+      ),
+    beam: z
+      .int()
+      .min(1)
+      .max(ADDITIVE_LIMITS.maxBeam)
+      .optional()
+      .describe(
+        `rq only: partial codes kept per codebook when encoding (1 = greedy, each codebook its nearest codeword). Default ${RQ_DEFAULT_BEAM}; ` +
+          'wider lowers the error, encoding costs grow with it.',
       ),
     ivf: z
       .object({
@@ -112,9 +124,10 @@ export const CollectionView = z
     dimension: z.int(),
     metric: Metric,
     quantizer: z.object({
-      type: z.enum(['pq', 'opq']),
+      type: z.enum(['pq', 'opq', 'rq']),
       m: z.int(),
       nbits: z.int(),
+      beam: z.int().optional().describe('rq: the encoding beam, when set.'),
       autoNbits: z.boolean().optional().describe('nbits was left to the service.'),
       ivf: z.object({ nlist: z.int().nullable().describe('null: chosen at training from the vector count.') }).optional(),
     }),
@@ -125,7 +138,7 @@ export const CollectionView = z
     bytesPerVector: z
       .int()
       .describe(
-        'Bytes per vector held in memory for search: the code (m bytes, or ⌈m/2⌉ with nbits 4: two codes per byte), plus a 4-byte row number in the inverted lists with IVF.',
+        'Bytes per vector held in memory for search: the code (m bytes, or ⌈m/2⌉ with nbits 4: two codes per byte; rq: m bytes plus the norm byte with the l2 metric), plus a 4-byte row number in the inverted lists with IVF.',
       ),
     trainedNbits: z.int().nullable().describe('Bits per code of the active codebook (lower than quantizer.nbits if training lowered it).'),
     trainedNlist: z.int().nullable().describe('IVF cells of the active codebook; null for a flat index or while untrained.'),

@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { COARSE_ITERATIONS, KMEANS_DEFAULTS, ROTATION_DEFAULTS, WIDE_ROTATION_DEFAULTS, WIDE_SUBSPACE } from '../../tunables.js';
+import {
+  COARSE_ITERATIONS,
+  KMEANS_DEFAULTS,
+  ROTATION_DEFAULTS,
+  RQ_KMEANS_ITERATIONS,
+  WIDE_ROTATION_DEFAULTS,
+  WIDE_SUBSPACE,
+} from '../../tunables.js';
 import { NameParams } from './common.js';
 
 export const TrainBody = z
@@ -18,7 +25,9 @@ export const TrainBody = z
       .min(1)
       .max(1000)
       .optional()
-      .describe(`k-means iterations per sub-quantizer (at most; stops early on convergence). Default ${KMEANS_DEFAULTS.maxIterations}.`),
+      .describe(
+        `k-means iterations per sub-quantizer (at most; stops early on convergence). Default ${KMEANS_DEFAULTS.maxIterations}; rq: per codebook, default ${RQ_KMEANS_ITERATIONS}.`,
+      ),
     opqIterations: z
       .int()
       .min(0)

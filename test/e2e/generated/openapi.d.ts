@@ -354,9 +354,11 @@ export interface components {
             metric: "l2" | "ip" | "cosine";
             quantizer: {
                 /** @enum {string} */
-                type: "pq" | "opq";
+                type: "pq" | "opq" | "rq";
                 m: number;
                 nbits: number;
+                /** @description rq: the encoding beam, when set. */
+                beam?: number;
                 /** @description nbits was left to the service. */
                 autoNbits?: boolean;
                 ivf?: {
@@ -371,7 +373,7 @@ export interface components {
             trained: boolean;
             /** @description Version of the active codebook; increases with every training. */
             codecVersion: number | null;
-            /** @description Bytes per vector held in memory for search: the code (m bytes, or ⌈m/2⌉ with nbits 4: two codes per byte), plus a 4-byte row number in the inverted lists with IVF. */
+            /** @description Bytes per vector held in memory for search: the code (m bytes, or ⌈m/2⌉ with nbits 4: two codes per byte; rq: m bytes plus the norm byte with the l2 metric), plus a 4-byte row number in the inverted lists with IVF. */
             bytesPerVector: number;
             /** @description Bits per code of the active codebook (lower than quantizer.nbits if training lowered it). */
             trainedNbits: number | null;
@@ -698,14 +700,16 @@ export interface operations {
                      */
                     quantizer?: {
                         /**
-                         * @description pq: product quantization. opq: a learned rotation (optimized PQ) before it: lower error for correlated data, slower training; only for dimensions up to MAX_OPQ_DIMENSION (default 4096).
+                         * @description pq: product quantization. opq: a learned rotation (optimized PQ) before it: lower error for correlated data, slower training; only for dimensions up to MAX_OPQ_DIMENSION (default 4096). rq: residual quantization, m codebooks of 256 codewords spanning every dimension, each coding what the earlier ones left: lower error than pq/opq at the same bytes, slower training and encoding; codes are m bytes plus, for the l2 metric, one byte of the reconstruction norm (so m = 7 costs 8 bytes). Flat only (no ivf), nbits 8.
                          * @enum {string}
                          */
-                        type: "pq" | "opq";
+                        type: "pq" | "opq" | "rq";
                         /** @description Sub-quantizers = bytes of code per vector (half that with nbits 4), at most the dimension. Default: dimension / 8 rounded down, between 1 and 64. Need not divide the dimension. */
                         m?: number;
                         /** @description Bits per sub-quantizer code (2^nbits centroids each). Default 8; when left out, training on fewer than 256 vectors lowers it instead of refusing. With 4 two codes share a byte (⌈m/2⌉ bytes per vector: twice the sub-quantizers for the same memory) and flat collections are searched by the 4-bit fast scan (SIMD look-ups in 16-entry tables; the results are exactly those of plain ADC). */
                         nbits?: number;
+                        /** @description rq only: partial codes kept per codebook when encoding (1 = greedy, each codebook its nearest codeword). Default 4; wider lowers the error, encoding costs grow with it. */
+                        beam?: number;
                         /** @description Inverted file (IVFADC): vectors are grouped into nlist cells by a coarse k-means, each stored as the PQ code of its residual to the cell centroid; a query scans only the nprobe nearest cells. Costs 6 bytes per vector more in memory (cell id in storage, row number in memory); lowers the error of the same code bytes. */
                         ivf?: {
                             /** @description Cells of the coarse quantizer. Default: chosen at each training from the vector count n, the power of two at or below 4·√n, with at least 39 vectors per cell, at most 2048 (training time) — 512 for 60,000 vectors, 2048 from 262,144 on. */
@@ -1551,7 +1555,7 @@ export interface operations {
                 "application/json": {
                     /** @description Vectors to train on (a seeded random sample): at least 2^nbits (one per centroid) and, with IVF, at least nlist. Default and maximum: 256 × 2^nbits (256 × max(2^nbits, nlist) with IVF), lowered to fit MAX_TRAINING_SAMPLE_MB. */
                     sampleSize?: number;
-                    /** @description k-means iterations per sub-quantizer (at most; stops early on convergence). Default 50. */
+                    /** @description k-means iterations per sub-quantizer (at most; stops early on convergence). Default 50; rq: per codebook, default 25. */
                     iterations?: number;
                     /** @description OPQ only: rotation updates after the start rotation, on a sample of 8,192 vectors. Default 8; with sub-spaces wider than 64 dimensions (e.g. m = 8 at dimension 784) 80 cheaper one-Lloyd-step updates on 32,768 vectors. */
                     opqIterations?: number;
