@@ -341,3 +341,17 @@ export const RQ_KMEANS_ITERATIONS = 25;
 
 /** Default beam of residual quantizers (partial codes kept per stage, training and encoding). */
 export const RQ_DEFAULT_BEAM = 4;
+
+/**
+ * Target-recall calibration (services/calibration.ts): stored vectors drawn
+ * as queries (more: a steadier estimate, a longer calibration), the recall
+ * above the target a setting must measure (the estimate from 200 queries × k
+ * = 10 has a standard error near 0.005 at recall 0.95), the rerank factors
+ * tried, and the default growth after which a collection is calibrated again.
+ */
+export const CALIBRATION_QUERIES = 200;
+export const CALIBRATION_MARGIN = 0.01;
+export const CALIBRATION_RERANKS: readonly number[] = [0, 1, 2, 4, 8, 16, 32, 64, 100];
+export const DEFAULT_RECALIBRATE_GROWTH = 2;
+/** Calibration queries per search call: bounds the vectors a re-ranking reads at once. */
+export const CALIBRATION_CHUNK = 25;

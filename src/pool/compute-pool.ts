@@ -47,11 +47,22 @@ import type {
 } from './tasks.js';
 import { PoolOverloadedError, WorkerExitedError, fromWorker, workerStopped } from './errors.js';
 import { WORKER_FILE, assertWorkerBuilt } from './worker-file.js';
-import { RequestFirstQueue } from './task-queue.js';
+import { BACKGROUND_TASK, RequestFirstQueue } from './task-queue.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { queueOptionsSymbol } from 'piscina';
+
 import { BLOCK_ROWS } from '../core/code-layout.js';
 import { ENCODE_CHUNK, MIN_MATCH_ROWS_PER_TASK, MIN_SCAN_ROWS_PER_TASK } from '../tunables.js';
 
 export type { RecordSource, StoredRecords, VectorSource } from './tasks.js';
+
+/** Set while a background scope runs (inBackground): its tasks queue behind request tasks. */
+const backgroundScope = new AsyncLocalStorage<true>();
+
+/** Runs fn with every pool task it starts, however deep, queued as background work (behind request tasks; RequestFirstQueue). */
+export function inBackground<T>(fn: () => Promise<T>): Promise<T> {
+  return backgroundScope.run(true, fn);
+}
 
 export interface ComputePoolOptions {
   /** Worker threads; default: the number of cores. */
@@ -250,7 +261,9 @@ export class ComputePool {
     if (signal?.aborted) throw signal.reason;
     this.inFlight++;
     try {
-      return (await this.piscina.run(task, { name, signal })) as TaskOutput<K>;
+      // The queue reads the marker through piscina's queue-options symbol; a symbol-keyed property is not posted to the worker.
+      const queued = backgroundScope.getStore() === true ? { ...task, [queueOptionsSymbol]: BACKGROUND_TASK } : task;
+      return (await this.piscina.run(queued, { name, signal })) as TaskOutput<K>;
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       if (workerStopped(err)) throw new WorkerExitedError(name, err);

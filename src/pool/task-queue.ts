@@ -6,9 +6,11 @@
  * (searches, the encoding of an upsert) go before background work (training,
  * evaluation's error pass, start-up list builds), each kind in arrival order;
  * a background task that has waited BACKGROUND_TASK_MAX_WAIT_MS goes next
- * anyway, so training still moves under a steady stream of queries.
+ * anyway, so training still moves under a steady stream of queries. A task
+ * started in a background scope (ComputePool.inBackground: a calibration's
+ * searches) is background whatever its name.
  */
-import type { TaskQueue } from 'piscina';
+import { type TaskQueue, queueOptionsSymbol } from 'piscina';
 import { BACKGROUND_TASK_MAX_WAIT_MS } from '../tunables.js';
 import type { TaskName } from './tasks.js';
 
@@ -113,6 +115,10 @@ export class RequestFirstQueue implements TaskQueue {
   }
 }
 
+/** What ComputePool attaches (under piscina's queue-options symbol) to a task run in a background scope. */
+export const BACKGROUND_TASK = Object.freeze({ background: true });
+
 function isRequest(task: Task): boolean {
+  if ((task as unknown as Record<symbol, unknown>)[queueOptionsSymbol] === BACKGROUND_TASK) return false;
   return REQUEST_TASKS.has((task as Task & { name: TaskName }).name);
 }

@@ -12,6 +12,7 @@
  * no lock: they read a snapshot of the index (row count, shared buffers, codec).
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Limits } from '../config.js';
 import { normalizeRows, searchMetric } from '../core/distance.js';
@@ -21,20 +22,33 @@ import { CollectionIndex } from '../index/collection-index.js';
 import { InvertedLists } from '../index/inverted-lists.js';
 import { LEAF_STATS } from '../index/metadata-filter.js';
 import { FieldIndex, ValueIndexes, evaluateIndexed, indexedLeaves, indexedStats } from '../index/value-index.js';
-import { type ComputePool, type Neighbours, type RecordSource, type VectorSource, toShared } from '../pool/compute-pool.js';
-import { type CollectionRecord, type JobRecord, SEGMENT_ROWS, type Store } from '../store/store.js';
+import { type ComputePool, type Neighbours, type RecordSource, type VectorSource, inBackground, toShared } from '../pool/compute-pool.js';
+import { type Calibration, type CollectionRecord, type JobRecord, SEGMENT_ROWS, type SearchSetting, type Store } from '../store/store.js';
 import { blobToVector } from '../store/vector-blobs.js';
 import {
+  CALIBRATION_CHUNK,
+  CALIBRATION_QUERIES,
   DEFAULT_QUERY_BATCH_WINDOW_US,
   DEFAULT_RERANK,
   EVALUATE_DEFAULTS,
+  HARD_LIMITS,
   INDEX_EXTENSION_MIN_SHARE,
   METADATA_LOOKUP_SHARE,
   PURGE_BATCH_ROWS,
   VALUE_INDEX_BUILD_ROWS,
 } from '../tunables.js';
 import { admitCollection, admitIndexedFields, admitSearch, admitUpsert, checkAutoTrain, metadataJson } from './admission.js';
-import { ApiError, collectionNotFound, limitExceeded } from './errors.js';
+import {
+  baselineSetting,
+  calibratedDefaults,
+  calibrationDue,
+  calibrationGrid,
+  chooseSetting,
+  requiredRecall,
+  settingForTarget,
+} from './calibration.js';
+import { measureGrid } from './calibration-run.js';
+import { ApiError, badRequest, collectionNotFound, limitExceeded } from './errors.js';
 import { type EvaluateOptions, type EvaluateReport, evaluationQueryCount, recallAgainstExact, sampleQueryRows } from './evaluation.js';
 import { type CompiledFilter, FilterMasks, type RangeMatch, compileFilter } from './filter.js';
 import type { Logger } from './logger.js';
@@ -73,6 +87,8 @@ interface Entry {
   indexing: Mutex;
   /** Live count when automatic training last failed: it is not retried until the count grows 10 % past it. */
   autoFailedAt: number | null;
+  /** The running calibration (record.calibration shows its progress): aborted by a newer one, deletion or shutdown. */
+  calibrating: { abort: AbortController; done: Promise<void> } | null;
   deleted: boolean;
 }
 
@@ -160,7 +176,10 @@ export class CollectionService {
       }
       const values = new ValueIndexes(record.indexedFields);
       if (values.fields.length > 0) this.fillValueIndexes(record.id, values.fields, 0, record.nextRow);
-      this.entries.set(record.name, this.newEntry(record, index, codecInfo, values));
+      const e = this.newEntry(record, index, codecInfo, values);
+      this.entries.set(record.name, e);
+      // A calibration the last process did not finish starts again.
+      if (record.calibration?.state === 'running') this.startCalibration(e);
       this.log.info(
         {
           collection: record.name,
@@ -213,6 +232,7 @@ export class CollectionService {
         (f) => indexedStats(f.root, e.values),
       ),
       autoFailedAt: null,
+      calibrating: null,
       deleted: false,
     };
     return e;
@@ -291,6 +311,8 @@ export class CollectionService {
       vectorsAtTraining: e.record.vectorsAtTraining,
       trainingJob: e.job?.running ? e.job.record.id : null,
       indexedFields: e.record.indexedFields,
+      targetRecall: e.record.targetRecall,
+      calibration: e.record.calibration,
     };
   }
 
@@ -299,7 +321,15 @@ export class CollectionService {
       throw new ApiError(409, 'collection_exists', `collection '${input.name}' already exists`);
     }
     const { quantizer, autoTrain, indexedFields } = admitCollection(input, this.entries.size, this.limits);
-    const record = this.store.createCollection(input.name, input.dimension, input.metric, quantizer, autoTrain, indexedFields);
+    const record = this.store.createCollection(
+      input.name,
+      input.dimension,
+      input.metric,
+      quantizer,
+      autoTrain,
+      indexedFields,
+      input.targetRecall ?? null,
+    );
     const e = this.newEntry(record, new CollectionIndex(), null, new ValueIndexes(indexedFields));
     this.entries.set(record.name, e);
     return this.view(e);
@@ -312,7 +342,7 @@ export class CollectionService {
    */
   async update(name: string, input: UpdateCollectionInput): Promise<CollectionView> {
     const e = this.entry(name);
-    const { autoTrain, indexedFields } = input;
+    const { autoTrain, indexedFields, targetRecall } = input;
     if (autoTrain) checkAutoTrain(autoTrain, e.record.quantizer);
     const fields = indexedFields === undefined ? undefined : admitIndexedFields(indexedFields);
     if (fields !== undefined) await this.setIndexedFields(e, fields);
@@ -321,6 +351,17 @@ export class CollectionService {
       e.record.autoTrain = autoTrain;
       e.autoFailedAt = null;
       this.maybeAutoTrain(e);
+    }
+    if (targetRecall !== undefined) {
+      this.store.setTargetRecall(e.record.id, targetRecall);
+      e.record.targetRecall = targetRecall;
+      if (targetRecall === null) {
+        // No target, no calibrated defaults: queries go back to the service's.
+        e.calibrating?.abort.abort(new Error('the target recall was removed'));
+        this.store.setCalibration(e.record.id, null);
+        e.record.calibration = null;
+      }
+      this.maybeCalibrate(e);
     }
     return this.view(e);
   }
@@ -377,6 +418,10 @@ export class CollectionService {
     if (e.job?.running) {
       e.job.cancel('the collection was deleted');
       await e.job.done;
+    }
+    if (e.calibrating !== null) {
+      e.calibrating.abort.abort(new Error('the collection was deleted'));
+      await e.calibrating.done;
     }
     await e.lock.run(() => this.store.markDeleting(e.record.id));
     this.entries.delete(name);
@@ -469,6 +514,7 @@ export class CollectionService {
         }
       }
       this.maybeAutoTrain(e);
+      this.maybeCalibrate(e);
       return { upserted: n };
     });
   }
@@ -489,6 +535,105 @@ export class CollectionService {
       e.autoFailedAt = live;
       this.log.warn({ collection: e.record.name, err }, 'automatic training could not start');
     }
+  }
+
+  /** Starts a calibration when the collection's target recall says one is due (calibration.ts: calibrationDue). */
+  private maybeCalibrate(e: Entry): void {
+    if (e.deleted || e.calibrating !== null) return;
+    const state = { codecVersion: e.index.codec?.version ?? null, live: e.index.liveCount };
+    if (calibrationDue(e.record.targetRecall, e.record.calibration, state)) this.startCalibration(e);
+  }
+
+  /**
+   * Measures the collection's search settings against its target recall, in
+   * the pool's background scope (queries' tasks go first), and makes the
+   * chosen setting the query default: see calibration.ts. Progress and the
+   * result are stored with the collection as they come.
+   */
+  private startCalibration(e: Entry): void {
+    const target = e.record.targetRecall;
+    const codec = e.index.codec;
+    if (target === null || codec === null || e.deleted) return;
+    e.calibrating?.abort.abort(new Error('superseded by a newer calibration'));
+    const abort = new AbortController();
+    setMaxListeners(0, abort.signal);
+    const { signal } = abort;
+    const nlist = codec.codec.nlist;
+    const k = target.k;
+    const required = requiredRecall(target.recall);
+    const grid = calibrationGrid(nlist, k, { maxRerank: HARD_LIMITS.maxRerank, maxCandidates: this.limits.maxCandidates });
+    const total = grid.reduce((s, row) => s + row.length, 0);
+    const c: Calibration = {
+      state: 'running',
+      progress: 0,
+      target: { recall: target.recall, k },
+      codecVersion: codec.version,
+      vectors: e.index.liveCount,
+      queries: 0,
+      required,
+      met: null,
+      chosen: null,
+      baseline: null,
+      grid: [],
+      startedAt: new Date().toISOString(),
+      finishedAt: null,
+      error: null,
+    };
+    const save = () => {
+      if (e.deleted) return;
+      e.record.calibration = { ...c };
+      this.store.setCalibration(e.record.id, e.record.calibration);
+    };
+    save();
+    const run = async (): Promise<void> => {
+      const { index } = e;
+      const rows = index.rowCount;
+      const live = index.liveRowsBelow(rows);
+      if (live.length < 2) throw new Error(`collection '${e.record.name}' needs at least 2 vectors to draw calibration queries`);
+      const picked = sampleQueryRows(live, { sampleSize: Math.min(CALIBRATION_QUERIES, live.length) });
+      const read = await this.pool.readRows({ ...this.source(e), rows: picked, start: 0, end: rows }, signal);
+      const { d } = { d: e.record.dimension };
+      const nq = read.data.length / d;
+      c.queries = nq;
+      const metric = searchMetric(e.record.metric);
+      const exact = await this.pool.exactSearch({ source: this.source(e), rows, metric, queries: read.data, nq, k: k + 1, signal });
+      const probe = {
+        nq,
+        self: read.rows,
+        exact,
+        // Chunks of queries bound a re-ranking's reads; no batching with requests' queries.
+        search: async (s: SearchSetting) => {
+          const found: Neighbours[] = [];
+          for (let q0 = 0; q0 < nq; q0 += CALIBRATION_CHUNK) {
+            const n = Math.min(CALIBRATION_CHUNK, nq - q0);
+            const options = { k: k + 1, rerank: s.rerank, nprobe: s.nprobe ?? undefined, signal };
+            found.push(...(await this.search(e, read.data.subarray(q0 * d, (q0 + n) * d), n, options, undefined, false)).found);
+          }
+          return found;
+        },
+      };
+      const measured = await measureGrid(grid, baselineSetting(nlist), k, required, probe, (sofar) => {
+        c.grid = [...sofar];
+        c.progress = Math.min(0.99, sofar.length / total);
+        save();
+      });
+      Object.assign(c, chooseSetting(measured.grid, required), { grid: measured.grid, baseline: measured.baseline, state: 'succeeded', progress: 1 });
+    };
+    const done = inBackground(run)
+      .catch((err: unknown) => {
+        c.state = 'failed';
+        c.error = signal.aborted ? String((signal.reason as Error)?.message ?? signal.reason) : err instanceof Error ? err.message : String(err);
+        if (!signal.aborted) this.log.warn({ collection: e.record.name, err }, 'calibration failed');
+      })
+      .finally(() => {
+        c.finishedAt = new Date().toISOString();
+        if (e.calibrating?.abort === abort) e.calibrating = null;
+        // A calibration superseded by a newer one leaves the record to it.
+        if (e.record.calibration?.startedAt === c.startedAt) save();
+        if (c.state === 'succeeded')
+          this.log.info({ collection: e.record.name, calibration: { met: c.met, chosen: c.chosen } }, 'calibration finished');
+      });
+    e.calibrating = { abort, done };
   }
 
   getVector(name: string, id: string): { id: string; vector: number[]; metadata: Record<string, unknown> | null } {
@@ -514,11 +659,12 @@ export class CollectionService {
    * candidates, read from SQLite. Untrained: exact search over the stored vectors.
    * A filter removes non-matching rows from the scan itself.
    */
-  async query(name: string, queries: number[][], options: SearchOptions): Promise<QueryAnswer> {
+  async query(name: string, queries: number[][], requested: SearchOptions): Promise<QueryAnswer> {
     const e = this.entry(name);
     const { dimension: d, metric } = e.record;
     const cosine = metric === 'cosine';
     const many = queries.length > 1;
+    const { options, warnings: settingWarnings } = this.searchSetting(e, requested);
     admitSearch(this.limits, this.searchState(e), queries.length, options.k, options.rerank ?? DEFAULT_RERANK);
     let q = packVectors(queries, d, cosine, (i) => (many ? `vectors[${i}]` : 'vector'));
     if (cosine) q = normalized(q, queries.length, d);
@@ -526,7 +672,36 @@ export class CollectionService {
     // The workers that finish the queries look up the hits' ids and metadata where they can.
     const records = { dbPath: this.dbPath, collectionId: e.record.id };
     const { found, explain, warnings } = await this.search(e, q, queries.length, options, records);
-    return { results: found.map((r) => this.hits(e, r, kind)), warnings, explain };
+    return { results: found.map((r) => this.hits(e, r, kind)), warnings: [...settingWarnings, ...warnings], explain };
+  }
+
+  /**
+   * The rerank and nprobe a search uses: the request's own; else, for a
+   * request's targetRecall, the cheapest calibrated setting that reaches it
+   * (422 without a current calibration; the closest, with a warning, when none
+   * does); else the calibration's chosen setting while its codec is active.
+   */
+  private searchSetting(e: Entry, requested: SearchOptions): { options: SearchOptions; warnings: string[] } {
+    const version = e.index.codec?.version ?? null;
+    if (requested.targetRecall !== undefined) {
+      if (requested.rerank !== undefined || requested.nprobe !== undefined) throw badRequest('give targetRecall or rerank / nprobe, not both');
+      const resolved = settingForTarget(e.record.calibration, version, requested.targetRecall);
+      if (resolved === null) {
+        throw new ApiError(
+          422,
+          'not_calibrated',
+          `collection '${e.record.name}' has no calibration for its current codebook: set targetRecall on the collection and wait for its calibration to succeed`,
+        );
+      }
+      const { setting, warning } = resolved;
+      return { options: { ...requested, rerank: setting.rerank, nprobe: setting.nprobe ?? undefined }, warnings: warning === null ? [] : [warning] };
+    }
+    const defaults = calibratedDefaults(e.record.calibration, version);
+    if (defaults === null) return { options: requested, warnings: [] };
+    return {
+      options: { ...requested, rerank: requested.rerank ?? defaults.rerank, nprobe: requested.nprobe ?? defaults.nprobe ?? undefined },
+      warnings: [],
+    };
   }
 
   /** Search of nq prepared queries (unit length for cosine): row numbers and internal distances, and how it went. */
@@ -537,6 +712,8 @@ export class CollectionService {
     options: SearchOptions,
     /** Where the pool may look up the results' stored records (query); undefined: row numbers only (evaluate). */
     records?: RecordSource,
+    /** Unfiltered queries may share a scan with other requests' (false: a calibration's measured searches). */
+    batch = true,
   ): Promise<{ found: Neighbours[]; explain: SearchExplain; warnings: string[] }> {
     const { index } = e;
     const { signal } = options;
@@ -582,7 +759,7 @@ export class CollectionService {
     const rerank = options.rerank ?? DEFAULT_RERANK;
     const candidates = rerank > 0 ? k * rerank : k;
     // Unfiltered queries of this index state may share a scan with other requests'.
-    const batchKey = match === null ? { index, rows } : null;
+    const batchKey = match === null && batch ? { index, rows } : null;
     // Re-ranked by the pool, in the scanning task where it can (one round trip).
     const reranked = rerank > 0 ? { ...this.source(e), k } : undefined;
     const found =
@@ -643,7 +820,10 @@ export class CollectionService {
     if (codec === null) throw new ApiError(409, 'not_trained', `collection '${name}' is not trained yet: there is no index to evaluate`);
     const { dimension: d, metric } = e.record;
     const k = options.k ?? EVALUATE_DEFAULTS.k;
-    const rerank = options.rerank ?? DEFAULT_RERANK;
+    // What queries use: the request's settings, else the calibrated ones, else the service's.
+    const calibrated = calibratedDefaults(e.record.calibration, codec.version);
+    const rerank = options.rerank ?? calibrated?.rerank ?? DEFAULT_RERANK;
+    const nprobe = options.nprobe ?? calibrated?.nprobe ?? undefined;
     const { signal } = options;
     const nRequested = evaluationQueryCount(options, index.liveCount);
     admitSearch(this.limits, this.searchState(e), nRequested, k, rerank, true);
@@ -674,7 +854,7 @@ export class CollectionService {
       signal,
     });
     const t1 = performance.now();
-    const { found: approx } = await this.search(e, q, nq, { k: k + extra, rerank, nprobe: options.nprobe, signal });
+    const { found: approx } = await this.search(e, q, nq, { k: k + extra, rerank, nprobe, signal });
     const t2 = performance.now();
     const { recall1, recallAtK } = recallAgainstExact(exact, approx, self, k);
     const err = await this.pool.codecError(codec.codec, q, nq, signal);
@@ -683,7 +863,7 @@ export class CollectionService {
       queries: nq,
       k,
       rerank,
-      nprobe: codec.codec.nlist === null ? null : effectiveNprobe(codec.codec.nlist, options.nprobe),
+      nprobe: codec.codec.nlist === null ? null : effectiveNprobe(codec.codec.nlist, nprobe),
       recall1,
       recallAtK,
       relativeMse: err.normSum > 0 ? err.errorSum / err.normSum : 0,
@@ -760,8 +940,11 @@ export class CollectionService {
     const job = e.job;
     void job.done.then(() => {
       if (trigger === 'auto') e.autoFailedAt = job.record.state === 'failed' && job.record.error?.code !== 'cancelled' ? live : null;
-      // Writes that arrived during training may have made the next one due already.
-      if (job.record.state === 'succeeded') this.maybeAutoTrain(e);
+      // Writes that arrived during training may have made the next one due already; the new codec needs its calibration.
+      if (job.record.state === 'succeeded') {
+        this.maybeAutoTrain(e);
+        this.maybeCalibrate(e);
+      }
       const { state, error, startedAt, finishedAt } = job.record;
       const seconds = startedAt !== null && finishedAt !== null ? (Date.parse(finishedAt) - Date.parse(startedAt)) / 1000 : 0;
       this.observer?.trainingFinished({ state: state === 'succeeded' ? 'succeeded' : error?.code === 'cancelled' ? 'cancelled' : 'failed', seconds });
@@ -835,6 +1018,10 @@ export class CollectionService {
       if (e.job?.running) {
         e.job.cancel('the service is shutting down');
         pending.push(e.job.done);
+      }
+      if (e.calibrating !== null) {
+        e.calibrating.abort.abort(new Error('the service is shutting down'));
+        pending.push(e.calibrating.done);
       }
       pending.push(
         e.lock.run(() => undefined),

@@ -4,7 +4,7 @@
  * shapes on the wire.
  */
 import type { Metric } from '../core/distance.js';
-import type { AutoTrainConfig, JobRecord, QuantizerConfig } from '../store/store.js';
+import type { AutoTrainConfig, Calibration, JobRecord, QuantizerConfig, TargetRecallConfig } from '../store/store.js';
 import type { Filter } from './filter.js';
 import type { SearchPlan } from './search-plan.js';
 
@@ -12,6 +12,7 @@ export interface CreateCollectionInput {
   name: string;
   dimension: number;
   metric: Metric;
+  targetRecall?: TargetRecallConfig | null;
   quantizer: { type: 'pq' | 'opq' | 'rq'; m?: number; nbits?: number; beam?: number; ivf?: { nlist?: number } };
   autoTrain?: AutoTrainConfig | null;
   indexedFields?: string[];
@@ -20,6 +21,7 @@ export interface CreateCollectionInput {
 /** A change of a collection's settings (PATCH); what is left out stays. */
 export interface UpdateCollectionInput {
   autoTrain?: AutoTrainConfig | null;
+  targetRecall?: TargetRecallConfig | null;
   indexedFields?: string[];
 }
 
@@ -31,6 +33,8 @@ export interface SearchOptions {
   /** IVF: cells visited per query (capped at nlist); default in effectiveNprobe. */
   nprobe?: number;
   filter?: Filter;
+  /** A k-recall@k to reach: rerank and nprobe from the collection's calibration (not with rerank or nprobe). */
+  targetRecall?: number;
   /** Cancels the search (request timeout, client gone): queued and running pool tasks stop. */
   signal?: AbortSignal;
 }
@@ -71,6 +75,9 @@ export interface CollectionView {
   /** The running training job's id, if any. */
   trainingJob: string | null;
   indexedFields: string[];
+  targetRecall: TargetRecallConfig | null;
+  /** The last calibration for the target (its chosen setting is the query default while its codec is active), or null. */
+  calibration: Calibration | null;
 }
 
 export interface VectorInput {

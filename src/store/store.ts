@@ -24,6 +24,53 @@ export interface QuantizerConfig {
   ivf?: { nlist: number | null };
 }
 
+/** A collection's recall target (services/calibration.ts): k-recall@k ≥ recall. */
+export interface TargetRecallConfig {
+  recall: number;
+  k: number;
+  /** Calibrate again once the live count reaches this factor × the count at the last calibration (absent: DEFAULT_RECALIBRATE_GROWTH). */
+  recalibrateAfterGrowth?: number;
+}
+
+/** One search setting: rerank factor, and cells visited (IVF) or null (flat). */
+export interface SearchSetting {
+  rerank: number;
+  nprobe: number | null;
+}
+
+/** A setting as measured: k-recall@k on the calibration queries and wall time per query. */
+export interface MeasuredSetting extends SearchSetting {
+  recall: number;
+  msPerQuery: number;
+}
+
+/** What a calibration found (stored with the collection as JSON, shown by GET /collections/{name}). */
+export interface Calibration {
+  state: 'running' | 'succeeded' | 'failed';
+  /** Fraction of the grid measured. */
+  progress: number;
+  target: { recall: number; k: number };
+  /** The codec it measured; its defaults apply while that codec is active. */
+  codecVersion: number;
+  /** Live vectors when it started. */
+  vectors: number;
+  /** Sample queries (stored vectors). */
+  queries: number;
+  /** The recall a setting must reach: target + margin. */
+  required: number;
+  /** Whether some setting reached `required`; null while running. */
+  met: boolean | null;
+  /** The cheapest setting that reached it, else the one that came closest. */
+  chosen: MeasuredSetting | null;
+  /** The setting queries would use without calibration, measured the same way. */
+  baseline: MeasuredSetting | null;
+  /** Every setting measured, in the order measured. */
+  grid: MeasuredSetting[];
+  startedAt: string;
+  finishedAt: string | null;
+  error: string | null;
+}
+
 export interface AutoTrainConfig {
   /** Train by itself once the collection holds this many vectors. */
   minVectors: number;
@@ -46,6 +93,9 @@ export interface CollectionRecord {
   vectorsAtTraining: number | null;
   /** Metadata paths with a value index (services/collections.ts keeps them in memory). */
   indexedFields: string[];
+  targetRecall: TargetRecallConfig | null;
+  /** The last target-recall calibration, or null. */
+  calibration: Calibration | null;
 }
 
 export interface CodecRecord {
@@ -112,6 +162,8 @@ interface CollectionRow {
   auto_train: string | null;
   vectors_at_training: number | null;
   indexed_fields: string;
+  target_recall: string | null;
+  calibration: string | null;
 }
 
 interface JobRow {
@@ -145,6 +197,8 @@ function toCollection(r: CollectionRow): CollectionRecord {
     autoTrain: r.auto_train === null ? null : (JSON.parse(r.auto_train) as AutoTrainConfig),
     vectorsAtTraining: r.vectors_at_training,
     indexedFields: JSON.parse(r.indexed_fields) as string[],
+    targetRecall: r.target_recall === null ? null : (JSON.parse(r.target_recall) as TargetRecallConfig),
+    calibration: r.calibration === null ? null : (JSON.parse(r.calibration) as Calibration),
   };
 }
 
@@ -172,7 +226,7 @@ export class Store {
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       insertCollection: p(
-        'INSERT INTO collections (name, dimension, metric, quantizer, auto_train, indexed_fields, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *',
+        'INSERT INTO collections (name, dimension, metric, quantizer, auto_train, indexed_fields, target_recall, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *',
       ),
       collectionByName: p('SELECT * FROM collections WHERE name = ?'),
       collectionById: p('SELECT * FROM collections WHERE id = ?'),
@@ -215,6 +269,8 @@ export class Store {
       activate: p('UPDATE collections SET active_codec_id = ?, added_since_training = ?, vectors_at_training = ? WHERE id = ?'),
       setAutoTrain: p('UPDATE collections SET auto_train = ? WHERE id = ?'),
       setIndexedFields: p('UPDATE collections SET indexed_fields = ? WHERE id = ?'),
+      setTargetRecall: p('UPDATE collections SET target_recall = ? WHERE id = ?'),
+      setCalibration: p('UPDATE collections SET calibration = ? WHERE id = ?'),
       setCodecMse: p('UPDATE codecs SET relative_mse = ? WHERE id = ?'),
       segment: p('SELECT codes FROM code_segments WHERE codec_id = ? AND segment = ?').pluck(),
       putSegment: p('INSERT OR REPLACE INTO code_segments (codec_id, segment, codes) VALUES (?, ?, ?)'),
@@ -242,10 +298,20 @@ export class Store {
     quantizer: QuantizerConfig,
     autoTrain: AutoTrainConfig | null,
     indexedFields: string[] = [],
+    targetRecall: TargetRecallConfig | null = null,
   ): CollectionRecord {
     const auto = autoTrain === null ? null : JSON.stringify(autoTrain);
-    const row = this.s.insertCollection.get(name, dimension, metric, JSON.stringify(quantizer), auto, JSON.stringify(indexedFields), now());
+    const target = targetRecall === null ? null : JSON.stringify(targetRecall);
+    const row = this.s.insertCollection.get(name, dimension, metric, JSON.stringify(quantizer), auto, JSON.stringify(indexedFields), target, now());
     return toCollection(row as CollectionRow);
+  }
+
+  setTargetRecall(collectionId: number, target: TargetRecallConfig | null): void {
+    this.s.setTargetRecall.run(target === null ? null : JSON.stringify(target), collectionId);
+  }
+
+  setCalibration(collectionId: number, calibration: Calibration | null): void {
+    this.s.setCalibration.run(calibration === null ? null : JSON.stringify(calibration), collectionId);
   }
 
   setIndexedFields(collectionId: number, fields: string[]): void {

@@ -305,7 +305,7 @@ describe('filters: every operator and composition, as documented', () => {
     }
     const empty = await t.req('PATCH', '/collections/flat', {});
     expect(empty.statusCode).toBe(400);
-    expect(empty.json().error.message).toMatch(/name autoTrain, indexedFields or both/);
+    expect(empty.json().error.message).toMatch(/name autoTrain, indexedFields, targetRecall or several/);
     expect((await t.req('GET', '/collections/bad')).statusCode).toBe(404);
     expect((await t.req('GET', '/collections/flat')).json().indexedFields).toEqual([]);
   });

@@ -78,7 +78,7 @@ describe('persistence', () => {
   it('applies each migration once', () => {
     const fresh = tempDir();
     const first = openDatabase(fresh);
-    expect(first.applied).toEqual(['001_initial.sql', '002_auto_train.sql', '003_deleting.sql', '004_indexed_fields.sql', '005_tombstones.sql']);
+    expect(first.applied).toEqual(['001_initial.sql', '002_auto_train.sql', '003_deleting.sql', '004_indexed_fields.sql', '005_tombstones.sql', '006_target_recall.sql']);
     first.db.close();
     rmSync(fresh, { recursive: true, force: true });
     openDatabase(dir).db.close(); // a directory opened once already (it may be the first time here)
@@ -105,7 +105,7 @@ describe('persistence', () => {
       put.run(row, id, Buffer.from(new Float32Array([row, 0]).buffer));
     v4.db.close();
     const v5 = openDatabase(dir);
-    expect(v5.applied).toEqual(['005_tombstones.sql']);
+    expect(v5.applied).toEqual(['005_tombstones.sql', '006_target_recall.sql']);
     expect(v5.db.prepare('SELECT collection_id, row FROM tombstones ORDER BY 1, 2').raw().all()).toEqual([
       [1, 0],
       [1, 3],

@@ -1,8 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { FlatCodec } from '../../src/core/codec.js';
 import { ProductQuantizer } from '../../src/core/pq.js';
-import { ComputePool } from '../../src/pool/compute-pool.js';
-import { RequestFirstQueue } from '../../src/pool/task-queue.js';
+import { ComputePool, inBackground } from '../../src/pool/compute-pool.js';
+import { queueOptionsSymbol } from 'piscina';
+import { BACKGROUND_TASK, RequestFirstQueue } from '../../src/pool/task-queue.js';
 import { blobs } from '../helpers/data.js';
 
 /** Stand-ins for piscina's queued TaskInfo: what the queue reads of them is the name. */
@@ -61,6 +62,14 @@ describe('RequestFirstQueue', () => {
     expect(ids(q)).toEqual([1, 5, 2]);
   });
 
+  it('treats a task marked as background work (ComputePool.inBackground) as background whatever its name', () => {
+    const q = new RequestFirstQueue(100, () => 0);
+    q.push(task('trainSubspace', 1));
+    q.push({ name: 'scan', id: 2, [queueOptionsSymbol]: BACKGROUND_TASK } as never);
+    q.push(task('scan', 3));
+    expect(ids(q)).toEqual([3, 1, 2]);
+  });
+
   it('removes a task (aborted while waiting) from its kind', () => {
     const q = new RequestFirstQueue(100, () => 0);
     const gone = task('scan', 2);
@@ -95,5 +104,22 @@ describe('ComputePool task order (real workers)', () => {
     // It waits for the tasks running when it came (and maybe one overdue background task), not for the thirty.
     // (With piscina's own queue 14 were still waiting, with this one 29 — tried.)
     expect(waitingWhenEncoded).toBeGreaterThanOrEqual(24);
+  });
+
+  it("queues the tasks of a background scope behind them (a calibration's searches wait like training)", async () => {
+    const d = 64;
+    const x = blobs(2_000, d, 10, 5);
+    const codec = new FlatCodec(ProductQuantizer.train(x, 2_000, d, { m: 8 }, { iterations: 3 }).pq);
+    await pool.encode(codec, x, 100);
+    const n = 300;
+    const A = new Float64Array(n * n).fill(1);
+    const background = Array.from({ length: 8 }, () => pool.matmulABt(A, A, n, n, n));
+    let waitingWhenEncoded = -1;
+    await inBackground(() => pool.encode(codec, x, 100)).then(() => {
+      waitingWhenEncoded = pool.stats().queued;
+    });
+    await Promise.all(background);
+    // Behind (nearly) all thirty, first in first out among background tasks.
+    expect(waitingWhenEncoded).toBeLessThanOrEqual(4);
   });
 });

@@ -33,9 +33,16 @@ const queryRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => {
-      const { vector, vectors, k, rerank, nprobe, filter, explain } = request.body;
+      const { vector, vectors, k, rerank, nprobe, targetRecall, filter, explain } = request.body;
       // The schema admits exactly one of the two.
-      const answer = await service.query(request.params.name, vectors ?? [vector!], { k, rerank, nprobe, filter, signal: request.deadline });
+      const answer = await service.query(request.params.name, vectors ?? [vector!], {
+        k,
+        rerank,
+        nprobe,
+        targetRecall,
+        filter,
+        signal: request.deadline,
+      });
       return {
         results: vectors === undefined ? answer.results[0] : answer.results,
         ...(answer.warnings.length > 0 && { warnings: answer.warnings }),

@@ -2,7 +2,17 @@ import { z } from 'zod';
 import { CollectionName, Metric } from './common.js';
 import { DEFAULT_MAX_OPQ_DIMENSION } from '../../config.js';
 import { PACKED_NBITS } from '../../core/code-layout.js';
-import { ADDITIVE_LIMITS, AUTO, DEFAULT_NBITS, HARD_LIMITS, KMEANS_DEFAULTS, RQ_DEFAULT_BEAM } from '../../tunables.js';
+import {
+  ADDITIVE_LIMITS,
+  AUTO,
+  CALIBRATION_MARGIN,
+  CALIBRATION_QUERIES,
+  DEFAULT_NBITS,
+  DEFAULT_RECALIBRATE_GROWTH,
+  HARD_LIMITS,
+  KMEANS_DEFAULTS,
+  RQ_DEFAULT_BEAM,
+} from '../../tunables.js';
 
 export const Quantizer = z
   .object({
@@ -80,6 +90,26 @@ export const AutoTrain = z
   .strict()
   .describe('Automatic (re)training. Queries and writes keep being served by the previous codec while a new one trains.');
 
+export const TargetRecall = z
+  .object({
+    recall: z.number().gt(0).lt(1).describe('The k-recall@k queries should reach by default (e.g. 0.95).'),
+    k: z.int().min(1).max(HARD_LIMITS.maxK).default(10).describe('The k of k-recall@k. Default 10.'),
+    recalibrateAfterGrowth: z
+      .number()
+      .min(1.01)
+      .max(1000)
+      .optional()
+      .describe(
+        `Calibrate again once the collection has grown to this factor × the vectors at the last calibration. Default ${DEFAULT_RECALIBRATE_GROWTH}.`,
+      ),
+  })
+  .strict()
+  .describe(
+    'Ask for a recall instead of choosing rerank / nprobe: after each training (and after growth) the service measures recall and time over a grid of ' +
+      `rerank (and nprobe for IVF) on ${CALIBRATION_QUERIES} stored vectors used as queries, against exact search, in the background, and makes the cheapest ` +
+      `setting that reaches recall + ${CALIBRATION_MARGIN} the query default (see calibration in the collection). null removes it.`,
+  );
+
 export const IndexedFields = z
   .array(z.string().min(1).max(4096))
   .max(HARD_LIMITS.maxIndexedFields)
@@ -102,6 +132,7 @@ export const CreateCollectionBody = z
     quantizer: Quantizer.default({ type: 'pq' }),
     autoTrain: AutoTrain.nullable().optional(),
     indexedFields: IndexedFields.optional(),
+    targetRecall: TargetRecall.nullable().optional(),
   })
   .strict()
   // The examples of the request bodies make a working session, in the order of the README's walkthrough.
@@ -113,10 +144,37 @@ export const UpdateCollectionBody = z
     indexedFields: IndexedFields.optional().describe(
       'The new list of indexed fields (see CreateCollectionBody): new ones are built before the response, ones left out are dropped.',
     ),
+    targetRecall: TargetRecall.nullable().optional(),
   })
   .strict()
-  .refine((b) => b.autoTrain !== undefined || b.indexedFields !== undefined, { message: 'name autoTrain, indexedFields or both' })
+  .refine((b) => b.autoTrain !== undefined || b.indexedFields !== undefined || b.targetRecall !== undefined, {
+    message: 'name autoTrain, indexedFields, targetRecall or several',
+  })
   .meta({ example: { autoTrain: { minVectors: 1000, retrainAfterGrowth: 2 }, indexedFields: ['genre', 'year'] } });
+
+const MeasuredSetting = z.object({
+  rerank: z.int(),
+  nprobe: z.int().nullable().describe('null for a flat index.'),
+  recall: z.number().describe('k-recall@k measured on the calibration queries.'),
+  msPerQuery: z.number().describe("Wall time per query of the measured searches (run behind requests' work, so an upper bound under load)."),
+});
+
+const CalibrationView = z.object({
+  state: z.enum(['running', 'succeeded', 'failed']),
+  progress: z.number().describe('Fraction of the grid measured.'),
+  target: z.object({ recall: z.number(), k: z.int() }),
+  codecVersion: z.int().describe('The codebook measured: its chosen setting is the query default while that codebook is active.'),
+  vectors: z.int().describe('Vectors when it started.'),
+  queries: z.int().describe('Stored vectors used as queries (each left out of its own results).'),
+  required: z.number().describe(`The recall a setting had to reach: target + ${CALIBRATION_MARGIN}.`),
+  met: z.boolean().nullable().describe('Whether some setting reached it; false: chosen is the closest. null while running.'),
+  chosen: MeasuredSetting.nullable().describe('The cheapest setting that reached the target (else the closest): the query default.'),
+  baseline: MeasuredSetting.nullable().describe("The service's default setting (rerank 4, default nprobe), measured the same way, for comparison."),
+  grid: z.array(MeasuredSetting).describe('Every setting measured, in order (per nprobe, rerank up to the first that reached the target).'),
+  startedAt: z.string(),
+  finishedAt: z.string().nullable(),
+  error: z.string().nullable(),
+});
 
 export const CollectionView = z
   .object({
@@ -149,6 +207,8 @@ export const CollectionView = z
     vectorsAtTraining: z.int().nullable().describe('Vectors the collection held when the active codebook was switched in.'),
     trainingJob: z.string().nullable().describe('Id of the running training job, if any.'),
     indexedFields: z.array(z.string()).describe('Metadata fields with a value index (see CreateCollectionBody).'),
+    targetRecall: z.object({ recall: z.number(), k: z.int(), recalibrateAfterGrowth: z.number().optional() }).nullable(),
+    calibration: CalibrationView.nullable().describe('The last calibration for targetRecall, or null.'),
   })
   .meta({ id: 'CollectionView' });
 

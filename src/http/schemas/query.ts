@@ -113,6 +113,16 @@ export const QueryBody = z
       ),
     rerank: Rerank,
     nprobe: Nprobe,
+    targetRecall: z
+      .number()
+      .gt(0)
+      .lt(1)
+      .optional()
+      .describe(
+        "A k-recall@k to reach (k of the collection's targetRecall): rerank and nprobe become the cheapest setting its calibration measured at or above " +
+          'this plus the calibration margin (the closest, with a warning, when none is). Not with rerank or nprobe; 422 not_calibrated when the collection has no ' +
+          'calibration for its current codebook.',
+      ),
     filter: Filter.optional(),
     explain: z.boolean().default(false).describe('Add "explain" to the answer: the search strategy chosen and the rows the filter let through.'),
   })

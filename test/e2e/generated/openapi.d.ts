@@ -397,6 +397,65 @@ export interface components {
             trainingJob: string | null;
             /** @description Metadata fields with a value index (see CreateCollectionBody). */
             indexedFields: string[];
+            targetRecall: {
+                recall: number;
+                k: number;
+                recalibrateAfterGrowth?: number;
+            } | null;
+            /** @description The last calibration for targetRecall, or null. */
+            calibration: {
+                /** @enum {string} */
+                state: "running" | "succeeded" | "failed";
+                /** @description Fraction of the grid measured. */
+                progress: number;
+                target: {
+                    recall: number;
+                    k: number;
+                };
+                /** @description The codebook measured: its chosen setting is the query default while that codebook is active. */
+                codecVersion: number;
+                /** @description Vectors when it started. */
+                vectors: number;
+                /** @description Stored vectors used as queries (each left out of its own results). */
+                queries: number;
+                /** @description The recall a setting had to reach: target + 0.01. */
+                required: number;
+                /** @description Whether some setting reached it; false: chosen is the closest. null while running. */
+                met: boolean | null;
+                /** @description The cheapest setting that reached the target (else the closest): the query default. */
+                chosen: {
+                    rerank: number;
+                    /** @description null for a flat index. */
+                    nprobe: number | null;
+                    /** @description k-recall@k measured on the calibration queries. */
+                    recall: number;
+                    /** @description Wall time per query of the measured searches (run behind requests' work, so an upper bound under load). */
+                    msPerQuery: number;
+                } | null;
+                /** @description The service's default setting (rerank 4, default nprobe), measured the same way, for comparison. */
+                baseline: {
+                    rerank: number;
+                    /** @description null for a flat index. */
+                    nprobe: number | null;
+                    /** @description k-recall@k measured on the calibration queries. */
+                    recall: number;
+                    /** @description Wall time per query of the measured searches (run behind requests' work, so an upper bound under load). */
+                    msPerQuery: number;
+                } | null;
+                /** @description Every setting measured, in order (per nprobe, rerank up to the first that reached the target). */
+                grid: {
+                    rerank: number;
+                    /** @description null for a flat index. */
+                    nprobe: number | null;
+                    /** @description k-recall@k measured on the calibration queries. */
+                    recall: number;
+                    /** @description Wall time per query of the measured searches (run behind requests' work, so an upper bound under load). */
+                    msPerQuery: number;
+                }[];
+                startedAt: string;
+                finishedAt: string | null;
+                error: string | null;
+            } | null;
         };
         JobView: {
             id: string;
@@ -725,6 +784,18 @@ export interface operations {
                     } | null;
                     /** @description Metadata fields (dotted paths, as filters name them: "label", "author.country") whose values the service indexes in memory, at most 16. A filter whose conditions are all on indexed fields gets its matches from the indexes without reading any metadata; with some, only the rows those conditions let through have their metadata read. Results are the same either way. Indexes are kept up to date on every write and rebuilt at start-up; each costs 12 bytes per number held (an array holds several), more per string (its characters), 4 per row holding a value. */
                     indexedFields?: string[];
+                    /** @description Ask for a recall instead of choosing rerank / nprobe: after each training (and after growth) the service measures recall and time over a grid of rerank (and nprobe for IVF) on 200 stored vectors used as queries, against exact search, in the background, and makes the cheapest setting that reaches recall + 0.01 the query default (see calibration in the collection). null removes it. */
+                    targetRecall?: {
+                        /** @description The k-recall@k queries should reach by default (e.g. 0.95). */
+                        recall: number;
+                        /**
+                         * @description The k of k-recall@k. Default 10.
+                         * @default 10
+                         */
+                        k?: number;
+                        /** @description Calibrate again once the collection has grown to this factor × the vectors at the last calibration. Default 2. */
+                        recalibrateAfterGrowth?: number;
+                    } | null;
                 };
             };
         };
@@ -932,6 +1003,18 @@ export interface operations {
                     } | null;
                     /** @description The new list of indexed fields (see CreateCollectionBody): new ones are built before the response, ones left out are dropped. */
                     indexedFields?: string[];
+                    /** @description Ask for a recall instead of choosing rerank / nprobe: after each training (and after growth) the service measures recall and time over a grid of rerank (and nprobe for IVF) on 200 stored vectors used as queries, against exact search, in the background, and makes the cheapest setting that reaches recall + 0.01 the query default (see calibration in the collection). null removes it. */
+                    targetRecall?: {
+                        /** @description The k-recall@k queries should reach by default (e.g. 0.95). */
+                        recall: number;
+                        /**
+                         * @description The k of k-recall@k. Default 10.
+                         * @default 10
+                         */
+                        k?: number;
+                        /** @description Calibrate again once the collection has grown to this factor × the vectors at the last calibration. Default 2. */
+                        recalibrateAfterGrowth?: number;
+                    } | null;
                 };
             };
         };
@@ -1336,6 +1419,8 @@ export interface operations {
                     rerank?: number;
                     /** @description IVF collections: cells visited per query (more = higher recall, slower; capped at nlist). Default nlist / 16 rounded up, at least 8. With a filter, it sets how many eligible vectors are scored (see explain.target) rather than the cells. A query that finds fewer than k × rerank candidates in its cells goes on to the next nearest cells until it has them. Ignored by flat indexes. */
                     nprobe?: number;
+                    /** @description A k-recall@k to reach (k of the collection's targetRecall): rerank and nprobe become the cheapest setting its calibration measured at or above this plus the calibration margin (the closest, with a warning, when none is). Not with rerank or nprobe; 422 not_calibrated when the collection has no calibration for its current codebook. */
+                    targetRecall?: number;
                     filter?: components["schemas"]["Filter"];
                     /**
                      * @description Add "explain" to the answer: the search strategy chosen and the rows the filter let through.
