@@ -78,7 +78,14 @@ describe('persistence', () => {
   it('applies each migration once', () => {
     const fresh = tempDir();
     const first = openDatabase(fresh);
-    expect(first.applied).toEqual(['001_initial.sql', '002_auto_train.sql', '003_deleting.sql', '004_indexed_fields.sql', '005_tombstones.sql', '006_target_recall.sql']);
+    expect(first.applied).toEqual([
+      '001_initial.sql',
+      '002_auto_train.sql',
+      '003_deleting.sql',
+      '004_indexed_fields.sql',
+      '005_tombstones.sql',
+      '006_target_recall.sql',
+    ]);
     first.db.close();
     rmSync(fresh, { recursive: true, force: true });
     openDatabase(dir).db.close(); // a directory opened once already (it may be the first time here)
