@@ -321,11 +321,11 @@ export const METADATA_LOOKUP_SHARE = 0.1;
 export const INDEX_EXTENSION_MIN_SHARE = 1 / 64;
 
 /**
- * How long a background task (training, evaluation's error pass, start-up
- * list builds) may wait for a worker while request tasks go ahead of it
- * (pool/task-queue.ts): past this it goes next, so a training job keeps
+ * How long background tasks (training, calibration, evaluation's error pass,
+ * start-up list builds) may go without a worker while request tasks go ahead
+ * (pool/task-queue.ts): past this one goes next, so a training job keeps
  * moving under a steady stream of queries, and a query waits behind at most
- * the tasks running plus about one background task per this interval.
+ * the tasks running plus one background task per this interval.
  */
 export const BACKGROUND_TASK_MAX_WAIT_MS = 100;
 

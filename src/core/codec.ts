@@ -197,9 +197,8 @@ export class IVFCodec extends RotatedCodec<ProductQuantizer> implements CodecOpe
 
 /** The codec for a quantizer, an optional rotation and an optional coarse quantizer (product quantizers only). */
 export function makeCodec(quantizer: TableQuantizer, rotation: Rotation | null = null, coarse: CoarseQuantizer | null = null): Codec {
-  if (coarse === null) return new FlatCodec(quantizer, rotation);
-  if (quantizer instanceof AdditiveQuantizer) throw new QuantizerInputError('IVF codecs hold product quantizers');
-  return new IVFCodec(quantizer, rotation, coarse);
+  // (IVFCodec refuses an additive quantizer.)
+  return coarse === null ? new FlatCodec(quantizer, rotation) : new IVFCodec(quantizer as ProductQuantizer, rotation, coarse);
 }
 
 /** A codec's product quantizer (what OPQ training's steps work on); throws for an additive one. */

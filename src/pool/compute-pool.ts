@@ -243,6 +243,8 @@ export class ComputePool {
    * a training job has queued its work.
    */
   private async admitted<T>(tasks: number, batch: () => Promise<T>): Promise<T> {
+    // Background work (a calibration's searches) queues behind requests: it neither counts nor is shed.
+    if (backgroundScope.getStore() === true) return batch();
     if (this.requestTasks + tasks - this.threads > this.maxQueue) throw new PoolOverloadedError(this.maxQueue);
     this.requestTasks += tasks;
     try {

@@ -5,8 +5,10 @@
  * waited for all of them — seconds, on two workers. Here tasks of requests
  * (searches, the encoding of an upsert) go before background work (training,
  * evaluation's error pass, start-up list builds), each kind in arrival order;
- * a background task that has waited BACKGROUND_TASK_MAX_WAIT_MS goes next
- * anyway, so training still moves under a steady stream of queries. A task
+ * when no background task has had a worker for BACKGROUND_TASK_MAX_WAIT_MS
+ * (and the oldest has waited that long), one goes next anyway, so training
+ * still moves under a steady stream of queries — one background task per
+ * interval, not a whole backlog that aged together. A task
  * started in a background scope (ComputePool.inBackground: a calibration's
  * searches) is background whatever its name.
  */
@@ -76,6 +78,8 @@ export class RequestFirstQueue implements TaskQueue {
   private readonly background = new Fifo<Waiting>();
   /** When each task was first queued. */
   private readonly seen = new WeakMap<Task, number>();
+  /** When a background task last went ahead of waiting requests (ageing counts from here too). */
+  private lastJump = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly maxWaitMs = BACKGROUND_TASK_MAX_WAIT_MS,
@@ -105,9 +109,11 @@ export class RequestFirstQueue implements TaskQueue {
 
   shift(): Task | null {
     const oldest = this.background.peek();
-    const overdue = oldest !== undefined && this.now() - oldest.since >= this.maxWaitMs;
-    const from = this.requests.size > 0 && !overdue ? this.requests : this.background.size > 0 ? this.background : this.requests;
-    return from.shift()?.task ?? null;
+    const now = this.now();
+    const overdue = oldest !== undefined && now - Math.max(oldest.since, this.lastJump) >= this.maxWaitMs;
+    if (this.requests.size > 0 && !overdue) return this.requests.shift()?.task ?? null;
+    if (this.requests.size > 0) this.lastJump = now;
+    return (this.background.size > 0 ? this.background : this.requests).shift()?.task ?? null;
   }
 
   remove(task: Task): void {

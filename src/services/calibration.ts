@@ -80,17 +80,21 @@ export function settingForTarget(
   return { setting, warning };
 }
 
-/** Whether a trained collection with a target recall needs a calibration now: none for its codec, or grown past the factor since the last. */
+/**
+ * Whether a trained collection with a target recall needs a calibration now,
+ * given its last finished one: none yet, another codebook or target, one an
+ * older process left running, or grown past recalibrateAfterGrowth × the
+ * vectors the last one saw (a failed one is retried by that rule too).
+ */
 export function calibrationDue(
   target: TargetRecallConfig | null,
-  calibration: Calibration | null,
+  last: Calibration | null,
   state: { codecVersion: number | null; live: number },
 ): boolean {
   if (target === null || state.codecVersion === null) return false;
-  if (calibration === null || calibration.state === 'failed') return calibration === null || calibration.codecVersion !== state.codecVersion;
-  if (calibration.state === 'running') return false;
-  if (calibration.codecVersion !== state.codecVersion) return true;
-  if (calibration.target.recall !== target.recall || calibration.target.k !== target.k) return true;
+  if (last === null || last.state === 'running') return true;
+  if (last.codecVersion !== state.codecVersion) return true;
+  if (last.target.recall !== target.recall || last.target.k !== target.k) return true;
   const growth = target.recalibrateAfterGrowth ?? DEFAULT_RECALIBRATE_GROWTH;
-  return state.live >= growth * Math.max(1, calibration.vectors);
+  return state.live >= growth * Math.max(1, last.vectors);
 }

@@ -23,37 +23,27 @@ import { InvertedLists } from '../index/inverted-lists.js';
 import { LEAF_STATS } from '../index/metadata-filter.js';
 import { FieldIndex, ValueIndexes, evaluateIndexed, indexedLeaves, indexedStats } from '../index/value-index.js';
 import { type ComputePool, type Neighbours, type RecordSource, type VectorSource, inBackground, toShared } from '../pool/compute-pool.js';
-import { type Calibration, type CollectionRecord, type JobRecord, SEGMENT_ROWS, type SearchSetting, type Store } from '../store/store.js';
+import { type Calibration, type CollectionRecord, type JobRecord, SEGMENT_ROWS, type Store } from '../store/store.js';
 import { blobToVector } from '../store/vector-blobs.js';
 import {
   CALIBRATION_CHUNK,
-  CALIBRATION_QUERIES,
   DEFAULT_QUERY_BATCH_WINDOW_US,
   DEFAULT_RERANK,
   EVALUATE_DEFAULTS,
-  HARD_LIMITS,
   INDEX_EXTENSION_MIN_SHARE,
   METADATA_LOOKUP_SHARE,
   PURGE_BATCH_ROWS,
   VALUE_INDEX_BUILD_ROWS,
 } from '../tunables.js';
 import { admitCollection, admitIndexedFields, admitSearch, admitUpsert, checkAutoTrain, metadataJson } from './admission.js';
-import {
-  baselineSetting,
-  calibratedDefaults,
-  calibrationDue,
-  calibrationGrid,
-  chooseSetting,
-  requiredRecall,
-  settingForTarget,
-} from './calibration.js';
-import { measureGrid } from './calibration-run.js';
+import { baselineSetting, calibratedDefaults, calibrationDue, calibrationGrid, requiredRecall, settingForTarget } from './calibration.js';
+import { type CalibrationDeps, newCalibration, runCalibration } from './calibration-run.js';
 import { ApiError, badRequest, collectionNotFound, limitExceeded } from './errors.js';
 import { type EvaluateOptions, type EvaluateReport, evaluationQueryCount, recallAgainstExact, sampleQueryRows } from './evaluation.js';
 import { type CompiledFilter, FilterMasks, type RangeMatch, compileFilter } from './filter.js';
 import type { Logger } from './logger.js';
 import { Mutex } from './mutex.js';
-import { autoTrainDue, configuredCodeBytes, effectiveNprobe, planTraining } from './training-plan.js';
+import { autoTrainDue, configuredCodeBytes, effectiveNprobe, keepsNorms, planTraining } from './training-plan.js';
 import { type TrainParams, type TrainedCodec, TrainingJob, persistCodes } from './training-job.js';
 import { ScanBatcher } from './scan-batcher.js';
 import { planSearch } from './search-plan.js';
@@ -87,8 +77,8 @@ interface Entry {
   indexing: Mutex;
   /** Live count when automatic training last failed: it is not retried until the count grows 10 % past it. */
   autoFailedAt: number | null;
-  /** The running calibration (record.calibration shows its progress): aborted by a newer one, deletion or shutdown. */
-  calibrating: { abort: AbortController; done: Promise<void> } | null;
+  /** The running calibration (its progress shown by GET): aborted by a newer one, deletion or shutdown. */
+  calibrating: { abort: AbortController; done: Promise<void>; calibration: Calibration } | null;
   deleted: boolean;
 }
 
@@ -178,8 +168,8 @@ export class CollectionService {
       if (values.fields.length > 0) this.fillValueIndexes(record.id, values.fields, 0, record.nextRow);
       const e = this.newEntry(record, index, codecInfo, values);
       this.entries.set(record.name, e);
-      // A calibration the last process did not finish starts again.
-      if (record.calibration?.state === 'running') this.startCalibration(e);
+      // A calibration the last process did not finish (or one due since) starts again.
+      this.maybeCalibrate(e);
       this.log.info(
         {
           collection: record.name,
@@ -312,7 +302,7 @@ export class CollectionService {
       trainingJob: e.job?.running ? e.job.record.id : null,
       indexedFields: e.record.indexedFields,
       targetRecall: e.record.targetRecall,
-      calibration: e.record.calibration,
+      calibration: e.calibrating?.calibration ?? e.record.calibration,
     };
   }
 
@@ -358,6 +348,7 @@ export class CollectionService {
       if (targetRecall === null) {
         // No target, no calibrated defaults: queries go back to the service's.
         e.calibrating?.abort.abort(new Error('the target recall was removed'));
+        e.calibrating = null;
         this.store.setCalibration(e.record.id, null);
         e.record.calibration = null;
       }
@@ -537,103 +528,112 @@ export class CollectionService {
     }
   }
 
-  /** Starts a calibration when the collection's target recall says one is due (calibration.ts: calibrationDue). */
+  /**
+   * Starts a calibration when the collection's target recall says one is due
+   * (calibration.ts: calibrationDue), or restarts the running one when it
+   * measures a codebook or target that are no longer the collection's.
+   */
   private maybeCalibrate(e: Entry): void {
-    if (e.deleted || e.calibrating !== null) return;
-    const state = { codecVersion: e.index.codec?.version ?? null, live: e.index.liveCount };
-    if (calibrationDue(e.record.targetRecall, e.record.calibration, state)) this.startCalibration(e);
+    if (e.deleted || this.closing) return;
+    const target = e.record.targetRecall;
+    const version = e.index.codec?.version ?? null;
+    const running = e.calibrating?.calibration;
+    if (running !== undefined) {
+      const stale = target === null || running.codecVersion !== version || running.target.recall !== target.recall || running.target.k !== target.k;
+      if (stale) this.startCalibration(e);
+      return;
+    }
+    if (calibrationDue(target, e.record.calibration, { codecVersion: version, live: e.index.liveCount })) this.startCalibration(e);
   }
 
   /**
-   * Measures the collection's search settings against its target recall, in
-   * the pool's background scope (queries' tasks go first), and makes the
-   * chosen setting the query default: see calibration.ts. Progress and the
-   * result are stored with the collection as they come.
+   * Measures the collection's search settings against its target recall in
+   * the pool's background scope (requests' tasks go first) and stores the
+   * result with the collection: its chosen setting becomes the query default
+   * (calibration.ts). Until it finishes, the last finished calibration stays
+   * in effect (GET shows the running one's progress); a failure keeps a
+   * succeeded calibration of the same codebook and target. Aborted by a
+   * newer calibration, the collection's deletion or shutdown (nothing stored:
+   * the next start-up finds it due again).
    */
   private startCalibration(e: Entry): void {
+    e.calibrating?.abort.abort(new Error('superseded by a newer calibration'));
+    e.calibrating = null;
     const target = e.record.targetRecall;
     const codec = e.index.codec;
-    if (target === null || codec === null || e.deleted) return;
-    e.calibrating?.abort.abort(new Error('superseded by a newer calibration'));
+    if (target === null || codec === null || e.deleted || this.closing) return;
     const abort = new AbortController();
     setMaxListeners(0, abort.signal);
     const { signal } = abort;
     const nlist = codec.codec.nlist;
-    const k = target.k;
+    const { k } = target;
     const required = requiredRecall(target.recall);
-    const grid = calibrationGrid(nlist, k, { maxRerank: HARD_LIMITS.maxRerank, maxCandidates: this.limits.maxCandidates });
-    const total = grid.reduce((s, row) => s + row.length, 0);
-    const c: Calibration = {
-      state: 'running',
-      progress: 0,
-      target: { recall: target.recall, k },
-      codecVersion: codec.version,
-      vectors: e.index.liveCount,
-      queries: 0,
-      required,
-      met: null,
-      chosen: null,
-      baseline: null,
-      grid: [],
-      startedAt: new Date().toISOString(),
-      finishedAt: null,
-      error: null,
+    const grid = calibrationGrid(nlist, k, { maxRerank: this.limits.maxRerank, maxCandidates: this.limits.maxCandidates });
+    const c = newCalibration(target, codec.version, e.index.liveCount, required);
+    const { dimension: d } = e.record;
+    const deps: CalibrationDeps = {
+      storedQueries: (count) => this.storedQueries(e, { sampleSize: count }, signal),
+      exact: (q, nq) =>
+        this.pool.exactSearch({
+          source: this.source(e),
+          rows: e.index.rowCount,
+          metric: searchMetric(e.record.metric),
+          queries: q,
+          nq,
+          k: k + 1,
+          signal,
+        }),
+      // Chunks of queries bound a re-ranking's reads; no batching with requests' queries.
+      search: async (q, nq, setting) => {
+        const found: Neighbours[] = [];
+        for (let q0 = 0; q0 < nq; q0 += CALIBRATION_CHUNK) {
+          const n = Math.min(CALIBRATION_CHUNK, nq - q0);
+          const options = { k: k + 1, rerank: setting.rerank, nprobe: setting.nprobe ?? undefined, signal };
+          found.push(...(await this.search(e, q.subarray(q0 * d, (q0 + n) * d), n, options, undefined, false)).found);
+        }
+        return found;
+      },
     };
-    const save = () => {
-      if (e.deleted) return;
-      e.record.calibration = { ...c };
-      this.store.setCalibration(e.record.id, e.record.calibration);
+    const finished = (outcome: Calibration) => {
+      if (e.deleted || this.closing) return;
+      const last = e.record.calibration;
+      const keep = outcome.state === 'failed' && last?.state === 'succeeded' && calibratedDefaults(last, outcome.codecVersion) !== null;
+      if (keep) return;
+      e.record.calibration = outcome;
+      this.store.setCalibration(e.record.id, outcome);
     };
-    save();
-    const run = async (): Promise<void> => {
-      const { index } = e;
-      const rows = index.rowCount;
-      const live = index.liveRowsBelow(rows);
-      if (live.length < 2) throw new Error(`collection '${e.record.name}' needs at least 2 vectors to draw calibration queries`);
-      const picked = sampleQueryRows(live, { sampleSize: Math.min(CALIBRATION_QUERIES, live.length) });
-      const read = await this.pool.readRows({ ...this.source(e), rows: picked, start: 0, end: rows }, signal);
-      const { d } = { d: e.record.dimension };
-      const nq = read.data.length / d;
-      c.queries = nq;
-      const metric = searchMetric(e.record.metric);
-      const exact = await this.pool.exactSearch({ source: this.source(e), rows, metric, queries: read.data, nq, k: k + 1, signal });
-      const probe = {
-        nq,
-        self: read.rows,
-        exact,
-        // Chunks of queries bound a re-ranking's reads; no batching with requests' queries.
-        search: async (s: SearchSetting) => {
-          const found: Neighbours[] = [];
-          for (let q0 = 0; q0 < nq; q0 += CALIBRATION_CHUNK) {
-            const n = Math.min(CALIBRATION_CHUNK, nq - q0);
-            const options = { k: k + 1, rerank: s.rerank, nprobe: s.nprobe ?? undefined, signal };
-            found.push(...(await this.search(e, read.data.subarray(q0 * d, (q0 + n) * d), n, options, undefined, false)).found);
-          }
-          return found;
-        },
-      };
-      const measured = await measureGrid(grid, baselineSetting(nlist), k, required, probe, (sofar) => {
-        c.grid = [...sofar];
-        c.progress = Math.min(0.99, sofar.length / total);
-        save();
-      });
-      Object.assign(c, chooseSetting(measured.grid, required), { grid: measured.grid, baseline: measured.baseline, state: 'succeeded', progress: 1 });
-    };
-    const done = inBackground(run)
-      .catch((err: unknown) => {
-        c.state = 'failed';
-        c.error = signal.aborted ? String((signal.reason as Error)?.message ?? signal.reason) : err instanceof Error ? err.message : String(err);
-        if (!signal.aborted) this.log.warn({ collection: e.record.name, err }, 'calibration failed');
-      })
-      .finally(() => {
-        c.finishedAt = new Date().toISOString();
-        if (e.calibrating?.abort === abort) e.calibrating = null;
-        // A calibration superseded by a newer one leaves the record to it.
-        if (e.record.calibration?.startedAt === c.startedAt) save();
-        if (c.state === 'succeeded')
+    const done = inBackground(() => runCalibration(c, grid, baselineSetting(nlist), deps))
+      .then(
+        () => {
+          finished(c);
           this.log.info({ collection: e.record.name, calibration: { met: c.met, chosen: c.chosen } }, 'calibration finished');
+        },
+        (err: unknown) => {
+          if (signal.aborted) return; // superseded, deleted or shutting down: nothing to store
+          Object.assign(c, { state: 'failed', error: err instanceof Error ? err.message : String(err), finishedAt: new Date().toISOString() });
+          this.log.warn({ collection: e.record.name, err }, 'calibration failed');
+          finished(c);
+        },
+      )
+      .catch((err: unknown) => this.log.error({ collection: e.record.name, err }, 'calibration could not be stored'))
+      .finally(() => {
+        if (e.calibrating?.abort !== abort) return;
+        e.calibrating = null;
+        // Settings that changed while it ran (a new codebook, a new target) call for another.
+        if (!signal.aborted) this.maybeCalibrate(e);
       });
-    e.calibrating = { abort, done };
+    e.calibrating = { abort, done, calibration: c };
+  }
+
+  /** Stored vectors drawn as queries (seeded; EVALUATE_DEFAULTS.sampleSize unless given), read by a worker: the vectors and their rows. */
+  private async storedQueries(e: Entry, options: EvaluateOptions, signal?: AbortSignal): Promise<{ q: Float32Array; nq: number; self: Int32Array }> {
+    const rows = e.index.rowCount;
+    const live = e.index.liveRowsBelow(rows);
+    if (live.length < 2)
+      throw new ApiError(422, 'insufficient_data', `collection '${e.record.name}' needs at least 2 vectors to draw sample queries`);
+    const picked = sampleQueryRows(live, options);
+    const read = await this.pool.readRows({ ...this.source(e), rows: picked, start: 0, end: rows }, signal);
+    return { q: read.data, nq: read.rows.length, self: read.rows };
   }
 
   getVector(name: string, id: string): { id: string; vector: number[]; metadata: Record<string, unknown> | null } {
@@ -664,7 +664,7 @@ export class CollectionService {
     const { dimension: d, metric } = e.record;
     const cosine = metric === 'cosine';
     const many = queries.length > 1;
-    const { options, warnings: settingWarnings } = this.searchSetting(e, requested);
+    const { options, warnings: settingWarnings } = this.searchSetting(e, requested, queries.length);
     admitSearch(this.limits, this.searchState(e), queries.length, options.k, options.rerank ?? DEFAULT_RERANK);
     let q = packVectors(queries, d, cosine, (i) => (many ? `vectors[${i}]` : 'vector'));
     if (cosine) q = normalized(q, queries.length, d);
@@ -680,8 +680,10 @@ export class CollectionService {
    * request's targetRecall, the cheapest calibrated setting that reaches it
    * (422 without a current calibration; the closest, with a warning, when none
    * does); else the calibration's chosen setting while its codec is active.
+   * A calibrated rerank is lowered to what this request's limits allow (its k
+   * and number of queries may be larger than the calibration's).
    */
-  private searchSetting(e: Entry, requested: SearchOptions): { options: SearchOptions; warnings: string[] } {
+  private searchSetting(e: Entry, requested: SearchOptions, nq: number): { options: SearchOptions; warnings: string[] } {
     const version = e.index.codec?.version ?? null;
     if (requested.targetRecall !== undefined) {
       if (requested.rerank !== undefined || requested.nprobe !== undefined) throw badRequest('give targetRecall or rerank / nprobe, not both');
@@ -698,8 +700,10 @@ export class CollectionService {
     }
     const defaults = calibratedDefaults(e.record.calibration, version);
     if (defaults === null) return { options: requested, warnings: [] };
+    const { maxRerank, maxCandidates } = this.limits;
+    const allowed = Math.max(0, Math.min(defaults.rerank, maxRerank, Math.floor(maxCandidates / (requested.k * nq))));
     return {
-      options: { ...requested, rerank: requested.rerank ?? defaults.rerank, nprobe: requested.nprobe ?? defaults.nprobe ?? undefined },
+      options: { ...requested, rerank: requested.rerank ?? allowed, nprobe: requested.nprobe ?? defaults.nprobe ?? undefined },
       warnings: [],
     };
   }
@@ -820,12 +824,12 @@ export class CollectionService {
     if (codec === null) throw new ApiError(409, 'not_trained', `collection '${name}' is not trained yet: there is no index to evaluate`);
     const { dimension: d, metric } = e.record;
     const k = options.k ?? EVALUATE_DEFAULTS.k;
-    // What queries use: the request's settings, else the calibrated ones, else the service's.
-    const calibrated = calibratedDefaults(e.record.calibration, codec.version);
-    const rerank = options.rerank ?? calibrated?.rerank ?? DEFAULT_RERANK;
-    const nprobe = options.nprobe ?? calibrated?.nprobe ?? undefined;
     const { signal } = options;
     const nRequested = evaluationQueryCount(options, index.liveCount);
+    // What queries use: the request's settings, else the calibrated ones, else the service's.
+    const { options: setting } = this.searchSetting(e, { k, rerank: options.rerank, nprobe: options.nprobe }, nRequested);
+    const rerank = setting.rerank ?? DEFAULT_RERANK;
+    const { nprobe } = setting;
     admitSearch(this.limits, this.searchState(e), nRequested, k, rerank, true);
     let q: Float32Array;
     let self: Int32Array | null = null;
@@ -833,13 +837,7 @@ export class CollectionService {
       q = packVectors(options.queries, d, metric === 'cosine', (i) => `queries[${i}]`);
       if (metric === 'cosine') q = normalized(q, options.queries.length, d);
     } else {
-      const rows = index.rowCount;
-      const live = index.liveRowsBelow(rows);
-      if (live.length < 2) throw new ApiError(422, 'insufficient_data', `collection '${name}' needs at least 2 vectors to draw sample queries`);
-      const picked = sampleQueryRows(live, options);
-      const read = await this.pool.readRows({ ...this.source(e), rows: picked, start: 0, end: rows }, signal);
-      q = read.data;
-      self = read.rows;
+      ({ q, self } = await this.storedQueries(e, options, signal));
     }
     const nq = q.length / d;
     const extra = self === null ? 0 : 1;
@@ -926,7 +924,7 @@ export class CollectionService {
         m,
         nbits,
         beam,
-        norms: e.record.metric === 'l2',
+        norms: keepsNorms(e.record.metric),
         nlist,
         sampleCap,
         index: e.index,

@@ -25,7 +25,7 @@ import { serializeCodec } from '../core/serialize.js';
 import { trainCodec } from '../core/train.js';
 import type { Codec } from '../core/codec.js';
 import { CollectionIndex } from '../index/collection-index.js';
-import type { ComputePool, VectorSource } from '../pool/compute-pool.js';
+import { type ComputePool, type VectorSource, inBackground } from '../pool/compute-pool.js';
 import { SEGMENT_ROWS, type JobRecord, type Store } from '../store/store.js';
 import type { Logger } from './logger.js';
 import { JOB_PROGRESS, KMEANS_DEFAULTS, PERSIST_EVERY_MS } from '../tunables.js';
@@ -122,7 +122,8 @@ export class TrainingJob {
   ) {
     // Every pool task of the job listens on this one signal.
     setMaxListeners(0, this.abort.signal);
-    this.done = this.run();
+    // Every pool task of the job (its sample read included) queues behind requests' tasks.
+    this.done = inBackground(() => this.run());
   }
 
   get running(): boolean {

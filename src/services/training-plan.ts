@@ -25,8 +25,13 @@ export function defaultM(dimension: number): number {
  * needs (additive.ts).
  */
 export function configuredCodeBytes(quantizer: QuantizerConfig, metric: Metric): number {
-  if (quantizer.type === 'rq') return quantizer.m + (metric === 'l2' ? 1 : 0);
+  if (quantizer.type === 'rq') return quantizer.m + (keepsNorms(metric) ? 1 : 0);
   return codeBytes(quantizer.m, quantizer.nbits);
+}
+
+/** Whether additive codes keep the norm byte: L2 search needs ‖x̂‖²; inner product and cosine (unit vectors, ranked by ⟨q, x̂⟩) do not. */
+export function keepsNorms(metric: Metric): boolean {
+  return metric === 'l2';
 }
 
 /**

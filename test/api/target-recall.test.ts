@@ -100,6 +100,44 @@ describe('targetRecall: calibration after training, defaults from it', () => {
     expect([evaluated.rerank, evaluated.nprobe]).toEqual([c.chosen.rerank, c.chosen.nprobe]);
   });
 
+  it('a target changed while a calibration runs gets its own calibration; a shutdown mid-calibration stores nothing and the restart calibrates', async () => {
+    await t.req('POST', '/collections', { name: 'p', dimension: d, quantizer: { type: 'pq', m: 2, nbits: 6 }, targetRecall: { recall: 0.8 } });
+    await t.req('POST', '/collections/p/vectors', { vectors: data });
+    expect((await trainAndWait(t, 'p')).state).toBe('succeeded');
+    // The first calibration has just started: change the target under it.
+    expect((await t.req('GET', '/collections/p')).json().calibration.state).toBe('running');
+    await t.req('PATCH', '/collections/p', { targetRecall: { recall: 0.85, k: 5 } });
+    const c = (await calibrated(t, 'p')).calibration;
+    expect(c).toMatchObject({ state: 'succeeded', target: { recall: 0.85, k: 5 } });
+
+    await t.req('PATCH', '/collections/p', { targetRecall: { recall: 0.9 } });
+    expect((await t.req('GET', '/collections/p')).json().calibration.state).toBe('running');
+    await t.close(); // shutdown during the calibration
+    t = await makeApp(t.dir);
+    expect((await calibrated(t, 'p')).calibration).toMatchObject({ state: 'succeeded', target: { recall: 0.9, k: 10 } });
+  });
+
+  it('measures no rerank above MAX_RERANK, so calibrated defaults never exceed what a query may ask', async () => {
+    const limited = await makeApp(undefined, { MAX_RERANK: '8' });
+    try {
+      await limited.req('POST', '/collections', {
+        name: 'l',
+        dimension: d,
+        quantizer: { type: 'pq', m: 1, nbits: 4 },
+        targetRecall: { recall: 0.99 },
+      });
+      await limited.req('POST', '/collections/l/vectors', { vectors: data });
+      expect((await trainAndWait(limited, 'l')).state).toBe('succeeded');
+      const c = (await calibrated(limited, 'l')).calibration;
+      expect(Math.max(...c.grid.map((s: { rerank: number }) => s.rerank))).toBeLessThanOrEqual(8);
+      expect(c.chosen.rerank).toBeLessThanOrEqual(8);
+      const r = await limited.req('POST', '/collections/l/query', { vector: data[3].vector, k: 10 });
+      expect(r.statusCode).toBe(200);
+    } finally {
+      await limited.destroy();
+    }
+  });
+
   it('refuses a bad target with 400', async () => {
     for (const targetRecall of [{ recall: 1 }, { recall: 0 }, { recall: 0.9, k: 0 }, { recall: 0.9, extra: 1 }]) {
       const r = await t.req('POST', '/collections', { name: 'bad', dimension: d, targetRecall });

@@ -29,16 +29,21 @@ describe('RequestFirstQueue', () => {
     expect(q.size).toBe(0);
   });
 
-  it('lets a background task that has waited the maximum go next', () => {
+  it('lets a background task that has waited the maximum go next, one per interval: a backlog that aged together does not pass requests at once', () => {
     let now = 0;
     const q = new RequestFirstQueue(100, () => now);
-    q.push(task('trainCoarse', 1));
+    for (let i = 1; i <= 5; i++) q.push(task('trainCoarse', i)); // a training job's burst at t = 0
     now = 50;
-    q.push(task('scan', 2));
-    q.push(task('scan', 3));
-    expect(idOf(q.shift())).toBe(2);
-    now = 100; // task 1 has waited 100 ms
-    expect(ids(q)).toEqual([1, 3]);
+    for (let i = 11; i <= 16; i++) q.push(task('scan', i));
+    expect(idOf(q.shift())).toBe(11);
+    now = 100; // every background task has waited 100 ms: one goes, then requests again
+    expect([q.shift(), q.shift(), q.shift()].map(idOf)).toEqual([1, 12, 13]);
+    now = 150;
+    expect(idOf(q.shift())).toBe(14);
+    now = 200; // 100 ms since the last one went ahead
+    expect([q.shift(), q.shift()].map(idOf)).toEqual([2, 15]);
+    // With no request waiting, background tasks go in order (and do not count as going ahead).
+    expect(ids(q)).toEqual([16, 3, 4, 5]);
   });
 
   it('puts back a task piscina pushes again (no free worker) at the head of its kind, with its age', () => {

@@ -72,7 +72,7 @@ describe('calibration decisions', () => {
     expect(settingForTarget(calibration(), 4, 0.7)).toBeNull();
   });
 
-  it('is due after a training, after growth, after a change of target; not while one runs or again after a failure', () => {
+  it('is due after a training, after growth, after a change of target or an interrupted run; a failed one again only after growth', () => {
     const target = { recall: 0.9, k: 10 };
     expect(calibrationDue(target, null, { codecVersion: 3, live: 10 })).toBe(true);
     expect(calibrationDue(null, null, { codecVersion: 3, live: 10 })).toBe(false);
@@ -82,8 +82,10 @@ describe('calibration decisions', () => {
     expect(calibrationDue({ ...target, recalibrateAfterGrowth: 1.5 }, calibration(), { codecVersion: 3, live: 1500 })).toBe(true);
     expect(calibrationDue(target, calibration(), { codecVersion: 4, live: 1000 })).toBe(true);
     expect(calibrationDue({ recall: 0.95, k: 10 }, calibration(), { codecVersion: 3, live: 1000 })).toBe(true);
-    expect(calibrationDue(target, calibration({ state: 'running' }), { codecVersion: 4, live: 5000 })).toBe(false);
-    expect(calibrationDue(target, calibration({ state: 'failed' }), { codecVersion: 3, live: 5000 })).toBe(false);
-    expect(calibrationDue(target, calibration({ state: 'failed' }), { codecVersion: 4, live: 5000 })).toBe(true);
+    // Stored as running: a process ended during it.
+    expect(calibrationDue(target, calibration({ state: 'running' }), { codecVersion: 3, live: 1000 })).toBe(true);
+    expect(calibrationDue(target, calibration({ state: 'failed' }), { codecVersion: 3, live: 1000 })).toBe(false);
+    expect(calibrationDue(target, calibration({ state: 'failed' }), { codecVersion: 3, live: 2000 })).toBe(true);
+    expect(calibrationDue(target, calibration({ state: 'failed' }), { codecVersion: 4, live: 1000 })).toBe(true);
   });
 });
