@@ -355,3 +355,23 @@ export const CALIBRATION_RERANKS: readonly number[] = [0, 1, 2, 4, 8, 16, 32, 64
 export const DEFAULT_RECALIBRATE_GROWTH = 2;
 /** Calibration queries per search call: bounds the vectors a re-ranking reads at once. */
 export const CALIBRATION_CHUNK = 25;
+
+/**
+ * Local-search quantizers (core/lsq.ts), FAISS's LocalSearchQuantizer
+ * defaults unless noted: rounds of codebook update and re-encoding; ILS
+ * rounds per re-encoding in training and when encoding with the trained
+ * quantizer; ICM sweeps per round; codes perturbed per round; the ridge on
+ * each codeword's mean; k-means iterations of the greedy residual quantizer
+ * it starts from (pqvec's: FAISS starts from random codes); most codebooks
+ * (encoding holds the codewords' Gram matrix: 64 MiB at 16).
+ */
+export const LSQ_DEFAULTS = {
+  iterations: 25,
+  trainIls: 8,
+  encodeIls: 16,
+  icm: 4,
+  perturbations: 4,
+  ridge: 0.01,
+  initIterations: 10,
+  maxCodebooks: 16,
+} as const;

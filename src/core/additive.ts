@@ -35,7 +35,8 @@ import { QuantizerInputError, checkInteger } from './errors.js';
 import type { Metric } from './distance.js';
 import { dotsF32, queryDots } from './wasm/kernels.js';
 import type { CodeShape } from './code-layout.js';
-import { ADDITIVE_LIMITS } from '../tunables.js';
+import { ADDITIVE_LIMITS, LSQ_DEFAULTS } from '../tunables.js';
+import { gramAt, icmEncodeRowsTask } from './lsq.js';
 
 /** Codewords per codebook: codes are bytes. */
 export const ADDITIVE_K = 256;
@@ -119,7 +120,8 @@ export class NormQuantizer {
   }
 }
 
-export type AdditiveKind = 'rq';
+/** rq: residual (beam search over stages); lsq: local search (ILS + ICM, lsq.ts). */
+export type AdditiveKind = 'rq' | 'lsq';
 
 export class AdditiveQuantizer implements CodeShape {
   readonly ksub = ADDITIVE_K;
@@ -131,8 +133,10 @@ export class AdditiveQuantizer implements CodeShape {
   readonly geometry: CodeShape;
   /** ‖cₘₖ‖², M × K. */
   readonly codewordNorms: Float64Array;
-  /** Cross products of codewords of different codebooks (encoding), built on first use: see crossAt. */
+  /** Cross products of codewords of different codebooks (rq encoding), built on first use: see crossAt. */
   private cross: Float32Array | null = null;
+  /** The codewords' Gram matrix (lsq encoding), built on first use: see lsq.gramAt. */
+  private gram: Float32Array | null = null;
 
   constructor(
     readonly kind: AdditiveKind,
@@ -220,6 +224,7 @@ export class AdditiveQuantizer implements CodeShape {
     const { d, stages: M, beam: B } = this;
     const K = ADDITIVE_K;
     if (data.length < n * d) throw new QuantizerInputError(`data holds ${data.length} values, fewer than n × d = ${n * d}`);
+    if (this.kind === 'lsq') return this.encodeLocalSearch(data, n, out, errors);
     const cross = M > 1 ? this.crossProducts() : new Float32Array(0);
     const state = beamState(1, M, B);
     const scratch = new BeamScratch(M, B);
@@ -242,6 +247,35 @@ export class AdditiveQuantizer implements CodeShape {
         if (errors !== null) errors[s + r] = err;
         if (this.norm !== null) out[o + M] = this.norm.encode(this.crossTerms(out, o));
       }
+    }
+    return total;
+  }
+
+  /**
+   * Local-search encoding (lsq.ts): every code from 0, then `beam` rounds of
+   * ILS + ICM over the codewords' Gram matrix (built on first use).
+   */
+  private encodeLocalSearch(data: Float32Array, n: number, out: Uint8Array, errors: Float64Array | null): number {
+    const { d, stages: M } = this;
+    const K = ADDITIVE_K;
+    if (this.gram === null) {
+      this.gram = new Float32Array(M * K * M * K);
+      dotsF32(this.codebooks, 0, this.codebooks, 0, M * K, M * K, d, this.gram);
+    }
+    const gram = this.gram;
+    const codes = new Uint8Array(n * M);
+    const options = { ils: this.beam, icm: LSQ_DEFAULTS.icm, perturbations: LSQ_DEFAULTS.perturbations };
+    const total = icmEncodeRowsTask(
+      { data, d, codes, M, codebooks: this.codebooks, codewordNorms: this.codewordNorms, gram, options, start: 0, end: n },
+      errors,
+    );
+    const size = this.codeSize;
+    for (let i = 0; i < n; i++) {
+      out.set(codes.subarray(i * M, (i + 1) * M), i * size);
+      if (this.norm === null) continue;
+      let nu = 0;
+      for (let j = 1; j < M; j++) for (let a = 0; a < j; a++) nu += 2 * gram[gramAt(M, a, codes[i * M + a], j) + codes[i * M + j]];
+      out[i * size + M] = this.norm.encode(nu);
     }
     return total;
   }

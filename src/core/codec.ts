@@ -41,7 +41,7 @@ export function listOf(codes: Uint8Array, o: number): number {
 export type TableQuantizer = ProductQuantizer | AdditiveQuantizer;
 
 /** The quantizer types a codec reports (the collection's `quantizer.type`). */
-export type QuantizerType = 'pq' | 'opq' | 'rq';
+export type QuantizerType = 'pq' | 'opq' | 'rq' | 'lsq';
 
 /** What every codec does, whatever its kind. */
 interface CodecOperations {

@@ -120,7 +120,13 @@ export async function trainResidualQuantizer(
   options: ResidualTrainOptions,
   compute: Pick<TrainCompute, 'trainCoarse' | 'extendBeams'>,
   onProgress?: (fraction: number) => void,
-): Promise<{ quantizer: AdditiveQuantizer; report: AdditiveTrainReport }> {
+): Promise<{
+  quantizer: AdditiveQuantizer;
+  report: AdditiveTrainReport;
+  /** The training sample (shared) and its codes (nt × M, shared): where LSQ's training starts. */
+  sample: Float32Array;
+  codes: Uint8Array;
+}> {
   const M = config.m;
   const beam = config.beam ?? RQ_DEFAULT_BEAM;
   const K = ADDITIVE_K;
@@ -156,5 +162,7 @@ export async function trainResidualQuantizer(
   }
   const norm = config.norm ? NormQuantizer.train(crossTerms, nt) : null;
   const quantizer = new AdditiveQuantizer('rq', d, M, Float32Array.from(codebooks), norm, beam);
-  return { quantizer, report: { nTrain: nt, trainMse: stageMse[M - 1], stageMse, warnings: [...warnings] } };
+  const codes = new Uint8Array(new SharedArrayBuffer(nt * M));
+  for (let r = 0; r < nt; r++) codes.set(state.codes.subarray(r * beam * M, r * beam * M + M), r * M);
+  return { quantizer, report: { nTrain: nt, trainMse: stageMse[M - 1], stageMse, warnings: [...warnings] }, sample, codes };
 }

@@ -23,6 +23,7 @@ import { QuantizerInputError } from './errors.js';
 import { gramSchmidtRows, matmulABt, symmetricEigen, transpose } from './linalg.js';
 import { type CoarseQuantizer, type CoarseTrainOptions, trainCoarse } from './ivf.js';
 import { type BeamExtension, extendBeams } from './residual.js';
+import { type CodebookUpdateTask, type IcmEncodeTask, icmEncodeRowsTask, updateCodebooksTask } from './lsq.js';
 import { type PQGeometry, type PQTrainOptions, ProductQuantizer, type SubspaceTrainResult, trainProductQuantizer, trainSubspace } from './pq.js';
 import { Rng, sampleIndices } from './rng.js';
 import { gatherRows } from './kmeans.js';
@@ -90,6 +91,10 @@ export interface TrainCompute {
   residuals(coarse: CoarseQuantizer, data: Float32Array, n: number): Promise<Float32Array>;
   /** Residual-quantizer training: extends the training rows' beams by one stage (residual.extendBeams; arrays shared, written in place). */
   extendBeams(task: BeamExtension): Promise<void>;
+  /** Local-search training: re-encodes rows [0, n) by ILS + ICM from their codes (lsq.icmEncodeRows; codes shared, updated in place); Σ squared error. */
+  icmEncode(task: Omit<IcmEncodeTask, 'start' | 'end'>, n: number): Promise<number>;
+  /** Local-search training: one codebook update (lsq.updateCodebooksTask; codebooks shared, updated in place); the squared error after it. */
+  updateCodebooks(task: CodebookUpdateTask): Promise<number>;
   /** The codes of n rows of y (n × m) and the summed squared error of their reconstruction. */
   encodeWithError(pq: ProductQuantizer, y: Float32Array, n: number): Promise<{ codes: Uint8Array; error: number }>;
   /**
@@ -329,6 +334,12 @@ export const inlineCompute: TrainCompute = {
   },
   async extendBeams(task) {
     extendBeams(task, 0, task.n);
+  },
+  async icmEncode(task, n) {
+    return icmEncodeRowsTask({ ...task, start: 0, end: n });
+  },
+  async updateCodebooks(task) {
+    return updateCodebooksTask(task);
   },
   async encodeWithError(pq, y, n) {
     const codes = new Uint8Array(n * pq.codeSize);

@@ -21,13 +21,14 @@
  * IVF payload (kind 3): d, nlist, rotated (uint32 each; rotated = 1 when a
  * rotation follows), the d × d rotation if rotated, the nlist × d coarse
  * centroids (CoarseQuantizer.centroids layout), then a product quantizer payload.
- * Residual quantizer (kind 4, format version 3, which older servers refuse):
- * d, M (codebooks), nbits (8), beam, norm levels L (0 or 256; uint32 each),
+ * Additive quantizers (kind 4 = residual, 5 = local search; format version 3,
+ * which older servers refuse): d, M (codebooks), nbits (8), beam (rq) or
+ * encoding ILS rounds (lsq), norm levels L (0 or 256; uint32 each),
  * the M × 256 × d codeword floats (AdditiveQuantizer.codebooks layout), then
  * the L norm levels (float32).
  * All numbers little-endian.
  */
-import { ADDITIVE_K, ADDITIVE_NBITS, AdditiveQuantizer, NORM_LEVELS, NormQuantizer } from './additive.js';
+import { ADDITIVE_K, ADDITIVE_NBITS, type AdditiveKind, AdditiveQuantizer, NORM_LEVELS, NormQuantizer } from './additive.js';
 import { type Codec, makeCodec } from './codec.js';
 import { CorruptCodecError } from './errors.js';
 import { CoarseQuantizer } from './ivf.js';
@@ -43,7 +44,7 @@ const UNPACKED_VERSION = 1;
 /** Flags bit: codes packed two per byte. */
 const PACKED_FLAG = 1;
 const HEADER = 12;
-export const CodecKind = { pq: 1, opq: 2, ivf: 3, rq: 4 } as const;
+export const CodecKind = { pq: 1, opq: 2, ivf: 3, rq: 4, lsq: 5 } as const;
 /** The additive payload's fields: d, M, nbits, beam, norm levels. */
 const ADDITIVE_FIELDS = 20;
 
@@ -100,7 +101,7 @@ function writeAdditive(q: AdditiveQuantizer): Uint8Array {
   const payload = ADDITIVE_FIELDS + (q.codebooks.length + levels.length) * 4;
   const bytes = new Uint8Array(HEADER + payload + 4);
   const view = new DataView(bytes.buffer);
-  writeHeader(view, ADDITIVE_VERSION, CodecKind.rq, payload);
+  writeHeader(view, ADDITIVE_VERSION, CodecKind[q.kind], payload);
   for (const [i, v] of [q.d, q.stages, q.nbits, q.beam, levels.length].entries()) view.setUint32(HEADER + 4 * i, v, true);
   writeFloats(view, HEADER + ADDITIVE_FIELDS, q.codebooks);
   writeFloats(view, HEADER + ADDITIVE_FIELDS + q.codebooks.length * 4, levels);
@@ -108,7 +109,7 @@ function writeAdditive(q: AdditiveQuantizer): Uint8Array {
   return bytes;
 }
 
-function readAdditive(view: DataView, payload: number): AdditiveQuantizer {
+function readAdditive(view: DataView, payload: number, kind: AdditiveKind): AdditiveQuantizer {
   if (payload < ADDITIVE_FIELDS) throw corrupt('payload too short');
   const [d, stages, nbits, beam, levels] = Array.from({ length: 5 }, (_, i) => view.getUint32(HEADER + 4 * i, true));
   if (nbits !== ADDITIVE_NBITS) throw corrupt(`additive codes of ${nbits} bits`);
@@ -119,7 +120,7 @@ function readAdditive(view: DataView, payload: number): AdditiveQuantizer {
   try {
     const codebooks = readFloats(view, HEADER + ADDITIVE_FIELDS, count);
     const norm = levels === 0 ? null : new NormQuantizer(readFloats(view, HEADER + ADDITIVE_FIELDS + count * 4, levels));
-    return new AdditiveQuantizer('rq', d, stages, codebooks, norm, beam);
+    return new AdditiveQuantizer(kind, d, stages, codebooks, norm, beam);
   } catch (err) {
     throw corrupt(err instanceof Error ? err.message : String(err));
   }
@@ -161,8 +162,9 @@ export function serializeCodec(codec: Codec): Uint8Array {
 
 export function deserializeCodec(bytes: Uint8Array): Codec {
   const { view, payload, kind, version } = readHeader(bytes);
-  if ((kind === CodecKind.rq) !== (version === ADDITIVE_VERSION)) throw corrupt(`codec kind ${kind} in format version ${version}`);
-  if (kind === CodecKind.rq) return makeCodec(readAdditive(view, payload));
+  const additive = kind === CodecKind.rq ? 'rq' : kind === CodecKind.lsq ? 'lsq' : null;
+  if ((additive !== null) !== (version === ADDITIVE_VERSION)) throw corrupt(`codec kind ${kind} in format version ${version}`);
+  if (additive !== null) return makeCodec(readAdditive(view, payload, additive));
   if (kind === CodecKind.pq) return makeCodec(readPQ(view, HEADER, payload, version));
   const fields = kind === CodecKind.ivf ? 3 : 1;
   if (payload < 4 * fields) throw corrupt('payload too short');

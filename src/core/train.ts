@@ -13,6 +13,7 @@
 import { ADDITIVE_NBITS } from './additive.js';
 import { type Codec, makeCodec } from './codec.js';
 import { QuantizerInputError } from './errors.js';
+import { trainLocalSearchQuantizer } from './lsq.js';
 import { trainResidualQuantizer } from './residual.js';
 import { CoarseQuantizer } from './ivf.js';
 import { PQGeometry, type PQTrainOptions, type PQTrainReport, trainProductQuantizer } from './pq.js';
@@ -20,7 +21,7 @@ import { type Rotation, type RotationTrainOptions, type RotationTrainReport, typ
 import { DEFAULT_NBITS, TRAIN_PROGRESS } from '../tunables.js';
 
 export interface CodecTrainConfig {
-  type: 'pq' | 'opq' | 'rq';
+  type: 'pq' | 'opq' | 'rq' | 'lsq';
   m: number;
   nbits?: number;
   /** IVF cells; absent or null: a flat codec (rq: always). */
@@ -47,18 +48,23 @@ export async function trainCodec(
   compute: TrainCompute,
   onProgress?: (fraction: number) => void,
 ): Promise<{ codec: Codec; report: PQTrainReport; rotation: RotationTrainReport | null }> {
-  if (config.type === 'rq') {
-    if (config.nlist) throw new QuantizerInputError('residual quantizers are flat: no IVF');
-    if ((config.nbits ?? ADDITIVE_NBITS) !== ADDITIVE_NBITS) throw new QuantizerInputError(`residual quantizers use ${ADDITIVE_NBITS}-bit codes`);
-    const { quantizer, report } = await trainResidualQuantizer(
-      data,
-      n,
-      d,
-      { m: config.m, beam: config.beam, norm: config.norms ?? true },
-      { iterations: options.iterations, seed: options.seed, maxPointsPerCentroid: options.maxPointsPerCentroid },
-      compute,
-      onProgress,
-    );
+  if (config.type === 'rq' || config.type === 'lsq') {
+    if (config.nlist) throw new QuantizerInputError('additive quantizers are flat: no IVF');
+    if ((config.nbits ?? ADDITIVE_NBITS) !== ADDITIVE_NBITS) throw new QuantizerInputError(`additive quantizers use ${ADDITIVE_NBITS}-bit codes`);
+    const norm = config.norms ?? true;
+    const sampling = { seed: options.seed, maxPointsPerCentroid: options.maxPointsPerCentroid };
+    const { quantizer, report } =
+      config.type === 'rq'
+        ? await trainResidualQuantizer(
+            data,
+            n,
+            d,
+            { m: config.m, beam: config.beam, norm },
+            { iterations: options.iterations, ...sampling },
+            compute,
+            onProgress,
+          )
+        : await trainLocalSearchQuantizer(data, n, d, { m: config.m, norm }, { iterations: options.iterations, ...sampling }, compute, onProgress);
     const pqReport: PQTrainReport = {
       nTrain: report.nTrain,
       trainMse: report.trainMse,

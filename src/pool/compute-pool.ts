@@ -379,6 +379,14 @@ export class ComputePool {
         return this.run('trainCoarse', task, signal);
       },
       residuals: (coarse, data, n) => this.residuals(coarse, shared(data), n, signal),
+      icmEncode: async (task, n) => {
+        // The task's arrays are shared: each range re-encodes its rows in place.
+        const errors = await Promise.all(
+          ranges(n, this.threads * 4, 256).map(([start, end]) => this.run('icmEncode', { ...task, start, end }, signal)),
+        );
+        return errors.reduce((a, b) => a + b, 0);
+      },
+      updateCodebooks: (task) => this.run('updateCodebooks', task, signal),
       extendBeams: async (extension) => {
         // The extension's arrays are shared (residual.ts allocates them so): tasks write their rows in place.
         await Promise.all(

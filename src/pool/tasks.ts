@@ -8,6 +8,7 @@
 import type { EligibleSlots, ListsView } from '../core/ivf.js';
 import type { PQTrainOptions, SubspaceTrainResult } from '../core/pq.js';
 import type { BeamExtension } from '../core/residual.js';
+import type { CodebookUpdateTask, IcmEncodeTask } from '../core/lsq.js';
 import type { CodeArena } from '../core/wasm/scan.js';
 import type { FilterNode } from '../index/metadata-filter.js';
 
@@ -314,6 +315,9 @@ export interface TaskMap {
   scan: { input: ScanTask; output: PartialResults };
   trainCoarse: { input: TrainCoarseTask; output: { centroids: Float32Array; warnings: string[] } };
   extendBeams: { input: ExtendBeamsTask; output: null };
+  /** Local-search training (lsq.ts): rows [start, end) of an ICM re-encoding (Σ squared error), one codebook update (the error after it). */
+  icmEncode: { input: IcmEncodeTask; output: number };
+  updateCodebooks: { input: CodebookUpdateTask; output: number };
   residuals: { input: ResidualsTask; output: number };
   ivfScan: { input: IVFScanTask; output: PartialResults };
   exactScan: { input: ExactScanTask; output: PartialResults };

@@ -8,6 +8,7 @@
  * leaves as a PortableError, so its name, message and code survive.
  */
 import { extendBeams as extendBeamRows } from '../core/residual.js';
+import { icmEncodeRowsTask, updateCodebooksTask } from '../core/lsq.js';
 import { adcScan, adcScanRows } from '../core/adc.js';
 import { type Codec, type FlatCodec, type IVFCodec, productQuantizerOf } from '../core/codec.js';
 import { dot, l2sq, normalizeRows, rankingDistance } from '../core/distance.js';
@@ -335,6 +336,10 @@ const handlers: TaskHandlers = {
     return null;
   },
 
+  icmEncode: (task) => icmEncodeRowsTask(task),
+
+  updateCodebooks: (task) => updateCodebooksTask(task),
+
   residuals: (task) => {
     const { d, start, end } = task;
     const coarse = new CoarseQuantizer(task.nlist, d, task.centroids);
@@ -483,6 +488,8 @@ export const encode = portable(handlers.encode);
 export const scan = portable(handlers.scan);
 export const trainCoarse = portable(handlers.trainCoarse);
 export const extendBeams = portable(handlers.extendBeams);
+export const icmEncode = portable(handlers.icmEncode);
+export const updateCodebooks = portable(handlers.updateCodebooks);
 export const residuals = portable(handlers.residuals);
 export const ivfScan = portable(handlers.ivfScan);
 export const exactScan = portable(handlers.exactScan);
@@ -509,6 +516,8 @@ const exported = {
   scan,
   trainCoarse,
   extendBeams,
+  icmEncode,
+  updateCodebooks,
   residuals,
   ivfScan,
   exactScan,

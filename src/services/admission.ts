@@ -11,7 +11,7 @@ import type { AutoTrainConfig, QuantizerConfig } from '../store/store.js';
 import { badRequest, limitExceeded } from './errors.js';
 import { fieldPath } from './filter.js';
 import { ADDITIVE_NBITS } from '../core/additive.js';
-import { ADDITIVE_LIMITS, DEFAULT_NBITS, HARD_LIMITS } from '../tunables.js';
+import { ADDITIVE_LIMITS, DEFAULT_NBITS, HARD_LIMITS, LSQ_DEFAULTS } from '../tunables.js';
 import { defaultM } from './training-plan.js';
 import type { CreateCollectionInput, VectorInput } from './types.js';
 
@@ -37,12 +37,19 @@ export function admitCollection(
       'the dimension of an OPQ collection (its rotation holds dimension² values)',
     );
   }
-  const { type, m, nbits } = input.quantizer;
-  if (type === 'rq') {
-    const quantizer = admitResidual(input);
+  const { type } = input.quantizer;
+  if (type === 'rq' || type === 'lsq') {
+    const quantizer = admitAdditive(input, type);
     return { quantizer, autoTrain: admitAutoTrain(input, quantizer), indexedFields: admitIndexedFields(input.indexedFields ?? []) };
   }
   if (input.quantizer.beam !== undefined) throw badRequest('quantizer: beam applies to rq only');
+  const quantizer = admitProduct(input, type);
+  return { quantizer, autoTrain: admitAutoTrain(input, quantizer), indexedFields: admitIndexedFields(input.indexedFields ?? []) };
+}
+
+/** A pq or opq collection's quantizer (defaults filled in), or 400 for a shape that cannot be. */
+function admitProduct(input: CreateCollectionInput, type: 'pq' | 'opq'): QuantizerConfig {
+  const { m, nbits } = input.quantizer;
   const quantizer: QuantizerConfig = { type, m: m ?? defaultM(input.dimension), nbits: nbits ?? DEFAULT_NBITS };
   if (nbits === undefined) quantizer.autoNbits = true;
   if (input.quantizer.ivf !== undefined) quantizer.ivf = { nlist: input.quantizer.ivf.nlist ?? null };
@@ -52,18 +59,23 @@ export function admitCollection(
     if (err instanceof QuantizerInputError) throw badRequest(`quantizer: ${err.message}`);
     throw err;
   }
-  return { quantizer, autoTrain: admitAutoTrain(input, quantizer), indexedFields: admitIndexedFields(input.indexedFields ?? []) };
+  return quantizer;
 }
 
-/** An rq collection's quantizer: flat, 8-bit codes, at most ADDITIVE_LIMITS.maxCodebooks codebooks (400 otherwise). */
-function admitResidual(input: CreateCollectionInput): QuantizerConfig {
+/**
+ * An rq or lsq collection's quantizer: flat, 8-bit codes, at most
+ * ADDITIVE_LIMITS.maxCodebooks codebooks for rq and LSQ_DEFAULTS.maxCodebooks
+ * for lsq; beam for rq only (400 otherwise).
+ */
+function admitAdditive(input: CreateCollectionInput, type: 'rq' | 'lsq'): QuantizerConfig {
   const { m, nbits, beam, ivf } = input.quantizer;
-  if (ivf !== undefined) throw badRequest('quantizer: rq collections are flat; leave out ivf');
+  if (ivf !== undefined) throw badRequest(`quantizer: ${type} collections are flat; leave out ivf`);
   if (nbits !== undefined && nbits !== ADDITIVE_NBITS)
-    throw badRequest(`quantizer: rq codes are ${ADDITIVE_NBITS}-bit (256 codewords per codebook); nbits ${nbits} cannot be used`);
-  const { maxCodebooks } = ADDITIVE_LIMITS;
-  if (m !== undefined && m > maxCodebooks) throw badRequest(`quantizer: rq takes at most ${maxCodebooks} codebooks, got m = ${m}`);
-  const quantizer: QuantizerConfig = { type: 'rq', m: m ?? Math.min(maxCodebooks, defaultM(input.dimension)), nbits: ADDITIVE_NBITS };
+    throw badRequest(`quantizer: ${type} codes are ${ADDITIVE_NBITS}-bit (256 codewords per codebook); nbits ${nbits} cannot be used`);
+  if (type === 'lsq' && beam !== undefined) throw badRequest('quantizer: beam applies to rq only');
+  const maxCodebooks = type === 'rq' ? ADDITIVE_LIMITS.maxCodebooks : LSQ_DEFAULTS.maxCodebooks;
+  if (m !== undefined && m > maxCodebooks) throw badRequest(`quantizer: ${type} takes at most ${maxCodebooks} codebooks, got m = ${m}`);
+  const quantizer: QuantizerConfig = { type, m: m ?? Math.min(maxCodebooks, defaultM(input.dimension)), nbits: ADDITIVE_NBITS };
   if (beam !== undefined) quantizer.beam = beam;
   return quantizer;
 }

@@ -44,7 +44,7 @@ export interface TrainParams {
 
 export interface TrainTarget {
   collectionId: number;
-  type: 'pq' | 'opq' | 'rq';
+  type: 'pq' | 'opq' | 'rq' | 'lsq';
   m: number;
   nbits: number;
   /** rq: the encoding beam. */

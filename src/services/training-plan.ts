@@ -25,7 +25,7 @@ export function defaultM(dimension: number): number {
  * needs (additive.ts).
  */
 export function configuredCodeBytes(quantizer: QuantizerConfig, metric: Metric): number {
-  if (quantizer.type === 'rq') return quantizer.m + (keepsNorms(metric) ? 1 : 0);
+  if (quantizer.type === 'rq' || quantizer.type === 'lsq') return quantizer.m + (keepsNorms(metric) ? 1 : 0);
   return codeBytes(quantizer.m, quantizer.nbits);
 }
 
@@ -94,7 +94,7 @@ export function planTraining(input: {
     throw new ApiError(
       422,
       'insufficient_data',
-      `training a ${quantizer.type === 'rq' ? 'residual' : 'product'} quantizer with nbits = ${nbits} needs at least ${ksub} vectors (k-means: one per centroid); ` +
+      `training ${quantizer.type === 'rq' || quantizer.type === 'lsq' ? `an additive (${quantizer.type})` : 'a product'} quantizer with nbits = ${nbits} needs at least ${ksub} vectors (k-means: one per centroid); ` +
         `collection '${name}' has ${live}`,
     );
   }

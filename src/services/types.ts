@@ -13,7 +13,7 @@ export interface CreateCollectionInput {
   dimension: number;
   metric: Metric;
   targetRecall?: TargetRecallConfig | null;
-  quantizer: { type: 'pq' | 'opq' | 'rq'; m?: number; nbits?: number; beam?: number; ivf?: { nlist?: number } };
+  quantizer: { type: 'pq' | 'opq' | 'rq' | 'lsq'; m?: number; nbits?: number; beam?: number; ivf?: { nlist?: number } };
   autoTrain?: AutoTrainConfig | null;
   indexedFields?: string[];
 }

@@ -12,7 +12,7 @@ export const SEGMENT_ROWS = 1024;
 
 export interface QuantizerConfig {
   /** pq, opq (rotation + PQ) or rq (residual quantizer: m codebooks of 256 full-dimension codewords). */
-  type: 'pq' | 'opq' | 'rq';
+  type: 'pq' | 'opq' | 'rq' | 'lsq';
   /** Sub-quantizers (pq, opq) or codebooks (rq). */
   m: number;
   nbits: number;

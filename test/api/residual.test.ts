@@ -81,6 +81,32 @@ describe('rq collections over HTTP', () => {
     }
   });
 
+  it('lsq collections: trained by local search, answers are ADC over the stored codes, a restart answers the same', async () => {
+    const created = await t.req('POST', '/collections', { name: 'l', dimension: d, quantizer: { type: 'lsq', m: 3 } });
+    expect(created.json()).toMatchObject({ quantizer: { type: 'lsq', m: 3, nbits: 8 }, bytesPerVector: 4 });
+    await t.req('POST', '/collections/l/vectors', { vectors: data });
+    const job = (await t.req('POST', '/collections/l/train', { iterations: 2 })).json().job;
+    expect((await waitForJob(t, 'l', job.id)).state).toBe('succeeded');
+    const { codec } = activeCodec(t, 'l');
+    expect(codec.type).toBe('lsq');
+    const q = codec.quantizer as AdditiveQuantizer;
+    const { codes } = loadedFlatCodes(t, 'l', data.length);
+    expect(Buffer.from(codes.subarray(0, data.length * 4))).toEqual(
+      Buffer.from(q.encode(new Float32Array(data.flatMap((v) => v.vector)), data.length)),
+    );
+    const query = Float32Array.from(data[9].vector, (x) => x + 0.03);
+    const table = q.distanceTable(query, 0, 'l2');
+    const want = data
+      .map((v, i) => ({ id: v.id, s: adcDistanceF32(codes, i, q.geometry, table), i }))
+      .sort((a, b) => a.s - b.s || a.i - b.i)
+      .slice(0, 6);
+    const hits = await queryHits(t, 'l', { vector: Array.from(query), k: 6, rerank: 0 });
+    expect(hits.map((h) => h.id)).toEqual(want.map((w) => w.id));
+    await t.close();
+    t = await makeApp(t.dir);
+    expect(await queryHits(t, 'l', { vector: Array.from(query), k: 6, rerank: 0 })).toEqual(hits);
+  });
+
   it('refuses shapes rq cannot take, with 400 and a message', async () => {
     const bad = [
       [{ type: 'rq', ivf: { nlist: 4 } }, /flat/],
@@ -88,6 +114,8 @@ describe('rq collections over HTTP', () => {
       [{ type: 'rq', m: 40 }, /at most 32 codebooks/],
       [{ type: 'pq', beam: 4 }, /beam applies to rq only/],
       [{ type: 'rq', beam: 0 }, /beam/],
+      [{ type: 'lsq', beam: 2 }, /beam applies to rq only/],
+      [{ type: 'lsq', m: 17 }, /at most 16 codebooks/],
     ] as const;
     for (const [quantizer, message] of bad) {
       const r = await t.req('POST', '/collections', { name: 'bad', dimension: d, quantizer });
@@ -99,6 +127,6 @@ describe('rq collections over HTTP', () => {
     await t.req('POST', '/collections/small/vectors', { vectors: data.slice(0, 100) });
     const r = await t.req('POST', '/collections/small/train', {});
     expect(r.statusCode).toBe(422);
-    expect(r.json().error.message).toMatch(/residual quantizer .* at least 256 vectors/);
+    expect(r.json().error.message).toMatch(/additive \(rq\) quantizer .* at least 256 vectors/);
   });
 });

@@ -6,6 +6,7 @@ import { FlatCodec, productQuantizerOf } from '../../src/core/codec.js';
 import { Rotation } from '../../src/core/rotation.js';
 import { crc32, deserializeCodec, serializeCodec } from '../../src/core/serialize.js';
 import type { AdditiveQuantizer } from '../../src/core/additive.js';
+import { trainLocalSearchQuantizer } from '../../src/core/lsq.js';
 import { trainResidualQuantizer } from '../../src/core/residual.js';
 import { inlineCompute } from '../../src/core/rotation.js';
 import { blobs } from '../helpers/data.js';
@@ -115,6 +116,13 @@ describe('codec serialisation', () => {
       v.setUint32(c.length - 4, crc32(c, 0, c.length - 4), true);
       return c;
     };
+    // A local-search quantizer: kind 5, the same payload.
+    const lsq = (await trainLocalSearchQuantizer(x, 1500, d, { m: 2, norm: true }, { iterations: 1 }, inlineCompute)).quantizer;
+    const lsqBytes = serializeCodec(new FlatCodec(lsq));
+    expect(new DataView(lsqBytes.buffer).getUint16(6, true)).toBe(5);
+    const lsqBack = deserializeCodec(lsqBytes);
+    expect(lsqBack.type).toBe('lsq');
+    expect(Buffer.from(lsqBack.quantizer.encode(x, 200))).toEqual(Buffer.from(lsq.encode(x, 200)));
     const rq = serializeCodec(
       new FlatCodec((await trainResidualQuantizer(x, 1500, d, { m: 2, norm: true }, { iterations: 2 }, inlineCompute)).quantizer),
     );

@@ -11,19 +11,21 @@ import {
   DEFAULT_RECALIBRATE_GROWTH,
   HARD_LIMITS,
   KMEANS_DEFAULTS,
+  LSQ_DEFAULTS,
   RQ_DEFAULT_BEAM,
 } from '../../tunables.js';
 
 export const Quantizer = z
   .object({
     type: z
-      .enum(['pq', 'opq', 'rq'])
+      .enum(['pq', 'opq', 'rq', 'lsq'])
       .describe(
         'pq: product quantization. opq: a learned rotation (optimized PQ) before it: lower error for correlated data, slower ' +
           `training; only for dimensions up to MAX_OPQ_DIMENSION (default ${DEFAULT_MAX_OPQ_DIMENSION}). ` +
           'rq: residual quantization, m codebooks of 256 codewords spanning every dimension, each coding what the earlier ones left: ' +
           'lower error than pq/opq at the same bytes, slower training and encoding; codes are m bytes plus, for the l2 metric, ' +
-          'one byte of the reconstruction norm (so m = 7 costs 8 bytes). Flat only (no ivf), nbits 8.',
+          'one byte of the reconstruction norm (so m = 7 costs 8 bytes). Flat only (no ivf), nbits 8. ' +
+          `lsq: the same codes, codebooks trained jointly by local search (LSQ++): lower error than rq, the costliest training and encoding; at most ${LSQ_DEFAULTS.maxCodebooks} codebooks.`,
       ),
     m: z
       .int()
@@ -182,7 +184,7 @@ export const CollectionView = z
     dimension: z.int(),
     metric: Metric,
     quantizer: z.object({
-      type: z.enum(['pq', 'opq', 'rq']),
+      type: z.enum(['pq', 'opq', 'rq', 'lsq']),
       m: z.int(),
       nbits: z.int(),
       beam: z.int().optional().describe('rq: the encoding beam, when set.'),

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import {
   COARSE_ITERATIONS,
   KMEANS_DEFAULTS,
+  LSQ_DEFAULTS,
   ROTATION_DEFAULTS,
   RQ_KMEANS_ITERATIONS,
   WIDE_ROTATION_DEFAULTS,
@@ -26,7 +27,7 @@ export const TrainBody = z
       .max(1000)
       .optional()
       .describe(
-        `k-means iterations per sub-quantizer (at most; stops early on convergence). Default ${KMEANS_DEFAULTS.maxIterations}; rq: per codebook, default ${RQ_KMEANS_ITERATIONS}.`,
+        `k-means iterations per sub-quantizer (at most; stops early on convergence). Default ${KMEANS_DEFAULTS.maxIterations}; rq: per codebook, default ${RQ_KMEANS_ITERATIONS}; lsq: rounds of codebook update and re-encoding, default ${LSQ_DEFAULTS.iterations}.`,
       ),
     opqIterations: z
       .int()

@@ -354,7 +354,7 @@ export interface components {
             metric: "l2" | "ip" | "cosine";
             quantizer: {
                 /** @enum {string} */
-                type: "pq" | "opq" | "rq";
+                type: "pq" | "opq" | "rq" | "lsq";
                 m: number;
                 nbits: number;
                 /** @description rq: the encoding beam, when set. */
@@ -759,10 +759,10 @@ export interface operations {
                      */
                     quantizer?: {
                         /**
-                         * @description pq: product quantization. opq: a learned rotation (optimized PQ) before it: lower error for correlated data, slower training; only for dimensions up to MAX_OPQ_DIMENSION (default 4096). rq: residual quantization, m codebooks of 256 codewords spanning every dimension, each coding what the earlier ones left: lower error than pq/opq at the same bytes, slower training and encoding; codes are m bytes plus, for the l2 metric, one byte of the reconstruction norm (so m = 7 costs 8 bytes). Flat only (no ivf), nbits 8.
+                         * @description pq: product quantization. opq: a learned rotation (optimized PQ) before it: lower error for correlated data, slower training; only for dimensions up to MAX_OPQ_DIMENSION (default 4096). rq: residual quantization, m codebooks of 256 codewords spanning every dimension, each coding what the earlier ones left: lower error than pq/opq at the same bytes, slower training and encoding; codes are m bytes plus, for the l2 metric, one byte of the reconstruction norm (so m = 7 costs 8 bytes). Flat only (no ivf), nbits 8. lsq: the same codes, codebooks trained jointly by local search (LSQ++): lower error than rq, the costliest training and encoding; at most 16 codebooks.
                          * @enum {string}
                          */
-                        type: "pq" | "opq" | "rq";
+                        type: "pq" | "opq" | "rq" | "lsq";
                         /** @description Sub-quantizers = bytes of code per vector (half that with nbits 4), at most the dimension. Default: dimension / 8 rounded down, between 1 and 64. Need not divide the dimension. */
                         m?: number;
                         /** @description Bits per sub-quantizer code (2^nbits centroids each). Default 8; when left out, training on fewer than 256 vectors lowers it instead of refusing. With 4 two codes share a byte (⌈m/2⌉ bytes per vector: twice the sub-quantizers for the same memory) and flat collections are searched by the 4-bit fast scan (SIMD look-ups in 16-entry tables; the results are exactly those of plain ADC). */
@@ -1640,7 +1640,7 @@ export interface operations {
                 "application/json": {
                     /** @description Vectors to train on (a seeded random sample): at least 2^nbits (one per centroid) and, with IVF, at least nlist. Default and maximum: 256 × 2^nbits (256 × max(2^nbits, nlist) with IVF), lowered to fit MAX_TRAINING_SAMPLE_MB. */
                     sampleSize?: number;
-                    /** @description k-means iterations per sub-quantizer (at most; stops early on convergence). Default 50; rq: per codebook, default 25. */
+                    /** @description k-means iterations per sub-quantizer (at most; stops early on convergence). Default 50; rq: per codebook, default 25; lsq: rounds of codebook update and re-encoding, default 25. */
                     iterations?: number;
                     /** @description OPQ only: rotation updates after the start rotation, on a sample of 8,192 vectors. Default 8; with sub-spaces wider than 64 dimensions (e.g. m = 8 at dimension 784) 80 cheaper one-Lloyd-step updates on 32,768 vectors. */
                     opqIterations?: number;
