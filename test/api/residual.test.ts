@@ -6,6 +6,15 @@ import { type TestApp, activeCodec, loadedFlatCodes, makeApp, queryHits, seededV
 const d = 16;
 const data = seededVectors(900, d, 61);
 
+/** The k best stored rows by ADC over the codes (float32 sums, as the kernels), ties by row. */
+function adcTop(q: AdditiveQuantizer, codes: Uint8Array, query: Float32Array, k: number) {
+  const table = q.distanceTable(query, 0, 'l2');
+  return data
+    .map((v, i) => ({ id: v.id, s: adcDistanceF32(codes, i, q.geometry, table), i }))
+    .sort((a, b) => a.s - b.s || a.i - b.i)
+    .slice(0, k);
+}
+
 describe('rq collections over HTTP', () => {
   let t: TestApp;
   beforeAll(async () => {
@@ -39,11 +48,7 @@ describe('rq collections over HTTP', () => {
     const answers: unknown[] = [];
     for (const qi of [5, 400]) {
       const query = Float32Array.from(data[qi].vector, (x) => x + 0.03);
-      const table = q.distanceTable(query, 0, 'l2');
-      const want = data
-        .map((v, i) => ({ id: v.id, s: adcDistanceF32(codes, i, q.geometry, table), i }))
-        .sort((a, b) => a.s - b.s || a.i - b.i)
-        .slice(0, 8);
+      const want = adcTop(q, codes, query, 8);
       const hits = await queryHits(t, 'r', { vector: Array.from(query), k: 8, rerank: 0 });
       expect(hits.map((h) => h.id)).toEqual(want.map((w) => w.id));
       for (const [i, h] of hits.entries()) expect(h.distance).toBe(want[i].s);
@@ -95,11 +100,7 @@ describe('rq collections over HTTP', () => {
       Buffer.from(q.encode(new Float32Array(data.flatMap((v) => v.vector)), data.length)),
     );
     const query = Float32Array.from(data[9].vector, (x) => x + 0.03);
-    const table = q.distanceTable(query, 0, 'l2');
-    const want = data
-      .map((v, i) => ({ id: v.id, s: adcDistanceF32(codes, i, q.geometry, table), i }))
-      .sort((a, b) => a.s - b.s || a.i - b.i)
-      .slice(0, 6);
+    const want = adcTop(q, codes, query, 6);
     const hits = await queryHits(t, 'l', { vector: Array.from(query), k: 6, rerank: 0 });
     expect(hits.map((h) => h.id)).toEqual(want.map((w) => w.id));
     await t.close();
