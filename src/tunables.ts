@@ -336,7 +336,11 @@ export const BACKGROUND_TASK_MAX_WAIT_MS = 100;
  */
 export const ADDITIVE_LIMITS = { maxCodebooks: 32, maxBeam: 64 } as const;
 
-/** Lloyd iterations of each residual-quantizer stage's k-means (FAISS: 25). */
+/**
+ * Lloyd iterations of each residual-quantizer stage's k-means (FAISS's
+ * ResidualQuantizer: 10). On Fashion-MNIST RQ7 25 gave relative MSE 0.0571
+ * against 0.0586 with 10, at 2.8× the training time (throw-away script).
+ */
 export const RQ_KMEANS_ITERATIONS = 25;
 
 /** Default beam of residual quantizers (partial codes kept per stage, training and encoding). */

@@ -32,11 +32,11 @@
  * `beam` best. A beam of 1 is greedy residual encoding.
  */
 import { QuantizerInputError, checkInteger } from './errors.js';
-import type { Metric } from './distance.js';
+import { type Metric, dot, squaredNorms } from './distance.js';
 import { dotsF32, queryDots } from './wasm/kernels.js';
 import type { CodeShape } from './code-layout.js';
 import { ADDITIVE_LIMITS, LSQ_DEFAULTS } from '../tunables.js';
-import { gramAt, icmEncodeRowsTask } from './lsq.js';
+import { crossTermsFromGram, icmEncodeRowsTask } from './lsq.js';
 
 /** Codewords per codebook: codes are bytes. */
 export const ADDITIVE_K = 256;
@@ -161,12 +161,7 @@ export class AdditiveQuantizer implements CodeShape {
     }
     this.m = stages + (norm === null ? 0 : 1);
     this.geometry = { m: this.m, ksub: ADDITIVE_K, packed: false };
-    this.codewordNorms = new Float64Array(stages * ADDITIVE_K);
-    for (let c = 0; c < stages * ADDITIVE_K; c++) {
-      let s = 0;
-      for (let t = c * d; t < (c + 1) * d; t++) s += codebooks[t] * codebooks[t];
-      this.codewordNorms[c] = s;
-    }
+    this.codewordNorms = squaredNorms(codebooks, stages * ADDITIVE_K, d);
   }
 
   /** Bytes per vector: M codes and the norm byte. */
@@ -237,8 +232,7 @@ export class AdditiveQuantizer implements CodeShape {
       dotsF32(data, s * d, this.codebooks, 0, b, M * K, d, dots);
       for (let r = 0; r < b; r++) {
         const xo = (s + r) * d;
-        let xx = 0;
-        for (let t = xo; t < xo + d; t++) xx += data[t] * data[t];
+        const xx = dot(data, xo, data, xo, d);
         for (let m = 0; m < M; m++) extendBeam(state, 0, m, xx, dots, (r * M + m) * K, this.codewordNorms, cross, scratch);
         const o = (s + r) * size;
         out.set(state.codes.subarray(0, M), o);
@@ -273,9 +267,7 @@ export class AdditiveQuantizer implements CodeShape {
     for (let i = 0; i < n; i++) {
       out.set(codes.subarray(i * M, (i + 1) * M), i * size);
       if (this.norm === null) continue;
-      let nu = 0;
-      for (let j = 1; j < M; j++) for (let a = 0; a < j; a++) nu += 2 * gram[gramAt(M, a, codes[i * M + a], j) + codes[i * M + j]];
-      out[i * size + M] = this.norm.encode(nu);
+      out[i * size + M] = this.norm.encode(crossTermsFromGram(gram, M, codes, i * M));
     }
     return total;
   }
@@ -312,8 +304,7 @@ export class AdditiveQuantizer implements CodeShape {
     queryDots(query, qo, this.codebooks, 0, M * K, d, out, 0);
     if (metric === 'l2') {
       for (let e = 0; e < M * K; e++) out[e] = this.codewordNorms[e] - 2 * out[e];
-      let qq = 0;
-      for (let t = qo; t < qo + d; t++) qq += query[t] * query[t];
+      const qq = dot(query, qo, query, qo, d);
       for (let k = 0; k < K; k++) out[k] += qq;
     } else {
       for (let e = 0; e < M * K; e++) out[e] = -out[e];

@@ -18,6 +18,7 @@
  * small ridge term as LSQ++ regularises.
  */
 import { ADDITIVE_K, AdditiveQuantizer, NormQuantizer } from './additive.js';
+import { dot, squaredNorms } from './distance.js';
 import { QuantizerInputError, checkInteger } from './errors.js';
 import { type AdditiveTrainReport, trainResidualQuantizer } from './residual.js';
 import { Rng } from './rng.js';
@@ -50,7 +51,7 @@ export class IcmScratch {
 }
 
 /** Recomputes every pairwise term of the scratch's codes. */
-function recount(s: IcmScratch, pairs: Float32Array): void {
+function recount(s: IcmScratch, gram: Float32Array): void {
   const { M, pair, codes } = s;
   const K = ADDITIVE_K;
   pair.fill(0);
@@ -58,13 +59,13 @@ function recount(s: IcmScratch, pairs: Float32Array): void {
     for (let m = 0; m < M; m++) {
       if (m === i) continue;
       const row = gramAt(M, i, codes[i], m);
-      for (let k = 0; k < K; k++) pair[m * K + k] += 2 * pairs[row + k];
+      for (let k = 0; k < K; k++) pair[m * K + k] += 2 * gram[row + k];
     }
   }
 }
 
 /** Sets code j to b, updating the other codes' pairwise terms. */
-function setCode(s: IcmScratch, pairs: Float32Array, j: number, b: number): void {
+function setCode(s: IcmScratch, gram: Float32Array, j: number, b: number): void {
   const { M, pair, codes } = s;
   const K = ADDITIVE_K;
   const a = codes[j];
@@ -74,7 +75,7 @@ function setCode(s: IcmScratch, pairs: Float32Array, j: number, b: number): void
     if (m === j) continue;
     const from = gramAt(M, j, a, m);
     const to = gramAt(M, j, b, m);
-    for (let k = 0; k < K; k++) pair[m * K + k] += 2 * (pairs[to + k] - pairs[from + k]);
+    for (let k = 0; k < K; k++) pair[m * K + k] += 2 * (gram[to + k] - gram[from + k]);
   }
 }
 
@@ -105,7 +106,7 @@ export function icmEncode(
   co: number,
   unary: Float64Array,
   uo: number,
-  pairs: Float32Array,
+  gram: Float32Array,
   options: IcmOptions,
   rng: Rng,
   s: IcmScratch,
@@ -113,14 +114,14 @@ export function icmEncode(
   const { M, pair } = s;
   const K = ADDITIVE_K;
   s.codes.set(codes.subarray(co, co + M));
-  recount(s, pairs);
+  recount(s, gram);
   let bestE = energy(s, unary, uo);
   s.best.set(s.codes);
   for (let round = 0; round < options.ils; round++) {
     if (round > 0) {
       // Start from the best codes again, perturbed.
-      if (!sameCodes(s.codes, s.best)) for (let m = 0; m < M; m++) setCode(s, pairs, m, s.best[m]);
-      for (let p = 0; p < options.perturbations; p++) setCode(s, pairs, rng.nextInt(M), rng.nextInt(K));
+      if (!sameCodes(s.codes, s.best)) for (let m = 0; m < M; m++) setCode(s, gram, m, s.best[m]);
+      for (let p = 0; p < options.perturbations; p++) setCode(s, gram, rng.nextInt(M), rng.nextInt(K));
     }
     for (let sweep = 0; sweep < options.icm; sweep++) {
       let changed = false;
@@ -137,7 +138,7 @@ export function icmEncode(
           }
         }
         if (arg !== s.codes[m]) {
-          setCode(s, pairs, m, arg);
+          setCode(s, gram, m, arg);
           changed = true;
         }
       }
@@ -218,43 +219,39 @@ const LSQ_BLOCK_ROWS = 128;
 const ICM_SEED = 0x15a9;
 
 /**
- * Re-encodes rows [start, end) by ILS + ICM from their current codes
- * (codes: n × M, updated in place): unary terms from one matrix product per
- * block of rows. Returns Σ E + ‖x‖² over the rows (their squared errors).
+ * Re-encodes rows [start, end) of a task by ILS + ICM from their current
+ * codes (codes: n × M, updated in place; what a worker runs): unary terms
+ * from one matrix product per block of rows. Returns Σ E + ‖x‖² over the rows
+ * (their squared errors); errors, if given, takes each row's.
  */
-export function icmEncodeRows(
-  data: Float32Array,
-  d: number,
-  start: number,
-  end: number,
-  codes: Uint8Array,
-  M: number,
-  codebooks: Float32Array,
-  codewordNorms: Float64Array,
-  pairs: Float32Array,
-  options: IcmOptions,
-  errors: Float64Array | null,
-): number {
+export function icmEncodeRowsTask(t: IcmEncodeTask, errors: Float64Array | null = null): number {
+  const { data, d, start, end, codes, M, codebooks, codewordNorms, gram, options } = t;
   const K = ADDITIVE_K;
   const block = Math.max(1, Math.min(LSQ_BLOCK_ROWS, end - start));
-  const dot = new Float32Array(block * M * K);
+  const dots = new Float32Array(block * M * K);
   const unary = new Float64Array(M * K);
   const s = new IcmScratch(M);
   let total = 0;
   for (let b0 = start; b0 < end; b0 += block) {
     const b = Math.min(block, end - b0);
-    dotsF32(data, b0 * d, codebooks, 0, b, M * K, d, dot, 0);
+    dotsF32(data, b0 * d, codebooks, 0, b, M * K, d, dots, 0);
     for (let r = 0; r < b; r++) {
-      for (let e = 0; e < M * K; e++) unary[e] = codewordNorms[e] - 2 * dot[r * M * K + e];
+      for (let e = 0; e < M * K; e++) unary[e] = codewordNorms[e] - 2 * dots[r * M * K + e];
       const i = b0 + r;
-      let xx = 0;
-      for (let t = i * d; t < (i + 1) * d; t++) xx += data[t] * data[t];
-      const err = Math.max(0, xx + icmEncode(codes, i * M, unary, 0, pairs, options, new Rng(ICM_SEED), s));
+      const xx = dot(data, i * d, data, i * d, d);
+      const err = Math.max(0, xx + icmEncode(codes, i * M, unary, 0, gram, options, new Rng(ICM_SEED), s));
       if (errors !== null) errors[i] = err;
       total += err;
     }
   }
   return total;
+}
+
+/** The cross terms ν = 2 Σ_{i<j} ⟨cᵢ, cⱼ⟩ of the code at codes[o .. o + M) (what the norm byte holds), from the Gram matrix. */
+export function crossTermsFromGram(gram: Float32Array, M: number, codes: Uint8Array, o: number): number {
+  let nu = 0;
+  for (let j = 1; j < M; j++) for (let i = 0; i < j; i++) nu += 2 * gram[gramAt(M, i, codes[o + i], j) + codes[o + j]];
+  return nu;
 }
 
 export interface LsqTrainConfig {
@@ -303,11 +300,6 @@ export interface CodebookUpdateTask {
   /** Updated in place (shared). */
   codebooks: Float32Array;
   ridge: number;
-}
-
-/** Rows [start, end) of an ICM re-encoding task (what a worker runs); errors, if given, takes each row's squared error. */
-export function icmEncodeRowsTask(t: IcmEncodeTask, errors: Float64Array | null = null): number {
-  return icmEncodeRows(t.data, t.d, t.start, t.end, t.codes, t.M, t.codebooks, t.codewordNorms, t.gram, t.options, errors);
 }
 
 /** A codebook update from scratch reconstructions (a task's whole job): the squared error after it. */
@@ -373,11 +365,7 @@ export async function trainLocalSearchQuantizer(
   let norm: NormQuantizer | null = null;
   if (config.norm) {
     const nu = new Float64Array(nt);
-    for (let r = 0; r < nt; r++) {
-      let s = 0;
-      for (let j = 1; j < M; j++) for (let i = 0; i < j; i++) s += 2 * gram[gramAt(M, i, codes[r * M + i], j) + codes[r * M + j]];
-      nu[r] = s;
-    }
+    for (let r = 0; r < nt; r++) nu[r] = crossTermsFromGram(gram, M, codes, r * M);
     norm = NormQuantizer.train(nu, nt);
   }
   const quantizer = new AdditiveQuantizer('lsq', d, M, Float32Array.from(codebooks), norm, config.encodeIls ?? LSQ_DEFAULTS.encodeIls);
@@ -386,11 +374,5 @@ export async function trainLocalSearchQuantizer(
 
 /** ‖cₘₖ‖² of every codeword (M × 256). */
 export function codewordNorms(codebooks: Float32Array, M: number, d: number): Float64Array {
-  const out = new Float64Array(M * ADDITIVE_K);
-  for (let c = 0; c < out.length; c++) {
-    let s = 0;
-    for (let t = c * d; t < (c + 1) * d; t++) s += codebooks[t] * codebooks[t];
-    out[c] = s;
-  }
-  return out;
+  return squaredNorms(codebooks, M * ADDITIVE_K, d);
 }

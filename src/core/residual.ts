@@ -10,6 +10,7 @@
  * k-means as the IVF coarse one; the beam extension split over row ranges).
  */
 import { ADDITIVE_K, AdditiveQuantizer, BeamScratch, type BeamState, NormQuantizer, beamState, crossAt, extendBeam } from './additive.js';
+import { dot, squaredNorms } from './distance.js';
 import { QuantizerInputError, checkInteger } from './errors.js';
 import { gatherRows } from './kmeans.js';
 import { Rng, deriveSeed, sampleIndices } from './rng.js';
@@ -72,11 +73,7 @@ export function extendBeams(task: BeamExtension, start: number, end: number): vo
   const M = state.M;
   // Stage m's codeword norms and its cross products with the earlier stages (blocks crossAt(i, m)).
   const norms = new Float64Array((m + 1) * K);
-  for (let c = m * K; c < (m + 1) * K; c++) {
-    let s = 0;
-    for (let t = c * d; t < (c + 1) * d; t++) s += codebooks[t] * codebooks[t];
-    norms[c] = s;
-  }
+  squaredNorms(codebooks.subarray(m * K * d, (m + 1) * K * d), K, d, norms.subarray(m * K));
   const crossFrom = crossAt(0, m);
   const cross = new Float32Array(m * K * K);
   for (let i = 0; i < m; i++) dotsF32(codebooks, i * K * d, codebooks, m * K * d, K, K, d, cross, crossAt(i, m) - crossFrom);
@@ -87,8 +84,7 @@ export function extendBeams(task: BeamExtension, start: number, end: number): vo
     dotsF32(sample, s * d, codebooks, m * K * d, b, K, d, dots);
     for (let r = 0; r < b; r++) {
       const row = s + r;
-      let xx = 0;
-      if (m === 0) for (let t = row * d; t < (row + 1) * d; t++) xx += sample[t] * sample[t];
+      const xx = m === 0 ? dot(sample, row * d, sample, row * d, d) : 0;
       extendBeam(state, row, m, xx, dots, r * K, norms, cross, scratch, crossFrom);
       // The best entry's residual, and its ‖x̂‖² less the squared codeword norms.
       const best = row * state.beam * M;
@@ -101,7 +97,7 @@ export function extendBeams(task: BeamExtension, start: number, end: number): vo
       }
       for (let i = 0; i <= m; i++) {
         const c = (i * K + state.codes[best + i]) * d;
-        for (let t = c; t < c + d; t++) nn -= codebooks[t] * codebooks[t];
+        nn -= dot(codebooks, c, codebooks, c, d);
       }
       crossTerms[row] = nn;
     }

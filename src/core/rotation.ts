@@ -91,7 +91,7 @@ export interface TrainCompute {
   residuals(coarse: CoarseQuantizer, data: Float32Array, n: number): Promise<Float32Array>;
   /** Residual-quantizer training: extends the training rows' beams by one stage (residual.extendBeams; arrays shared, written in place). */
   extendBeams(task: BeamExtension): Promise<void>;
-  /** Local-search training: re-encodes rows [0, n) by ILS + ICM from their codes (lsq.icmEncodeRows; codes shared, updated in place); Σ squared error. */
+  /** Local-search training: re-encodes rows [0, n) by ILS + ICM from their codes (lsq.icmEncodeRowsTask; codes shared, updated in place); Σ squared error. */
   icmEncode(task: Omit<IcmEncodeTask, 'start' | 'end'>, n: number): Promise<number>;
   /** Local-search training: one codebook update (lsq.updateCodebooksTask; codebooks shared, updated in place); the squared error after it. */
   updateCodebooks(task: CodebookUpdateTask): Promise<number>;
