@@ -1,6 +1,9 @@
 /**
- * IVF benchmark on Fashion-MNIST: IVF256 + PQ32 (and OPQ32 in front) with nprobe
- * 1–64, ADC only and with exact re-ranking, beside FAISS's IVF256,PQ32 figures.
+ * IVF benchmark on Fashion-MNIST: IVF256 + PQ32 (and OPQ32 in front, or LOPQ's
+ * rotation per cell with --quantizers lopq) with nprobe 1–64, ADC only and with
+ * exact re-ranking, beside FAISS's IVF256,PQ32 figures. Each setting's relative
+ * MSE is reported on the base vectors (trained on) and on the 10,000 query
+ * images (held out).
  *
  *   npm run bench:ivf [-- --quantizers pq,opq --nlist 256 --m 32 --nprobe 1,2,4,8,16,32,64
  *                        --rerank 4,10 --threads 2 --queries 10000]
@@ -8,11 +11,11 @@
  * Training uses the worker pool (all cores unless --threads); encoding and search
  * run on one thread, one query at a time, k = 10, as FAISS's figures do.
  * Re-ranking reads the candidates' vectors from memory here (the service reads
- * them from SQLite). Writes bench/results/ivf-fashion-mnist.json and
- * bench/results/ivf-recall-vs-qps.svg.
+ * them from SQLite). Writes bench/results/ivf-fashion-mnist.json (--out) and
+ * bench/results/ivf-recall-vs-qps.svg (named after --out).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { l2sq } from '../src/core/distance.js';
 import { TopK } from '../src/core/topk.js';
@@ -41,7 +44,7 @@ const { values: args } = parseArgs({
 });
 
 interface IvfRow {
-  quantizer: 'pq' | 'opq';
+  quantizer: 'pq' | 'opq' | 'lopq';
   nlist: number;
   m: number;
   nprobe: number;
@@ -53,18 +56,25 @@ interface IvfRow {
 }
 
 interface IvfSetting {
-  quantizer: 'pq' | 'opq';
+  quantizer: 'pq' | 'opq' | 'lopq';
   nlist: number;
   m: number;
   trainSeconds: number;
   encodeMicrosPerVector: number;
   relativeMse: number;
+  /** Relative MSE of the 10,000 query images, encoded but not trained on (how vectors added after training are coded). */
+  heldOutRelativeMse: number;
   /** Entries per list: smallest, median, largest. */
   listSizes: [number, number, number];
 }
 
+/** The rotation in front of a setting's name: OPQm, or LOPQm for per-cell rotations. */
+function prefix(quantizer: string, m: number): string {
+  return quantizer === 'opq' ? `OPQ${m},` : quantizer === 'lopq' ? `LOPQ${m},` : '';
+}
+
 function faissFactory(quantizer: string, nlist: number, m: number, rerank: number | null): string {
-  return `${quantizer === 'opq' ? `OPQ${m},` : ''}IVF${nlist},PQ${m}np${rerank === null ? '' : ',RFlat'}`;
+  return `${prefix(quantizer, m)}IVF${nlist},PQ${m}np${rerank === null ? '' : ',RFlat'}`;
 }
 
 async function main(): Promise<void> {
@@ -81,7 +91,7 @@ async function main(): Promise<void> {
   ms /= ds.nBase;
   console.log(`Fashion-MNIST: ${ds.nBase} base, ${nQueries} queries, d = ${ds.d}; ${machineSummary()}; training on ${pool.threads} threads`);
   try {
-    for (const quantizer of args.quantizers.split(',') as ('pq' | 'opq')[])
+    for (const quantizer of args.quantizers.split(',') as ('pq' | 'opq' | 'lopq')[])
       for (const nlist of args.nlist.split(',').map(Number))
         for (const m of args.m.split(',').map(Number)) {
           const t0 = performance.now();
@@ -95,6 +105,13 @@ async function main(): Promise<void> {
           const rec = codec.decode(codes, ds.nBase);
           let err = 0;
           for (let i = 0; i < rec.length; i++) err += (rec[i] - ds.base[i]) ** 2;
+          const held = codec.decode(codec.encode(ds.queries, ds.nQuery), ds.nQuery);
+          let heldErr = 0;
+          let heldNorm = 0;
+          for (let i = 0; i < held.length; i++) {
+            heldErr += (held[i] - ds.queries[i]) ** 2;
+            heldNorm += ds.queries[i] ** 2;
+          }
           const lists = InvertedLists.build(nlist, codec.codeSize, codes, ds.nBase, new Uint8Array(ds.nBase)).lists.view();
           const sizes = Array.from(lists.sizes).sort((a, b) => a - b);
           settings.push({
@@ -104,10 +121,11 @@ async function main(): Promise<void> {
             trainSeconds,
             encodeMicrosPerVector,
             relativeMse: err / ds.nBase / ms,
+            heldOutRelativeMse: heldErr / heldNorm,
             listSizes: [sizes[0], sizes[sizes.length >> 1], sizes[sizes.length - 1]],
           });
           console.log(
-            `${quantizer.toUpperCase()}${m} IVF${nlist}: trained in ${trainSeconds.toFixed(1)} s, relative MSE ${settings.at(-1)!.relativeMse.toFixed(4)}`,
+            `${quantizer.toUpperCase()}${m} IVF${nlist}: trained in ${trainSeconds.toFixed(1)} s, relative MSE ${settings.at(-1)!.relativeMse.toFixed(4)} (held-out ${settings.at(-1)!.heldOutRelativeMse.toFixed(4)})`,
           );
 
           const searcher = codec.ivfSearcher('l2');
@@ -151,10 +169,10 @@ async function main(): Promise<void> {
   } finally {
     await pool.close();
   }
-  console.log('\n| setting | train s | rel. MSE | encode µs/vec | list sizes min/median/max |\n|---|---|---|---|---|');
+  console.log('\n| setting | train s | rel. MSE | held-out rel. MSE | encode µs/vec | list sizes min/median/max |\n|---|---|---|---|---|---|');
   for (const s of settings) {
     console.log(
-      `| ${s.quantizer === 'opq' ? `OPQ${s.m},` : ''}IVF${s.nlist},PQ${s.m} | ${s.trainSeconds.toFixed(1)} | ${s.relativeMse.toFixed(4)} | ${s.encodeMicrosPerVector.toFixed(1)} | ${s.listSizes.join(' / ')} |`,
+      `| ${prefix(s.quantizer, s.m)}IVF${s.nlist},PQ${s.m} | ${s.trainSeconds.toFixed(1)} | ${s.relativeMse.toFixed(4)} | ${s.heldOutRelativeMse.toFixed(4)} | ${s.encodeMicrosPerVector.toFixed(1)} | ${s.listSizes.join(' / ')} |`,
     );
   }
   console.log('\n| setting | rerank | nprobe | recall@1 | 10-recall@10 (FAISS) | ms/query (FAISS) |\n|---|---|---|---|---|---|');
@@ -162,7 +180,7 @@ async function main(): Promise<void> {
     const f = r.faiss;
     const mark = f ? (r.recall10at10 >= f.recall10at10 ? ' ✓' : ' ✗') : '';
     console.log(
-      `| ${r.quantizer === 'opq' ? `OPQ${r.m},` : ''}IVF${r.nlist},PQ${r.m} | ${r.rerank ?? '–'} | ${r.nprobe} | ${r.recall1.toFixed(3)} | ` +
+      `| ${prefix(r.quantizer, r.m)}IVF${r.nlist},PQ${r.m} | ${r.rerank ?? '–'} | ${r.nprobe} | ${r.recall1.toFixed(3)} | ` +
         `${r.recall10at10.toFixed(4)} (${f ? f.recall10at10.toFixed(4) : '–'})${mark} | ${r.msPerQuery.toFixed(3)} (${f ? f.msPerQuery.toFixed(3) : '–'}) |`,
     );
   }
@@ -170,18 +188,18 @@ async function main(): Promise<void> {
   mkdirSync(resolve(args.out, '..'), { recursive: true });
   writeFileSync(args.out, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`wrote ${args.out}`);
-  const plot = resolve(args.out, '..', 'ivf-recall-vs-qps.svg');
+  const plot = resolve(args.out, '..', `${basename(args.out).replace(/(-fashion-mnist)?\.json$/, '')}-recall-vs-qps.svg`);
   writeFileSync(plot, ivfPlot(rows));
   console.log(`wrote ${plot}`);
 }
 
 /** One line per setting and re-rank factor through its nprobe values; FAISS's as hollow markers. */
 function ivfPlot(rows: IvfRow[]): string {
-  const keys = [...new Set(rows.map((r) => `${r.quantizer === 'opq' ? `OPQ${r.m},` : ''}IVF${r.nlist},PQ${r.m}|${r.rerank ?? 'ADC'}`))];
+  const keys = [...new Set(rows.map((r) => `${prefix(r.quantizer, r.m)}IVF${r.nlist},PQ${r.m}|${r.rerank ?? 'ADC'}`))];
   const series: Series[] = [];
   keys.forEach((key, i) => {
     const [name, rerank] = key.split('|');
-    const mine = rows.filter((r) => `${r.quantizer === 'opq' ? `OPQ${r.m},` : ''}IVF${r.nlist},PQ${r.m}|${r.rerank ?? 'ADC'}` === key);
+    const mine = rows.filter((r) => `${prefix(r.quantizer, r.m)}IVF${r.nlist},PQ${r.m}|${r.rerank ?? 'ADC'}` === key);
     const label = rerank === 'ADC' ? 'ADC' : `re-rank ×${rerank}`;
     const colour = COLOURS[i % COLOURS.length];
     series.push({

@@ -98,6 +98,29 @@ export const WIDE_ROTATION_DEFAULTS = { iterations: 80, sampleSize: 32768, pqSte
 export const TRAIN_PROGRESS = { coarseTrained: 0.25, residualsDone: 0.3, rotationShare: 0.6 } as const;
 
 /**
+ * LOPQ (lopq.ts): per-cell rotations.
+ * - minCellRows: cells with fewer rows keep the global (IVF + OPQ) rotation.
+ * - shrinkageRows: a cell's covariance is shrunk toward that of all residuals
+ *   as if the latter were this many more rows (a cell of 234 rows in 784
+ *   dimensions estimates a covariance of 307,000 entries; the prior keeps the
+ *   directions its rows cannot see where the global rotation put them); the same
+ *   weight pulls each update toward the rotation it starts from.
+ * - iterations: non-parametric update rounds after the parametric start.
+ * - priorSampleSize: rows the prior covariance is estimated on.
+ * - maxRotationBytes: memory budget for the cells' rotations (d² float32 each;
+ *   768 MiB holds 327 at d = 784); past it the smallest cells keep the global
+ *   one. The codec is one SQLite BLOB, which SQLite caps at 10⁹ bytes; a
+ *   searching thread also holds the rotations packed for its kernel.
+ */
+export const LOPQ_DEFAULTS = {
+  minCellRows: 64,
+  shrinkageRows: 256,
+  iterations: 1,
+  priorSampleSize: 16384,
+  maxRotationBytes: 768 * 2 ** 20,
+} as const;
+
+/**
  * A training job's progress at the start of each phase: reading the sample
  * (from 0), training (TRAIN_PROGRESS spread over [training, encoding)),
  * encoding the snapshot's rows (up to encodingEnd), switching codecs, done (1).
@@ -342,6 +365,31 @@ export const ADDITIVE_LIMITS = { maxCodebooks: 32, maxBeam: 64 } as const;
  * against 0.0586 with 10, at 2.8× the training time (throw-away script).
  */
 export const RQ_KMEANS_ITERATIONS = 25;
+
+/**
+ * How each residual-quantizer stage's codebook is trained: plain k-means, or
+ * progressive-dimension k-means (residual.progressiveCodebook, FAISS's
+ * default). On Fashion-MNIST, RQ3 at beam 4: relative MSE 0.07433 against
+ * 0.07606 for plain k-means, training 123 against 114 s; with
+ * RQ_REFINE_ROUNDS 0.07256 against 0.07424 (throw-away script on the pool,
+ * one run each). Training on the residuals of a drawn beam entry instead of
+ * the best one (as FAISS trains on every entry's) gave 0.07749: worse.
+ */
+export const RQ_KMEANS: 'plain' | 'progressive' = 'progressive';
+
+/**
+ * Rounds of joint codebook refinement after a residual quantizer's stages:
+ * every codebook re-fitted by least squares to the training codes, then the
+ * rows re-encoded by the beam search, kept while the error falls; 0 = none.
+ * RQ3 on Fashion-MNIST (plain k-means): 0.07606 → 0.07487, 0.07447, 0.07424
+ * over three rounds, about 3 s each (same script as RQ_KMEANS). Only with at
+ * least KMEANS_DEFAULTS.minPointsPerCentroid (39) training rows per codeword
+ * (9,984): on fewer, least squares fits the rows rather than the data.
+ */
+export const RQ_REFINE_ROUNDS = 3;
+
+/** Steps of progressive-dimension k-means (FAISS: 10): k-means on ⌊d^(s/steps)⌋ principal axes at step s. */
+export const RQ_PROGRESSIVE_STEPS = 10;
 
 /** Default beam of residual quantizers (partial codes kept per stage, training and encoding). */
 export const RQ_DEFAULT_BEAM = 4;

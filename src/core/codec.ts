@@ -40,8 +40,9 @@ export function listOf(codes: Uint8Array, o: number): number {
 /** What turns a (rotated) vector into code bytes and a query into a table summed over them. */
 export type TableQuantizer = ProductQuantizer | AdditiveQuantizer;
 
-/** The quantizer types a codec reports (the collection's `quantizer.type`). */
-export type QuantizerType = 'pq' | 'opq' | 'rq' | 'lsq';
+/** The quantizer types a codec reports (the collection's `quantizer.type`): lopq.ts's LOPQ codec is an IVF codec too. */
+export const QUANTIZER_TYPES = ['pq', 'opq', 'rq', 'lsq', 'lopq'] as const;
+export type QuantizerType = (typeof QUANTIZER_TYPES)[number];
 
 /** What every codec does, whatever its kind. */
 interface CodecOperations {
@@ -49,7 +50,7 @@ interface CodecOperations {
   readonly quantizer: TableQuantizer;
   /** Applied before the quantizers; null for plain PQ. */
   readonly rotation: Rotation | null;
-  /** 'opq' when a rotation comes first, the additive kind for an additive quantizer. */
+  /** 'opq' when a rotation comes first, the additive kind for an additive quantizer, 'lopq' for rotations per cell. */
   readonly type: QuantizerType;
   readonly d: number;
   readonly ksub: number;
@@ -159,8 +160,12 @@ export class IVFCodec extends RotatedCodec<ProductQuantizer> implements CodecOpe
   encode(data: Float32Array, n: number, out: Uint8Array = new Uint8Array(n * this.codeSize)): Uint8Array {
     const y = this.forward(data, n);
     const lists = this.coarse.assign(y, n);
+    return this.pack(lists, this.quantizer.encode(this.coarse.residuals(y, n, lists), n), n, out);
+  }
+
+  /** IVF codes from list ids and PQ codes: the reverse of split. */
+  protected pack(lists: Int32Array, pqCodes: Uint8Array, n: number, out: Uint8Array): Uint8Array {
     const m = this.quantizer.codeSize;
-    const pqCodes = this.quantizer.encode(this.coarse.residuals(y, n, lists), n);
     const size = this.codeSize;
     for (let i = 0; i < n; i++) {
       out[i * size] = lists[i] & 255;

@@ -170,9 +170,9 @@ export class IVFSearcher {
   private terms: Float32Array | null = null;
   /** The SIMD cell tables holding `terms` (L2, held terms, ksub a multiple of four); else the JavaScript loop. */
   private cells: CellTables | null = null;
-  private readonly coarseCost: Float64Array;
+  protected readonly coarseCost: Float64Array;
   private readonly queryTable: Float32Array;
-  private readonly table: Float32Array;
+  protected readonly table: Float32Array;
   private readonly cellScratch: Float32Array;
   private readonly dots: Float64Array;
 
@@ -190,6 +190,11 @@ export class IVFSearcher {
     this.table = new Float32Array(size);
     this.cellScratch = new Float32Array(size);
     this.dots = new Float64Array(pq.ksub);
+  }
+
+  /** Whether a row can be scored from the cell and query terms without its cell's table (false: every cell's table is built). */
+  protected scoresRowsDirectly(): boolean {
+    return true;
   }
 
   /** Cell terms of every cell (nlist × m × ksub), or null when too large to hold. */
@@ -342,8 +347,8 @@ export class IVFSearcher {
     }
     const { m, ksub, packed, codeSize } = this.pq;
     const size = m * ksub;
-    const terms = this.metric === 'l2' ? this.precomputed() : null;
-    const direct = this.metric === 'ip' || terms !== null;
+    const terms = this.metric === 'l2' && this.scoresRowsDirectly() ? this.precomputed() : null;
+    const direct = this.scoresRowsDirectly() && (this.metric === 'ip' || terms !== null);
     const { codes, rows } = lists;
     const query = this.queryTable;
     const cost = this.coarseCost[l];
@@ -397,6 +402,8 @@ export interface CoarseTrainOptions {
   iterations?: number;
   /** Default 1234. */
   seed?: number;
+  /** Start from these centroids (nlist × d) instead of seeding. */
+  initialCentroids?: Float32Array;
 }
 
 /**
@@ -415,6 +422,7 @@ export function trainCoarse(
     k: nlist,
     maxIterations: options.iterations ?? COARSE_ITERATIONS,
     seed: deriveSeed(options.seed ?? KMEANS_DEFAULTS.seed, 0xc0a125e),
+    initialCentroids: options.initialCentroids,
   });
   return {
     coarse: new CoarseQuantizer(nlist, d, r.centroids),

@@ -3,6 +3,7 @@
  * a symmetric eigendecomposition, Gram–Schmidt.
  * Matrices are flat, row-major; "rows × cols" is stated beside each argument.
  */
+import type { TrainCompute } from './rotation.js';
 
 /**
  * The A·Bᵀ kernel of the float64 family: out[oo + i·m + j] = ⟨A row i, B row j⟩
@@ -358,4 +359,21 @@ export function orthogonalityError(R: Float32Array | Float64Array, n: number): n
   let worst = 0;
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) worst = Math.max(worst, Math.abs(P[i * n + j] - (i === j ? 1 : 0)));
   return worst;
+}
+
+/** The covariance (d × d, float64) of n rows (n × d; xt their transpose). */
+export async function covariance(
+  rows: Float32Array,
+  xt: Float32Array,
+  n: number,
+  d: number,
+  compute: Pick<TrainCompute, 'matmulABt'>,
+): Promise<Float64Array> {
+  const gram = await compute.matmulABt(xt, xt, d, d, n); // Σ x xᵀ
+  const mean = new Float64Array(d);
+  for (let i = 0; i < n; i++) for (let t = 0; t < d; t++) mean[t] += rows[i * d + t];
+  for (let t = 0; t < d; t++) mean[t] /= n;
+  const cov = new Float64Array(d * d);
+  for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) cov[a * d + b] = gram[a * d + b] / n - mean[a] * mean[b];
+  return cov;
 }

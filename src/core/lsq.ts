@@ -328,7 +328,7 @@ export async function trainLocalSearchQuantizer(
   d: number,
   config: LsqTrainConfig,
   options: LsqTrainOptions,
-  compute: Pick<TrainCompute, 'trainCoarse' | 'extendBeams' | 'dotsF32' | 'icmEncode' | 'updateCodebooks'>,
+  compute: Pick<TrainCompute, 'trainCoarse' | 'extendBeams' | 'dotsF32' | 'icmEncode' | 'updateCodebooks' | 'transpose' | 'matmulABt' | 'eigen'>,
   onProgress?: (fraction: number) => void,
 ): Promise<{ quantizer: AdditiveQuantizer; report: AdditiveTrainReport }> {
   const M = config.m;

@@ -16,7 +16,17 @@ import { gatherRows } from './kmeans.js';
 import { Rng, deriveSeed, sampleIndices } from './rng.js';
 import type { TrainCompute } from './rotation.js';
 import { dotsF32 } from './wasm/kernels.js';
-import { ADDITIVE_LIMITS, KMEANS_DEFAULTS, RQ_DEFAULT_BEAM, RQ_KMEANS_ITERATIONS } from '../tunables.js';
+import {
+  ADDITIVE_LIMITS,
+  KMEANS_DEFAULTS,
+  LSQ_DEFAULTS,
+  RQ_DEFAULT_BEAM,
+  RQ_KMEANS,
+  RQ_KMEANS_ITERATIONS,
+  RQ_PROGRESSIVE_STEPS,
+  RQ_REFINE_ROUNDS,
+} from '../tunables.js';
+import { covariance, transpose } from './linalg.js';
 
 export interface ResidualTrainConfig {
   /** Codebooks (stages). */
@@ -34,6 +44,10 @@ export interface ResidualTrainOptions {
   seed?: number;
   /** Training vectors: at most this many per codeword (256 × this in all). Default 256. */
   maxPointsPerCentroid?: number;
+  /** Each stage's k-means: 'plain' (random seeds, full dimension) or 'progressive' (progressiveCodebook). Default RQ_KMEANS. */
+  kmeans?: 'plain' | 'progressive';
+  /** Rounds of joint codebook refinement and re-encoding after the stages. Default RQ_REFINE_ROUNDS. */
+  refineRounds?: number;
 }
 
 export interface AdditiveTrainReport {
@@ -42,6 +56,8 @@ export interface AdditiveTrainReport {
   trainMse: number;
   /** Mean squared error after each stage (non-increasing). */
   stageMse: number[];
+  /** Residual quantizers: the error after each refinement round kept (decreasing). */
+  refineMse?: number[];
   warnings: string[];
 }
 
@@ -105,6 +121,57 @@ export function extendBeams(task: BeamExtension, start: number, end: number): vo
 }
 
 /**
+ * A codebook of k centroids for n × d rows by progressive-dimension k-means
+ * (as FAISS's ProgressiveDimClustering, its residual quantizer's default): in
+ * the rows' principal axes, k-means on the first ⌊d^(s/steps)⌋ axes for
+ * s = 1 … RQ_PROGRESSIVE_STEPS, each started from the previous centroids (the
+ * new axes at 0, their mean), then mapped back. Each k-means starts where the
+ * large-variance axes are already clustered, which in high dimension ends
+ * lower than one k-means from random seeds.
+ */
+export async function progressiveCodebook(
+  x: Float32Array,
+  n: number,
+  d: number,
+  k: number,
+  options: { iterations: number; seed: number },
+  compute: Pick<TrainCompute, 'trainCoarse' | 'transpose' | 'matmulABt' | 'eigen' | 'dotsF32'>,
+): Promise<{ centroids: Float32Array; warnings: string[] }> {
+  const ns = Math.min(n, k * KMEANS_DEFAULTS.maxPointsPerCentroid);
+  const sample = ns === n ? x.subarray(0, n * d) : gatherRows(x, d, sampleIndices(n, ns, new Rng(deriveSeed(options.seed, 0x9d))));
+  const mean = new Float64Array(d);
+  for (let i = 0; i < ns; i++) for (let t = 0; t < d; t++) mean[t] += sample[i * d + t];
+  for (let t = 0; t < d; t++) mean[t] /= ns;
+  const cov = await covariance(sample, await compute.transpose(sample, ns, d), ns, d, compute);
+  const axes = Float32Array.from((await compute.eigen(cov, d)).vectors); // row b: axis b, by variance descending
+  const centred = new Float32Array(ns * d);
+  for (let i = 0; i < ns; i++) for (let t = 0; t < d; t++) centred[i * d + t] = sample[i * d + t] - mean[t];
+  const y = await compute.dotsF32(centred, axes, ns, d, d);
+  let centroids: Float32Array | null = null;
+  let dim = 0;
+  const warnings = new Set<string>();
+  for (let s = 1; s <= RQ_PROGRESSIVE_STEPS; s++) {
+    const di = s === RQ_PROGRESSIVE_STEPS ? d : Math.max(1, Math.floor(d ** (s / RQ_PROGRESSIVE_STEPS)));
+    if (di <= dim) continue;
+    const cols = new Float32Array(ns * di);
+    for (let i = 0; i < ns; i++) cols.set(y.subarray(i * d, i * d + di), i * di);
+    let initialCentroids: Float32Array | undefined;
+    if (centroids !== null) {
+      initialCentroids = new Float32Array(k * di);
+      for (let c = 0; c < k; c++) initialCentroids.set(centroids.subarray(c * dim, (c + 1) * dim), c * di);
+    }
+    const r = await compute.trainCoarse(cols, ns, di, k, { iterations: options.iterations, seed: deriveSeed(options.seed, s), initialCentroids });
+    for (const w of r.warnings) warnings.add(w);
+    centroids = r.centroids;
+    dim = di;
+  }
+  // Back to the original axes: x = y · axes + mean.
+  const back = await compute.dotsF32(centroids!, transpose(axes, d, d), k, d, d);
+  for (let c = 0; c < k; c++) for (let t = 0; t < d; t++) back[c * d + t] += mean[t];
+  return { centroids: back, warnings: [...warnings] };
+}
+
+/**
  * Trains a residual quantizer on n × d rows; onProgress(fraction) after each
  * stage. Needs at least 256 rows (a codeword each).
  */
@@ -114,7 +181,7 @@ export async function trainResidualQuantizer(
   d: number,
   config: ResidualTrainConfig,
   options: ResidualTrainOptions,
-  compute: Pick<TrainCompute, 'trainCoarse' | 'extendBeams'>,
+  compute: Pick<TrainCompute, 'trainCoarse' | 'extendBeams' | 'transpose' | 'matmulABt' | 'eigen' | 'dotsF32' | 'updateCodebooks'>,
   onProgress?: (fraction: number) => void,
 ): Promise<{
   quantizer: AdditiveQuantizer;
@@ -139,26 +206,56 @@ export async function trainResidualQuantizer(
   const residuals = new Float32Array(new SharedArrayBuffer(nt * d * 4));
   residuals.set(sample);
   const codebooks = new Float32Array(new SharedArrayBuffer(M * K * d * 4));
-  const state = beamState(nt, M, beam, true);
+  let state = beamState(nt, M, beam, true);
   const crossTerms = new Float64Array(new SharedArrayBuffer(nt * 8));
   const warnings = new Set<string>();
   const stageMse: number[] = [];
+  const refineMse: number[] = [];
+  // Refining on few rows per codeword fits them, not the data: only from minPointsPerCentroid rows per codeword.
+  const refineRounds = options.refineRounds ?? (nt >= KMEANS_DEFAULTS.minPointsPerCentroid * K ? RQ_REFINE_ROUNDS : 0);
   for (let m = 0; m < M; m++) {
-    const trained = await compute.trainCoarse(residuals, nt, d, K, {
-      iterations: options.iterations ?? RQ_KMEANS_ITERATIONS,
-      seed: deriveSeed(seed, m),
-    });
+    const stage = { iterations: options.iterations ?? RQ_KMEANS_ITERATIONS, seed: deriveSeed(seed, m) };
+    const trained =
+      (options.kmeans ?? RQ_KMEANS) === 'progressive'
+        ? await progressiveCodebook(residuals, nt, d, K, stage, compute)
+        : await compute.trainCoarse(residuals, nt, d, K, stage);
     for (const w of trained.warnings) warnings.add(w.replace(/^coarse quantizer: /, 'residual quantizer: '));
     codebooks.set(trained.centroids, m * K * d);
     await compute.extendBeams({ sample, n: nt, d, codebooks, m, state, residuals, crossTerms });
     let sum = 0;
     for (let r = 0; r < nt; r++) sum += state.dist[r * beam];
     stageMse.push(sum / nt);
-    onProgress?.((m + 1) / M);
+    onProgress?.((m + 1) / (M + refineRounds));
+  }
+  // Refinement rounds: every codebook re-fitted by least squares to the training codes
+  // (LSQ's update), then the rows encoded afresh by the beam search; kept while the error falls.
+  let error = stageMse[M - 1];
+  const bestCodes = () => {
+    const codes = new Uint8Array(new SharedArrayBuffer(nt * M));
+    for (let r = 0; r < nt; r++) codes.set(state.codes.subarray(r * beam * M, r * beam * M + M), r * M);
+    return codes;
+  };
+  for (let round = 0; round < refineRounds; round++) {
+    const kept = Float32Array.from(codebooks);
+    const keptCross = Float64Array.from(crossTerms);
+    await compute.updateCodebooks({ data: sample, n: nt, d, codes: bestCodes(), M, codebooks, ridge: LSQ_DEFAULTS.ridge });
+    const fresh = beamState(nt, M, beam, true);
+    for (let m = 0; m < M; m++) {
+      await compute.extendBeams({ sample, n: nt, d, codebooks, m, state: fresh, residuals, crossTerms });
+    }
+    let sum = 0;
+    for (let r = 0; r < nt; r++) sum += fresh.dist[r * beam];
+    if (sum / nt >= error) {
+      codebooks.set(kept);
+      crossTerms.set(keptCross);
+      break;
+    }
+    state = fresh;
+    error = sum / nt;
+    refineMse.push(error);
+    onProgress?.((M + round + 1) / (M + refineRounds));
   }
   const norm = config.norm ? NormQuantizer.train(crossTerms, nt) : null;
   const quantizer = new AdditiveQuantizer('rq', d, M, Float32Array.from(codebooks), norm, beam);
-  const codes = new Uint8Array(new SharedArrayBuffer(nt * M));
-  for (let r = 0; r < nt; r++) codes.set(state.codes.subarray(r * beam * M, r * beam * M + M), r * M);
-  return { quantizer, report: { nTrain: nt, trainMse: stageMse[M - 1], stageMse, warnings: [...warnings] }, sample, codes };
+  return { quantizer, report: { nTrain: nt, trainMse: error, stageMse, refineMse, warnings: [...warnings] }, sample, codes: bestCodes() };
 }

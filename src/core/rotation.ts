@@ -20,9 +20,10 @@
  */
 import { codeAt } from './code-layout.js';
 import { QuantizerInputError } from './errors.js';
-import { gramSchmidtRows, matmulABt, symmetricEigen, transpose } from './linalg.js';
+import { covariance, gramSchmidtRows, matmulABt, symmetricEigen, transpose } from './linalg.js';
 import { type CoarseQuantizer, type CoarseTrainOptions, trainCoarse } from './ivf.js';
 import { type BeamExtension, extendBeams } from './residual.js';
+import { type LocalRefineTask, type LocalRotationTask, localParametricRotation, refineLocalRotation } from './lopq.js';
 import { type CodebookUpdateTask, type IcmEncodeTask, icmEncodeRowsTask, updateCodebooksTask } from './lsq.js';
 import { type PQGeometry, type PQTrainOptions, ProductQuantizer, type SubspaceTrainResult, trainProductQuantizer, trainSubspace } from './pq.js';
 import { Rng, sampleIndices } from './rng.js';
@@ -87,8 +88,12 @@ export interface TrainCompute {
     nlist: number,
     options: CoarseTrainOptions,
   ): Promise<{ centroids: Float32Array; warnings: string[] }>;
-  /** x − nearest coarse centroid for n rows (CoarseQuantizer.assign + residuals). */
-  residuals(coarse: CoarseQuantizer, data: Float32Array, n: number): Promise<Float32Array>;
+  /** x − nearest coarse centroid for n rows, and that centroid's cell (CoarseQuantizer.assign + residuals). */
+  residuals(coarse: CoarseQuantizer, data: Float32Array, n: number): Promise<{ residuals: Float32Array; lists: Int32Array }>;
+  /** LOPQ training: one cell's parametric rotation (lopq.localParametricRotation): its directions. */
+  localRotation(task: LocalRotationTask): Promise<Float32Array>;
+  /** LOPQ training: updates of one cell's rotation against the shared quantizer (lopq.refineLocalRotation): its directions. */
+  refineLocalRotation(task: LocalRefineTask): Promise<Float32Array>;
   /** Residual-quantizer training: extends the training rows' beams by one stage (residual.extendBeams; arrays shared, written in place). */
   extendBeams(task: BeamExtension): Promise<void>;
   /** Local-search training: re-encodes rows [0, n) by ILS + ICM from their codes (lsq.icmEncodeRowsTask; codes shared, updated in place); Σ squared error. */
@@ -193,13 +198,12 @@ export async function parametricRotation(
   geometry: PQGeometry,
   compute: TrainCompute,
 ): Promise<Rotation> {
+  return allocatedRotation(await covariance(sample, xt, n, geometry.d, compute), geometry, compute);
+}
+
+/** The principal directions of a covariance dealt to the sub-spaces by eigenvalue allocation. */
+export async function allocatedRotation(cov: Float64Array, geometry: PQGeometry, compute: TrainCompute): Promise<Rotation> {
   const { d } = geometry;
-  const gram = await compute.matmulABt(xt, xt, d, d, n); // Σ x xᵀ
-  const mean = new Float64Array(d);
-  for (let i = 0; i < n; i++) for (let t = 0; t < d; t++) mean[t] += sample[i * d + t];
-  for (let t = 0; t < d; t++) mean[t] /= n;
-  const cov = new Float64Array(d * d);
-  for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) cov[a * d + b] = gram[a * d + b] / n - mean[a] * mean[b];
   const { values, vectors } = await compute.eigen(cov, d);
   const take = allocateEigenvalues(values, geometry);
   const D = new Float32Array(d * d);
@@ -330,8 +334,11 @@ export const inlineCompute: TrainCompute = {
     return { centroids: coarse.centroids, warnings };
   },
   async residuals(coarse, data, n) {
-    return coarse.residuals(data, n, coarse.assign(data, n));
+    const lists = coarse.assign(data, n);
+    return { residuals: coarse.residuals(data, n, lists), lists };
   },
+  localRotation: (task) => localParametricRotation(task),
+  refineLocalRotation: (task) => refineLocalRotation(task),
   async extendBeams(task) {
     extendBeams(task, 0, task.n);
   },

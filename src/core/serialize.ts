@@ -26,6 +26,10 @@
  * encoding ILS rounds (lsq), norm levels L (0 or 256; uint32 each),
  * the M × 256 × d codeword floats (AdditiveQuantizer.codebooks layout), then
  * the L norm levels (float32).
+ * LOPQ (kind 6, format version 3): d, nlist, R (distinct rotations, the global
+ * one first; uint32 each), the nlist cells' rotation indices (uint32 each), the
+ * R × d × d rotation floats (each in the Rotation.directions layout), the
+ * nlist × d coarse centroids, then a product quantizer payload (with flags).
  * All numbers little-endian.
  */
 import { ADDITIVE_K, ADDITIVE_NBITS, type AdditiveKind, AdditiveQuantizer, NORM_LEVELS, NormQuantizer } from './additive.js';
@@ -33,18 +37,19 @@ import { type Codec, makeCodec } from './codec.js';
 import { CorruptCodecError } from './errors.js';
 import { CoarseQuantizer } from './ivf.js';
 import { PQGeometry, ProductQuantizer } from './pq.js';
+import { LocalIVFCodec, LocalRotations } from './lopq.js';
 import { Rotation } from './rotation.js';
 
 const MAGIC = 0x43565150; // "PQVC" read as a little-endian uint32
 const FORMAT_VERSION = 2;
-/** Version 3: additive quantizers (kind 4). */
+/** Version 3: additive quantizers (kinds 4, 5) and LOPQ (kind 6). */
 const ADDITIVE_VERSION = 3;
 /** Version 1: no flags in the product quantizer payload, byte codes only. */
 const UNPACKED_VERSION = 1;
 /** Flags bit: codes packed two per byte. */
 const PACKED_FLAG = 1;
 const HEADER = 12;
-export const CodecKind = { pq: 1, opq: 2, ivf: 3, rq: 4, lsq: 5 } as const;
+export const CodecKind = { pq: 1, opq: 2, ivf: 3, rq: 4, lsq: 5, lopq: 6 } as const;
 /** The additive payload's fields: d, M, nbits, beam, norm levels. */
 const ADDITIVE_FIELDS = 20;
 
@@ -60,9 +65,8 @@ function pqPayloadBytes(pq: ProductQuantizer): number {
   return pqFieldBytes(versionOf(pq)) + pq.centroids.length * 4;
 }
 
-function writePQ(view: DataView, o: number, pq: ProductQuantizer): void {
+function writePQ(view: DataView, o: number, pq: ProductQuantizer, version = versionOf(pq)): void {
   const { d, m, nbits, packed } = pq.geometry;
-  const version = versionOf(pq);
   view.setUint32(o, d, true);
   view.setUint32(o + 4, m, true);
   view.setUint32(o + 8, nbits, true);
@@ -126,9 +130,48 @@ function readAdditive(view: DataView, payload: number, kind: AdditiveKind): Addi
   }
 }
 
-/** The bytes of a codec: kind 1 for plain PQ, 2 with a rotation in front, 3 with IVF, 4 for a residual quantizer. */
+function writeLocal(codec: LocalIVFCodec): Uint8Array {
+  const { local, quantizer: pq } = codec;
+  const { d, nlist } = local.coarse;
+  const prefix = 12 + nlist * 4 + (local.matrices.length + local.coarse.centroids.length) * 4;
+  const payload = prefix + pqFieldBytes(ADDITIVE_VERSION) + pq.centroids.length * 4;
+  const bytes = new Uint8Array(HEADER + payload + 4);
+  const view = new DataView(bytes.buffer);
+  writeHeader(view, ADDITIVE_VERSION, CodecKind.lopq, payload);
+  let o = HEADER;
+  for (const v of [d, nlist, local.count, ...local.cellMatrix]) {
+    view.setUint32(o, v, true);
+    o += 4;
+  }
+  writeFloats(view, o, local.matrices);
+  writeFloats(view, o + local.matrices.length * 4, local.coarse.centroids);
+  writePQ(view, HEADER + prefix, pq, ADDITIVE_VERSION);
+  view.setUint32(HEADER + payload, crc32(bytes, 0, HEADER + payload), true);
+  return bytes;
+}
+
+function readLocal(view: DataView, payload: number): LocalIVFCodec {
+  if (payload < 12) throw corrupt('payload too short');
+  const [d, nlist, count] = [0, 1, 2].map((i) => view.getUint32(HEADER + 4 * i, true));
+  const prefix = 12 + nlist * 4 + (count * d * d + nlist * d) * 4;
+  if (payload < prefix) throw corrupt(`payload of ${payload} bytes is shorter than the ${prefix} bytes its dimension, cells and rotations need`);
+  const cellMatrix = new Int32Array(nlist);
+  for (let l = 0; l < nlist; l++) cellMatrix[l] = view.getUint32(HEADER + 12 + 4 * l, true);
+  const o = HEADER + 12 + nlist * 4;
+  const pq = readPQ(view, HEADER + prefix, payload - prefix, ADDITIVE_VERSION);
+  if (pq.d !== d) throw corrupt(`a ${d}-d codec around a ${pq.d}-d quantizer`);
+  try {
+    const coarse = new CoarseQuantizer(nlist, d, readFloats(view, o + count * d * d * 4, nlist * d));
+    return new LocalIVFCodec(pq, new LocalRotations(coarse, readFloats(view, o, count * d * d), cellMatrix));
+  } catch (err) {
+    throw corrupt(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** The bytes of a codec: kind 1 for plain PQ, 2 with a rotation in front, 3 with IVF, 4/5 for additive quantizers, 6 for LOPQ. */
 export function serializeCodec(codec: Codec): Uint8Array {
   if (codec.quantizer instanceof AdditiveQuantizer) return writeAdditive(codec.quantizer);
+  if (codec instanceof LocalIVFCodec) return writeLocal(codec);
   const { quantizer: pq, rotation } = codec;
   const coarse = codec.kind === 'ivf' ? codec.coarse : null;
   const rotationBytes = rotation === null ? 0 : rotation.directions.length * 4;
@@ -163,8 +206,10 @@ export function serializeCodec(codec: Codec): Uint8Array {
 export function deserializeCodec(bytes: Uint8Array): Codec {
   const { view, payload, kind, version } = readHeader(bytes);
   const additive = kind === CodecKind.rq ? 'rq' : kind === CodecKind.lsq ? 'lsq' : null;
-  if ((additive !== null) !== (version === ADDITIVE_VERSION)) throw corrupt(`codec kind ${kind} in format version ${version}`);
+  if ((additive !== null || kind === CodecKind.lopq) !== (version === ADDITIVE_VERSION))
+    throw corrupt(`codec kind ${kind} in format version ${version}`);
   if (additive !== null) return makeCodec(readAdditive(view, payload, additive));
+  if (kind === CodecKind.lopq) return readLocal(view, payload);
   if (kind === CodecKind.pq) return makeCodec(readPQ(view, HEADER, payload, version));
   const fields = kind === CodecKind.ivf ? 3 : 1;
   if (payload < 4 * fields) throw corrupt('payload too short');

@@ -11,9 +11,10 @@
  * rotation.
  */
 import { ADDITIVE_NBITS } from './additive.js';
-import { type Codec, makeCodec } from './codec.js';
+import { type Codec, type QuantizerType, makeCodec } from './codec.js';
 import { QuantizerInputError } from './errors.js';
 import { trainLocalSearchQuantizer } from './lsq.js';
+import { type LocalTrainOptions, trainLocalCodec } from './lopq.js';
 import { trainResidualQuantizer } from './residual.js';
 import { CoarseQuantizer } from './ivf.js';
 import { PQGeometry, type PQTrainOptions, type PQTrainReport, trainProductQuantizer } from './pq.js';
@@ -21,7 +22,7 @@ import { type Rotation, type RotationTrainOptions, type RotationTrainReport, typ
 import { DEFAULT_NBITS, TRAIN_PROGRESS } from '../tunables.js';
 
 export interface CodecTrainConfig {
-  type: 'pq' | 'opq' | 'rq' | 'lsq';
+  type: QuantizerType;
   m: number;
   nbits?: number;
   /** IVF cells; absent or null: a flat codec (rq: always). */
@@ -34,6 +35,8 @@ export interface CodecTrainConfig {
 
 export interface CodecTrainOptions extends PQTrainOptions {
   rotation?: RotationTrainOptions;
+  /** lopq: the cells' rotations. */
+  local?: LocalTrainOptions;
   /** IVF: Lloyd iterations of the coarse k-means (at most). */
   coarseIterations?: number;
 }
@@ -74,6 +77,19 @@ export async function trainCodec(
     };
     return { codec: makeCodec(quantizer), report: pqReport, rotation: null };
   }
+  if (config.type === 'lopq') {
+    if (!config.nlist) throw new QuantizerInputError('lopq needs IVF: its rotations are per cell');
+    const { codec, report, rotation } = await trainLocalCodec(
+      data,
+      n,
+      d,
+      { m: config.m, nbits: config.nbits ?? DEFAULT_NBITS, nlist: config.nlist },
+      options,
+      compute,
+      onProgress,
+    );
+    return { codec, report, rotation };
+  }
   const geometry = new PQGeometry(d, config.m, config.nbits ?? DEFAULT_NBITS);
   let coarse: CoarseQuantizer | null = null;
   let x = data;
@@ -84,7 +100,7 @@ export async function trainCodec(
     coarseWarnings.push(...trained.warnings);
     coarse = new CoarseQuantizer(config.nlist, d, trained.centroids);
     onProgress?.(TRAIN_PROGRESS.coarseTrained);
-    x = await compute.residuals(coarse, data, n);
+    x = (await compute.residuals(coarse, data, n)).residuals;
     from = TRAIN_PROGRESS.residualsDone;
     onProgress?.(from);
   }

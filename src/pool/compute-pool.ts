@@ -323,26 +323,32 @@ export class ComputePool {
     return out;
   }
 
-  /** x − nearest coarse centroid for rows [0, n) of data, split over the workers. */
-  private async residuals(coarse: CoarseQuantizer, data: Float32Array, n: number, signal?: AbortSignal): Promise<Float32Array> {
+  /** x − nearest coarse centroid for rows [0, n) of data and their cells, split over the workers. */
+  private async residuals(
+    coarse: CoarseQuantizer,
+    data: Float32Array,
+    n: number,
+    signal?: AbortSignal,
+  ): Promise<{ residuals: Float32Array; lists: Int32Array }> {
     const out = new Float32Array(new SharedArrayBuffer(n * coarse.d * 4));
+    const lists = new Int32Array(new SharedArrayBuffer(n * 4));
     const centroids = toShared(coarse.centroids);
     const rows = toShared(data).subarray(0, n * coarse.d);
     await Promise.all(
       ranges(n, this.threads * 2, 1024).map(([start, end]) => {
-        const task: ResidualsTask = { centroids, nlist: coarse.nlist, d: coarse.d, data: rows, start, end, out };
+        const task: ResidualsTask = { centroids, nlist: coarse.nlist, d: coarse.d, data: rows, start, end, out, lists };
         return this.run('residuals', task, signal);
       }),
     );
-    return out;
+    return { residuals: out, lists };
   }
 
   /** The heavy steps of rotation training, on the workers (same results as inlineCompute). */
   trainCompute(signal?: AbortSignal): TrainCompute {
     // Inputs copied into shared memory once per training, however many tasks read them.
-    const copies = new WeakMap<Float32Array, Float32Array>();
-    const shared = (a: Float32Array): Float32Array => {
-      let copy = copies.get(a);
+    const copies = new WeakMap<Float32Array | Float64Array, Float32Array | Float64Array>();
+    const shared = <T extends Float32Array | Float64Array>(a: T): T => {
+      let copy = copies.get(a) as T | undefined;
       if (copy === undefined) {
         copy = toShared(a);
         copies.set(a, copy);
@@ -387,6 +393,13 @@ export class ComputePool {
         return errors.reduce((a, b) => a + b, 0);
       },
       updateCodebooks: (task) => this.run('updateCodebooks', task, signal),
+      localRotation: (task) => this.run('localRotation', { ...task, rows: toShared(task.rows), prior: shared(task.prior) }, signal),
+      refineLocalRotation: (task) =>
+        this.run(
+          'refineLocalRotation',
+          { ...task, rows: toShared(task.rows), centroids: shared(task.centroids), directions: toShared(task.directions) },
+          signal,
+        ),
       extendBeams: async (extension) => {
         // The extension's arrays are shared (residual.ts allocates them so): tasks write their rows in place.
         await Promise.all(

@@ -5,10 +5,11 @@
  * travel as typed arrays over SharedArrayBuffers (no copy); codecs travel as
  * serialised bytes with a key the worker caches them under.
  */
-import type { EligibleSlots, ListsView } from '../core/ivf.js';
+import type { CoarseTrainOptions, EligibleSlots, ListsView } from '../core/ivf.js';
 import type { PQTrainOptions, SubspaceTrainResult } from '../core/pq.js';
 import type { BeamExtension } from '../core/residual.js';
 import type { CodebookUpdateTask, IcmEncodeTask } from '../core/lsq.js';
+import type { LocalRefineTask, LocalRotationTask } from '../core/lopq.js';
 import type { CodeArena } from '../core/wasm/scan.js';
 import type { FilterNode } from '../index/metadata-filter.js';
 
@@ -159,7 +160,7 @@ export interface TrainCoarseTask {
   n: number;
   d: number;
   nlist: number;
-  options: { iterations?: number; seed?: number };
+  options: CoarseTrainOptions;
 }
 
 export interface ResidualsTask {
@@ -168,10 +169,11 @@ export interface ResidualsTask {
   nlist: number;
   d: number;
   data: Float32Array;
-  /** Rows [start, end) of data: their residuals to the nearest centroid go to the same rows of out. */
+  /** Rows [start, end) of data: their residuals to the nearest centroid go to the same rows of out, their cells to lists. */
   start: number;
   end: number;
   out: Float32Array;
+  lists: Int32Array;
 }
 
 export interface IVFScanTask extends CodecRef {
@@ -319,6 +321,9 @@ export interface TaskMap {
   icmEncode: { input: IcmEncodeTask; output: number };
   updateCodebooks: { input: CodebookUpdateTask; output: number };
   residuals: { input: ResidualsTask; output: number };
+  /** LOPQ training (lopq.ts): one cell's parametric rotation, one cell's updates; each returns the directions. */
+  localRotation: { input: LocalRotationTask; output: Float32Array };
+  refineLocalRotation: { input: LocalRefineTask; output: Float32Array };
   ivfScan: { input: IVFScanTask; output: PartialResults };
   exactScan: { input: ExactScanTask; output: PartialResults };
   readRows: { input: ReadRowsTask; output: ReadRowsResult };
@@ -337,7 +342,7 @@ export type TaskInput<K extends TaskName> = TaskMap[K]['input'];
 export type TaskOutput<K extends TaskName> = TaskMap[K]['output'];
 
 /** What the worker module implements: one handler per task. */
-export type TaskHandlers = { [K in TaskName]: (input: TaskInput<K>) => TaskOutput<K> };
+export type TaskHandlers = { [K in TaskName]: (input: TaskInput<K>) => TaskOutput<K> | Promise<TaskOutput<K>> };
 
 /**
  * An error thrown in a task, as it crosses the thread boundary: a plain object

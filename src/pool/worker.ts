@@ -9,6 +9,7 @@
  */
 import { extendBeams as extendBeamRows } from '../core/residual.js';
 import { icmEncodeRowsTask, updateCodebooksTask } from '../core/lsq.js';
+import { localParametricRotation, refineLocalRotation as refineCellRotation } from '../core/lopq.js';
 import { adcScan, adcScanRows } from '../core/adc.js';
 import { type Codec, type FlatCodec, type IVFCodec, productQuantizerOf } from '../core/codec.js';
 import { dot, l2sq, normalizeRows, rankingDistance } from '../core/distance.js';
@@ -344,9 +345,13 @@ const handlers: TaskHandlers = {
     const { d, start, end } = task;
     const coarse = new CoarseQuantizer(task.nlist, d, task.centroids);
     const rows = task.data.subarray(start * d, end * d);
-    coarse.residuals(rows, end - start, coarse.assign(rows, end - start), task.out.subarray(start * d, end * d));
+    coarse.residuals(rows, end - start, coarse.assign(rows, end - start, task.lists.subarray(start, end)), task.out.subarray(start * d, end * d));
     return end - start;
   },
+
+  localRotation: (task) => localParametricRotation(task),
+
+  refineLocalRotation: (task) => refineCellRotation(task),
 
   /** IVF search of a few queries over the inverted lists, filling k when k rows are eligible. Ids are row numbers; results indexed from q0. */
   ivfScan: (task) => {
@@ -459,20 +464,25 @@ const handlers: TaskHandlers = {
   },
 };
 
-/** Runs a handler; whatever it throws leaves as a PortableError. */
+/** Runs a handler; whatever it throws (or its promise rejects with) leaves as a PortableError. */
 function portable<T, R>(handler: (input: T) => R): (input: T) => R {
   return (input) => {
     try {
-      return handler(input);
+      const result = handler(input);
+      if (result instanceof Promise) return result.catch((err: unknown) => Promise.reject(portableError(err))) as R;
+      return result;
     } catch (err) {
-      const e = err as { name?: unknown; message?: unknown; code?: unknown } | null;
-      const out: PortableError = {
-        name: typeof e?.name === 'string' ? e.name : 'Error',
-        message: typeof e?.message === 'string' ? e.message : String(err),
-        code: typeof e?.code === 'string' ? e.code : undefined,
-      };
-      throw out;
+      throw portableError(err);
     }
+  };
+}
+
+function portableError(err: unknown): PortableError {
+  const e = err as { name?: unknown; message?: unknown; code?: unknown } | null;
+  return {
+    name: typeof e?.name === 'string' ? e.name : 'Error',
+    message: typeof e?.message === 'string' ? e.message : String(err),
+    code: typeof e?.code === 'string' ? e.code : undefined,
   };
 }
 
@@ -491,6 +501,8 @@ export const extendBeams = portable(handlers.extendBeams);
 export const icmEncode = portable(handlers.icmEncode);
 export const updateCodebooks = portable(handlers.updateCodebooks);
 export const residuals = portable(handlers.residuals);
+export const localRotation = portable(handlers.localRotation);
+export const refineLocalRotation = portable(handlers.refineLocalRotation);
 export const ivfScan = portable(handlers.ivfScan);
 export const exactScan = portable(handlers.exactScan);
 export const encodeRange = portable(handlers.encodeRange);
@@ -519,6 +531,8 @@ const exported = {
   icmEncode,
   updateCodebooks,
   residuals,
+  localRotation,
+  refineLocalRotation,
   ivfScan,
   exactScan,
   encodeRange,

@@ -28,13 +28,13 @@ export function admitCollection(
   const { maxCollections, maxDimension, maxOpqDimension } = limits;
   if (existing >= maxCollections) throw limitExceeded(422, 'maxCollections', maxCollections, existing + 1, 'the number of collections');
   if (input.dimension > maxDimension) throw limitExceeded(400, 'maxDimension', maxDimension, input.dimension, 'dimension');
-  if (input.quantizer.type === 'opq' && input.dimension > maxOpqDimension) {
+  if ((input.quantizer.type === 'opq' || input.quantizer.type === 'lopq') && input.dimension > maxOpqDimension) {
     throw limitExceeded(
       400,
       'maxOpqDimension',
       maxOpqDimension,
       input.dimension,
-      'the dimension of an OPQ collection (its rotation holds dimension² values)',
+      `the dimension of an ${input.quantizer.type.toUpperCase()} collection (its rotation holds dimension² values)`,
     );
   }
   const { type } = input.quantizer;
@@ -47,9 +47,11 @@ export function admitCollection(
   return { quantizer, autoTrain: admitAutoTrain(input, quantizer), indexedFields: admitIndexedFields(input.indexedFields ?? []) };
 }
 
-/** A pq or opq collection's quantizer (defaults filled in), or 400 for a shape that cannot be. */
-function admitProduct(input: CreateCollectionInput, type: 'pq' | 'opq'): QuantizerConfig {
+/** A pq, opq or lopq collection's quantizer (defaults filled in), or 400 for a shape that cannot be (lopq without ivf). */
+function admitProduct(input: CreateCollectionInput, type: 'pq' | 'opq' | 'lopq'): QuantizerConfig {
   const { m, nbits } = input.quantizer;
+  if (type === 'lopq' && input.quantizer.ivf === undefined)
+    throw badRequest('quantizer: lopq learns a rotation per IVF cell; give ivf (e.g. {"ivf": {}} for an automatic nlist)');
   const quantizer: QuantizerConfig = { type, m: m ?? defaultM(input.dimension), nbits: nbits ?? DEFAULT_NBITS };
   if (nbits === undefined) quantizer.autoNbits = true;
   if (input.quantizer.ivf !== undefined) quantizer.ivf = { nlist: input.quantizer.ivf.nlist ?? null };

@@ -23,7 +23,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Rng, sampleIndices } from '../core/rng.js';
 import { serializeCodec } from '../core/serialize.js';
 import { trainCodec } from '../core/train.js';
-import type { Codec } from '../core/codec.js';
+import type { Codec, QuantizerType } from '../core/codec.js';
 import { CollectionIndex } from '../index/collection-index.js';
 import { type ComputePool, type VectorSource, inBackground } from '../pool/compute-pool.js';
 import { SEGMENT_ROWS, type JobRecord, type Store } from '../store/store.js';
@@ -44,7 +44,7 @@ export interface TrainParams {
 
 export interface TrainTarget {
   collectionId: number;
-  type: 'pq' | 'opq' | 'rq' | 'lsq';
+  type: QuantizerType;
   m: number;
   nbits: number;
   /** rq: the encoding beam. */

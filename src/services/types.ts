@@ -4,6 +4,7 @@
  * shapes on the wire.
  */
 import type { Metric } from '../core/distance.js';
+import type { QuantizerType } from '../core/codec.js';
 import type { AutoTrainConfig, Calibration, JobRecord, QuantizerConfig, TargetRecallConfig } from '../store/store.js';
 import type { Filter } from './filter.js';
 import type { SearchPlan } from './search-plan.js';
@@ -13,7 +14,7 @@ export interface CreateCollectionInput {
   dimension: number;
   metric: Metric;
   targetRecall?: TargetRecallConfig | null;
-  quantizer: { type: 'pq' | 'opq' | 'rq' | 'lsq'; m?: number; nbits?: number; beam?: number; ivf?: { nlist?: number } };
+  quantizer: { type: QuantizerType; m?: number; nbits?: number; beam?: number; ivf?: { nlist?: number } };
   autoTrain?: AutoTrainConfig | null;
   indexedFields?: string[];
 }

@@ -4,6 +4,7 @@
  * caller that acknowledges after it returns acknowledges only committed data.
  */
 import type { Metric } from '../core/distance.js';
+import type { QuantizerType } from '../core/codec.js';
 import type { Db } from './database.js';
 import { vectorToBlob } from './vector-blobs.js';
 
@@ -11,8 +12,8 @@ import { vectorToBlob } from './vector-blobs.js';
 export const SEGMENT_ROWS = 1024;
 
 export interface QuantizerConfig {
-  /** pq, opq (rotation + PQ) or rq (residual quantizer: m codebooks of 256 full-dimension codewords). */
-  type: 'pq' | 'opq' | 'rq' | 'lsq';
+  /** pq, opq (rotation + PQ), rq / lsq (additive: m codebooks of 256 full-dimension codewords) or lopq (IVF with a rotation per cell). */
+  type: QuantizerType;
   /** Sub-quantizers (pq, opq) or codebooks (rq). */
   m: number;
   nbits: number;

@@ -53,6 +53,39 @@ describe('residual quantizer', () => {
     }
   });
 
+  it('learns each stage by plain or progressive-dimension k-means, with or without refinement rounds: error never rises, codebooks differ', async () => {
+    const base = await trainResidualQuantizer(
+      x,
+      n,
+      d,
+      { m: 3, beam: 4, norm: true },
+      { ...options, kmeans: 'plain', refineRounds: 0 },
+      inlineCompute,
+    );
+    for (const variant of [
+      { kmeans: 'progressive', refineRounds: 0 },
+      { kmeans: 'plain', refineRounds: 2 },
+    ] as const) {
+      const { quantizer, report } = await trainResidualQuantizer(x, n, d, { m: 3, beam: 4, norm: true }, { ...options, ...variant }, inlineCompute);
+      for (let m = 1; m < 3; m++) expect(report.stageMse[m]).toBeLessThanOrEqual(report.stageMse[m - 1]);
+      expect(quantizer.codebooks).not.toEqual(base.quantizer.codebooks);
+      expect(mse(quantizer, x, n)).toBeCloseTo(report.trainMse, 3);
+    }
+    // Refinement: each kept round lowers the training error below the stages' own.
+    const refined = await trainResidualQuantizer(
+      x,
+      n,
+      d,
+      { m: 3, beam: 4, norm: true },
+      { ...options, kmeans: 'plain', refineRounds: 2 },
+      inlineCompute,
+    );
+    const rounds = refined.report.refineMse ?? [];
+    expect(rounds.length).toBeGreaterThan(0);
+    for (const [i, e] of rounds.entries()) expect(e).toBeLessThan(i === 0 ? base.report.trainMse : rounds[i - 1]);
+    expect(refined.report.trainMse).toBe(rounds.at(-1));
+  });
+
   it('a wider beam never codes worse (codebooks trained with a beam, on training and held-out rows)', async () => {
     // (Codebooks trained greedily fit greedy residuals: there a beam of 2 measured a little worse than 1.)
     const { quantizer } = await train(5, 4);

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FlatCodec } from '../../src/core/codec.js';
 import { PQGeometry, ProductQuantizer, trainProductQuantizer } from '../../src/core/pq.js';
 import { trainCodec } from '../../src/core/train.js';
+import { trainLocalCodec } from '../../src/core/lopq.js';
 import { serializeCodec } from '../../src/core/serialize.js';
 import { inlineCompute, trainRotation } from '../../src/core/rotation.js';
 import { TopK } from '../../src/core/topk.js';
@@ -180,5 +181,27 @@ describe('errors across the worker boundary', () => {
     } finally {
       await own.close();
     }
+  });
+});
+
+describe('LOPQ training on the pool', () => {
+  const pool = new ComputePool({ threads: 2 });
+  afterAll(() => pool.close());
+  const d = 16;
+  const n = 1200;
+  const x = blobs(n, d, 6, 31);
+
+  it('computes exactly what the inline computation does', async () => {
+    const config = { m: 4, nbits: 5, nlist: 3 };
+    const options = { seed: 2, iterations: 5, local: { minCellRows: 32 } };
+    const inline = await trainLocalCodec(x, n, d, config, options, inlineCompute);
+    const pooled = await trainLocalCodec(x, n, d, config, options, pool.trainCompute());
+    expect(inline.local.localCells).toBe(3);
+    expect(Buffer.from(serializeCodec(pooled.codec))).toEqual(Buffer.from(serializeCodec(inline.codec)));
+  });
+
+  it("rejects with the core's error when an asynchronous task fails (a cell's rotation for an impossible geometry)", async () => {
+    const task = { rows: new Float32Array(8 * d), n: 8, d, m: d + 1, nbits: 8, prior: new Float64Array(d * d), shrinkageRows: 1 };
+    await expect(pool.trainCompute().localRotation(task)).rejects.toBeInstanceOf(QuantizerInputError);
   });
 });

@@ -427,3 +427,50 @@ export class CellTables {
     return this.out;
   }
 }
+
+/**
+ * Many square-or-not matrices held packed in a kernel memory of their own,
+ * for products of one vector with any of them without copying a matrix per
+ * call (queryDots packs a matrix on first use into a shared budget; LOPQ's
+ * hundreds of d × d rotations would churn it). Each matrix is rows × k
+ * (Rotation.directions layout for a rotation: out = D · x).
+ */
+export class ResidentMatrices {
+  private readonly kernel: RowDots;
+  private readonly kp: number;
+  private readonly mp: number;
+  /** Byte address of matrix 0; matrix r follows at r × stride. */
+  private readonly first: number;
+  private readonly stride: number;
+
+  constructor(
+    matrices: Float32Array,
+    readonly count: number,
+    readonly rows: number,
+    readonly k: number,
+  ) {
+    if (matrices.length !== count * rows * k) throw new RangeError(`${matrices.length} values are not ${count} matrices of ${rows} × ${k}`);
+    const exports = new WebAssembly.Instance(new WebAssembly.Module(compile(ROW_DOTS_WAT))).exports as unknown as RowDots;
+    this.kernel = { memory: exports.memory, rowDots: exports.rowDots, rowDotsMany: exports.rowDotsMany };
+    this.kp = up4(k);
+    this.mp = Math.ceil(rows / DOT_BLOCK) * DOT_BLOCK;
+    this.first = 4 * this.kp + 8 * this.mp; // the vector, then the output doubles
+    this.stride = this.mp * this.kp * 4;
+    const bytes = this.first + count * this.stride;
+    const missing = bytes - this.kernel.memory.buffer.byteLength;
+    if (missing > 0) this.kernel.memory.grow(Math.ceil(missing / 65536));
+    const f32 = new Float32Array(this.kernel.memory.buffer);
+    for (let r = 0; r < count; r++) packRows(matrices, r * rows * k, rows, k, this.kp, f32, (this.first + r * this.stride) / 4);
+  }
+
+  /** out[oo + j] = ⟨x[xo .. xo + k), row j of matrix r⟩ for its rows (float32 lanes, as queryDots). */
+  dots(r: number, x: Float32Array, xo: number, out: Float32Array | Float64Array, oo = 0): void {
+    const { buffer } = this.kernel.memory;
+    const q = new Float32Array(buffer, 0, this.kp);
+    q.set(x.subarray(xo, xo + this.k));
+    const outAt = 4 * this.kp;
+    this.kernel.rowDots(0, this.first + r * this.stride, this.mp, this.kp * 4, outAt);
+    const f64 = new Float64Array(buffer, outAt, this.rows);
+    for (let j = 0; j < this.rows; j++) out[oo + j] = f64[j];
+  }
+}

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { CollectionName, Metric } from './common.js';
 import { DEFAULT_MAX_OPQ_DIMENSION } from '../../config.js';
 import { PACKED_NBITS } from '../../core/code-layout.js';
+import { QUANTIZER_TYPES } from '../../core/codec.js';
 import {
   ADDITIVE_LIMITS,
   AUTO,
@@ -11,6 +12,7 @@ import {
   DEFAULT_RECALIBRATE_GROWTH,
   HARD_LIMITS,
   KMEANS_DEFAULTS,
+  LOPQ_DEFAULTS,
   LSQ_DEFAULTS,
   RQ_DEFAULT_BEAM,
 } from '../../tunables.js';
@@ -18,14 +20,17 @@ import {
 export const Quantizer = z
   .object({
     type: z
-      .enum(['pq', 'opq', 'rq', 'lsq'])
+      .enum(QUANTIZER_TYPES)
       .describe(
         'pq: product quantization. opq: a learned rotation (optimized PQ) before it: lower error for correlated data, slower ' +
           `training; only for dimensions up to MAX_OPQ_DIMENSION (default ${DEFAULT_MAX_OPQ_DIMENSION}). ` +
           'rq: residual quantization, m codebooks of 256 codewords spanning every dimension, each coding what the earlier ones left: ' +
           'lower error than pq/opq at the same bytes, slower training and encoding; codes are m bytes plus, for the l2 metric, ' +
           'one byte of the reconstruction norm (so m = 7 costs 8 bytes). Flat only (no ivf), nbits 8. ' +
-          `lsq: the same codes, codebooks trained jointly by local search (LSQ++): lower error than rq, the costliest training and encoding; at most ${LSQ_DEFAULTS.maxCodebooks} codebooks.`,
+          `lsq: the same codes, codebooks trained jointly by local search (LSQ++): lower error than rq, the costliest training and encoding; at most ${LSQ_DEFAULTS.maxCodebooks} codebooks. ` +
+          'lopq: IVF whose cells each learn their own rotation (locally optimized PQ) in front of one shared product quantizer: ' +
+          'higher recall than opq with ivf at the same code size; needs ivf, training costs a d × d eigendecomposition per cell and ' +
+          `queries a d × d rotation per visited cell; the rotations hold up to ${LOPQ_DEFAULTS.maxRotationBytes / 2 ** 20} MiB (4 d² bytes per cell, the smallest cells share the global rotation past that). Same dimension limit as opq.`,
       ),
     m: z
       .int()
@@ -184,7 +189,7 @@ export const CollectionView = z
     dimension: z.int(),
     metric: Metric,
     quantizer: z.object({
-      type: z.enum(['pq', 'opq', 'rq', 'lsq']),
+      type: z.enum(QUANTIZER_TYPES),
       m: z.int(),
       nbits: z.int(),
       beam: z.int().optional().describe('rq: the encoding beam, when set.'),

@@ -354,7 +354,7 @@ export interface components {
             metric: "l2" | "ip" | "cosine";
             quantizer: {
                 /** @enum {string} */
-                type: "pq" | "opq" | "rq" | "lsq";
+                type: "pq" | "opq" | "rq" | "lsq" | "lopq";
                 m: number;
                 nbits: number;
                 /** @description rq: the encoding beam, when set. */
@@ -759,10 +759,10 @@ export interface operations {
                      */
                     quantizer?: {
                         /**
-                         * @description pq: product quantization. opq: a learned rotation (optimized PQ) before it: lower error for correlated data, slower training; only for dimensions up to MAX_OPQ_DIMENSION (default 4096). rq: residual quantization, m codebooks of 256 codewords spanning every dimension, each coding what the earlier ones left: lower error than pq/opq at the same bytes, slower training and encoding; codes are m bytes plus, for the l2 metric, one byte of the reconstruction norm (so m = 7 costs 8 bytes). Flat only (no ivf), nbits 8. lsq: the same codes, codebooks trained jointly by local search (LSQ++): lower error than rq, the costliest training and encoding; at most 16 codebooks.
+                         * @description pq: product quantization. opq: a learned rotation (optimized PQ) before it: lower error for correlated data, slower training; only for dimensions up to MAX_OPQ_DIMENSION (default 4096). rq: residual quantization, m codebooks of 256 codewords spanning every dimension, each coding what the earlier ones left: lower error than pq/opq at the same bytes, slower training and encoding; codes are m bytes plus, for the l2 metric, one byte of the reconstruction norm (so m = 7 costs 8 bytes). Flat only (no ivf), nbits 8. lsq: the same codes, codebooks trained jointly by local search (LSQ++): lower error than rq, the costliest training and encoding; at most 16 codebooks. lopq: IVF whose cells each learn their own rotation (locally optimized PQ) in front of one shared product quantizer: higher recall than opq with ivf at the same code size; needs ivf, training costs a d × d eigendecomposition per cell and queries a d × d rotation per visited cell; the rotations hold up to 768 MiB (4 d² bytes per cell, the smallest cells share the global rotation past that). Same dimension limit as opq.
                          * @enum {string}
                          */
-                        type: "pq" | "opq" | "rq" | "lsq";
+                        type: "pq" | "opq" | "rq" | "lsq" | "lopq";
                         /** @description Sub-quantizers = bytes of code per vector (half that with nbits 4), at most the dimension. Default: dimension / 8 rounded down, between 1 and 64. Need not divide the dimension. */
                         m?: number;
                         /** @description Bits per sub-quantizer code (2^nbits centroids each). Default 8; when left out, training on fewer than 256 vectors lowers it instead of refusing. With 4 two codes share a byte (⌈m/2⌉ bytes per vector: twice the sub-quantizers for the same memory) and flat collections are searched by the 4-bit fast scan (SIMD look-ups in 16-entry tables; the results are exactly those of plain ADC). */
