@@ -73,8 +73,17 @@ export class LocalRotations {
       throw new QuantizerInputError(`${matrices.length} rotation values are not a whole number of ${d} × ${d} matrices`);
     if (cellMatrix.length !== nlist) throw new QuantizerInputError(`${cellMatrix.length} cell rotations for ${nlist} cells`);
     for (const r of cellMatrix) if (r < 0 || r >= this.count) throw new QuantizerInputError(`a cell names rotation ${r} of ${this.count}`);
-    this.rotatedCentroids = new Float32Array(nlist * d);
-    for (let l = 0; l < nlist; l++) dotsF32(coarse.centroids, l * d, matrices, cellMatrix[l] * d * d, 1, d, d, this.rotatedCentroids, l * d);
+    // One product per rotation over its cells' centroids (each product packs its matrix once).
+    const cells = Int32Array.from({ length: nlist }, (_, l) => l);
+    this.rotatedCentroids = this.byMatrix(
+      coarse.centroids,
+      nlist,
+      cells,
+      (r) => this.directions(r),
+      new Float32Array(nlist * d),
+      1,
+      new Float32Array(nlist * d),
+    );
   }
 
   get d(): number {
@@ -351,7 +360,9 @@ export async function trainLocalCodec(
 
   // 3. Cells large enough get their own rotation, largest first, within the memory budget.
   const cellRows = rowsByCell(lists, n, config.nlist);
-  const budget = Math.max(0, Math.floor(o.maxRotationBytes / (d * d * 4)) - 1);
+  // The codec is one BLOB: the coarse centroids and the codebook come out of the budget too.
+  const otherBytes = (config.nlist + (1 << config.nbits)) * d * 4;
+  const budget = Math.max(0, Math.floor((o.maxRotationBytes - otherBytes) / (d * d * 4)) - 1);
   const local = Array.from({ length: config.nlist }, (_, l) => l)
     .filter((l) => cellRows[l].length >= o.minCellRows)
     .sort((a, b) => cellRows[b].length - cellRows[a].length || a - b)
@@ -361,7 +372,12 @@ export async function trainLocalCodec(
   local.forEach((l, i) => {
     cellMatrix[l] = i + 1;
   });
-  const rowsOf = local.map((l) => gatherRows(x, d, cellRows[l]));
+  // Each cell's rows once, in shared memory: every task of every round reads them without a copy.
+  const rowsOf = local.map((l) => {
+    const rows = new Float32Array(new SharedArrayBuffer(cellRows[l].length * d * 4));
+    rows.set(gatherRows(x, d, cellRows[l]));
+    return rows;
+  });
   const matrices = new Float32Array((local.length + 1) * d * d);
   matrices.set(global.rotation.directions);
   let done = 0;

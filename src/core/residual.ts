@@ -245,7 +245,7 @@ export async function trainResidualQuantizer(
     }
     let sum = 0;
     for (let r = 0; r < nt; r++) sum += fresh.dist[r * beam];
-    if (sum / nt >= error) {
+    if (!(sum / nt < error)) {
       codebooks.set(kept);
       crossTerms.set(keptCross);
       break;

@@ -88,11 +88,28 @@ describe('LOPQ (a rotation per IVF cell)', () => {
     expect(mse(local, x, n)).toBeLessThan(mse(opq as IVFCodec, x, n));
   });
 
-  it('keeps the global rotation for cells under the row minimum and past the memory budget', async () => {
-    const { codec } = await trainLocalCodec(x, n, d, config, { seed: 3, local: { maxRotationBytes: 3 * d * d * 4 } }, inlineCompute);
+  it('keeps the global rotation for cells under the row minimum and past the memory budget (coarse centroids and codebook counted)', async () => {
+    const { codec } = await trainLocalCodec(
+      x,
+      n,
+      d,
+      config,
+      { seed: 3, local: { maxRotationBytes: 3 * d * d * 4 + (nlist + 64) * d * 4 } },
+      inlineCompute,
+    );
     const local = (codec as LocalIVFCodec).local;
     expect(local.count).toBe(3);
     expect(Array.from(local.cellMatrix).filter((r) => r === 0)).toHaveLength(nlist - 2);
+    // One byte short of that: the centroids and codebook leave room for one rotation fewer.
+    const short = await trainLocalCodec(
+      x,
+      n,
+      d,
+      config,
+      { seed: 3, local: { maxRotationBytes: 3 * d * d * 4 + (nlist + 64) * d * 4 - 1 } },
+      inlineCompute,
+    );
+    expect((short.codec as LocalIVFCodec).local.count).toBe(2);
     const { codec: none } = await trainLocalCodec(x, n, d, config, { seed: 3, local: { minCellRows: n } }, inlineCompute);
     expect((none as LocalIVFCodec).local.count).toBe(1);
   });
