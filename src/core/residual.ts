@@ -171,6 +171,13 @@ export async function progressiveCodebook(
   return { centroids: back, warnings: [...warnings] };
 }
 
+/** Mean squared error of the n rows' best beam entries. */
+function bestMse(state: BeamState, n: number): number {
+  let sum = 0;
+  for (let r = 0; r < n; r++) sum += state.dist[r * state.beam];
+  return sum / n;
+}
+
 /**
  * Trains a residual quantizer on n × d rows; onProgress(fraction) after each
  * stage. Needs at least 256 rows (a codeword each).
@@ -222,9 +229,7 @@ export async function trainResidualQuantizer(
     for (const w of trained.warnings) warnings.add(w.replace(/^coarse quantizer: /, 'residual quantizer: '));
     codebooks.set(trained.centroids, m * K * d);
     await compute.extendBeams({ sample, n: nt, d, codebooks, m, state, residuals, crossTerms });
-    let sum = 0;
-    for (let r = 0; r < nt; r++) sum += state.dist[r * beam];
-    stageMse.push(sum / nt);
+    stageMse.push(bestMse(state, nt));
     onProgress?.((m + 1) / (M + refineRounds));
   }
   // Refinement rounds: every codebook re-fitted by least squares to the training codes
@@ -243,15 +248,14 @@ export async function trainResidualQuantizer(
     for (let m = 0; m < M; m++) {
       await compute.extendBeams({ sample, n: nt, d, codebooks, m, state: fresh, residuals, crossTerms });
     }
-    let sum = 0;
-    for (let r = 0; r < nt; r++) sum += fresh.dist[r * beam];
-    if (!(sum / nt < error)) {
+    const mse = bestMse(fresh, nt);
+    if (!(mse < error)) {
       codebooks.set(kept);
       crossTerms.set(keptCross);
       break;
     }
     state = fresh;
-    error = sum / nt;
+    error = mse;
     refineMse.push(error);
     onProgress?.((M + round + 1) / (M + refineRounds));
   }
