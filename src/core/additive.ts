@@ -34,6 +34,7 @@
 import { QuantizerInputError, checkInteger } from './errors.js';
 import { type Metric, dot, squaredNorms } from './distance.js';
 import { dotsF32, queryDots } from './wasm/kernels.js';
+import { matmulABt } from './linalg.js';
 import type { CodeShape } from './code-layout.js';
 import { ADDITIVE_LIMITS, LSQ_DEFAULTS } from '../tunables.js';
 import { crossTermsFromGram, icmEncodeRowsTask } from './lsq.js';
@@ -270,6 +271,23 @@ export class AdditiveQuantizer implements CodeShape {
       out[i * size + M] = this.norm.encode(crossTermsFromGram(gram, M, codes, i * M));
     }
     return total;
+  }
+
+  /**
+   * The query-free terms of the squared L2 distance to codes of residuals
+   * around a centre c (an IVF cell's centroid, row co/d of `centre`):
+   * ‖q − c − r̂‖² = ‖q − c‖² − 2⟨q, r̂⟩ + 2⟨c, r̂⟩ + ‖r̂‖², and ‖r̂‖² is the
+   * codewords' squared norms plus the norm byte's cross terms, so row m, entry
+   * k is ‖cₘₖ‖² + 2⟨c, cₘₖ⟩ and the norm row holds the norm levels (ivf.ts
+   * adds −2⟨q, cₘₖ⟩ and ‖q − c‖²). `dots`: at least M × 256 scratch values.
+   */
+  cellTerms(centre: Float32Array, co: number, out: Float32Array, oo: number, dots: Float64Array = new Float64Array(this.stages * ADDITIVE_K)): void {
+    const { d, stages: M } = this;
+    const K = ADDITIVE_K;
+    if (this.norm === null) throw new QuantizerInputError('L2 search over additive codes needs their norms, and this quantizer keeps none');
+    matmulABt(centre, co, this.codebooks, 0, 1, M * K, d, dots);
+    for (let e = 0; e < M * K; e++) out[oo + e] = this.codewordNorms[e] + 2 * dots[e];
+    out.set(this.norm.levels, oo + M * K);
   }
 
   /** Reconstructions of n codes into out (n × d). */

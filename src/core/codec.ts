@@ -7,10 +7,11 @@
  * queries are rotated once and all tables are built in the rotated space,
  * where the coarse centroids live too.
  *
- * A flat codec may hold an additive quantizer (residual RQ: additive.ts)
- * instead of a product quantizer, without rotation: its distance tables have
- * the same shape (rows of 256 entries summed over the code's bytes), so flat
- * scans serve both. IVF codecs hold product quantizers.
+ * Either kind may hold an additive quantizer (rq / lsq: additive.ts) instead
+ * of a product quantizer, without rotation: its distance tables have the same
+ * shape (rows of 256 entries summed over the code's bytes), so flat scans and
+ * IVF cell tables serve both (ivf.ts; an IVF codec's additive quantizer codes
+ * the residual to the cell centroid, as a product quantizer does).
  *
  * Both implement the Codec interface (encode, decode, transformQuery); how a
  * query is scored differs, so each adds its own: a flat codec has one ADC table
@@ -20,7 +21,7 @@
  * Code layout (codeSize bytes per vector): flat: the PQ code (m bytes, or
  * ⌈m/2⌉ packed with nbits 4: code-layout.ts), or the additive code (its M
  * bytes and the norm byte). IVF: the cell (list id, uint16 little-endian)
- * then the PQ code of the residual.
+ * then the quantizer's code of the residual.
  */
 import { AdditiveQuantizer } from './additive.js';
 import type { Metric } from './distance.js';
@@ -135,18 +136,17 @@ export class FlatCodec extends RotatedCodec<TableQuantizer> implements CodecOper
   }
 }
 
-/** IVF in front of PQ or OPQ: a cell per vector, the residual to its centroid quantized. */
-export class IVFCodec extends RotatedCodec<ProductQuantizer> implements CodecOperations {
+/** IVF in front of PQ, OPQ or an additive quantizer: a cell per vector, the residual to its centroid quantized. */
+export class IVFCodec<Q extends TableQuantizer = TableQuantizer> extends RotatedCodec<Q> implements CodecOperations {
   readonly kind = 'ivf';
 
   constructor(
-    pq: ProductQuantizer,
+    pq: Q,
     rotation: Rotation | null,
     /** The coarse quantizer; its centroids live in the rotated space. */
     readonly coarse: CoarseQuantizer,
   ) {
     super(pq, rotation);
-    if (pq instanceof AdditiveQuantizer) throw new QuantizerInputError('IVF codecs hold product quantizers');
     if (coarse.d !== pq.d) throw new QuantizerInputError(`coarse quantizer of dimension ${coarse.d} with a ${pq.d}-d product quantizer`);
   }
 
@@ -163,7 +163,7 @@ export class IVFCodec extends RotatedCodec<ProductQuantizer> implements CodecOpe
     return this.pack(lists, this.quantizer.encode(this.coarse.residuals(y, n, lists), n), n, out);
   }
 
-  /** IVF codes from list ids and PQ codes: the reverse of split. */
+  /** IVF codes from list ids and the quantizer's codes: the reverse of split. */
   protected pack(lists: Int32Array, pqCodes: Uint8Array, n: number, out: Uint8Array): Uint8Array {
     const m = this.quantizer.codeSize;
     const size = this.codeSize;
@@ -181,7 +181,7 @@ export class IVFCodec extends RotatedCodec<ProductQuantizer> implements CodecOpe
     return this.backward(y, n, out);
   }
 
-  /** IVF codes → their list ids and PQ codes. */
+  /** IVF codes → their list ids and the quantizer's codes. */
   split(codes: Uint8Array, n: number): { lists: Int32Array; pqCodes: Uint8Array } {
     const m = this.quantizer.codeSize;
     const size = this.codeSize;
@@ -200,10 +200,9 @@ export class IVFCodec extends RotatedCodec<ProductQuantizer> implements CodecOpe
   }
 }
 
-/** The codec for a quantizer, an optional rotation and an optional coarse quantizer (product quantizers only). */
+/** The codec for a quantizer, an optional rotation (product quantizers only) and an optional coarse quantizer. */
 export function makeCodec(quantizer: TableQuantizer, rotation: Rotation | null = null, coarse: CoarseQuantizer | null = null): Codec {
-  // (IVFCodec refuses an additive quantizer.)
-  return coarse === null ? new FlatCodec(quantizer, rotation) : new IVFCodec(quantizer as ProductQuantizer, rotation, coarse);
+  return coarse === null ? new FlatCodec(quantizer, rotation) : new IVFCodec(quantizer, rotation, coarse);
 }
 
 /** A codec's product quantizer (what OPQ training's steps work on); throws for an additive one. */

@@ -16,6 +16,11 @@
  * that fits `PRECOMPUTED_TERMS_MAX_BYTES`, otherwise computed per visited cell;
  * the query terms once per query. A visited cell's table is then one addition
  * per entry. Inner product needs no cell terms: −⟨q, c + r̂⟩ = −⟨q, c⟩ − Σⱼ ⟨qⱼ, rⱼ⟩.
+ *
+ * The residual's quantizer may be additive (rq, lsq: additive.ts) instead:
+ * its M codewords span every dimension, so a cell term is ‖cₘₖ‖² + 2⟨c, cₘₖ⟩
+ * over all of them, the norm byte's row holds the cross terms of ‖r̂‖², and
+ * the rest is the same sum over a code's bytes (each quantizer's cellTerms).
  */
 import { adcDistance, adcScan } from './adc.js';
 import { codeAt } from './code-layout.js';
@@ -23,8 +28,8 @@ import type { ScanSession } from './wasm/scan.js';
 import { dot, squaredNorms } from './distance.js';
 import { QuantizerInputError, checkInteger } from './errors.js';
 import { kmeans } from './kmeans.js';
-import { matmulABt } from './linalg.js';
 import { CellTables, nearestF32, queryDots } from './wasm/kernels.js';
+import type { AdditiveQuantizer } from './additive.js';
 import type { ProductQuantizer } from './pq.js';
 import { deriveSeed } from './rng.js';
 import { TopK } from './topk.js';
@@ -99,29 +104,6 @@ export class CoarseQuantizer {
 }
 
 /**
- * Cell terms of cell `list`: out[oo + j × ksub + c] = ‖r_jc‖² + 2⟨centroid_j, r_jc⟩
- * (the query-free part of the squared L2 distance, see the top of this file).
- * `dots`: ksub scratch values.
- */
-export function cellTerms(
-  coarse: CoarseQuantizer,
-  pq: ProductQuantizer,
-  list: number,
-  out: Float32Array,
-  oo: number,
-  dots: Float64Array = new Float64Array(pq.ksub),
-): void {
-  const { geometry } = pq;
-  const { m, ksub, offsets } = geometry;
-  for (let j = 0; j < m; j++) {
-    // The cell centroid's sub-vector j against sub-space j's codebook.
-    matmulABt(coarse.centroids, list * coarse.d + offsets[j], pq.centroids, geometry.codebookStart(j), 1, ksub, geometry.dsub(j), dots);
-    const o = oo + j * ksub;
-    for (let c = 0; c < ksub; c++) out[o + c] = pq.norms[j * ksub + c] + 2 * dots[c];
-  }
-}
-
-/**
  * Inverted lists as a scan sees them. Slots hold entries; list l occupies slots
  * [offsets[l], offsets[l] + sizes[l]).
  * - codes: slots × codeSize bytes, row-major (the PQ code of the residual, no
@@ -178,7 +160,8 @@ export class IVFSearcher {
 
   constructor(
     readonly coarse: CoarseQuantizer,
-    readonly pq: ProductQuantizer,
+    /** The quantizer of the residuals: product or additive (both give tables of m rows of ksub summed over a code's bytes). */
+    readonly pq: ProductQuantizer | AdditiveQuantizer,
     readonly metric: 'l2' | 'ip',
     /** Cell terms are precomputed when they take at most this many bytes. */
     private readonly maxPrecomputedBytes = PRECOMPUTED_TERMS_MAX_BYTES,
@@ -189,7 +172,7 @@ export class IVFSearcher {
     this.queryTable = new Float32Array(size);
     this.table = new Float32Array(size);
     this.cellScratch = new Float32Array(size);
-    this.dots = new Float64Array(pq.ksub);
+    this.dots = new Float64Array(size); // cellTerms' scratch: ksub (PQ) or M × 256 (additive)
   }
 
   /** Whether a row can be scored from the cell and query terms without its cell's table (false: every cell's table is built). */
@@ -204,7 +187,7 @@ export class IVFSearcher {
       if (this.coarse.nlist * size * 4 > this.maxPrecomputedBytes) return null;
       if (this.pq.ksub % 4 === 0) this.cells = new CellTables(this.coarse.nlist, size);
       const terms = this.cells?.terms ?? new Float32Array(this.coarse.nlist * size);
-      for (let l = 0; l < this.coarse.nlist; l++) cellTerms(this.coarse, this.pq, l, terms, l * size, this.dots);
+      for (let l = 0; l < this.coarse.nlist; l++) this.pq.cellTerms(this.coarse.centroids, l * this.coarse.d, terms, l * size, this.dots);
       this.terms = terms;
     }
     return this.terms;
@@ -241,7 +224,7 @@ export class IVFSearcher {
       let terms = this.precomputed();
       let o = list * size;
       if (terms === null) {
-        cellTerms(this.coarse, this.pq, list, this.cellScratch, 0, this.dots);
+        this.pq.cellTerms(this.coarse.centroids, list * this.coarse.d, this.cellScratch, 0, this.dots);
         terms = this.cellScratch;
         o = 0;
       }

@@ -165,7 +165,7 @@ export class LocalRotations {
 }
 
 /** IVF with one rotation per cell in front of a shared product quantizer. Code layout as IVFCodec's. */
-export class LocalIVFCodec extends IVFCodec {
+export class LocalIVFCodec extends IVFCodec<ProductQuantizer> {
   constructor(
     pq: ProductQuantizer,
     readonly local: LocalRotations,

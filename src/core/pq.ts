@@ -13,6 +13,7 @@ import { type CodeShape, PACKED_NBITS, codeAt, packCodes, rowBytes } from './cod
 import { dot, l2sq } from './distance.js';
 import { QuantizerInputError, checkInteger } from './errors.js';
 import { type KMeansResult, gatherRows, kmeans } from './kmeans.js';
+import { matmulABt } from './linalg.js';
 import { codebookDots, nearestF32 } from './wasm/kernels.js';
 import { Rng, deriveSeed, sampleIndices } from './rng.js';
 import type { TrainCompute } from './rotation.js';
@@ -373,6 +374,22 @@ export class ProductQuantizer {
       }
     }
     return out;
+  }
+
+  /**
+   * The query-free terms of the squared L2 distance to codes of residuals
+   * around a centre c (an IVF cell's centroid, row co/d of `centre`), so that
+   * ‖q − c − r̂‖² = ‖q − c‖² + Σⱼ terms[j][code_j] − 2 Σⱼ ⟨q_j, r_j⟩ (ivf.ts):
+   * out[oo + j × ksub + k] = ‖r_jk‖² + 2⟨c_j, r_jk⟩. `dots`: at least ksub scratch values.
+   */
+  cellTerms(centre: Float32Array, co: number, out: Float32Array, oo: number, dots: Float64Array = new Float64Array(this.ksub)): void {
+    const { geometry } = this;
+    const { m, ksub, offsets } = geometry;
+    for (let j = 0; j < m; j++) {
+      matmulABt(centre, co + offsets[j], this.centroids, geometry.codebookStart(j), 1, ksub, geometry.dsub(j), dots);
+      const o = oo + j * ksub;
+      for (let c = 0; c < ksub; c++) out[o + c] = this.norms[j * ksub + c] + 2 * dots[c];
+    }
   }
 
   /**

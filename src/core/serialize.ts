@@ -26,6 +26,9 @@
  * encoding ILS rounds (lsq), norm levels L (0 or 256; uint32 each),
  * the M × 256 × d codeword floats (AdditiveQuantizer.codebooks layout), then
  * the L norm levels (float32).
+ * IVF + additive (kind 7 = IVF + rq, 8 = IVF + lsq; format version 3): d,
+ * nlist (uint32 each), the nlist × d coarse centroids, then an additive
+ * payload (as kinds 4 / 5 from its d on) of the residuals' quantizer.
  * LOPQ (kind 6, format version 3): d, nlist, R (distinct rotations, the global
  * one first; uint32 each), the nlist cells' rotation indices (uint32 each), the
  * R × d × d rotation floats (each in the Rotation.directions layout), the
@@ -42,14 +45,14 @@ import { Rotation } from './rotation.js';
 
 const MAGIC = 0x43565150; // "PQVC" read as a little-endian uint32
 const FORMAT_VERSION = 2;
-/** Version 3: additive quantizers (kinds 4, 5) and LOPQ (kind 6). */
+/** Version 3: additive quantizers (kinds 4, 5; with IVF 7, 8) and LOPQ (kind 6). */
 const ADDITIVE_VERSION = 3;
 /** Version 1: no flags in the product quantizer payload, byte codes only. */
 const UNPACKED_VERSION = 1;
 /** Flags bit: codes packed two per byte. */
 const PACKED_FLAG = 1;
 const HEADER = 12;
-export const CodecKind = { pq: 1, opq: 2, ivf: 3, rq: 4, lsq: 5, lopq: 6 } as const;
+export const CodecKind = { pq: 1, opq: 2, ivf: 3, rq: 4, lsq: 5, lopq: 6, ivfRq: 7, ivfLsq: 8 } as const;
 /** The additive payload's fields: d, M, nbits, beam, norm levels. */
 const ADDITIVE_FIELDS = 20;
 
@@ -100,31 +103,62 @@ function readFloats(view: DataView, o: number, count: number): Float32Array {
   return out;
 }
 
-function writeAdditive(q: AdditiveQuantizer): Uint8Array {
-  const levels = q.norm?.levels ?? new Float32Array(0);
-  const payload = ADDITIVE_FIELDS + (q.codebooks.length + levels.length) * 4;
+function additivePayloadBytes(q: AdditiveQuantizer): number {
+  return ADDITIVE_FIELDS + (q.codebooks.length + (q.norm?.levels.length ?? 0)) * 4;
+}
+
+/** An additive codec, flat (kinds 4, 5) or behind IVF (kinds 7, 8). */
+function writeAdditive(q: AdditiveQuantizer, coarse: CoarseQuantizer | null): Uint8Array {
+  const prefix = coarse === null ? 0 : 8 + coarse.centroids.length * 4;
+  const payload = prefix + additivePayloadBytes(q);
   const bytes = new Uint8Array(HEADER + payload + 4);
   const view = new DataView(bytes.buffer);
-  writeHeader(view, ADDITIVE_VERSION, CodecKind[q.kind], payload);
-  for (const [i, v] of [q.d, q.stages, q.nbits, q.beam, levels.length].entries()) view.setUint32(HEADER + 4 * i, v, true);
-  writeFloats(view, HEADER + ADDITIVE_FIELDS, q.codebooks);
-  writeFloats(view, HEADER + ADDITIVE_FIELDS + q.codebooks.length * 4, levels);
+  const kind = coarse === null ? CodecKind[q.kind] : q.kind === 'rq' ? CodecKind.ivfRq : CodecKind.ivfLsq;
+  writeHeader(view, ADDITIVE_VERSION, kind, payload);
+  if (coarse !== null) {
+    view.setUint32(HEADER, coarse.d, true);
+    view.setUint32(HEADER + 4, coarse.nlist, true);
+    writeFloats(view, HEADER + 8, coarse.centroids);
+  }
+  const o = HEADER + prefix;
+  const levels = q.norm?.levels ?? new Float32Array(0);
+  for (const [i, v] of [q.d, q.stages, q.nbits, q.beam, levels.length].entries()) view.setUint32(o + 4 * i, v, true);
+  writeFloats(view, o + ADDITIVE_FIELDS, q.codebooks);
+  writeFloats(view, o + ADDITIVE_FIELDS + q.codebooks.length * 4, levels);
   view.setUint32(HEADER + payload, crc32(bytes, 0, HEADER + payload), true);
   return bytes;
 }
 
-function readAdditive(view: DataView, payload: number, kind: AdditiveKind): AdditiveQuantizer {
-  if (payload < ADDITIVE_FIELDS) throw corrupt('payload too short');
-  const [d, stages, nbits, beam, levels] = Array.from({ length: 5 }, (_, i) => view.getUint32(HEADER + 4 * i, true));
+/** The additive payload of `bytes` bytes at o. */
+function readAdditive(view: DataView, o: number, bytes: number, kind: AdditiveKind): AdditiveQuantizer {
+  if (bytes < ADDITIVE_FIELDS) throw corrupt('payload too short');
+  const [d, stages, nbits, beam, levels] = Array.from({ length: 5 }, (_, i) => view.getUint32(o + 4 * i, true));
   if (nbits !== ADDITIVE_NBITS) throw corrupt(`additive codes of ${nbits} bits`);
   if (levels !== 0 && levels !== NORM_LEVELS) throw corrupt(`${levels} norm levels`);
   const count = stages * ADDITIVE_K * d;
-  if (payload !== ADDITIVE_FIELDS + (count + levels) * 4)
-    throw corrupt(`payload of ${payload} bytes does not hold ${count} codeword and ${levels} norm floats`);
+  if (bytes !== ADDITIVE_FIELDS + (count + levels) * 4)
+    throw corrupt(`payload of ${bytes} bytes does not hold ${count} codeword and ${levels} norm floats`);
   try {
-    const codebooks = readFloats(view, HEADER + ADDITIVE_FIELDS, count);
-    const norm = levels === 0 ? null : new NormQuantizer(readFloats(view, HEADER + ADDITIVE_FIELDS + count * 4, levels));
+    const codebooks = readFloats(view, o + ADDITIVE_FIELDS, count);
+    const norm = levels === 0 ? null : new NormQuantizer(readFloats(view, o + ADDITIVE_FIELDS + count * 4, levels));
     return new AdditiveQuantizer(kind, d, stages, codebooks, norm, beam);
+  } catch (err) {
+    throw corrupt(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** An IVF + additive payload (kinds 7, 8): d, nlist, the coarse centroids, then the additive payload. */
+function readIVFAdditive(view: DataView, payload: number, kind: AdditiveKind): Codec {
+  if (payload < 8) throw corrupt('payload too short');
+  const d = view.getUint32(HEADER, true);
+  const nlist = view.getUint32(HEADER + 4, true);
+  const prefix = 8 + nlist * d * 4;
+  if (payload < prefix)
+    throw corrupt(`payload of ${payload} bytes is shorter than the ${prefix} bytes its dimension (${d}) and nlist (${nlist}) need`);
+  const q = readAdditive(view, HEADER + prefix, payload - prefix, kind);
+  if (q.d !== d) throw corrupt(`a ${d}-d codec around a ${q.d}-d quantizer`);
+  try {
+    return makeCodec(q, null, new CoarseQuantizer(nlist, d, readFloats(view, HEADER + 8, nlist * d)));
   } catch (err) {
     throw corrupt(err instanceof Error ? err.message : String(err));
   }
@@ -168,9 +202,9 @@ function readLocal(view: DataView, payload: number): LocalIVFCodec {
   }
 }
 
-/** The bytes of a codec: kind 1 for plain PQ, 2 with a rotation in front, 3 with IVF, 4/5 for additive quantizers, 6 for LOPQ. */
+/** The bytes of a codec: kind 1 for plain PQ, 2 with a rotation in front, 3 with IVF, 4/5 for additive quantizers (7/8 with IVF), 6 for LOPQ. */
 export function serializeCodec(codec: Codec): Uint8Array {
-  if (codec.quantizer instanceof AdditiveQuantizer) return writeAdditive(codec.quantizer);
+  if (codec.quantizer instanceof AdditiveQuantizer) return writeAdditive(codec.quantizer, codec.kind === 'ivf' ? codec.coarse : null);
   if (codec instanceof LocalIVFCodec) return writeLocal(codec);
   const { quantizer: pq, rotation } = codec;
   const coarse = codec.kind === 'ivf' ? codec.coarse : null;
@@ -205,10 +239,11 @@ export function serializeCodec(codec: Codec): Uint8Array {
 
 export function deserializeCodec(bytes: Uint8Array): Codec {
   const { view, payload, kind, version } = readHeader(bytes);
-  const additive = kind === CodecKind.rq ? 'rq' : kind === CodecKind.lsq ? 'lsq' : null;
+  const additive = kind === CodecKind.rq || kind === CodecKind.ivfRq ? 'rq' : kind === CodecKind.lsq || kind === CodecKind.ivfLsq ? 'lsq' : null;
   if ((additive !== null || kind === CodecKind.lopq) !== (version === ADDITIVE_VERSION))
     throw corrupt(`codec kind ${kind} in format version ${version}`);
-  if (additive !== null) return makeCodec(readAdditive(view, payload, additive));
+  if (kind === CodecKind.ivfRq || kind === CodecKind.ivfLsq) return readIVFAdditive(view, payload, additive!);
+  if (additive !== null) return makeCodec(readAdditive(view, HEADER, payload, additive));
   if (kind === CodecKind.lopq) return readLocal(view, payload);
   if (kind === CodecKind.pq) return makeCodec(readPQ(view, HEADER, payload, version));
   const fields = kind === CodecKind.ivf ? 3 : 1;

@@ -7,8 +7,8 @@
  * residuals to the cell centroids. For OPQ a rotation is learned (on a
  * sub-sample, see trainRotation), the product quantizer trains on the rotated
  * data, and the coarse centroids are rotated too, so cells and codes live in one
- * space. A residual quantizer (rq) trains on its own (residual.ts): flat, no
- * rotation.
+ * space. Additive quantizers (rq: residual.ts, lsq: lsq.ts) take no rotation;
+ * with IVF they train on the residuals as a product quantizer does.
  */
 import { ADDITIVE_NBITS } from './additive.js';
 import { type Codec, type QuantizerType, makeCodec } from './codec.js';
@@ -25,7 +25,7 @@ export interface CodecTrainConfig {
   type: QuantizerType;
   m: number;
   nbits?: number;
-  /** IVF cells; absent or null: a flat codec (rq: always). */
+  /** IVF cells; absent or null: a flat codec. */
   nlist?: number | null;
   /** rq: the encoding beam (default RQ_DEFAULT_BEAM). */
   beam?: number;
@@ -52,30 +52,31 @@ export async function trainCodec(
   onProgress?: (fraction: number) => void,
 ): Promise<{ codec: Codec; report: PQTrainReport; rotation: RotationTrainReport | null }> {
   if (config.type === 'rq' || config.type === 'lsq') {
-    if (config.nlist) throw new QuantizerInputError('additive quantizers are flat: no IVF');
     if ((config.nbits ?? ADDITIVE_NBITS) !== ADDITIVE_NBITS) throw new QuantizerInputError(`additive quantizers use ${ADDITIVE_NBITS}-bit codes`);
     const norm = config.norms ?? true;
     const sampling = { seed: options.seed, maxPointsPerCentroid: options.maxPointsPerCentroid };
+    const { coarse, x, from, warnings } = await coarseStep(data, n, d, config, options, compute, onProgress);
+    const scaled = (f: number): void => onProgress?.(from + (1 - from) * f);
     const { quantizer, report } =
       config.type === 'rq'
         ? await trainResidualQuantizer(
-            data,
+            x,
             n,
             d,
             { m: config.m, beam: config.beam, norm },
             { iterations: options.iterations, ...sampling },
             compute,
-            onProgress,
+            scaled,
           )
-        : await trainLocalSearchQuantizer(data, n, d, { m: config.m, norm }, { iterations: options.iterations, ...sampling }, compute, onProgress);
+        : await trainLocalSearchQuantizer(x, n, d, { m: config.m, norm }, { iterations: options.iterations, ...sampling }, compute, scaled);
     const pqReport: PQTrainReport = {
       nTrain: report.nTrain,
       trainMse: report.trainMse,
       iterations: [],
       distanceComputations: 0,
-      warnings: report.warnings,
+      warnings: [...warnings, ...report.warnings],
     };
-    return { codec: makeCodec(quantizer), report: pqReport, rotation: null };
+    return { codec: makeCodec(quantizer, null, coarse), report: pqReport, rotation: null };
   }
   if (config.type === 'lopq') {
     if (!config.nlist) throw new QuantizerInputError('lopq needs IVF: its rotations are per cell');
@@ -91,19 +92,9 @@ export async function trainCodec(
     return { codec, report, rotation };
   }
   const geometry = new PQGeometry(d, config.m, config.nbits ?? DEFAULT_NBITS);
-  let coarse: CoarseQuantizer | null = null;
-  let x = data;
-  let from = 0;
-  const coarseWarnings: string[] = [];
-  if (config.nlist) {
-    const trained = await compute.trainCoarse(data, n, d, config.nlist, { iterations: options.coarseIterations, seed: options.seed });
-    coarseWarnings.push(...trained.warnings);
-    coarse = new CoarseQuantizer(config.nlist, d, trained.centroids);
-    onProgress?.(TRAIN_PROGRESS.coarseTrained);
-    x = (await compute.residuals(coarse, data, n)).residuals;
-    from = TRAIN_PROGRESS.residualsDone;
-    onProgress?.(from);
-  }
+  const step = await coarseStep(data, n, d, config, options, compute, onProgress);
+  let coarse = step.coarse;
+  const { x, from, warnings: coarseWarnings } = step;
   const scaled = (f: number): void => onProgress?.(from + (1 - from) * f);
   let rotation: Rotation | null = null;
   let rotationReport: RotationTrainReport | null = null;
@@ -124,4 +115,27 @@ export async function trainCodec(
   );
   report.warnings.unshift(...coarseWarnings);
   return { codec: makeCodec(pq, rotation, coarse), report, rotation: rotationReport };
+}
+
+/**
+ * IVF's first step: with config.nlist, the coarse quantizer and the rows'
+ * residuals to their cells (what the quantizer after it trains on), progress
+ * up to TRAIN_PROGRESS.residualsDone; without, the rows themselves.
+ */
+async function coarseStep(
+  data: Float32Array,
+  n: number,
+  d: number,
+  config: CodecTrainConfig,
+  options: CodecTrainOptions,
+  compute: TrainCompute,
+  onProgress?: (fraction: number) => void,
+): Promise<{ coarse: CoarseQuantizer | null; x: Float32Array; from: number; warnings: string[] }> {
+  if (!config.nlist) return { coarse: null, x: data, from: 0, warnings: [] };
+  const trained = await compute.trainCoarse(data, n, d, config.nlist, { iterations: options.coarseIterations, seed: options.seed });
+  const coarse = new CoarseQuantizer(config.nlist, d, trained.centroids);
+  onProgress?.(TRAIN_PROGRESS.coarseTrained);
+  const x = (await compute.residuals(coarse, data, n)).residuals;
+  onProgress?.(TRAIN_PROGRESS.residualsDone);
+  return { coarse, x, from: TRAIN_PROGRESS.residualsDone, warnings: trained.warnings };
 }

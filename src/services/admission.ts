@@ -65,13 +65,12 @@ function admitProduct(input: CreateCollectionInput, type: 'pq' | 'opq' | 'lopq')
 }
 
 /**
- * An rq or lsq collection's quantizer: flat, 8-bit codes, at most
+ * An rq or lsq collection's quantizer (flat, or with ivf: the residuals to the cells coded): 8-bit codes, at most
  * ADDITIVE_LIMITS.maxCodebooks codebooks for rq and LSQ_DEFAULTS.maxCodebooks
  * for lsq; beam for rq only (400 otherwise).
  */
 function admitAdditive(input: CreateCollectionInput, type: 'rq' | 'lsq'): QuantizerConfig {
   const { m, nbits, beam, ivf } = input.quantizer;
-  if (ivf !== undefined) throw badRequest(`quantizer: ${type} collections are flat; leave out ivf`);
   if (nbits !== undefined && nbits !== ADDITIVE_NBITS)
     throw badRequest(`quantizer: ${type} codes are ${ADDITIVE_NBITS}-bit (256 codewords per codebook); nbits ${nbits} cannot be used`);
   if (type === 'lsq' && beam !== undefined) throw badRequest('quantizer: beam applies to rq only');
@@ -79,6 +78,7 @@ function admitAdditive(input: CreateCollectionInput, type: 'rq' | 'lsq'): Quanti
   if (m !== undefined && m > maxCodebooks) throw badRequest(`quantizer: ${type} takes at most ${maxCodebooks} codebooks, got m = ${m}`);
   const quantizer: QuantizerConfig = { type, m: m ?? Math.min(maxCodebooks, defaultM(input.dimension)), nbits: ADDITIVE_NBITS };
   if (beam !== undefined) quantizer.beam = beam;
+  if (ivf !== undefined) quantizer.ivf = { nlist: ivf.nlist ?? null };
   return quantizer;
 }
 

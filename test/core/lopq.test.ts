@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { adcDistance } from '../../src/core/adc.js';
-import type { IVFCodec } from '../../src/core/codec.js';
+import { type IVFCodec, productQuantizerOf } from '../../src/core/codec.js';
 import { dot, l2sq } from '../../src/core/distance.js';
 import { LocalIVFCodec, trainLocalCodec } from '../../src/core/lopq.js';
 import { Rng } from '../../src/core/rng.js';
@@ -67,7 +67,7 @@ describe('LOPQ (a rotation per IVF cell)', () => {
       inlineCompute,
     );
     expect(local.local.count).toBe(2); // the global rotation and the cell's own
-    expect(local.quantizer.centroids).toEqual((opq as IVFCodec).quantizer.centroids);
+    expect(local.quantizer.centroids).toEqual(productQuantizerOf(opq).centroids);
     const a = local.encode(held, 1000);
     const b = opq.encode(held, 1000);
     let same = 0;

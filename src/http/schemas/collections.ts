@@ -26,7 +26,7 @@ export const Quantizer = z
           `training; only for dimensions up to MAX_OPQ_DIMENSION (default ${DEFAULT_MAX_OPQ_DIMENSION}). ` +
           'rq: residual quantization, m codebooks of 256 codewords spanning every dimension, each coding what the earlier ones left: ' +
           'lower error than pq/opq at the same bytes, slower training and encoding; codes are m bytes plus, for the l2 metric, ' +
-          'one byte of the reconstruction norm (so m = 7 costs 8 bytes). Flat only (no ivf), nbits 8. ' +
+          'one byte of the reconstruction norm (so m = 7 costs 8 bytes); with ivf they code the residual to the cell centroid. nbits 8. ' +
           `lsq: the same codes, codebooks trained jointly by local search (LSQ++): lower error than rq, the costliest training and encoding; at most ${LSQ_DEFAULTS.maxCodebooks} codebooks. ` +
           'lopq: IVF whose cells each learn their own rotation (locally optimized PQ) in front of one shared product quantizer: ' +
           'higher recall than opq with ivf at the same code size; needs ivf, training costs a d × d eigendecomposition per cell and ' +
