@@ -1,6 +1,7 @@
 /**
- * IVF benchmark on Fashion-MNIST: IVF256 + PQ32 (and OPQ32 in front, or LOPQ's
- * rotation per cell with --quantizers lopq) with nprobe 1–64, ADC only and with
+ * IVF benchmark on Fashion-MNIST: IVF256 + PQ32 (and OPQ32 in front, LOPQ's
+ * rotation per cell with --quantizers lopq, or an additive quantizer of the
+ * residuals with rq / lsq: m codebooks + the norm byte) with nprobe 1–64, ADC only and with
  * exact re-ranking, beside FAISS's IVF256,PQ32 figures. Each setting's relative
  * MSE is reported on the base vectors (trained on) and on the 10,000 query
  * images (held out).
@@ -17,6 +18,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { LIST_ID_BYTES } from '../src/core/codec.js';
 import { l2sq } from '../src/core/distance.js';
 import { TopK } from '../src/core/topk.js';
 import { trainCodec } from '../src/core/train.js';
@@ -43,8 +45,10 @@ const { values: args } = parseArgs({
   },
 });
 
+type IvfQuantizer = 'pq' | 'opq' | 'lopq' | 'rq' | 'lsq';
+
 interface IvfRow {
-  quantizer: 'pq' | 'opq' | 'lopq';
+  quantizer: IvfQuantizer;
   nlist: number;
   m: number;
   nprobe: number;
@@ -56,9 +60,11 @@ interface IvfRow {
 }
 
 interface IvfSetting {
-  quantizer: 'pq' | 'opq' | 'lopq';
+  quantizer: IvfQuantizer;
   nlist: number;
   m: number;
+  /** Code bytes per vector besides the list id (rq / lsq: m + the norm byte). */
+  codeBytes: number;
   trainSeconds: number;
   encodeMicrosPerVector: number;
   relativeMse: number;
@@ -73,8 +79,14 @@ function prefix(quantizer: string, m: number): string {
   return quantizer === 'opq' ? `OPQ${m},` : quantizer === 'lopq' ? `LOPQ${m},` : '';
 }
 
+/** A setting's name in FAISS's factory style: IVF256,PQ16, OPQ16,IVF256,PQ16, IVF256,RQ15 (+ its norm byte). */
+function settingName(quantizer: IvfQuantizer, nlist: number, m: number): string {
+  const codes = quantizer === 'rq' || quantizer === 'lsq' ? `${quantizer.toUpperCase()}${m}` : `PQ${m}`;
+  return `${prefix(quantizer, m)}IVF${nlist},${codes}`;
+}
+
 function faissFactory(quantizer: string, nlist: number, m: number, rerank: number | null): string {
-  return `${prefix(quantizer, m)}IVF${nlist},PQ${m}np${rerank === null ? '' : ',RFlat'}`;
+  return `${prefix(quantizer, m)}IVF${nlist},PQ${m}np${rerank === null ? '' : ',RFlat'}`; // FAISS's anchors hold pq / opq only
 }
 
 async function main(): Promise<void> {
@@ -91,7 +103,7 @@ async function main(): Promise<void> {
   ms /= ds.nBase;
   console.log(`Fashion-MNIST: ${ds.nBase} base, ${nQueries} queries, d = ${ds.d}; ${machineSummary()}; training on ${pool.threads} threads`);
   try {
-    for (const quantizer of args.quantizers.split(',') as ('pq' | 'opq' | 'lopq')[])
+    for (const quantizer of args.quantizers.split(',') as IvfQuantizer[])
       for (const nlist of args.nlist.split(',').map(Number))
         for (const m of args.m.split(',').map(Number)) {
           const t0 = performance.now();
@@ -118,6 +130,7 @@ async function main(): Promise<void> {
             quantizer,
             nlist,
             m,
+            codeBytes: codec.codeSize - LIST_ID_BYTES,
             trainSeconds,
             encodeMicrosPerVector,
             relativeMse: err / ds.nBase / ms,
@@ -125,7 +138,7 @@ async function main(): Promise<void> {
             listSizes: [sizes[0], sizes[sizes.length >> 1], sizes[sizes.length - 1]],
           });
           console.log(
-            `${quantizer.toUpperCase()}${m} IVF${nlist}: trained in ${trainSeconds.toFixed(1)} s, relative MSE ${settings.at(-1)!.relativeMse.toFixed(4)} (held-out ${settings.at(-1)!.heldOutRelativeMse.toFixed(4)})`,
+            `${settingName(quantizer, nlist, m)}: trained in ${trainSeconds.toFixed(1)} s, relative MSE ${settings.at(-1)!.relativeMse.toFixed(4)} (held-out ${settings.at(-1)!.heldOutRelativeMse.toFixed(4)})`,
           );
 
           const searcher = codec.ivfSearcher('l2');
@@ -172,7 +185,7 @@ async function main(): Promise<void> {
   console.log('\n| setting | train s | rel. MSE | held-out rel. MSE | encode µs/vec | list sizes min/median/max |\n|---|---|---|---|---|---|');
   for (const s of settings) {
     console.log(
-      `| ${prefix(s.quantizer, s.m)}IVF${s.nlist},PQ${s.m} | ${s.trainSeconds.toFixed(1)} | ${s.relativeMse.toFixed(4)} | ${s.heldOutRelativeMse.toFixed(4)} | ${s.encodeMicrosPerVector.toFixed(1)} | ${s.listSizes.join(' / ')} |`,
+      `| ${settingName(s.quantizer, s.nlist, s.m)} | ${s.trainSeconds.toFixed(1)} | ${s.relativeMse.toFixed(4)} | ${s.heldOutRelativeMse.toFixed(4)} | ${s.encodeMicrosPerVector.toFixed(1)} | ${s.listSizes.join(' / ')} |`,
     );
   }
   console.log('\n| setting | rerank | nprobe | recall@1 | 10-recall@10 (FAISS) | ms/query (FAISS) |\n|---|---|---|---|---|---|');
@@ -180,7 +193,7 @@ async function main(): Promise<void> {
     const f = r.faiss;
     const mark = f ? (r.recall10at10 >= f.recall10at10 ? ' ✓' : ' ✗') : '';
     console.log(
-      `| ${prefix(r.quantizer, r.m)}IVF${r.nlist},PQ${r.m} | ${r.rerank ?? '–'} | ${r.nprobe} | ${r.recall1.toFixed(3)} | ` +
+      `| ${settingName(r.quantizer, r.nlist, r.m)} | ${r.rerank ?? '–'} | ${r.nprobe} | ${r.recall1.toFixed(3)} | ` +
         `${r.recall10at10.toFixed(4)} (${f ? f.recall10at10.toFixed(4) : '–'})${mark} | ${r.msPerQuery.toFixed(3)} (${f ? f.msPerQuery.toFixed(3) : '–'}) |`,
     );
   }
@@ -195,11 +208,12 @@ async function main(): Promise<void> {
 
 /** One line per setting and re-rank factor through its nprobe values; FAISS's as hollow markers. */
 function ivfPlot(rows: IvfRow[]): string {
-  const keys = [...new Set(rows.map((r) => `${prefix(r.quantizer, r.m)}IVF${r.nlist},PQ${r.m}|${r.rerank ?? 'ADC'}`))];
+  const key = (r: IvfRow): string => `${settingName(r.quantizer, r.nlist, r.m)}|${r.rerank ?? 'ADC'}`;
+  const keys = [...new Set(rows.map(key))];
   const series: Series[] = [];
-  keys.forEach((key, i) => {
-    const [name, rerank] = key.split('|');
-    const mine = rows.filter((r) => `${prefix(r.quantizer, r.m)}IVF${r.nlist},PQ${r.m}|${r.rerank ?? 'ADC'}` === key);
+  keys.forEach((k, i) => {
+    const [name, rerank] = k.split('|');
+    const mine = rows.filter((r) => key(r) === k);
     const label = rerank === 'ADC' ? 'ADC' : `re-rank ×${rerank}`;
     const colour = COLOURS[i % COLOURS.length];
     series.push({
