@@ -77,7 +77,7 @@ export const Quantizer = z
       .optional()
       .describe(
         'Inverted file (IVFADC): vectors are grouped into nlist cells by a coarse k-means, each stored as ' +
-          'the PQ code of its residual to the cell centroid; a query scans only the nprobe nearest cells. ' +
+          'the code (pq, opq, rq, lsq; lopq rotates it per cell first) of its residual to the cell centroid; a query scans only the nprobe nearest cells. ' +
           'Costs 6 bytes per vector more in memory (cell id in storage, row number in memory); lowers the ' +
           'error of the same code bytes.',
       ),

@@ -769,7 +769,7 @@ export interface operations {
                         nbits?: number;
                         /** @description rq only: partial codes kept per codebook when encoding (1 = greedy, each codebook its nearest codeword). Default 4; wider lowers the error, encoding costs grow with it. */
                         beam?: number;
-                        /** @description Inverted file (IVFADC): vectors are grouped into nlist cells by a coarse k-means, each stored as the PQ code of its residual to the cell centroid; a query scans only the nprobe nearest cells. Costs 6 bytes per vector more in memory (cell id in storage, row number in memory); lowers the error of the same code bytes. */
+                        /** @description Inverted file (IVFADC): vectors are grouped into nlist cells by a coarse k-means, each stored as the code (pq, opq, rq, lsq; lopq rotates it per cell first) of its residual to the cell centroid; a query scans only the nprobe nearest cells. Costs 6 bytes per vector more in memory (cell id in storage, row number in memory); lowers the error of the same code bytes. */
                         ivf?: {
                             /** @description Cells of the coarse quantizer. Default: chosen at each training from the vector count n, the power of two at or below 4·√n, with at least 39 vectors per cell, at most 2048 (training time) — 512 for 60,000 vectors, 2048 from 262,144 on. */
                             nlist?: number;
