@@ -34,7 +34,6 @@
 import { QuantizerInputError, checkInteger } from './errors.js';
 import { type Metric, dot, squaredNorms } from './distance.js';
 import { dotsF32, queryDots } from './wasm/kernels.js';
-import { matmulABt } from './linalg.js';
 import type { CodeShape } from './code-layout.js';
 import { ADDITIVE_LIMITS, LSQ_DEFAULTS } from '../tunables.js';
 import { crossTermsFromGram, icmEncodeRowsTask } from './lsq.js';
@@ -285,7 +284,8 @@ export class AdditiveQuantizer implements CodeShape {
     const { d, stages: M } = this;
     const K = ADDITIVE_K;
     if (this.norm === null) throw new QuantizerInputError('L2 search over additive codes needs their norms, and this quantizer keeps none');
-    matmulABt(centre, co, this.codebooks, 0, 1, M * K, d, dots);
+    // The centre against every codeword, in the SIMD kernel over the resident codebooks the query tables use (8× the scalar product).
+    queryDots(centre, co, this.codebooks, 0, M * K, d, dots);
     for (let e = 0; e < M * K; e++) out[oo + e] = this.codewordNorms[e] + 2 * dots[e];
     out.set(this.norm.levels, oo + M * K);
   }
