@@ -13,7 +13,9 @@
  *   ‖q − c − r̂‖² = ‖q − c‖²  +  Σⱼ (‖rⱼ‖² + 2⟨cⱼ, rⱼ⟩)  −  2 Σⱼ ⟨qⱼ, rⱼ⟩
  *                  coarse cost    cell terms (query-free)     query terms (cell-free)
  * The cell terms are precomputed once per codec (nlist × m × ksub floats) when
- * that fits `PRECOMPUTED_TERMS_MAX_BYTES`, otherwise computed per visited cell;
+ * that fits `PRECOMPUTED_TERMS_MAX_BYTES`; otherwise each cell's are computed
+ * on its first visit and kept while that budget lasts (first come), the rest
+ * computed per visit;
  * the query terms once per query. A visited cell's table is then one addition
  * per entry. Inner product needs no cell terms: −⟨q, c + r̂⟩ = −⟨q, c⟩ − Σⱼ ⟨qⱼ, rⱼ⟩.
  *
@@ -150,6 +152,11 @@ export function eligibleSlots(lists: ListsView, skip: Uint8Array, eligible: numb
  */
 export class IVFSearcher {
   private terms: Float32Array | null = null;
+  /**
+   * When `terms` cannot all be held: the terms of the cells visited first,
+   * cell l's at slots[l] × m × ksub of `held` (−1: not held), `used` slots filled.
+   */
+  private partial: { slots: Int32Array; held: Float32Array; used: number } | null = null;
   /** The SIMD cell tables holding `terms` (L2, held terms, ksub a multiple of four); else the JavaScript loop. */
   private cells: CellTables | null = null;
   protected readonly coarseCost: Float64Array;
@@ -221,13 +228,8 @@ export class IVFSearcher {
       return table;
     }
     if (this.metric === 'l2') {
-      let terms = this.precomputed();
-      let o = list * size;
-      if (terms === null) {
-        this.pq.cellTerms(this.coarse.centroids, list * this.coarse.d, this.cellScratch, 0, this.dots);
-        terms = this.cellScratch;
-        o = 0;
-      }
+      const all = this.precomputed();
+      const { terms, o } = all === null ? this.termsOf(list) : { terms: all, o: list * size };
       for (let i = 0; i < size; i++) table[i] = terms[o + i] + queryTable[i];
     } else {
       table.set(queryTable);
@@ -235,6 +237,23 @@ export class IVFSearcher {
     const cost = this.coarseCost[list];
     for (let c = 0; c < this.pq.ksub; c++) table[c] += cost;
     return table;
+  }
+
+  /** Cell `list`'s terms when not all are held: kept from an earlier visit, kept now while the budget lasts, or computed into scratch. */
+  private termsOf(list: number): { terms: Float32Array; o: number } {
+    const size = this.pq.m * this.pq.ksub;
+    if (this.partial === null) {
+      const cells = Math.min(this.coarse.nlist, Math.floor(this.maxPrecomputedBytes / (size * 4)));
+      this.partial = { slots: new Int32Array(this.coarse.nlist).fill(-1), held: new Float32Array(cells * size), used: 0 };
+    }
+    const p = this.partial;
+    if (p.slots[list] < 0 && (p.used + 1) * size <= p.held.length) {
+      p.slots[list] = p.used++;
+      this.pq.cellTerms(this.coarse.centroids, list * this.coarse.d, p.held, p.slots[list] * size, this.dots);
+    }
+    if (p.slots[list] >= 0) return { terms: p.held, o: p.slots[list] * size };
+    this.pq.cellTerms(this.coarse.centroids, list * this.coarse.d, this.cellScratch, 0, this.dots);
+    return { terms: this.cellScratch, o: 0 };
   }
 
   /** The nprobe cells nearest to the prepared query, nearest first. */

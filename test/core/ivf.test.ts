@@ -268,6 +268,30 @@ describe('IVF (coarse quantizer + residual PQ)', () => {
     }
   });
 
+  it('holds the terms of the cells visited first when not all fit, and scores as with all held', () => {
+    const queries = blobs(5, d, 40, 77, 2);
+    const size = codec.quantizer.m * codec.quantizer.ksub;
+    const all = new IVFSearcher(codec.coarse, codec.quantizer, 'l2');
+    // Room for three cells' terms: those visited first are kept, the rest computed per visit.
+    const partial = new IVFSearcher(codec.coarse, codec.quantizer, 'l2', 3 * size * 4);
+    for (let q = 0; q < 5; q++) {
+      const a = new TopK(20);
+      const b = new TopK(20);
+      all.search(queries, q * d, lists, nlist, a);
+      partial.search(queries, q * d, lists, nlist, b);
+      const [ga, gb] = [a.drainSorted(), b.drainSorted()];
+      expect(Array.from(gb.ids)).toEqual(Array.from(ga.ids));
+      for (let i = 0; i < ga.dist.length; i++) expect(gb.dist[i]).toBeCloseTo(ga.dist[i], 4);
+      all.prepare(queries, q * d);
+      partial.prepare(queries, q * d);
+      for (let l = 0; l < nlist; l++) {
+        const ta = all.cellTable(l);
+        const tb = partial.cellTable(l);
+        for (let i = 0; i < size; i++) expect(tb[i]).toBeCloseTo(ta[i], 4);
+      }
+    }
+  });
+
   it('refuses to train more cells than vectors', () => {
     expect(() => trainCoarse(x, 10, d, 16)).toThrow(/at least 16/);
     expect(() => new CoarseQuantizer(0, d, new Float32Array(0))).toThrow();
