@@ -4,11 +4,11 @@
  *
  *   npm run bench:quality [-- --quantizers pq,opq --m 8,16 --iterations 50 --opq-iterations 8
  *                            --rerank 1,4,10 --seed 1234 --threads 2 --queries 10000]
- *   npm run bench:additive   (= --quantizers rq --m 7,8,15,16 --merge)
+ *   npm run bench:additive   (= --quantizers rq,lsq --m 7,8,15,16 --merge)
  *
- * Residual quantizers (rq: m codebooks, --beam) code m bytes plus a norm byte
+ * Additive quantizers (rq: m codebooks, --beam; lsq) code m bytes plus a norm byte
  * (`normBytes`): compare rq m = 7 with pq/opq 8 at equal total bytes. Their FAISS
- * figures (ResidualQuantizer, same beam, one norm byte) are measured in the same
+ * figures (ResidualQuantizer with the same beam, LocalSearchQuantizer; one norm byte) are measured in the same
  * run by bench/faiss/additive.py on one thread when /usr/bin/python3 imports
  * faiss (--faiss off skips it); PQ/OPQ's come from ../shared/anchors. --merge
  * keeps the rows of the results file this run does not measure again.
@@ -64,7 +64,7 @@ const { values: args } = parseArgs({
   },
 });
 
-type Quantizer = 'pq' | 'opq' | 'rq';
+type Quantizer = 'pq' | 'opq' | 'rq' | 'lsq';
 
 export interface QualityRow {
   quantizer: Quantizer;
@@ -115,7 +115,7 @@ async function main(): Promise<void> {
   console.log(`Fashion-MNIST: ${ds.nBase} base, ${nQueries} queries, d = ${ds.d}; ${machineSummary()}; training on ${pool.threads} threads`);
   try {
     const quantizers = args.quantizers.split(',') as Quantizer[];
-    const faissAdditive = quantizers.includes('rq') ? faissResidual() : null;
+    const faissAdditive = faissAdditiveRows(quantizers.filter((q) => q === 'rq' || q === 'lsq'));
     for (const quantizer of quantizers)
       for (const [m, nbits] of args.m.split(',').map((e) => e.split('x').map(Number))) {
         const t0 = performance.now();
@@ -173,7 +173,7 @@ async function main(): Promise<void> {
           reranked.push({ quantizer, m, nbits: pq.nbits, rerank: factor, recall1, recall10at10, msPerQuery: (performance.now() - tr) / nQueries });
         }
         scan.close();
-        const anchor = quantizer === 'rq' ? undefined : anchorFor(anchors, quantizer, m, pq.nbits);
+        const anchor = quantizer === 'pq' || quantizer === 'opq' ? anchorFor(anchors, quantizer, m, pq.nbits) : undefined;
         const additive = pq instanceof AdditiveQuantizer ? pq : null;
         const row: QualityRow = {
           quantizer,
@@ -201,7 +201,7 @@ async function main(): Promise<void> {
                 encodeMicrosPerVector: anchor.encodeMicrosPerVector,
                 searchMsPerQuery: anchor.searchMsPerQuery,
               }
-            : (faissAdditive?.get(m) ?? null),
+            : (faissAdditive?.get(`${quantizer}/${m}`) ?? null),
         };
         rows.push(row);
         console.log(
@@ -252,20 +252,24 @@ function scanner(codes: Uint8Array, n: number, shape: CodeShape): { (table: Floa
   return Object.assign((table: Float32Array, heap: TopK) => void session.search(0, n, table, heap, null), { close: () => session.close() });
 }
 
-/** FAISS's ResidualQuantizer at the rq settings of this run (m → its row), or null when faiss is off or cannot be imported. */
-function faissResidual(): Map<number, Record<string, number>> | null {
+/**
+ * FAISS's ResidualQuantizer / LocalSearchQuantizer at this run's rq / lsq
+ * settings (`kind/m` → its row), or null when there are none, faiss is off or
+ * cannot be imported.
+ */
+function faissAdditiveRows(kinds: Quantizer[]): Map<string, Record<string, number>> | null {
   const py = '/usr/bin/python3';
-  if (args.faiss === 'off' || spawnSync(py, ['-c', 'import faiss'], { stdio: 'ignore' }).status !== 0) return null;
+  if (kinds.length === 0 || args.faiss === 'off' || spawnSync(py, ['-c', 'import faiss'], { stdio: 'ignore' }).status !== 0) return null;
   const ms = args.m.split(',').map((e) => Number(e.split('x')[0]));
-  const faissArgs = ['--kinds', 'rq', '--m', ms.join(','), '--beam', args.beam ?? String(RQ_DEFAULT_BEAM), '--threads', '1'];
+  const faissArgs = ['--kinds', kinds.join(','), '--m', ms.join(','), '--beam', args.beam ?? String(RQ_DEFAULT_BEAM), '--threads', '1'];
   if (args.queries) faissArgs.push('--queries', args.queries);
-  console.log(`FAISS: bench/faiss/additive.py ${faissArgs.join(' ')} (one thread; FAISS's residual training takes long) …`);
+  console.log(`FAISS: bench/faiss/additive.py ${faissArgs.join(' ')} (one thread; FAISS's additive training takes long) …`);
   const run = spawnSync(py, [resolve(REPO_ROOT, 'bench/faiss/additive.py'), ...faissArgs], { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (run.status !== 0) throw new Error(`bench/faiss/additive.py failed: ${run.stderr}`);
-  const out = new Map<number, Record<string, number>>();
+  const out = new Map<string, Record<string, number>>();
   for (const line of run.stdout.trim().split('\n')) {
-    const r = JSON.parse(line) as Record<string, number>;
-    out.set(r.m, r);
+    const r = JSON.parse(line) as Record<string, number> & { quantizer: string };
+    out.set(`${r.quantizer}/${r.m}`, r);
   }
   return out;
 }
