@@ -417,12 +417,19 @@ export const CALIBRATION_CHUNK = 25;
  * quantizer; ICM sweeps per round; codes perturbed per round; the ridge on
  * each codeword's mean; k-means iterations of the greedy residual quantizer
  * it starts from (pqvec's: FAISS starts from random codes); most codebooks
- * (encoding holds the codewords' Gram matrix: 64 MiB at 16).
+ * (encoding holds the codewords' Gram matrix: 64 MiB at 16). encodeInitBeam
+ * (pqvec's): encoding starts each vector's codes from a beam search of that
+ * width over the codebooks in order rather than from code 0 everywhere
+ * (FAISS: random codes): on correlated synthetic data (48-d, M 6, throw-away
+ * script) the error after the 16 ILS rounds fell from 15.6 to 9.9 on the
+ * training rows and from 19.3 to 15.6 on held-out rows (greedy, beam 1: 10.3
+ * and 17.2), for ~5 % more encoding time.
  */
 export const LSQ_DEFAULTS = {
   iterations: 25,
   trainIls: 8,
   encodeIls: 16,
+  encodeInitBeam: 4,
   icm: 4,
   perturbations: 4,
   ridge: 0.01,

@@ -36,7 +36,7 @@ import { type Metric, dot, squaredNorms } from './distance.js';
 import { dotsF32, queryDots } from './wasm/kernels.js';
 import type { CodeShape } from './code-layout.js';
 import { ADDITIVE_LIMITS, LSQ_DEFAULTS } from '../tunables.js';
-import { crossTermsFromGram, icmEncodeRowsTask } from './lsq.js';
+import { icmEncodeRowsTask } from './lsq.js';
 
 /** Codewords per codebook: codes are bytes. */
 export const ADDITIVE_K = 256;
@@ -216,16 +216,31 @@ export class AdditiveQuantizer implements CodeShape {
    * row's squared error.
    */
   encodeRows(data: Float32Array, n: number, out: Uint8Array, errors: Float64Array | null): number {
-    const { d, stages: M, beam: B } = this;
-    const K = ADDITIVE_K;
+    const { d, stages: M } = this;
     if (data.length < n * d) throw new QuantizerInputError(`data holds ${data.length} values, fewer than n × d = ${n * d}`);
-    if (this.kind === 'lsq') return this.encodeLocalSearch(data, n, out, errors);
+    const codes = new Uint8Array(n * M);
+    const total = this.kind === 'lsq' ? this.encodeLocalSearch(data, n, codes, errors) : this.beamCodes(data, n, this.beam, codes, errors);
+    const size = this.codeSize;
+    for (let i = 0; i < n; i++) {
+      out.set(codes.subarray(i * M, (i + 1) * M), i * size);
+      if (this.norm !== null) out[i * size + M] = this.norm.encode(this.crossTerms(codes, i * M));
+    }
+    return total;
+  }
+
+  /**
+   * Beam search over the codebooks in order (residual encoding; any additive
+   * codebooks can be searched so): the M codes of each row into codes (n × M),
+   * returning Σ ‖x − x̂‖² (each row's into errors, if given).
+   */
+  private beamCodes(data: Float32Array, n: number, beam: number, codes: Uint8Array, errors: Float64Array | null): number {
+    const { d, stages: M } = this;
+    const K = ADDITIVE_K;
     const cross = M > 1 ? this.crossProducts() : new Float32Array(0);
-    const state = beamState(1, M, B);
-    const scratch = new BeamScratch(M, B);
+    const state = beamState(1, M, beam);
+    const scratch = new BeamScratch(M, beam);
     const rows = Math.max(1, Math.min(n, ENCODE_BLOCK_ROWS));
     const dots = new Float32Array(rows * M * K);
-    const size = this.codeSize;
     let total = 0;
     for (let s = 0; s < n; s += rows) {
       const b = Math.min(rows, n - s);
@@ -234,42 +249,34 @@ export class AdditiveQuantizer implements CodeShape {
         const xo = (s + r) * d;
         const xx = dot(data, xo, data, xo, d);
         for (let m = 0; m < M; m++) extendBeam(state, 0, m, xx, dots, (r * M + m) * K, this.codewordNorms, cross, scratch);
-        const o = (s + r) * size;
-        out.set(state.codes.subarray(0, M), o);
+        codes.set(state.codes.subarray(0, M), (s + r) * M);
         const err = Math.max(0, state.dist[0]);
         total += err;
         if (errors !== null) errors[s + r] = err;
-        if (this.norm !== null) out[o + M] = this.norm.encode(this.crossTerms(out, o));
       }
     }
     return total;
   }
 
   /**
-   * Local-search encoding (lsq.ts): every code from 0, then `beam` rounds of
-   * ILS + ICM over the codewords' Gram matrix (built on first use).
+   * Local-search encoding (lsq.ts): each row's codes start from a beam search
+   * over the codebooks in order (LSQ_DEFAULTS.encodeInitBeam wide; a start far
+   * better than all zeros, which ILS rounds do not recover from), then `beam`
+   * rounds of ILS + ICM over the codewords' Gram matrix (built on first use).
    */
-  private encodeLocalSearch(data: Float32Array, n: number, out: Uint8Array, errors: Float64Array | null): number {
+  private encodeLocalSearch(data: Float32Array, n: number, codes: Uint8Array, errors: Float64Array | null): number {
     const { d, stages: M } = this;
     const K = ADDITIVE_K;
     if (this.gram === null) {
       this.gram = new Float32Array(M * K * M * K);
       dotsF32(this.codebooks, 0, this.codebooks, 0, M * K, M * K, d, this.gram);
     }
-    const gram = this.gram;
-    const codes = new Uint8Array(n * M);
+    this.beamCodes(data, n, LSQ_DEFAULTS.encodeInitBeam, codes, null);
     const options = { ils: this.beam, icm: LSQ_DEFAULTS.icm, perturbations: LSQ_DEFAULTS.perturbations };
-    const total = icmEncodeRowsTask(
-      { data, d, codes, M, codebooks: this.codebooks, codewordNorms: this.codewordNorms, gram, options, start: 0, end: n },
+    return icmEncodeRowsTask(
+      { data, d, codes, M, codebooks: this.codebooks, codewordNorms: this.codewordNorms, gram: this.gram, options, start: 0, end: n },
       errors,
     );
-    const size = this.codeSize;
-    for (let i = 0; i < n; i++) {
-      out.set(codes.subarray(i * M, (i + 1) * M), i * size);
-      if (this.norm === null) continue;
-      out[i * size + M] = this.norm.encode(crossTermsFromGram(gram, M, codes, i * M));
-    }
-    return total;
   }
 
   /**

@@ -30,6 +30,8 @@ describe('local-search quantizer (LSQ++)', () => {
     expect(mse(lsq.quantizer, held, 500)).toBeLessThan(mse(rq.quantizer, held, 500));
     // The report's training error is the last round's, and rounds lower it overall.
     expect(lsq.report.stageMse.at(-1)!).toBeLessThan(lsq.report.stageMse[0]);
+    // Encoding the training rows afresh (from a beam search, then ILS) reaches the error training reported.
+    expect(mse(lsq.quantizer, x, n)).toBeLessThan(1.02 * lsq.report.trainMse);
   });
 
   it("ADC of its codes is the distance to the decoded vector, within the norm byte's bound", async () => {
