@@ -85,8 +85,10 @@ function settingName(quantizer: IvfQuantizer, nlist: number, m: number): string 
   return `${prefix(quantizer, m)}IVF${nlist},${codes}`;
 }
 
-function faissFactory(quantizer: string, nlist: number, m: number, rerank: number | null): string {
-  return `${prefix(quantizer, m)}IVF${nlist},PQ${m}np${rerank === null ? '' : ',RFlat'}`; // FAISS's anchors hold pq / opq only
+/** The FAISS anchor row's name for a setting; null for rq / lsq, which the anchors do not hold. */
+function faissFactory(quantizer: IvfQuantizer, nlist: number, m: number, rerank: number | null): string | null {
+  if (quantizer === 'rq' || quantizer === 'lsq') return null;
+  return `${prefix(quantizer, m)}IVF${nlist},PQ${m}np${rerank === null ? '' : ',RFlat'}`;
 }
 
 async function main(): Promise<void> {
@@ -164,7 +166,8 @@ async function main(): Promise<void> {
               const msPerQuery = (performance.now() - t) / nQueries;
               const { recall1, recall10at10 } = finishRecall(sums);
               const factory = faissFactory(quantizer, nlist, m, factor);
-              const a: IvfAnchorRow | undefined = anchors?.ivf.find((x) => x.faissFactory === factory && x.nprobe === nprobe && x.rerank === factor);
+              const a: IvfAnchorRow | undefined =
+                factory === null ? undefined : anchors?.ivf.find((x) => x.faissFactory === factory && x.nprobe === nprobe && x.rerank === factor);
               rows.push({
                 quantizer,
                 nlist,

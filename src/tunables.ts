@@ -273,7 +273,7 @@ export const RESIDENT_MATRIX_BYTES = 64 * 1024 * 1024;
 /** Rows per encoding chunk during training; errors are summed per chunk, then over chunks in order, everywhere (so results do not depend on the thread count). */
 export const ENCODE_CHUNK = 1024;
 
-/** Cell terms (IVF, L2) above this size are computed per visited cell instead of held per worker. */
+/** Cell terms (IVF, L2) up to this size are held per worker; past it, those of the cells visited first up to it, the rest computed per visit. */
 export const PRECOMPUTED_TERMS_MAX_BYTES = 32 * 1024 * 1024;
 
 /**

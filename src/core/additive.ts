@@ -36,7 +36,7 @@ import { type Metric, dot, squaredNorms } from './distance.js';
 import { dotsF32, queryDots } from './wasm/kernels.js';
 import type { CodeShape } from './code-layout.js';
 import { ADDITIVE_LIMITS, LSQ_DEFAULTS } from '../tunables.js';
-import { icmEncodeRowsTask } from './lsq.js';
+import { gramAt, icmEncodeRowsTask } from './lsq.js';
 
 /** Codewords per codebook: codes are bytes. */
 export const ADDITIVE_K = 256;
@@ -133,10 +133,13 @@ export class AdditiveQuantizer implements CodeShape {
   readonly geometry: CodeShape;
   /** ‖cₘₖ‖², M × K. */
   readonly codewordNorms: Float64Array;
-  /** Cross products of codewords of different codebooks (rq encoding), built on first use: see crossAt. */
-  private cross: Float32Array | null = null;
-  /** The codewords' Gram matrix (lsq encoding), built on first use: see lsq.gramAt. */
-  private gram: Float32Array | null = null;
+  /**
+   * The codewords' cross products the encoders read, built on first use: rq,
+   * those of different codebooks (crossAt; M(M − 1)/2 blocks of 256 KiB, 30
+   * MiB at M = 16); lsq, the whole Gram matrix ICM needs (lsq.gramAt; 64 MiB
+   * at M = 16), which holds them too.
+   */
+  private cross: CrossTable | null = null;
 
   constructor(
     readonly kind: AdditiveKind,
@@ -174,32 +177,35 @@ export class AdditiveQuantizer implements CodeShape {
     return (m * ADDITIVE_K + k) * this.d;
   }
 
-  /**
-   * The cross products, built on first use: for codebooks i < j, the K × K
-   * block ⟨cᵢₐ, cⱼₖ⟩ at crossAt(i, j) + a · K + k. M(M − 1)/2 blocks of
-   * 256 KiB (30 MiB at M = 16).
-   */
-  private crossProducts(): Float32Array {
+  /** The cross products (see `cross`), built on first use. */
+  private crossTable(): CrossTable {
     if (this.cross === null) {
       const { stages: M, d } = this;
       const K = ADDITIVE_K;
-      const cross = new Float32Array(((M * (M - 1)) / 2) * K * K);
-      for (let j = 1; j < M; j++) {
-        for (let i = 0; i < j; i++) dotsF32(this.codebooks, this.codeword(i, 0), this.codebooks, this.codeword(j, 0), K, K, d, cross, crossAt(i, j));
+      if (this.kind === 'lsq') {
+        const gram = new Float32Array(M * K * M * K);
+        dotsF32(this.codebooks, 0, this.codebooks, 0, M * K, M * K, d, gram);
+        this.cross = { values: gram, row: (i, j, a) => gramAt(M, i, a, j) };
+      } else {
+        const cross = new Float32Array(((M * (M - 1)) / 2) * K * K);
+        for (let j = 1; j < M; j++) {
+          for (let i = 0; i < j; i++)
+            dotsF32(this.codebooks, this.codeword(i, 0), this.codebooks, this.codeword(j, 0), K, K, d, cross, crossAt(i, j));
+        }
+        this.cross = { values: cross, row: (i, j, a) => crossAt(i, j) + a * K };
       }
-      this.cross = cross;
     }
     return this.cross;
   }
 
   /** The cross terms of ‖x̂‖² for one code (its M bytes at o): ν = 2 Σ_{i<j} ⟨cᵢ, cⱼ⟩ (what the norm byte holds). */
   crossTerms(codes: Uint8Array, o: number): number {
-    const cross = this.stages > 1 ? this.crossProducts() : new Float32Array(0);
-    const K = ADDITIVE_K;
+    if (this.stages < 2) return 0;
+    const { values, row } = this.crossTable();
     let s = 0;
     for (let j = 1; j < this.stages; j++) {
       const cj = codes[o + j];
-      for (let i = 0; i < j; i++) s += 2 * cross[crossAt(i, j) + codes[o + i] * K + cj];
+      for (let i = 0; i < j; i++) s += 2 * values[row(i, j, codes[o + i]) + cj];
     }
     return s;
   }
@@ -236,7 +242,7 @@ export class AdditiveQuantizer implements CodeShape {
   private beamCodes(data: Float32Array, n: number, beam: number, codes: Uint8Array, errors: Float64Array | null): number {
     const { d, stages: M } = this;
     const K = ADDITIVE_K;
-    const cross = M > 1 ? this.crossProducts() : new Float32Array(0);
+    const cross = this.crossTable();
     const state = beamState(1, M, beam);
     const scratch = new BeamScratch(M, beam);
     const rows = Math.max(1, Math.min(n, ENCODE_BLOCK_ROWS));
@@ -266,15 +272,11 @@ export class AdditiveQuantizer implements CodeShape {
    */
   private encodeLocalSearch(data: Float32Array, n: number, codes: Uint8Array, errors: Float64Array | null): number {
     const { d, stages: M } = this;
-    const K = ADDITIVE_K;
-    if (this.gram === null) {
-      this.gram = new Float32Array(M * K * M * K);
-      dotsF32(this.codebooks, 0, this.codebooks, 0, M * K, M * K, d, this.gram);
-    }
+    const gram = this.crossTable().values;
     this.beamCodes(data, n, LSQ_DEFAULTS.encodeInitBeam, codes, null);
     const options = { ils: this.beam, icm: LSQ_DEFAULTS.icm, perturbations: LSQ_DEFAULTS.perturbations };
     return icmEncodeRowsTask(
-      { data, d, codes, M, codebooks: this.codebooks, codewordNorms: this.codewordNorms, gram: this.gram, options, start: 0, end: n },
+      { data, d, codes, M, codebooks: this.codebooks, codewordNorms: this.codewordNorms, gram, options, start: 0, end: n },
       errors,
     );
   }
@@ -351,6 +353,16 @@ export function crossAt(i: number, j: number): number {
 }
 
 /**
+ * Cross products of codewords as the beam search reads them: ⟨cᵢₐ, cⱼₖ⟩ for
+ * k = 0 … 255 at values[row(i, j, a) + k] (i < j). Laid out as crossAt's
+ * blocks (rq), or as lsq's Gram matrix, which holds them already.
+ */
+export interface CrossTable {
+  values: Float32Array;
+  row(i: number, j: number, a: number): number;
+}
+
+/**
  * The beams of rows being encoded, kept between stages (training extends
  * them one stage at a time). Row r's entry b: codes at (r · beam + b) · M
  * (the first m filled after m stages), ‖x − x̂‖² at r · beam + b, entries
@@ -394,8 +406,8 @@ export class BeamScratch {
  * Extends row r's beam by stage m (m = 0 starts it from ‖x‖² = xx): every
  * entry times every codeword of codebook m, the `beam` cheapest kept, best
  * first (ties: the earlier entry, then the lower codeword). dots[o + k] =
- * ⟨x, cₘₖ⟩; norms: ‖cₘₖ‖² at m · K + k; cross: block crossAt(i, m) at
- * crossAt(i, m) − crossOffset for i < m (a training task holds stage m's only).
+ * ⟨x, cₘₖ⟩; norms: ‖cₘₖ‖² at m · K + k; cross: the products of codebooks
+ * i < m with codebook m (a training task holds stage m's only).
  */
 export function extendBeam(
   state: BeamState,
@@ -405,9 +417,8 @@ export function extendBeam(
   dots: Float32Array,
   o: number,
   norms: Float64Array,
-  cross: Float32Array,
+  cross: CrossTable,
   scratch: BeamScratch,
-  crossOffset = 0,
 ): void {
   const { M, beam: B, codes, dist, entries } = state;
   const K = ADDITIVE_K;
@@ -423,8 +434,8 @@ export function extendBeam(
     const db = dist[row + b];
     acc.fill(0);
     for (let i = 0; i < m; i++) {
-      const from = crossAt(i, m) - crossOffset + codes[(row + b) * M + i] * K;
-      for (let k = 0; k < K; k++) acc[k] += cross[from + k];
+      const from = cross.row(i, m, codes[(row + b) * M + i]);
+      for (let k = 0; k < K; k++) acc[k] += cross.values[from + k];
     }
     for (let k = 0; k < K; k++) {
       const c = db + base[k] + 2 * acc[k];

@@ -147,7 +147,7 @@ export class IVFCodec<Q extends TableQuantizer = TableQuantizer> extends Rotated
     readonly coarse: CoarseQuantizer,
   ) {
     super(pq, rotation);
-    if (coarse.d !== pq.d) throw new QuantizerInputError(`coarse quantizer of dimension ${coarse.d} with a ${pq.d}-d product quantizer`);
+    if (coarse.d !== pq.d) throw new QuantizerInputError(`coarse quantizer of dimension ${coarse.d} with a ${pq.d}-d quantizer`);
   }
 
   get nlist(): number {

@@ -154,9 +154,10 @@ export class IVFSearcher {
   private terms: Float32Array | null = null;
   /**
    * When `terms` cannot all be held: the terms of the cells visited first,
-   * cell l's at slots[l] × m × ksub of `held` (−1: not held), `used` slots filled.
+   * cell l's at slots[l] × m × ksub of `held` (−1: not held), `used` slots
+   * filled; `held` doubles as it fills, up to `cells` slots (the budget).
    */
-  private partial: { slots: Int32Array; held: Float32Array; used: number } | null = null;
+  private partial: { slots: Int32Array; held: Float32Array; used: number; cells: number } | null = null;
   /** The SIMD cell tables holding `terms` (L2, held terms, ksub a multiple of four); else the JavaScript loop. */
   private cells: CellTables | null = null;
   protected readonly coarseCost: Float64Array;
@@ -173,7 +174,9 @@ export class IVFSearcher {
     /** Cell terms are precomputed when they take at most this many bytes. */
     private readonly maxPrecomputedBytes = PRECOMPUTED_TERMS_MAX_BYTES,
   ) {
-    if (coarse.d !== pq.d) throw new QuantizerInputError(`coarse quantizer of dimension ${coarse.d} with a ${pq.d}-d product quantizer`);
+    if (coarse.d !== pq.d) throw new QuantizerInputError(`coarse quantizer of dimension ${coarse.d} with a ${pq.d}-d quantizer`);
+    if (metric === 'l2' && 'norm' in pq && pq.norm === null)
+      throw new QuantizerInputError('L2 search over additive codes needs their norms, and this quantizer keeps none');
     const size = pq.m * pq.ksub;
     this.coarseCost = new Float64Array(coarse.nlist);
     this.queryTable = new Float32Array(size);
@@ -244,10 +247,15 @@ export class IVFSearcher {
     const size = this.pq.m * this.pq.ksub;
     if (this.partial === null) {
       const cells = Math.min(this.coarse.nlist, Math.floor(this.maxPrecomputedBytes / (size * 4)));
-      this.partial = { slots: new Int32Array(this.coarse.nlist).fill(-1), held: new Float32Array(cells * size), used: 0 };
+      this.partial = { slots: new Int32Array(this.coarse.nlist).fill(-1), held: new Float32Array(Math.min(cells, 16) * size), used: 0, cells };
     }
     const p = this.partial;
-    if (p.slots[list] < 0 && (p.used + 1) * size <= p.held.length) {
+    if (p.slots[list] < 0 && p.used < p.cells) {
+      if ((p.used + 1) * size > p.held.length) {
+        const grown = new Float32Array(Math.min(p.cells, 2 * p.used) * size);
+        grown.set(p.held);
+        p.held = grown;
+      }
       p.slots[list] = p.used++;
       this.pq.cellTerms(this.coarse.centroids, list * this.coarse.d, p.held, p.slots[list] * size, this.dots);
     }

@@ -9,7 +9,17 @@
  * the k-means time). Pure: the heavy steps go through a TrainCompute (the
  * k-means as the IVF coarse one; the beam extension split over row ranges).
  */
-import { ADDITIVE_K, AdditiveQuantizer, BeamScratch, type BeamState, NormQuantizer, beamState, crossAt, extendBeam } from './additive.js';
+import {
+  ADDITIVE_K,
+  AdditiveQuantizer,
+  BeamScratch,
+  type BeamState,
+  type CrossTable,
+  NormQuantizer,
+  beamState,
+  crossAt,
+  extendBeam,
+} from './additive.js';
 import { dot, squaredNorms } from './distance.js';
 import { QuantizerInputError, checkInteger } from './errors.js';
 import { gatherRows } from './kmeans.js';
@@ -93,6 +103,7 @@ export function extendBeams(task: BeamExtension, start: number, end: number): vo
   const crossFrom = crossAt(0, m);
   const cross = new Float32Array(m * K * K);
   for (let i = 0; i < m; i++) dotsF32(codebooks, i * K * d, codebooks, m * K * d, K, K, d, cross, crossAt(i, m) - crossFrom);
+  const table: CrossTable = { values: cross, row: (i, j, a) => crossAt(i, j) - crossFrom + a * K };
   const scratch = new BeamScratch(M, state.beam);
   const dots = new Float32Array(Math.min(EXTEND_BLOCK_ROWS, Math.max(1, end - start)) * K);
   for (let s = start; s < end; s += EXTEND_BLOCK_ROWS) {
@@ -101,7 +112,7 @@ export function extendBeams(task: BeamExtension, start: number, end: number): vo
     for (let r = 0; r < b; r++) {
       const row = s + r;
       const xx = m === 0 ? dot(sample, row * d, sample, row * d, d) : 0;
-      extendBeam(state, row, m, xx, dots, r * K, norms, cross, scratch, crossFrom);
+      extendBeam(state, row, m, xx, dots, r * K, norms, table, scratch);
       // The best entry's residual, and its ‖x̂‖² less the squared codeword norms.
       const best = row * state.beam * M;
       let nn = 0;

@@ -5,11 +5,13 @@ import { type Codec, IVFCodec } from '../../src/core/codec.js';
 import { dot, l2sq } from '../../src/core/distance.js';
 import { inlineCompute } from '../../src/core/rotation.js';
 import { Rng } from '../../src/core/rng.js';
-import { CodecKind, deserializeCodec, serializeCodec } from '../../src/core/serialize.js';
+import { CodecKind, crc32, deserializeCodec, serializeCodec } from '../../src/core/serialize.js';
+import { CorruptCodecError } from '../../src/core/errors.js';
 import { TopK } from '../../src/core/topk.js';
 import { trainCodec } from '../../src/core/train.js';
 import { InvertedLists } from '../../src/index/inverted-lists.js';
 import { blobs } from '../helpers/data.js';
+import { IVFSearcher } from '../../src/core/ivf.js';
 
 const d = 16;
 const n = 3_000;
@@ -118,7 +120,41 @@ describe('IVF in front of an additive quantizer (rq, lsq)', () => {
   it('without norms (inner product, cosine): codes of list id + M bytes; L2 cell tables refused', async () => {
     const codec = await ivfAdditive('rq', false);
     expect(codec.codeSize).toBe(2 + 3);
-    const searcher = codec.ivfSearcher('l2');
-    expect(() => searcher.prepare(x, 0)).toThrow(/norms/);
+    expect(() => codec.ivfSearcher('l2')).toThrow(/norms/);
+  });
+
+  it("holds the cells' terms visited first when not all fit (additive terms: M rows and the norm row), scoring as with all held", async () => {
+    const codec = await ivfAdditive('rq');
+    const codes = codec.encode(held, 600);
+    const lists = InvertedLists.build(nlist, codec.codeSize, codes, 600, new Uint8Array(600)).lists.view();
+    const size = codec.quantizer.m * codec.quantizer.ksub;
+    const all = codec.ivfSearcher('l2');
+    const partial = new IVFSearcher(codec.coarse, codec.quantizer, 'l2', 3 * size * 4); // three cells' terms
+    for (let qi = 0; qi < 10; qi++) {
+      const [a, b] = [new TopK(10), new TopK(10)];
+      all.search(x, qi * d, lists, nlist, a);
+      partial.search(x, qi * d, lists, nlist, b);
+      const [ga, gb] = [a.drainSorted(), b.drainSorted()];
+      expect(Array.from(gb.ids)).toEqual(Array.from(ga.ids));
+      for (let i = 0; i < ga.dist.length; i++) expect(gb.dist[i]).toBeCloseTo(ga.dist[i], 3);
+    }
+  });
+
+  it('refuses corrupt IVF + additive bytes: a short prefix, a dimension that does not match its quantizer', async () => {
+    const bytes = serializeCodec(await ivfAdditive('rq'));
+    const view = new DataView(bytes.buffer);
+    const withCrc = (edit: (v: DataView) => void): Uint8Array => {
+      const copy = Uint8Array.from(bytes);
+      const v = new DataView(copy.buffer);
+      edit(v);
+      const payload = v.getUint32(8, true);
+      v.setUint32(12 + payload, crc32(copy, 0, 12 + payload), true);
+      return copy;
+    };
+    expect(view.getUint32(12, true)).toBe(d);
+    // nlist far larger than the payload holds.
+    expect(() => deserializeCodec(withCrc((v) => v.setUint32(16, 1e6, true)))).toThrow(/shorter than/);
+    // The codec's dimension differs from the quantizer's.
+    expect(() => deserializeCodec(withCrc((v) => v.setUint32(12, d + 1, true)))).toThrow(CorruptCodecError);
   });
 });
