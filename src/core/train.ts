@@ -55,7 +55,7 @@ export async function trainCodec(
     if ((config.nbits ?? ADDITIVE_NBITS) !== ADDITIVE_NBITS) throw new QuantizerInputError(`additive quantizers use ${ADDITIVE_NBITS}-bit codes`);
     const norm = config.norms ?? true;
     const sampling = { seed: options.seed, maxPointsPerCentroid: options.maxPointsPerCentroid };
-    const { coarse, x, from, warnings } = await coarseStep(data, n, d, config, options, compute, onProgress);
+    const { coarse, x, from, warnings } = await coarseStep(data, n, d, config.nlist, options, compute, onProgress);
     const scaled = (f: number): void => onProgress?.(from + (1 - from) * f);
     const { quantizer, report } =
       config.type === 'rq'
@@ -92,7 +92,7 @@ export async function trainCodec(
     return { codec, report, rotation };
   }
   const geometry = new PQGeometry(d, config.m, config.nbits ?? DEFAULT_NBITS);
-  const step = await coarseStep(data, n, d, config, options, compute, onProgress);
+  const step = await coarseStep(data, n, d, config.nlist, options, compute, onProgress);
   let coarse = step.coarse;
   const { x, from, warnings: coarseWarnings } = step;
   const scaled = (f: number): void => onProgress?.(from + (1 - from) * f);
@@ -118,7 +118,7 @@ export async function trainCodec(
 }
 
 /**
- * IVF's first step: with config.nlist, the coarse quantizer and the rows'
+ * IVF's first step: with nlist, the coarse quantizer and the rows'
  * residuals to their cells (what the quantizer after it trains on), progress
  * up to TRAIN_PROGRESS.residualsDone; without, the rows themselves.
  */
@@ -126,14 +126,14 @@ async function coarseStep(
   data: Float32Array,
   n: number,
   d: number,
-  config: CodecTrainConfig,
+  nlist: number | null | undefined,
   options: CodecTrainOptions,
   compute: TrainCompute,
   onProgress?: (fraction: number) => void,
 ): Promise<{ coarse: CoarseQuantizer | null; x: Float32Array; from: number; warnings: string[] }> {
-  if (!config.nlist) return { coarse: null, x: data, from: 0, warnings: [] };
-  const trained = await compute.trainCoarse(data, n, d, config.nlist, { iterations: options.coarseIterations, seed: options.seed });
-  const coarse = new CoarseQuantizer(config.nlist, d, trained.centroids);
+  if (!nlist) return { coarse: null, x: data, from: 0, warnings: [] };
+  const trained = await compute.trainCoarse(data, n, d, nlist, { iterations: options.coarseIterations, seed: options.seed });
+  const coarse = new CoarseQuantizer(nlist, d, trained.centroids);
   onProgress?.(TRAIN_PROGRESS.coarseTrained);
   const x = (await compute.residuals(coarse, data, n)).residuals;
   onProgress?.(TRAIN_PROGRESS.residualsDone);
