@@ -3,10 +3,12 @@
  * collection service the routes call: no HTTP, so the figures are the search's).
  *
  *   npm run bench:filters [-- --queries 500 --rerank 4,10 --index flat,ivf --out bench/results/filters-fashion-mnist.json]
+ *   node dist/bench/filters.js --index lopq --out bench/results/filters-lopq-fashion-mnist.json
  *
  * Metadata of base image i: its class `label` (0–9), `r` uniform in [0, 1)
- * (seeded) and `tags`, a seeded subset of ["a", "b", "c", "d"]. Two indexes,
- * flat PQ16 and IVF256 + PQ16; filters of selectivity ≈ 50 %, 10 %, 1 % and
+ * (seeded) and `tags`, a seeded subset of ["a", "b", "c", "d"]. Indexes: flat
+ * PQ16 and IVF256 + PQ16 (default), IVF256 + LOPQ16 (`--index lopq`: one
+ * rotation per cell, so a filtered query's cell tables cost d² each); filters of selectivity ≈ 50 %, 10 %, 1 % and
  * 0.1 %; rerank 4 and 10; k = 10. Ground truth: the exact filtered top 10,
  * computed here by brute force over the matching images. The collections
  * index label, r and tags (indexedFields). Each filter is run once before the
@@ -98,14 +100,14 @@ const service = app.collections;
 const queries = Array.from({ length: nQueries }, (_, q) => Array.from(ds.queries.subarray(q * ds.d, (q + 1) * ds.d)));
 const rows: Record<string, unknown>[] = [];
 try {
-  for (const [index, ivf] of [
-    ['PQ16', undefined],
-    ['IVF256,PQ16', { nlist: 256 }],
+  for (const [index, name, type, ivf] of [
+    ['PQ16', 'flat', 'pq', undefined],
+    ['IVF256,PQ16', 'ivf', 'pq', { nlist: 256 }],
+    ['IVF256,LOPQ16', 'lopq', 'lopq', { nlist: 256 }],
   ] as const) {
-    const name = index === 'PQ16' ? 'flat' : 'ivf';
     if (!args.index.split(',').includes(name)) continue;
     const indexedFields = ['label', 'r', 'tags'];
-    service.create({ name, dimension: ds.d, metric: 'l2', quantizer: { type: 'pq', m: 16, nbits: 8, ...(ivf && { ivf }) }, indexedFields });
+    service.create({ name, dimension: ds.d, metric: 'l2', quantizer: { type, m: 16, nbits: 8, ...(ivf && { ivf }) }, indexedFields });
     for (let s = 0; s < ds.nBase; s += 2000) {
       const items = [];
       for (let i = s; i < Math.min(ds.nBase, s + 2000); i++) {

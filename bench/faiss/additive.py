@@ -22,6 +22,8 @@ def main():
     ap.add_argument("--beam", type=int, default=4)
     ap.add_argument("--queries", type=int, default=10000)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--verbose", action="store_true",
+                    help="FAISS's per-iteration training log (on stdout, before the JSON line: for runs by hand)")
     a = ap.parse_args()
     faiss.omp_set_num_threads(a.threads)
     xb, xq, gt, msn = load(a.queries)
@@ -34,6 +36,7 @@ def main():
                 index.rq.max_beam_size = a.beam
             else:
                 index = faiss.IndexLocalSearchQuantizer(d, m, 8, faiss.METRIC_L2, norm)
+            index.aq.verbose = a.verbose
             print(json.dumps({"quantizer": kind, "m": m, "beam": a.beam if kind == "rq" else None, "codeBytes": index.code_size,
                               "normBytes": 1, **measure(index, xb, xq, gt, msn), "threads": a.threads}), flush=True)
 

@@ -156,6 +156,10 @@ export class IVFCodec<Q extends TableQuantizer = TableQuantizer> extends Rotated
   get codeSize(): number {
     return this.quantizer.codeSize + LIST_ID_BYTES;
   }
+  /** Multiply-adds of a visited cell's own table, beyond the query's shared terms: none here (the search plan weighs it). */
+  get cellWork(): number {
+    return 0;
+  }
 
   encode(data: Float32Array, n: number, out: Uint8Array = new Uint8Array(n * this.codeSize)): Uint8Array {
     const y = this.forward(data, n);

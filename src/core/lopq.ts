@@ -177,6 +177,10 @@ export class LocalIVFCodec extends IVFCodec<ProductQuantizer> {
   override get type(): 'lopq' {
     return 'lopq';
   }
+  /** The query rotated by the cell's rotation (d²) and its distance table (ksub · d). */
+  override get cellWork(): number {
+    return this.d * this.d + this.ksub * this.d;
+  }
 
   override encode(data: Float32Array, n: number, out: Uint8Array = new Uint8Array(n * this.codeSize)): Uint8Array {
     const lists = this.coarse.assign(data, n);

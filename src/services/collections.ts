@@ -736,6 +736,9 @@ export class CollectionService {
     const skipped = match === null ? { skip: index.dead, eligible: live } : match.skipFor(index.dead, index.deadChanges, rows);
     const { skip, eligible } = skipped;
     const c = codec?.codec ?? null;
+    const { k } = options;
+    const rerank = options.rerank ?? DEFAULT_RERANK;
+    const candidates = rerank > 0 ? k * rerank : k;
     const plan = planSearch({
       index: c === null ? 'exact' : c.kind,
       rows,
@@ -744,6 +747,9 @@ export class CollectionService {
       filtered: match !== null,
       nlist: c?.nlist ?? undefined,
       nprobe: options.nprobe,
+      candidates,
+      maxExactRows: Math.floor(this.limits.maxCandidates / nq),
+      cellWork: c?.kind === 'ivf' ? c.cellWork : undefined,
     });
     const indexed = filter === null ? null : indexedLeaves(filter.root, e.values);
     const explain: SearchExplain = {
@@ -753,15 +759,21 @@ export class CollectionService {
       conditions: indexed?.length ?? null,
       indexedConditions: indexed?.filter(Boolean).length ?? null,
     };
-    const { k } = options;
     const t0 = performance.now();
     if (c === null) {
       const exact = await this.pool.exactSearch({ source: this.source(e), rows, metric: kind, queries: q, nq, k, skip, signal });
       this.observer?.searched({ index: 'exact', scanSeconds: (performance.now() - t0) / 1000, reranked: false });
       return { found: exact, explain, warnings };
     }
-    const rerank = options.rerank ?? DEFAULT_RERANK;
-    const candidates = rerank > 0 ? k * rerank : k;
+    if (plan.strategy === 'exact-rows') {
+      // exact-rows is only planned for a filter: every query's candidates are its eligible rows.
+      const ids = Float64Array.from(match!.rowsFor(skipped));
+      const none = new Float64Array(ids.length);
+      const all = Array.from({ length: nq }, () => ({ ids, dist: none }));
+      const found = await this.pool.rerank({ source: this.source(e), metric: kind, queries: q, nq, candidates: all, k, records, signal });
+      this.observer?.searched({ index: 'exact', scanSeconds: (performance.now() - t0) / 1000, reranked: false });
+      return { found, explain, warnings };
+    }
     // Unfiltered queries of this index state may share a scan with other requests'.
     const batchKey = match === null && batch ? { index, rows } : null;
     // Re-ranked by the pool, in the scanning task where it can (one round trip).

@@ -28,11 +28,19 @@
  *   on one worker: splitting the cells would repeat the query's coarse costs
  *   and terms on each (Fashion-MNIST at 1 %: 1.98 ms per query split over two
  *   workers, 1.45 on one).
+ * - exact-rows: a filter that lets through few rows is answered exactly: the
+ *   workers read the eligible rows' stored vectors (as re-ranking reads its
+ *   candidates) and keep the k nearest. Chosen when the eligible rows are no
+ *   more than the k × rerank candidates a query re-ranks anyway (the ADC pass
+ *   would only have ordered rows that all get re-ranked), or when scoring
+ *   them exactly costs less than the cell tables the filtered IVF query would
+ *   build (LOPQ: a d × d rotation per visited cell; EXACT_ROW_WORK), within
+ *   the request's budget of stored vectors read (maxCandidates).
  */
-import { FLAT_ROWS_BELOW, PROBE_ELIGIBLE_SHARE, SKIP_FIRST_BELOW } from '../tunables.js';
+import { EXACT_ROW_WORK, FLAT_ROWS_BELOW, PROBE_ELIGIBLE_SHARE, SKIP_FIRST_BELOW } from '../tunables.js';
 import { effectiveNprobe } from './training-plan.js';
 
-export type SearchStrategy = 'exact' | 'flat-scan' | 'flat-rows' | 'ivf-probe' | 'ivf-rows';
+export type SearchStrategy = 'exact' | 'flat-scan' | 'flat-rows' | 'ivf-probe' | 'ivf-rows' | 'exact-rows';
 
 export interface SearchPlan {
   strategy: SearchStrategy;
@@ -56,12 +64,19 @@ export interface PlanInput {
   nlist?: number;
   /** The request's nprobe, if any. */
   nprobe?: number;
+  /** Rows each query re-ranks by exact distance: k × rerank (k without re-ranking). */
+  candidates: number;
+  /** Stored vectors one query may read: the request's maxCandidates over its queries. */
+  maxExactRows: number;
+  /** IVF: multiply-adds of one visited cell's own table (codec.cellWork; 0 when cells share the query's terms). */
+  cellWork?: number;
 }
 
 export function planSearch(p: PlanInput): SearchPlan {
   const skipFirst = p.eligible < SKIP_FIRST_BELOW * p.rows;
   if (p.index === 'exact') return { strategy: 'exact', nprobe: null, target: null, skipFirst: true };
   if (p.index === 'flat') {
+    if (p.filtered && exactRows(p, 0)) return { strategy: 'exact-rows', nprobe: null, target: null, skipFirst: true };
     const listed = p.filtered && p.eligible < FLAT_ROWS_BELOW * p.rows;
     return { strategy: listed ? 'flat-rows' : 'flat-scan', nprobe: null, target: null, skipFirst };
   }
@@ -72,5 +87,15 @@ export function planSearch(p: PlanInput): SearchPlan {
   // filter lets nearly every row through, the query nears the unfiltered probe.
   const s = p.eligible / Math.max(1, p.live);
   const target = Math.max(1, Math.round((Math.max(PROBE_ELIGIBLE_SHARE, s * s) * nprobe * p.live) / nlist));
+  // Cells holding eligible rows that the query visits to find `target` of
+  // them, were the eligible rows spread evenly over the cells.
+  const cells = Math.min(nlist, p.eligible, Math.ceil((target * nlist) / Math.max(1, p.eligible)));
+  if (exactRows(p, cells * (p.cellWork ?? 0))) return { strategy: 'exact-rows', nprobe: null, target: null, skipFirst: true };
   return { strategy: 'ivf-rows', nprobe, target, skipFirst };
+}
+
+/** Whether scoring a filter's eligible rows exactly beats the approximate pass (`work`: what its tables cost beyond the query's own). */
+function exactRows(p: PlanInput, work: number): boolean {
+  if (p.eligible > p.maxExactRows) return false;
+  return p.eligible <= p.candidates || p.eligible * EXACT_ROW_WORK <= work;
 }

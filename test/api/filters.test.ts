@@ -190,7 +190,7 @@ describe('filters: every operator and composition, as documented', () => {
     expect(r.json().warnings).toEqual([
       'filter: the eq condition on "b" compares with a string, but the stored values of "b" are boolean; it matches no row (values match only the same JSON type)',
     ]);
-    expect(r.json().explain).toMatchObject({ strategy: 'flat-rows', eligible: 0, live: N });
+    expect(r.json().explain).toMatchObject({ strategy: 'exact-rows', eligible: 0, live: N });
     const typo = await t.req('POST', '/collections/ivf/query', { vector: items[0].vector, k: 5, filter: { colour: { ne: 'red' } } });
     expect(typo.json().warnings).toEqual([
       'filter: no stored row has a value at "colour"; the ne condition on it is evaluated anyway, and it holds for every row',
@@ -200,8 +200,16 @@ describe('filters: every operator and composition, as documented', () => {
     const mixed = await t.req('POST', '/collections/raw/query', { vector: items[0].vector, k: 5, filter: { n: '5' }, explain: true });
     expect(mixed.json().warnings).toBeUndefined();
     expect(mixed.json().explain.strategy).toBe('exact');
-    // IVF: a filter scores the eligible rows of the nearest cells; no filter probes the nprobe nearest.
-    const narrow = await t.req('POST', '/collections/ivf/query', { vector: items[0].vector, k: 5, filter: { 'list.x': 2 }, explain: true });
+    // IVF: a filter scores the eligible rows of the nearest cells (unless it lets through no more than k × rerank); no filter probes the nprobe nearest.
+    const narrow = await t.req('POST', '/collections/ivf/query', {
+      vector: items[0].vector,
+      k: 5,
+      rerank: 1,
+      filter: { 'list.x': 2 },
+      explain: true,
+    });
+    const few = await t.req('POST', '/collections/ivf/query', { vector: items[0].vector, k: 5, rerank: 100, filter: { 'list.x': 2 }, explain: true });
+    expect(few.json().explain).toMatchObject({ strategy: 'exact-rows', eligible: narrow.json().explain.eligible });
     const broad = await t.req('POST', '/collections/ivf/query', { vector: items[0].vector, k: 5, filter: { n: { ne: 0 } }, explain: true });
     const none = await t.req('POST', '/collections/ivf/query', { vector: items[0].vector, k: 5, explain: true });
     expect(narrow.json().explain).toMatchObject({ strategy: 'ivf-rows', conditions: 1, indexedConditions: 0 });

@@ -63,12 +63,47 @@ describe('lopq collections over HTTP', () => {
   });
 
   it('answers filtered queries from the eligible rows of each cell', async () => {
-    // Metadata i < 90: a tenth of the rows, so the planner reads eligible rows per cell.
+    // Metadata i < 90: a tenth of the rows, so the planner reads eligible rows per cell (at d = 16 a cell's rotation costs less than reading 90 vectors).
     const filter = { i: { lt: 90 } };
-    const hits = await queryHits(t, 'lo', { vector: data[10].vector, k: 5, rerank: 0, filter });
+    const r = await t.req('POST', '/collections/lo/query', { vector: data[10].vector, k: 5, rerank: 0, filter, explain: true });
+    expect(r.json().explain).toMatchObject({ strategy: 'ivf-rows', eligible: 90 });
+    const hits = r.json().results as { id: string; metadata: { i: number } }[];
     expect(hits.length).toBe(5);
-    for (const h of hits) expect((h.metadata as { i: number }).i).toBeLessThan(90);
+    for (const h of hits) expect(h.metadata.i).toBeLessThan(90);
     expect(hits[0].id).toBe('v10');
+  });
+
+  it('answers a narrow filter by exact distance rather than rotating the query in every cell that holds an eligible row', async () => {
+    // d = 256, 16 cells: 60 eligible rows spread over the cells cost less to read and score
+    // than 16 cell rotations and tables (d² + 256 · d each; search-plan.ts).
+    const wide = 256;
+    const rows = seededVectors(1200, wide, 71);
+    await t.req('POST', '/collections', { name: 'wide', dimension: wide, quantizer: { type: 'lopq', m: 8, ivf: { nlist: 16 } } });
+    expect((await t.req('POST', '/collections/wide/vectors', { vectors: rows })).statusCode).toBe(200);
+    const job = (await t.req('POST', '/collections/wide/train', { iterations: 3 })).json().job;
+    expect((await waitForJob(t, 'wide', job.id)).state).toBe('succeeded');
+    const filter = { i: { lt: 60 } };
+    const queries = [10, 500].map((qi) => Array.from(Float32Array.from(rows[qi].vector, (x) => x + 0.03)));
+    const answers: unknown[] = [];
+    for (const query of queries) {
+      const r = await t.req('POST', '/collections/wide/query', { vector: query, k: 5, rerank: 0, nprobe: 16, filter, explain: true });
+      expect(r.json().explain).toMatchObject({ strategy: 'exact-rows', eligible: 60, nprobe: null });
+      const exact = rows
+        .slice(0, 60)
+        .map((v) => ({ id: v.id, distance: v.vector.reduce((s, x, j) => s + (x - query[j]) ** 2, 0) }))
+        .sort((a, b) => a.distance - b.distance)
+        .slice(0, 5);
+      const hits = r.json().results as { id: string; distance: number; metadata: unknown }[];
+      expect(hits.map((h) => h.id)).toEqual(exact.map((h) => h.id));
+      for (const [i, h] of hits.entries()) {
+        expect(h.distance).toBeCloseTo(exact[i].distance, 2);
+        expect(h.metadata).toEqual({ i: Number(h.id.slice(1)) });
+      }
+      answers.push(hits);
+    }
+    // Several queries in one request: each its own exact answer.
+    const both = await t.req('POST', '/collections/wide/query', { vectors: queries, k: 5, rerank: 0, nprobe: 16, filter });
+    expect(both.json().results).toEqual(answers);
   });
 
   it('refuses lopq without ivf with 400 and a message', async () => {

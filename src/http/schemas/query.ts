@@ -137,7 +137,7 @@ export const Hit = z
       .number()
       .describe(
         'l2: squared Euclidean distance (smaller is nearer). ip and cosine: inner product (larger is ' +
-          'nearer). Exact unless the collection is trained and rerank = 0 (then estimated from the codes).',
+          'nearer). Exact unless the collection is trained and rerank = 0 (then estimated from the codes, except under the exact-rows strategy).',
       ),
     metadata: StoredMetadata.nullable(),
   })
@@ -146,12 +146,14 @@ export const Hit = z
 export const SearchExplain = z
   .object({
     strategy: z
-      .enum(['exact', 'flat-scan', 'flat-rows', 'ivf-probe', 'ivf-rows'])
+      .enum(['exact', 'flat-scan', 'flat-rows', 'ivf-probe', 'ivf-rows', 'exact-rows'])
       .describe(
         'exact: untrained, exact distances. flat-scan: every code scanned, rows deleted or left out by a broad filter skipped. ' +
           'flat-rows: a filter on a flat index; only the eligible vectors’ codes read. ' +
           'ivf-probe: no filter (or one every live vector passes); the codes of the nprobe nearest cells scanned. ' +
-          'ivf-rows: a filter on an IVF index; only eligible vectors scored, in the nearest cells until they held `target` of them.',
+          'ivf-rows: a filter on an IVF index; only eligible vectors scored, in the nearest cells until they held `target` of them. ' +
+          'exact-rows: a filter letting through few vectors (no more than k × rerank, or fewer than the cell tables an IVF query would build ' +
+          'are worth); the eligible vectors scored by exact distance.',
       ),
     nprobe: z.int().nullable().describe('IVF: the nearest cells an unfiltered query visits (more when they hold fewer than k × rerank vectors).'),
     target: z

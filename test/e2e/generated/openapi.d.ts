@@ -497,7 +497,7 @@ export interface components {
         };
         Hit: {
             id: string;
-            /** @description l2: squared Euclidean distance (smaller is nearer). ip and cosine: inner product (larger is nearer). Exact unless the collection is trained and rerank = 0 (then estimated from the codes). */
+            /** @description l2: squared Euclidean distance (smaller is nearer). ip and cosine: inner product (larger is nearer). Exact unless the collection is trained and rerank = 0 (then estimated from the codes, except under the exact-rows strategy). */
             distance: number;
             /** @description Any JSON object (at most MAX_METADATA_BYTES, default 65536, bytes as JSON; nesting at most 32 levels), returned with query results. */
             metadata: {
@@ -506,10 +506,10 @@ export interface components {
         };
         SearchExplain: {
             /**
-             * @description exact: untrained, exact distances. flat-scan: every code scanned, rows deleted or left out by a broad filter skipped. flat-rows: a filter on a flat index; only the eligible vectors’ codes read. ivf-probe: no filter (or one every live vector passes); the codes of the nprobe nearest cells scanned. ivf-rows: a filter on an IVF index; only eligible vectors scored, in the nearest cells until they held `target` of them.
+             * @description exact: untrained, exact distances. flat-scan: every code scanned, rows deleted or left out by a broad filter skipped. flat-rows: a filter on a flat index; only the eligible vectors’ codes read. ivf-probe: no filter (or one every live vector passes); the codes of the nprobe nearest cells scanned. ivf-rows: a filter on an IVF index; only eligible vectors scored, in the nearest cells until they held `target` of them. exact-rows: a filter letting through few vectors (no more than k × rerank, or fewer than the cell tables an IVF query would build are worth); the eligible vectors scored by exact distance.
              * @enum {string}
              */
-            strategy: "exact" | "flat-scan" | "flat-rows" | "ivf-probe" | "ivf-rows";
+            strategy: "exact" | "flat-scan" | "flat-rows" | "ivf-probe" | "ivf-rows" | "exact-rows";
             /** @description IVF: the nearest cells an unfiltered query visits (more when they hold fewer than k × rerank vectors). */
             nprobe: number | null;
             /** @description ivf-rows: eligible vectors the visited cells must hold: max(0.3, s²) × nprobe × the average cell for a filter of selectivity s (more until k × rerank are found). */
