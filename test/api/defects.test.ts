@@ -185,7 +185,7 @@ describe('defect 5: filtered IVF queries while the codec switches', () => {
 describe('defect 8: bounded work per request', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await makeApp(undefined, { MAX_EXACT_WORK: '20000', REQUEST_TIMEOUT_MS: '150', MAX_OPQ_DIMENSION: '64' });
+    t = await makeApp(undefined, { MAX_EXACT_WORK: '20000', MAX_OPQ_DIMENSION: '64' });
     await t.req('POST', '/collections', { name: 'w', dimension: 8, quantizer: { type: 'pq', m: 2, nbits: 4 } });
     await t.req('POST', '/collections/w/vectors', { vectors: seededVectors(400, 8, 2) });
   });
