@@ -47,9 +47,8 @@ import type {
 } from './tasks.js';
 import { PoolOverloadedError, WorkerExitedError, fromWorker, workerStopped } from './errors.js';
 import { WORKER_FILE, assertWorkerBuilt } from './worker-file.js';
-import { BACKGROUND_TASK, RequestFirstQueue } from './task-queue.js';
+import { WorkerSlots, isBackground } from './task-queue.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { queueOptionsSymbol } from 'piscina';
 
 import { BLOCK_ROWS } from '../core/code-layout.js';
 import { ENCODE_CHUNK, MIN_MATCH_ROWS_PER_TASK, MIN_SCAN_ROWS_PER_TASK } from '../tunables.js';
@@ -59,7 +58,7 @@ export type { RecordSource, StoredRecords, VectorSource } from './tasks.js';
 /** Set while a background scope runs (inBackground): its tasks queue behind request tasks. */
 const backgroundScope = new AsyncLocalStorage<true>();
 
-/** Runs fn with every pool task it starts, however deep, queued as background work (behind request tasks; RequestFirstQueue). */
+/** Runs fn with every pool task it starts, however deep, queued as background work (behind request tasks; task-queue.ts). */
 export function inBackground<T>(fn: () => Promise<T>): Promise<T> {
   return backgroundScope.run(true, fn);
 }
@@ -221,8 +220,8 @@ export class ComputePool {
       minThreads: this.threads,
       maxThreads: this.threads,
       idleTimeout: 60_000,
-      taskQueue: new RequestFirstQueue(),
     });
+    this.slots = new WorkerSlots(this.threads);
     const onError = options.onError ?? ((err: Error) => process.emitWarning(err));
     this.piscina.on('error', onError);
     // A worker ended mid-scan (an aborted task terminates it) still holds its scan slot in a code arena.
@@ -231,10 +230,12 @@ export class ComputePool {
 
   private readonly maxQueue: number;
   private readonly minScanRows: number;
-  /** Tasks submitted and not yet settled (piscina hands tasks to busy workers, so its own queue length stays 0). */
+  /** Tasks submitted and not yet settled: holding a worker or waiting for one. */
   private inFlight = 0;
   /** Of those, the tasks of requests (searches, encodings of upserts): what maxQueue bounds. */
   private requestTasks = 0;
+  /** One per worker: the order in which waiting tasks get one (task-queue.ts). */
+  private readonly slots: WorkerSlots;
 
   /**
    * Runs a request's batch of `tasks` tasks, or sheds it whole (before any of
@@ -261,11 +262,15 @@ export class ComputePool {
    */
   private async run<K extends TaskName>(name: K, task: TaskInput<K>, signal?: AbortSignal): Promise<TaskOutput<K>> {
     if (signal?.aborted) throw signal.reason;
+    const background = isBackground(name, backgroundScope.getStore() === true);
     this.inFlight++;
     try {
-      // The queue reads the marker through piscina's queue-options symbol; a symbol-keyed property is not posted to the worker.
-      const queued = backgroundScope.getStore() === true ? { ...task, [queueOptionsSymbol]: BACKGROUND_TASK } : task;
-      return (await this.piscina.run(queued, { name, signal })) as TaskOutput<K>;
+      await this.slots.acquire(background, signal);
+      try {
+        return (await this.piscina.run(task, { name, signal })) as TaskOutput<K>;
+      } finally {
+        this.slots.release(background);
+      }
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       if (workerStopped(err)) throw new WorkerExitedError(name, err);
@@ -280,9 +285,9 @@ export class ComputePool {
     return this.inFlight >= this.threads;
   }
 
-  /** Tasks beyond one per thread (waiting, as far as the pool is concerned), and the fraction of time the workers have been busy since start. */
+  /** Tasks waiting for a worker, and the fraction of time the workers have been busy since start. */
   stats(): { queued: number; utilization: number; threads: number } {
-    return { queued: Math.max(0, this.inFlight - this.threads), utilization: this.piscina.utilization, threads: this.piscina.threads.length };
+    return { queued: this.slots.waiting, utilization: this.piscina.utilization, threads: this.piscina.threads.length };
   }
 
   /** out = A·Bᵀ (A: n × k, B: m × k) in float64 (linalg.matmulABt), the output rows split over the workers. */

@@ -1,28 +1,35 @@
 /**
- * The order in which tasks waiting for a worker get one. Piscina's own queue
- * is first in, first out: a training job queues dozens of tasks at once
- * (sub-space k-means, encoding ranges), and a query arriving behind them
- * waited for all of them — seconds, on two workers. Here tasks of requests
- * (searches, the encoding of an upsert) go before background work (training,
- * evaluation's error pass, start-up list builds), each kind in arrival order;
- * when no background task has had a worker for BACKGROUND_TASK_MAX_WAIT_MS
- * (and the oldest has waited that long), one goes next anyway, so training
- * still moves under a steady stream of queries — one background task per
- * interval, not a whole backlog that aged together. A task
- * started in a background scope (ComputePool.inBackground: a calibration's
- * searches) is background whatever its name.
+ * The order in which tasks waiting for a worker get one. ComputePool hands
+ * piscina at most one task per worker (WorkerSlots): the rest wait here, not
+ * in piscina, whose queue is first in, first out and is passed over anyway by
+ * tasks that carry an abort signal (piscina parks those in a FIFO of its own,
+ * drained first) — every training and request task carries one. A training
+ * job queues dozens of tasks at once (sub-space k-means, encoding ranges), and
+ * a query arriving behind them waited for all of them: 43.8 s of a 48 s PQ16
+ * training on Fashion-MNIST (npm run bench:training-latency, two workers).
+ *
+ * Here tasks of requests (searches, the encoding of an upsert) go before
+ * background work (training, evaluation's error pass, start-up list builds),
+ * each kind in arrival order. When no background task holds a worker and the
+ * oldest has waited BACKGROUND_TASK_MAX_WAIT_MS, one goes next anyway, so
+ * training still moves under a steady stream of queries — one background task
+ * at a time, not a whole backlog that aged together. A query waits for the
+ * first worker to come free. A task started in a background scope
+ * (ComputePool.inBackground: a calibration's searches) is background whatever
+ * its name.
  */
-import { type TaskQueue, queueOptionsSymbol } from 'piscina';
-import { BACKGROUND_TASK_MAX_WAIT_MS } from '../tunables.js';
+import { BACKGROUND_TASK_MAX_WAIT_MS, REQUEST_RESERVE_MS } from '../tunables.js';
 import type { TaskName } from './tasks.js';
-
-/** What piscina queues: its TaskInfo, which carries the name the task was run with. */
-type Task = Parameters<TaskQueue['push']>[0];
 
 /** Worker tasks that answer a request: what goes first. */
 export const REQUEST_TASKS: ReadonlySet<TaskName> = new Set<TaskName>(['scan', 'ivfScan', 'exactScan', 'rerank', 'matchRows', 'encode', 'readRows']);
 
-/** A FIFO of tasks with an O(1) shift (a head index; compacted as it advances). */
+/** Whether a task queues as background work: started in a background scope (`marked`), or not a request's task by name. */
+export function isBackground(name: TaskName, marked: boolean): boolean {
+  return marked || !REQUEST_TASKS.has(name);
+}
+
+/** A FIFO with an O(1) shift (a head index; compacted as it advances). */
 class Fifo<T> {
   private items: T[] = [];
   private head = 0;
@@ -33,12 +40,6 @@ class Fifo<T> {
 
   push(item: T): void {
     this.items.push(item);
-  }
-
-  /** Puts an item back at the head. */
-  unshift(item: T): void {
-    if (this.head > 0) this.items[--this.head] = item;
-    else this.items.unshift(item);
   }
 
   peek(): T | undefined {
@@ -67,21 +68,26 @@ class Fifo<T> {
   }
 }
 
-interface Waiting {
-  task: Task;
+/** What waits in the queue: whether it is background work, and anything else its owner needs. */
+export interface Queued {
+  readonly background: boolean;
+}
+
+interface Waiting<T> {
+  item: T;
   since: number;
 }
 
-/** Piscina's TaskQueue: request tasks first, then background tasks, each FIFO; a background task waiting too long goes next. */
-export class RequestFirstQueue implements TaskQueue {
-  private readonly requests = new Fifo<Waiting>();
-  private readonly background = new Fifo<Waiting>();
-  /** When each task was first queued. */
-  private readonly seen = new WeakMap<Task, number>();
-  /** When a background task last went ahead of waiting requests (ageing counts from here too). */
+/** Request items first, then background items, each FIFO; an aged background item passes requests while no background work runs. */
+export class RequestFirstQueue<T extends Queued> {
+  private readonly requests = new Fifo<Waiting<T>>();
+  private readonly background = new Fifo<Waiting<T>>();
+  /** When a background item last went ahead of waiting requests (ageing counts from here too). */
   private lastJump = Number.NEGATIVE_INFINITY;
 
   constructor(
+    /** Background tasks holding a worker now: while any does, background work is not starved. */
+    private readonly runningBackground: () => number,
     private readonly maxWaitMs = BACKGROUND_TASK_MAX_WAIT_MS,
     private readonly now: () => number = performance.now.bind(performance),
   ) {}
@@ -90,41 +96,121 @@ export class RequestFirstQueue implements TaskQueue {
     return this.requests.size + this.background.size;
   }
 
-  push(task: Task): void {
-    const lane = isRequest(task) ? this.requests : this.background;
-    const since = this.seen.get(task);
-    if (since === undefined) {
-      this.seen.set(task, this.now());
-      lane.push({ task, since: this.now() });
-    } else {
-      // Piscina pushes back a task it shifted and found no free worker for (without an abort signal):
-      // it was its lane's head, and keeps its place and its age.
-      lane.unshift({ task, since });
-    }
+  push(item: T): void {
+    (item.background ? this.background : this.requests).push({ item, since: this.now() });
   }
 
-  unshift(task: Task): void {
-    this.push(task);
+  /** Background items waiting. */
+  get backgroundSize(): number {
+    return this.background.size;
   }
 
-  shift(): Task | null {
+  /** The next item to start; with `background` false, only a request's. */
+  shift(background = true): T | null {
+    if (!background) return this.requests.shift()?.item ?? null;
     const oldest = this.background.peek();
     const now = this.now();
-    const overdue = oldest !== undefined && now - Math.max(oldest.since, this.lastJump) >= this.maxWaitMs;
-    if (this.requests.size > 0 && !overdue) return this.requests.shift()?.task ?? null;
+    const overdue = oldest !== undefined && this.runningBackground() === 0 && now - Math.max(oldest.since, this.lastJump) >= this.maxWaitMs;
+    if (this.requests.size > 0 && !overdue) return this.requests.shift()?.item ?? null;
     if (this.requests.size > 0) this.lastJump = now;
-    return (this.background.size > 0 ? this.background : this.requests).shift()?.task ?? null;
+    return (this.background.size > 0 ? this.background : this.requests).shift()?.item ?? null;
   }
 
-  remove(task: Task): void {
-    (isRequest(task) ? this.requests : this.background).remove((w) => w.task === task);
+  /** Removes an item (aborted while waiting); false when it is not waiting. */
+  remove(item: T): boolean {
+    return (item.background ? this.background : this.requests).remove((w) => w.item === item);
   }
 }
 
-/** What ComputePool attaches (under piscina's queue-options symbol) to a task run in a background scope. */
-export const BACKGROUND_TASK = Object.freeze({ background: true });
+interface Waiter extends Queued {
+  start(): void;
+}
 
-function isRequest(task: Task): boolean {
-  if ((task as unknown as Record<symbol, unknown>)[queueOptionsSymbol] === BACKGROUND_TASK) return false;
-  return REQUEST_TASKS.has((task as Task & { name: TaskName }).name);
+/**
+ * One slot per worker: a task takes a slot before it goes to piscina and
+ * gives it back when it settles, so piscina always has a free worker for it
+ * and the order among waiting tasks is RequestFirstQueue's. While requests
+ * come (a request task started within REQUEST_RESERVE_MS), background tasks
+ * hold at most all slots but one, so the next query finds a worker instead of
+ * waiting for a training task to end (seconds: a sub-space k-means); with one
+ * slot nothing is reserved.
+ */
+export class WorkerSlots {
+  private free: number;
+  private background = 0;
+  private lastRequest = Number.NEGATIVE_INFINITY;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly queue: RequestFirstQueue<Waiter>;
+
+  constructor(
+    private readonly slots: number,
+    private readonly reserveMs = REQUEST_RESERVE_MS,
+    maxWaitMs = BACKGROUND_TASK_MAX_WAIT_MS,
+    private readonly now: () => number = performance.now.bind(performance),
+  ) {
+    this.free = slots;
+    this.queue = new RequestFirstQueue<Waiter>(() => this.background, maxWaitMs, now);
+  }
+
+  /** Tasks waiting for a slot. */
+  get waiting(): number {
+    return this.queue.size;
+  }
+
+  /** Resolves once the task holds a slot; rejects with the signal's reason if it is aborted first (it then holds none). */
+  acquire(background: boolean, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        if (this.queue.remove(waiter)) reject(signal!.reason);
+      };
+      const waiter: Waiter = {
+        background,
+        start: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.queue.push(waiter);
+      this.dispatch();
+    });
+  }
+
+  /** Gives back a slot taken by acquire (its task settled) and starts the next waiting tasks. */
+  release(background: boolean): void {
+    this.free++;
+    if (background) this.background--;
+    this.dispatch();
+  }
+
+  /** Starts waiting tasks while slots are free (background ones only outside the requests' reserve). */
+  private dispatch(): void {
+    for (;;) {
+      if (this.free === 0) return;
+      const w = this.queue.shift(this.backgroundMayStart());
+      if (w === null) break;
+      this.free--;
+      if (w.background) this.background++;
+      else this.lastRequest = this.now();
+      w.start();
+    }
+    // A background task held back by the reserve starts when the reserve lapses, if no release comes first.
+    if (this.timer === null && this.queue.backgroundSize > 0) {
+      const wait = this.lastRequest + this.reserveMs - this.now();
+      this.timer = setTimeout(
+        () => {
+          this.timer = null;
+          this.dispatch();
+        },
+        Math.max(1, wait),
+      );
+      this.timer.unref();
+    }
+  }
+
+  /** Whether a background task may take a free slot now: it leaves one free, or no request came within the reserve (or there is one slot). */
+  private backgroundMayStart(): boolean {
+    return this.slots === 1 || this.free > 1 || this.now() - this.lastRequest >= this.reserveMs;
+  }
 }

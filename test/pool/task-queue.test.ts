@@ -1,25 +1,30 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { FlatCodec } from '../../src/core/codec.js';
 import { ProductQuantizer } from '../../src/core/pq.js';
 import { ComputePool, inBackground } from '../../src/pool/compute-pool.js';
-import { queueOptionsSymbol } from 'piscina';
-import { BACKGROUND_TASK, RequestFirstQueue } from '../../src/pool/task-queue.js';
+import { RequestFirstQueue, WorkerSlots, isBackground } from '../../src/pool/task-queue.js';
+import type { TaskName } from '../../src/pool/tasks.js';
 import { blobs } from '../helpers/data.js';
 
-/** Stand-ins for piscina's queued TaskInfo: what the queue reads of them is the name. */
-const task = (name: string, id: number) => ({ name, id }) as never;
-const idOf = (t: unknown): number => (t as { id: number }).id;
-const ids = (q: RequestFirstQueue): number[] => {
+type Item = { background: boolean; id: number };
+/** A waiting task as ComputePool queues it: background by its name (or a background scope). */
+const task = (name: TaskName, id: number, marked = false): Item => ({ background: isBackground(name, marked), id });
+const idOf = (t: Item | null): number => t!.id;
+const ids = (q: RequestFirstQueue<Item>): number[] => {
   const out: number[] = [];
-  for (let t = q.shift(); t !== null; t = q.shift()) out.push(idOf(t));
+  for (let t = q.shift(); t !== null; t = q.shift()) out.push(t.id);
   return out;
 };
 
 describe('RequestFirstQueue', () => {
   it('gives request tasks a worker before background tasks, each kind first in first out', () => {
-    const q = new RequestFirstQueue(100, () => 0);
+    const q = new RequestFirstQueue<Item>(
+      () => 0,
+      100,
+      () => 0,
+    );
     q.push(task('trainSubspace', 1));
-    q.push(task('encodeRange', 2));
+    q.push(task('crossWithReconstruction', 2));
     q.push(task('scan', 3));
     q.push(task('trainSubspace', 4));
     q.push(task('rerank', 5));
@@ -31,7 +36,11 @@ describe('RequestFirstQueue', () => {
 
   it('lets a background task that has waited the maximum go next, one per interval: a backlog that aged together does not pass requests at once', () => {
     let now = 0;
-    const q = new RequestFirstQueue(100, () => now);
+    const q = new RequestFirstQueue<Item>(
+      () => 0,
+      100,
+      () => now,
+    );
     for (let i = 1; i <= 5; i++) q.push(task('trainCoarse', i)); // a training job's burst at t = 0
     now = 50;
     for (let i = 11; i <= 16; i++) q.push(task('scan', i));
@@ -46,44 +55,116 @@ describe('RequestFirstQueue', () => {
     expect(ids(q)).toEqual([16, 3, 4, 5]);
   });
 
-  it('puts back a task piscina pushes again (no free worker) at the head of its kind, with its age', () => {
+  it('does not let aged background tasks pass a request while a background task holds a worker', () => {
     let now = 0;
-    const q = new RequestFirstQueue(100, () => now);
-    const first = task('encodeRange', 1);
-    q.push(first);
-    now = 60;
-    q.push(task('encodeRange', 2));
-    q.push(task('scan', 3));
-    expect(idOf(q.shift())).toBe(3);
-    q.push(task('scan', 4));
-    expect(idOf(q.shift())).toBe(4);
-    now = 90;
-    // No request waits: the background head goes; piscina finds no free worker and hands it back.
-    const again = q.shift();
-    q.push(again!);
-    expect(again).toBe(first);
-    now = 100; // task 1 has waited 100 ms since it was first queued
-    q.push(task('scan', 5));
-    expect(ids(q)).toEqual([1, 5, 2]);
+    let running = 0;
+    const q = new RequestFirstQueue<Item>(
+      () => running,
+      100,
+      () => now,
+    );
+    for (let i = 1; i <= 4; i++) q.push(task('trainSubspace', i));
+    now = 5000;
+    q.push(task('scan', 10));
+    running = 1; // the training's other tasks run: it is not starved, so the query goes first although 1–4 aged 5 s
+    expect(idOf(q.shift())).toBe(10);
+    q.push(task('scan', 11));
+    running = 0;
+    expect([q.shift(), q.shift()].map(idOf)).toEqual([1, 11]);
   });
 
-  it('treats a task marked as background work (ComputePool.inBackground) as background whatever its name', () => {
-    const q = new RequestFirstQueue(100, () => 0);
+  it('treats a task started in a background scope (ComputePool.inBackground) as background whatever its name', () => {
+    const q = new RequestFirstQueue<Item>(
+      () => 0,
+      100,
+      () => 0,
+    );
     q.push(task('trainSubspace', 1));
-    q.push({ name: 'scan', id: 2, [queueOptionsSymbol]: BACKGROUND_TASK } as never);
+    q.push(task('scan', 2, true));
     q.push(task('scan', 3));
     expect(ids(q)).toEqual([3, 1, 2]);
   });
 
   it('removes a task (aborted while waiting) from its kind', () => {
-    const q = new RequestFirstQueue(100, () => 0);
+    const q = new RequestFirstQueue<Item>(
+      () => 0,
+      100,
+      () => 0,
+    );
     const gone = task('scan', 2);
     q.push(task('scan', 1));
     q.push(gone);
     q.push(task('trainSubspace', 3));
-    q.remove(gone);
+    expect(q.remove(gone)).toBe(true);
+    expect(q.remove(gone)).toBe(false);
     expect(q.size).toBe(2);
     expect(ids(q)).toEqual([1, 3]);
+  });
+});
+
+describe('WorkerSlots', () => {
+  it('hands out one slot per worker; waiting tasks start in RequestFirstQueue order as slots come back', async () => {
+    const slots = new WorkerSlots(2, 0, 100, () => 0);
+    const started: string[] = [];
+    const go = (name: string, background: boolean) => slots.acquire(background).then(() => started.push(name));
+    await go('train 1', true);
+    await go('train 2', true);
+    const waiting = [go('train 3', true), go('train 4', true), go('query', false)];
+    expect(slots.waiting).toBe(3);
+    slots.release(true); // train 1 settled: the query goes, though trains 3 and 4 came first
+    await waiting[2];
+    expect(started).toEqual(['train 1', 'train 2', 'query']);
+    slots.release(true);
+    slots.release(false);
+    await Promise.all(waiting);
+    expect(started).toEqual(['train 1', 'train 2', 'query', 'train 3', 'train 4']);
+    expect(slots.waiting).toBe(0);
+  });
+
+  it('while requests come, leaves one slot to them: background tasks wait for a slot beyond that until the reserve lapses', async () => {
+    vi.useFakeTimers();
+    try {
+      let now = 0;
+      const slots = new WorkerSlots(2, 1000, 100, () => now);
+      const started: string[] = [];
+      const go = (name: string, background: boolean) => slots.acquire(background).then(() => started.push(name));
+      await go('query 1', false);
+      slots.release(false);
+      now = 10;
+      await go('train 1', true);
+      const train2 = go('train 2', true); // a query ran 10 ms ago: the second slot stays free for the next
+      await Promise.resolve();
+      expect(slots.waiting).toBe(1);
+      now = 20;
+      await go('query 2', false); // finds the free slot at once
+      slots.release(false);
+      expect(started).toEqual(['query 1', 'train 1', 'query 2']);
+      now = 1020; // 1 s since query 2 started: the reserve lapses and train 2 takes the slot
+      await vi.advanceTimersByTimeAsync(1000);
+      await train2;
+      expect(started).toEqual(['query 1', 'train 1', 'query 2', 'train 2']);
+      // One slot: nothing is reserved.
+      const one = new WorkerSlots(1, 1000, 100, () => now);
+      await one.acquire(false);
+      one.release(false);
+      await one.acquire(true);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('drops a waiting task whose signal aborts (rejected with its reason, no slot held), and refuses one already aborted', async () => {
+    const slots = new WorkerSlots(1, 0, 100, () => 0);
+    await slots.acquire(false);
+    const controller = new AbortController();
+    const gone = slots.acquire(false, controller.signal);
+    const next = slots.acquire(false);
+    controller.abort(new Error('client gone'));
+    await expect(gone).rejects.toThrow('client gone');
+    expect(slots.waiting).toBe(1);
+    slots.release(false);
+    await next;
+    await expect(slots.acquire(false, AbortSignal.abort(new Error('late')))).rejects.toThrow('late');
   });
 });
 
@@ -91,23 +172,27 @@ describe('ComputePool task order (real workers)', () => {
   const pool = new ComputePool({ threads: 2 });
   afterAll(() => pool.close());
 
-  it("runs a request's task before background tasks queued ahead of it", async () => {
+  it("runs a request's task before background tasks queued ahead of it, abort signals and all (as training and requests carry them)", async () => {
     const d = 64;
     const x = blobs(2_000, d, 10, 5);
     const codec = new FlatCodec(ProductQuantizer.train(x, 2_000, d, { m: 8 }, { iterations: 3 }).pq);
     await pool.encode(codec, x, 100); // workers up, codec cached
     const n = 300;
     const A = new Float64Array(n * n).fill(1);
-    // Eight products of four tasks each (two run, thirty wait), then an encode (a request) behind them.
-    const background = Array.from({ length: 8 }, () => pool.matmulABt(A, A, n, n, n));
-    expect(pool.stats().queued).toBe(30);
+    // A training's compute: eight products of four tasks each (one runs — a request just ran, so
+    // a worker is kept for the next — thirty-one wait), then an encode (a request) behind them.
+    const job = new AbortController();
+    const request = new AbortController();
+    const training = pool.trainCompute(job.signal);
+    const background = Array.from({ length: 8 }, () => training.matmulABt(A, A, n, n, n));
+    expect(pool.stats().queued).toBe(31);
     let waitingWhenEncoded = -1;
-    await pool.encode(codec, x, 100).then(() => {
+    await pool.encode(codec, x, 100, request.signal).then(() => {
       waitingWhenEncoded = pool.stats().queued;
     });
     await Promise.all(background);
-    // It waits for the tasks running when it came (and maybe one overdue background task), not for the thirty.
-    // (With piscina's own queue 14 were still waiting, with this one 29 — tried.)
+    // It waits for the tasks running when it came, not for the thirty. (Before, tasks with a
+    // signal waited in piscina's own FIFO, which passes over the task queue: 0 were left.)
     expect(waitingWhenEncoded).toBeGreaterThanOrEqual(24);
   });
 
