@@ -740,6 +740,9 @@ export class ComputePool {
   }
 
   async close(): Promise<void> {
+    // Tasks still waiting for a worker never reach piscina, which would start workers again for them;
+    // they fail as piscina fails the tasks it drops when destroyed (workerStopped).
+    this.slots.close(new Error('Terminating worker thread: the compute pool is closed'));
     await this.piscina.destroy();
   }
 }

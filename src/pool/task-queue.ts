@@ -124,6 +124,7 @@ export class RequestFirstQueue<T extends Queued> {
 
 interface Waiter extends Queued {
   start(): void;
+  fail(reason: unknown): void;
 }
 
 /**
@@ -140,6 +141,8 @@ export class WorkerSlots {
   private background = 0;
   private lastRequest = Number.NEGATIVE_INFINITY;
   private timer: NodeJS.Timeout | null = null;
+  /** Set by close: what every later acquire is refused with. */
+  private closed: Error | null = null;
   private readonly queue: RequestFirstQueue<Waiter>;
 
   constructor(
@@ -160,6 +163,7 @@ export class WorkerSlots {
   /** Resolves once the task holds a slot; rejects with the signal's reason if it is aborted first (it then holds none). */
   acquire(background: boolean, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.closed !== null) return Promise.reject(this.closed);
     return new Promise<void>((resolve, reject) => {
       const onAbort = () => {
         if (this.queue.remove(waiter)) reject(signal!.reason);
@@ -169,6 +173,10 @@ export class WorkerSlots {
         start: () => {
           signal?.removeEventListener('abort', onAbort);
           resolve();
+        },
+        fail: (reason) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(reason);
         },
       };
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -184,8 +192,17 @@ export class WorkerSlots {
     this.dispatch();
   }
 
+  /** Refuses every waiting and later task with `reason` (the pool is closing: nothing more goes to its workers). */
+  close(reason: Error): void {
+    this.closed = reason;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    for (let w = this.queue.shift(); w !== null; w = this.queue.shift()) w.fail(reason);
+  }
+
   /** Starts waiting tasks while slots are free (background ones only outside the requests' reserve). */
   private dispatch(): void {
+    if (this.closed !== null) return;
     for (;;) {
       if (this.free === 0) return;
       const w = this.queue.shift(this.backgroundMayStart());

@@ -153,6 +153,17 @@ describe('WorkerSlots', () => {
     }
   });
 
+  it('refuses waiting and later tasks once closed', async () => {
+    const slots = new WorkerSlots(1, 0, 100, () => 0);
+    await slots.acquire(true);
+    const waiting = slots.acquire(false);
+    slots.close(new Error('closed'));
+    await expect(waiting).rejects.toThrow('closed');
+    await expect(slots.acquire(false)).rejects.toThrow('closed');
+    slots.release(true); // the running task settles afterwards: nothing starts
+    expect(slots.waiting).toBe(0);
+  });
+
   it('drops a waiting task whose signal aborts (rejected with its reason, no slot held), and refuses one already aborted', async () => {
     const slots = new WorkerSlots(1, 0, 100, () => 0);
     await slots.acquire(false);
