@@ -14,7 +14,8 @@
  * oldest has waited BACKGROUND_TASK_MAX_WAIT_MS, one goes next anyway, so
  * training still moves under a steady stream of queries — one background task
  * at a time, not a whole backlog that aged together. A query waits for the
- * first worker to come free. A task started in a background scope
+ * first worker to come free, and while queries keep coming a training leaves
+ * one worker to them (WorkerSlots). A task started in a background scope
  * (ComputePool.inBackground: a calibration's searches) is background whatever
  * its name.
  */
