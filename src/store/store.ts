@@ -11,6 +11,13 @@ import { vectorToBlob } from './vector-blobs.js';
 /** Codes are stored in segments of this many rows (see migrations/001_initial.sql). */
 export const SEGMENT_ROWS = 1024;
 
+/**
+ * A codec is stored in parts of this many bytes (migrations/007_codec_parts.sql):
+ * well below the ~512 MiB better-sqlite3 binds or reads as one BLOB (V8's
+ * longest string), and small enough that writing one holds no large extra copy.
+ */
+export const CODEC_PART_BYTES = 64 * 2 ** 20;
+
 export interface QuantizerConfig {
   /** pq, opq (rotation + PQ), rq / lsq (additive: m codebooks of 256 full-dimension codewords) or lopq (IVF with a rotation per cell). */
   type: QuantizerType;
@@ -223,7 +230,11 @@ function toJob(r: JobRow): JobRecord {
 export class Store {
   private readonly s;
 
-  constructor(readonly db: Db) {
+  constructor(
+    readonly db: Db,
+    /** Bytes per stored part of a codec (tests store small codecs in several parts). */
+    private readonly codecPartBytes = CODEC_PART_BYTES,
+  ) {
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       insertCollection: p(
@@ -263,6 +274,8 @@ export class Store {
          VALUES (?, (SELECT COALESCE(MAX(version), 0) + 1 FROM codecs WHERE collection_id = ?), ?, ?, ?, ?, ?) RETURNING id, version, created_at AS createdAt`,
       ),
       codec: p('SELECT * FROM codecs WHERE id = ?'),
+      insertCodecPart: p('INSERT INTO codec_parts (codec_id, part, bytes) VALUES (?, ?, ?)'),
+      codecParts: p('SELECT bytes FROM codec_parts WHERE codec_id = ? ORDER BY part').pluck(),
       deleteCodec: p('DELETE FROM codecs WHERE id = ?'),
       orphanCodecs: p(
         'SELECT codecs.id FROM codecs JOIN collections ON collections.id = codecs.collection_id WHERE codecs.id IS NOT collections.active_codec_id',
@@ -452,11 +465,19 @@ export class Store {
     bytes: Uint8Array,
     stats: { relativeMse: number | null; trainVectors: number; trainSeconds: number },
   ): { id: number; version: number; createdAt: string } {
-    return this.s.insertCodec.get(collectionId, collectionId, bytes, stats.relativeMse, stats.trainVectors, stats.trainSeconds, now()) as {
-      id: number;
-      version: number;
-      createdAt: string;
-    };
+    // In parts (CODEC_PART_BYTES): one BLOB binds at most ~512 MiB (migrations/007_codec_parts.sql).
+    const size = this.codecPartBytes;
+    const part = (i: number) => bytes.subarray(i * size, (i + 1) * size);
+    return this.db.transaction(() => {
+      const head = part(0);
+      const stored = this.s.insertCodec.get(collectionId, collectionId, head, stats.relativeMse, stats.trainVectors, stats.trainSeconds, now()) as {
+        id: number;
+        version: number;
+        createdAt: string;
+      };
+      for (let i = 1; i * size < bytes.length; i++) this.s.insertCodecPart.run(stored.id, i, part(i));
+      return stored;
+    })();
   }
 
   codec(id: number): CodecRecord | undefined {
@@ -477,13 +498,19 @@ export class Store {
         id: r.id,
         collectionId: r.collection_id,
         version: r.version,
-        bytes: r.bytes,
+        bytes: this.codecBytes(r.id, r.bytes),
         relativeMse: r.relative_mse,
         trainVectors: r.train_vectors,
         trainSeconds: r.train_seconds,
         createdAt: r.created_at,
       }
     );
+  }
+
+  /** A codec's bytes: its first part, and the rest from codec_parts when it was stored in parts. */
+  private codecBytes(id: number, head: Buffer): Buffer {
+    const rest = this.s.codecParts.all(id) as Buffer[];
+    return rest.length === 0 ? head : Buffer.concat([head, ...rest]);
   }
 
   /** Deletes a codec and its codes. */

@@ -85,6 +85,7 @@ describe('persistence', () => {
       '004_indexed_fields.sql',
       '005_tombstones.sql',
       '006_target_recall.sql',
+      '007_codec_parts.sql',
     ]);
     first.db.close();
     rmSync(fresh, { recursive: true, force: true });
@@ -112,7 +113,7 @@ describe('persistence', () => {
       put.run(row, id, Buffer.from(new Float32Array([row, 0]).buffer));
     v4.db.close();
     const v5 = openDatabase(dir);
-    expect(v5.applied).toEqual(['005_tombstones.sql', '006_target_recall.sql']);
+    expect(v5.applied).toEqual(['005_tombstones.sql', '006_target_recall.sql', '007_codec_parts.sql']);
     expect(v5.db.prepare('SELECT collection_id, row FROM tombstones ORDER BY 1, 2').raw().all()).toEqual([
       [1, 0],
       [1, 3],
