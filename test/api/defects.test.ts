@@ -214,12 +214,17 @@ describe('defect 8: bounded work per request', () => {
   });
 
   it('cancels a request that outlives REQUEST_TIMEOUT_MS with 503 timeout, and keeps serving', async () => {
-    // An app of its own: the other tests of this block keep their limits.
-    const t = await makeApp(undefined, { REQUEST_TIMEOUT_MS: '500' });
-    await t.req('POST', '/collections', { name: 'w', dimension: 8, quantizer: { type: 'pq', m: 2, nbits: 4 } });
-    await t.req('POST', '/collections/w/vectors', { vectors: seededVectors(400, 8, 2) });
-    await t.req('POST', '/collections', { name: 'slow', dimension: 256, quantizer: { type: 'pq', m: 8, nbits: 4 } });
-    for (let b = 0; b < 4; b++) await t.req('POST', '/collections/slow/vectors', { vectors: seededVectors(2500, 256, b, b * 2500) });
+    // An app of its own: the other tests of this block keep their limits. The data is written
+    // first without the short deadline, which a loaded machine could hit while ingesting.
+    const ingest = await makeApp();
+    await ingest.req('POST', '/collections', { name: 'w', dimension: 8, quantizer: { type: 'pq', m: 2, nbits: 4 } });
+    expect((await ingest.req('POST', '/collections/w/vectors', { vectors: seededVectors(400, 8, 2) })).statusCode).toBe(200);
+    await ingest.req('POST', '/collections', { name: 'slow', dimension: 256, quantizer: { type: 'pq', m: 8, nbits: 4 } });
+    for (let b = 0; b < 4; b++) {
+      expect((await ingest.req('POST', '/collections/slow/vectors', { vectors: seededVectors(2500, 256, b, b * 2500) })).statusCode).toBe(200);
+    }
+    await ingest.close();
+    const t = await makeApp(ingest.dir, { REQUEST_TIMEOUT_MS: '500' });
     const queries = Array.from({ length: 1000 }, (_, i) => seededVectors(1, 256, 100 + i)[0].vector);
     // 1,000 queries × 10,000 vectors × 256 dimensions of exact search: seconds of work, cut at 500 ms.
     const r = await t.req('POST', '/collections/slow/query', { vectors: queries, k: 10 });
@@ -228,7 +233,13 @@ describe('defect 8: bounded work per request', () => {
     expect(r.json().error.code).toBe('timeout');
     // The cancelled tasks' workers were replaced; the pool serves again.
     for (let i = 0; i < 200 && t.pool.stats().threads < 2; i++) await new Promise((res) => setTimeout(res, 25));
-    expect((await t.req('POST', '/collections/w/query', { vector: queries[0].slice(0, 8), k: 1 })).statusCode).toBe(200);
+    // A replacement worker still starting on a loaded machine can outlast the 500 ms deadline: a few tries.
+    let served = 0;
+    for (let i = 0; i < 10 && served !== 200; i++) {
+      served = (await t.req('POST', '/collections/w/query', { vector: queries[0].slice(0, 8), k: 1 })).statusCode;
+      if (served !== 200) await new Promise((res) => setTimeout(res, 200));
+    }
+    expect(served).toBe(200);
     expect(t.pool.stats().queued).toBe(0);
     await t.destroy();
   });
