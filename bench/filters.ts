@@ -31,6 +31,7 @@ import { Rng } from '../src/core/rng.js';
 import { TopK } from '../src/core/topk.js';
 import { l2sq } from '../src/core/distance.js';
 import { REPO_ROOT, loadFashionMnistLabels, loadFashionMnistOrExit } from './lib/fashion-mnist.js';
+import { jobEnded } from './lib/jobs.js';
 import { machineSummary } from './lib/report.js';
 
 const { values: args } = parseArgs({
@@ -120,15 +121,12 @@ try {
       }
       await service.upsert(name, items);
     }
-    const t0 = performance.now();
-    const job = kept === undefined ? service.train(name, {}) : null;
-    for (; job !== null; ) {
-      const j = service.job(name, job.id);
-      if (j.state === 'succeeded') break;
+    if (kept === undefined) {
+      const t0 = performance.now();
+      const j = await jobEnded(service, name, service.train(name, {}).id, 200);
       if (j.state === 'failed') throw new Error(`training failed: ${JSON.stringify(j.error)}`);
-      await new Promise((r) => setTimeout(r, 200));
+      console.log(`${index}: trained in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
-    if (job !== null) console.log(`${index}: trained in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
     /**
      * 10-recall@10 and ms per query, filtered and unfiltered, one query at a

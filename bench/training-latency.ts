@@ -19,6 +19,7 @@ import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import type { QuantizerType } from '../src/core/codec.js';
 import { loadFashionMnistOrExit } from './lib/fashion-mnist.js';
+import { jobEnded } from './lib/jobs.js';
 import { machineSummary, percentile } from './lib/report.js';
 
 const { values: args } = parseArgs({
@@ -41,13 +42,6 @@ const app = await buildApp(
 const service = app.collections;
 const image = (i: number) => Array.from(ds.base.subarray(i * ds.d, (i + 1) * ds.d));
 const query = (i: number) => Array.from(ds.queries.subarray((i % ds.nQuery) * ds.d, ((i % ds.nQuery) + 1) * ds.d));
-const finished = async (name: string, id: string) => {
-  for (;;) {
-    const j = service.job(name, id);
-    if (j.state === 'succeeded' || j.state === 'failed') return j;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
 const summary = (ms: number[]) => {
   const s = [...ms].sort((a, b) => a - b);
   const at = (p: number) => Number(percentile(s, p).toFixed(2));
@@ -60,7 +54,7 @@ try {
       'q',
       Array.from({ length: 1000 }, (_, j) => ({ id: String(s + j), vector: image(s + j) })),
     );
-  await finished('q', service.train('q', {}).id);
+  await jobEnded(service, 'q', service.train('q', {}).id);
   service.create({ name: 't', dimension: ds.d, metric: 'l2', quantizer: { type: args.type as QuantizerType, m: Number(args.m), nbits: 8 } });
   for (let s = 0; s < rows; s += 2000) {
     const n = Math.min(2000, rows - s);
@@ -77,7 +71,7 @@ try {
   }
   const t0 = performance.now();
   let done = false;
-  const job = finished('t', service.train('t', {}).id).then((j) => {
+  const job = jobEnded(service, 't', service.train('t', {}).id).then((j) => {
     done = true;
     return j;
   });
