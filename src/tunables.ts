@@ -109,10 +109,11 @@ export const TRAIN_PROGRESS = { coarseTrained: 0.25, residualsDone: 0.3, rotatio
  * - priorSampleSize: rows the prior covariance is estimated on.
  * - maxRotationBytes: memory budget for the cells' rotations (d² float32 each;
  *   768 MiB holds 326 at d = 784 beside 256 coarse centroids and a codebook);
- *   past it the smallest cells keep the global one. The codec is one SQLite
- *   BLOB, which SQLite caps at 10⁹ bytes, so the coarse centroids and the
- *   codebook count toward it; a searching thread also holds the rotations
- *   packed for its kernel.
+ *   past it the smallest cells keep the global one. The budget bounds the whole
+ *   codec, which the main thread and every searching worker hold (a searching
+ *   thread also holds the rotations packed for its kernel), so the coarse
+ *   centroids and the codebook count toward it. (Storage has no such bound:
+ *   codecs are stored in parts, store.ts.)
  */
 export const LOPQ_DEFAULTS = {
   minCellRows: 64,

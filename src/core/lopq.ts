@@ -364,7 +364,7 @@ export async function trainLocalCodec(
 
   // 3. Cells large enough get their own rotation, largest first, within the memory budget.
   const cellRows = rowsByCell(lists, n, config.nlist);
-  // The codec is one BLOB: the coarse centroids and the codebook come out of the budget too.
+  // The budget bounds the whole codec held in memory: the coarse centroids and the codebook come out of it too.
   const otherBytes = (config.nlist + (1 << config.nbits)) * d * 4;
   const budget = Math.max(0, Math.floor((o.maxRotationBytes - otherBytes) / (d * d * 4)) - 1);
   const local = Array.from({ length: config.nlist }, (_, l) => l)

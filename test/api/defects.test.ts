@@ -341,6 +341,22 @@ describe('defect 9: every error has the standard body', () => {
     }
     await t.destroy();
   });
+
+  it('an index build that the shutdown stops answers 503 shutting_down with Retry-After, like every 503', async () => {
+    const t = await makeApp();
+    await t.req('POST', '/collections', { name: 'idx', dimension: 4, metric: 'l2', quantizer: { type: 'pq', m: 2, nbits: 4 } });
+    // Many chunks of VALUE_INDEX_BUILD_ROWS (4,096): the build yields between them, and the shutdown lands in one.
+    for (let b = 0; b < 8; b++) await t.req('POST', '/collections/idx/vectors', { vectors: seededVectors(10_000, 4, b, b * 10_000) });
+    const patch = t.req('PATCH', '/collections/idx', { indexedFields: ['i'] });
+    await new Promise((res) => setImmediate(res));
+    const closing = t.app.close();
+    const r = await patch;
+    await closing;
+    expect(r.statusCode).toBe(503);
+    expect(r.json().error.code).toBe('shutting_down');
+    expect(r.headers['retry-after']).toBe('1');
+    await t.destroy();
+  });
 });
 
 describe('worker failure', () => {

@@ -100,7 +100,9 @@ export function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
 async function errors(app: FastifyInstance): Promise<void> {
   app.setErrorHandler((err: FastifyError | Error, request, reply) => {
     if (err instanceof ApiError) {
-      if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
+      // Every 503 says when to come back, whether or not its thrower named a time.
+      const retryAfter = err.retryAfterSeconds ?? (err.status === 503 ? RETRY_AFTER_SECONDS : undefined);
+      if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
       return reply.status(err.status).send(errorBody(err.code, err.message, err.details));
     }
     if (hasZodFastifySchemaValidationErrors(err)) {

@@ -16,7 +16,7 @@ const Checks = z.object({
   database: z.boolean().describe('SQLite answers a query.'),
   collections: z.boolean().describe("Every collection's index has been rebuilt from the database."),
   workers: z.boolean().describe('The worker pool has its threads.'),
-  load: z.boolean().describe('Not shedding load (event-loop delay, heap, queue).'),
+  load: z.boolean().describe('Not shedding load (event-loop delay, heap).'),
   running: z.boolean().describe('Not shutting down.'),
 });
 

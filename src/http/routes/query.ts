@@ -10,7 +10,10 @@ const badSearch = error(
   'Invalid body (validation_error: a wrong dimension, a value out of range) or a limit exceeded (limit_exceeded: ' +
     'MAX_QUERIES_PER_REQUEST, MAX_K, MAX_RERANK).',
 );
-const tooMuchWork = error('The request asks for more work than the service allows (limit_exceeded: MAX_CANDIDATES, MAX_EXACT_WORK).');
+const tooMuchWork = error(
+  'The request asks for more work than the service allows (limit_exceeded: MAX_CANDIDATES, MAX_EXACT_WORK), or asks for a ' +
+    'targetRecall the collection has no calibration for (not_calibrated).',
+);
 
 const queryRoutes: FastifyPluginAsyncZod = async (app) => {
   const service = app.collections;

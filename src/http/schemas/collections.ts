@@ -78,7 +78,7 @@ export const Quantizer = z
       .describe(
         'Inverted file (IVFADC): vectors are grouped into nlist cells by a coarse k-means, each stored as ' +
           'the code (pq, opq, rq, lsq; lopq rotates it per cell first) of its residual to the cell centroid; a query scans only the nprobe nearest cells. ' +
-          'Costs 6 bytes per vector more in memory (cell id in storage, row number in memory); lowers the ' +
+          'Costs 4 bytes per vector more in memory (its row number) and 2 more in storage (its cell id); lowers the ' +
           'error of the same code bytes.',
       ),
   })

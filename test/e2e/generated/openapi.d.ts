@@ -661,7 +661,7 @@ export interface operations {
                             collections: boolean;
                             /** @description The worker pool has its threads. */
                             workers: boolean;
-                            /** @description Not shedding load (event-loop delay, heap, queue). */
+                            /** @description Not shedding load (event-loop delay, heap). */
                             load: boolean;
                             /** @description Not shutting down. */
                             running: boolean;
@@ -769,7 +769,7 @@ export interface operations {
                         nbits?: number;
                         /** @description rq only: partial codes kept per codebook when encoding (1 = greedy, each codebook its nearest codeword). Default 4; wider lowers the error, encoding costs grow with it. */
                         beam?: number;
-                        /** @description Inverted file (IVFADC): vectors are grouped into nlist cells by a coarse k-means, each stored as the code (pq, opq, rq, lsq; lopq rotates it per cell first) of its residual to the cell centroid; a query scans only the nprobe nearest cells. Costs 6 bytes per vector more in memory (cell id in storage, row number in memory); lowers the error of the same code bytes. */
+                        /** @description Inverted file (IVFADC): vectors are grouped into nlist cells by a coarse k-means, each stored as the code (pq, opq, rq, lsq; lopq rotates it per cell first) of its residual to the cell centroid; a query scans only the nprobe nearest cells. Costs 4 bytes per vector more in memory (its row number) and 2 more in storage (its cell id); lowers the error of the same code bytes. */
                         ivf?: {
                             /** @description Cells of the coarse quantizer. Default: chosen at each training from the vector count n, the power of two at or below 4·√n, with at least 39 vectors per cell, at most 2048 (training time) — 512 for 60,000 vectors, 2048 from 262,144 on. */
                             nlist?: number;
@@ -1482,7 +1482,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The request asks for more work than the service allows (limit_exceeded: MAX_CANDIDATES, MAX_EXACT_WORK). */
+            /** @description The request asks for more work than the service allows (limit_exceeded: MAX_CANDIDATES, MAX_EXACT_WORK), or asks for a targetRecall the collection has no calibration for (not_calibrated). */
             422: {
                 headers: {
                     [name: string]: unknown;
