@@ -2,14 +2,15 @@
  * Query latency while another collection trains, through the collection
  * service in-process (no HTTP), on Fashion-MNIST.
  *
- *   npm run bench:training-latency [-- --type pq --m 16 --rows 60000 --pause-ms 20 --workers 2]
+ *   npm run bench:training-latency [-- --type pq --m 16 --rows 60000 --pause-ms 20 --clients 1 --workers 2]
  *
  * Collection `q`: 5,000 base images, PQ8, trained first. Collection `t`: the
  * first `rows` base images with the quantizer asked for. While `t` trains
- * (default settings), one query at a time goes to `q` (the test images in
- * turn, k = 10, default rerank), `pause-ms` apart; the report gives the
- * queries' latency before the training (200 queries) and during it, and the
- * training's time. Prints one JSON line.
+ * (default settings), each of `clients` sends one query at a time to `q` (the
+ * test images in turn, k = 10, default rerank), `pause-ms` apart (several
+ * clients with no pause keep every worker busy: the training must still
+ * finish); the report gives the queries' latency before the training (200
+ * queries) and during it, and the training's time. Prints one JSON line.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +29,7 @@ const { values: args } = parseArgs({
     m: { type: 'string', default: '16' },
     rows: { type: 'string', default: '60000' },
     'pause-ms': { type: 'string', default: '20' },
+    clients: { type: 'string', default: '1' },
     workers: { type: 'string', default: '2' },
   },
 });
@@ -76,12 +78,16 @@ try {
     return j;
   });
   const during: number[] = [];
-  for (let i = 0; !done; i++) {
-    const q0 = performance.now();
-    await service.query('q', [query(i)], { k: 10 });
-    during.push(performance.now() - q0);
-    await new Promise((r) => setTimeout(r, pauseMs));
-  }
+  const clients = Number(args.clients);
+  const client = async (c: number) => {
+    for (let i = c; !done; i += clients) {
+      const q0 = performance.now();
+      await service.query('q', [query(i)], { k: 10 });
+      during.push(performance.now() - q0);
+      await new Promise((r) => setTimeout(r, pauseMs));
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, (_, c) => client(c)));
   const j = await job;
   console.log(
     JSON.stringify({
@@ -91,6 +97,7 @@ try {
       rows,
       workers: Number(args.workers),
       pauseMs,
+      clients,
       training: { state: j.state, seconds: Number(((performance.now() - t0) / 1000).toFixed(1)) },
       idleMs: summary(idle),
       duringTrainingMs: summary(during),

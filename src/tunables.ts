@@ -369,8 +369,10 @@ export const BACKGROUND_TASK_MAX_WAIT_MS = 100;
 
 /**
  * For this long after a request's task started, background tasks (training,
- * calibration) may hold all workers but one (pool/task-queue.ts WorkerSlots):
- * a query arriving during a training then finds a worker instead of waiting
+ * calibration) may hold all workers but one (pool/task-queue.ts WorkerSlots;
+ * an overdue one, BACKGROUND_TASK_MAX_WAIT_MS, may take the last free worker
+ * while no other background task runs): a query arriving during a training
+ * then finds a worker instead of waiting
  * for a training task to end. `npm run bench:training-latency` (PQ16 on
  * 60,000 Fashion-MNIST images, a query every 20 ms on another collection, two
  * workers, busy machine, one run each): longest query 190 ms, p99 10.5 ms;

@@ -15,7 +15,8 @@
  * training still moves under a steady stream of queries — one background task
  * at a time, not a whole backlog that aged together. A query waits for the
  * first worker to come free, and while queries keep coming a training leaves
- * one worker to them (WorkerSlots). A task started in a background scope
+ * one worker to them (WorkerSlots), unless queries keep every worker busy:
+ * then it gets a worker as its tasks age, one task at a time. A task started in a background scope
  * (ComputePool.inBackground: a calibration's searches) is background whatever
  * its name.
  */
@@ -106,15 +107,26 @@ export class RequestFirstQueue<T extends Queued> {
     return this.background.size;
   }
 
-  /** The next item to start; with `background` false, only a request's. */
+  /**
+   * The next item to start. With `background` false (WorkerSlots keeps a slot
+   * for requests) a background item goes only when overdue: else requests that
+   * keep every slot busy would hold it back for as long as they come.
+   */
   shift(background = true): T | null {
-    if (!background) return this.requests.shift()?.item ?? null;
-    const oldest = this.background.peek();
     const now = this.now();
-    const overdue = oldest !== undefined && this.runningBackground() === 0 && now - Math.max(oldest.since, this.lastJump) >= this.maxWaitMs;
-    if (this.requests.size > 0 && !overdue) return this.requests.shift()?.item ?? null;
-    if (this.requests.size > 0) this.lastJump = now;
-    return (this.background.size > 0 ? this.background : this.requests).shift()?.item ?? null;
+    if (now >= this.overdueAt()) {
+      if (this.requests.size > 0) this.lastJump = now;
+      return this.background.shift()!.item;
+    }
+    if (this.requests.size > 0) return this.requests.shift()!.item;
+    return background ? (this.background.shift()?.item ?? null) : null;
+  }
+
+  /** When the oldest background item may pass waiting requests (Infinity while none waits or one holds a worker). */
+  overdueAt(): number {
+    const oldest = this.background.peek();
+    if (oldest === undefined || this.runningBackground() > 0) return Number.POSITIVE_INFINITY;
+    return Math.max(oldest.since, this.lastJump) + this.maxWaitMs;
   }
 
   /** Removes an item (aborted while waiting); false when it is not waiting. */
@@ -213,9 +225,9 @@ export class WorkerSlots {
       else this.lastRequest = this.now();
       w.start();
     }
-    // A background task held back by the reserve starts when the reserve lapses, if no release comes first.
+    // A background task held back by the reserve starts when it is overdue or the reserve lapses, if no release comes first.
     if (this.timer === null && this.queue.backgroundSize > 0) {
-      const wait = this.lastRequest + this.reserveMs - this.now();
+      const wait = Math.min(this.lastRequest + this.reserveMs, this.queue.overdueAt()) - this.now();
       this.timer = setTimeout(
         () => {
           this.timer = null;

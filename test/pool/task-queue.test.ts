@@ -153,6 +153,36 @@ describe('WorkerSlots', () => {
     }
   });
 
+  it('starts an overdue background task under requests that keep every slot busy (one at a time, never starved)', async () => {
+    vi.useFakeTimers();
+    try {
+      let now = 0;
+      const slots = new WorkerSlots(2, 1000, 100, () => now);
+      const started: string[] = [];
+      const go = (name: string, background: boolean) => slots.acquire(background).then(() => started.push(name));
+      await go('query 0', false);
+      await go('query 1', false);
+      void go('train 1', true);
+      void go('train 2', true);
+      // Saturating requests: one is always waiting when a slot comes back, every 30 ms.
+      for (let q = 2; q < 12; q++) {
+        void go(`query ${q}`, false);
+        now += 30;
+        slots.release(false);
+        await vi.advanceTimersByTimeAsync(0);
+      }
+      // The oldest training task went at the first release after it had waited 100 ms (the
+      // fourth, at 120 ms); the second waits while it holds a slot, queries taking the other.
+      expect(started.slice(0, 6)).toEqual(['query 0', 'query 1', 'query 2', 'query 3', 'query 4', 'train 1']);
+      expect(started.slice(6)).toEqual(['query 5', 'query 6', 'query 7', 'query 8', 'query 9', 'query 10']);
+      slots.release(true); // train 1 settled: train 2 has aged since, and goes at once
+      await vi.advanceTimersByTimeAsync(0);
+      expect(started.at(-1)).toBe('train 2');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('refuses waiting and later tasks once closed', async () => {
     const slots = new WorkerSlots(1, 0, 100, () => 0);
     await slots.acquire(true);
