@@ -102,6 +102,15 @@ describe('RequestFirstQueue', () => {
   });
 });
 
+/** Two slots on a clock the test moves (1 s request reserve, 100 ms ageing), and the order their tasks started in. */
+function clockedSlots() {
+  const clock = { now: 0 };
+  const slots = new WorkerSlots(2, 1000, 100, () => clock.now);
+  const started: string[] = [];
+  const go = (name: string, background: boolean) => slots.acquire(background).then(() => started.push(name));
+  return { clock, slots, started, go };
+}
+
 describe('WorkerSlots', () => {
   it('hands out one slot per worker; waiting tasks start in RequestFirstQueue order as slots come back', async () => {
     const slots = new WorkerSlots(2, 0, 100, () => 0);
@@ -124,27 +133,24 @@ describe('WorkerSlots', () => {
   it('while requests come, leaves one slot to them: background tasks wait for a slot beyond that until the reserve lapses', async () => {
     vi.useFakeTimers();
     try {
-      let now = 0;
-      const slots = new WorkerSlots(2, 1000, 100, () => now);
-      const started: string[] = [];
-      const go = (name: string, background: boolean) => slots.acquire(background).then(() => started.push(name));
+      const { clock, slots, started, go } = clockedSlots();
       await go('query 1', false);
       slots.release(false);
-      now = 10;
+      clock.now = 10;
       await go('train 1', true);
       const train2 = go('train 2', true); // a query ran 10 ms ago: the second slot stays free for the next
       await Promise.resolve();
       expect(slots.waiting).toBe(1);
-      now = 20;
+      clock.now = 20;
       await go('query 2', false); // finds the free slot at once
       slots.release(false);
       expect(started).toEqual(['query 1', 'train 1', 'query 2']);
-      now = 1020; // 1 s since query 2 started: the reserve lapses and train 2 takes the slot
+      clock.now = 1020; // 1 s since query 2 started: the reserve lapses and train 2 takes the slot
       await vi.advanceTimersByTimeAsync(1000);
       await train2;
       expect(started).toEqual(['query 1', 'train 1', 'query 2', 'train 2']);
       // One slot: nothing is reserved.
-      const one = new WorkerSlots(1, 1000, 100, () => now);
+      const one = new WorkerSlots(1, 1000, 100, () => clock.now);
       await one.acquire(false);
       one.release(false);
       await one.acquire(true);
@@ -156,10 +162,7 @@ describe('WorkerSlots', () => {
   it('starts an overdue background task under requests that keep every slot busy (one at a time, never starved)', async () => {
     vi.useFakeTimers();
     try {
-      let now = 0;
-      const slots = new WorkerSlots(2, 1000, 100, () => now);
-      const started: string[] = [];
-      const go = (name: string, background: boolean) => slots.acquire(background).then(() => started.push(name));
+      const { clock, slots, started, go } = clockedSlots();
       await go('query 0', false);
       await go('query 1', false);
       void go('train 1', true);
@@ -167,7 +170,7 @@ describe('WorkerSlots', () => {
       // Saturating requests: one is always waiting when a slot comes back, every 30 ms.
       for (let q = 2; q < 12; q++) {
         void go(`query ${q}`, false);
-        now += 30;
+        clock.now += 30;
         slots.release(false);
         await vi.advanceTimersByTimeAsync(0);
       }
